@@ -1,0 +1,1 @@
+"""Curation in Argilla (push pairs, people review, pull snapshots)."""

@@ -1,0 +1,3 @@
+from docs2qa.cli import main
+
+main()

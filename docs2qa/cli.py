@@ -1,0 +1,140 @@
+"""`docs2qa` command line: one command per stage, `run` for all of them, `status`.
+
+Kept thin and import-light: each command imports its stage only when it runs.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from docs2qa.errors import Docs2qaError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Turn a documentation site into a curated Q&A dataset and a fine-tuned model.",
+    pretty_exceptions_enable=False,
+)
+
+ConfigOption = Annotated[Optional[Path], typer.Option("-c", "--config", help="YAML config file, e.g. configs/demo.yaml.")]
+SetOption = Annotated[
+    Optional[list[str]], typer.Option("--set", help="Override a key: --set crawl.max_pages=20 (repeatable).")
+]
+RunOption = Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: runs/<config name>).")]
+
+
+def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Path | None):
+    from docs2qa.config import load_config
+    from docs2qa.store import RunStore
+
+    if config_path is None:
+        raise Docs2qaError("no config given", "pass one with -c, e.g. `docs2qa run -c configs/demo.yaml`")
+    config = load_config(config_path, overrides or [])
+    store = RunStore(run_dir or Path("runs") / config.name)
+    store.save_config(config.model_dump(mode="json"), config.hash())
+    return config, store
+
+
+def _report(manifest: dict) -> None:
+    from rich.console import Console
+
+    counts = manifest["counts"]
+    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items())
+    dropped = sum(counts["dropped"].values())
+    reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items())
+    line = f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {dropped} dropped"
+    Console(stderr=True).print(line + (f" ({reasons})" if reasons else "") + f" in {manifest['wall_s']:.1f}s")
+
+
+def _stage_command(name: str, summary: str):
+    def command(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+        from docs2qa.pipeline import STAGE_BY_NAME
+
+        cfg, store = _open_run(config, set_, run)
+        _report(STAGE_BY_NAME[name].run(cfg, store))
+
+    command.__doc__ = summary[0].upper() + summary[1:] + "."
+    # Typer reads the parameter named `set_` as `--set` through the Option above.
+    app.command(name)(command)
+
+
+def _register_stage_commands() -> None:
+    from docs2qa.pipeline import STAGES
+
+    for stage in STAGES:
+        _stage_command(stage.name, stage.summary)
+
+
+_register_stage_commands()
+
+
+@app.command()
+def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Run every stage in order, skipping stages that are complete and up to date."""
+    from rich.console import Console
+
+    from docs2qa.pipeline import STAGES
+
+    cfg, store = _open_run(config, set_, run)
+    console = Console(stderr=True)
+    for stage in STAGES:
+        if store.is_fresh(stage.name, cfg.section_hash(stage.name), list(stage.inputs)):
+            console.print(f"[dim]{stage.name}: up to date, skipped[/]")
+            continue
+        _report(stage.run(cfg, store))
+    console.print(f"run folder: {store.root}")
+
+
+@app.command()
+def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Show what each stage of a run holds: counts in/out/dropped by reason, when, config hash."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from docs2qa.pipeline import STAGES
+
+    cfg, store = _open_run(config, set_, run)
+    table = Table(title=f"run {store.root}")
+    for column in ("stage", "state", "in", "out", "dropped (by reason)", "finished", "config hash"):
+        table.add_column(column)
+    for stage in STAGES:
+        manifest = store.stage(stage.name).manifest()
+        if manifest is None:
+            table.add_row(stage.name, "not run", "", "", "", "", "")
+            continue
+        fresh = store.is_fresh(stage.name, cfg.section_hash(stage.name), list(stage.inputs))
+        state = "up to date" if fresh else ("stale" if store.stage(stage.name).is_complete() else "unfinished")
+        counts = manifest["counts"]
+        table.add_row(
+            stage.name, state, str(counts["in"]),
+            ", ".join(f"{n} {t}" for t, n in counts["out"].items()),
+            ", ".join(f"{r}: {n}" for r, n in counts["dropped"].items()) or "0",
+            manifest["finished_at"], manifest["config_hash"],
+        )
+    Console().print(table)
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except Docs2qaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        print("interrupted: rerun the same command to resume", file=sys.stderr)
+        sys.exit(130)
+    except Exception as exc:
+        import click
+
+        if isinstance(exc, click.exceptions.Exit):
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(1)
+        raise

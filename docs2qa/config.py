@@ -1,0 +1,167 @@
+"""Typed configuration: YAML file + `--set dotted.key=value` overrides -> validated models.
+
+Unknown keys are errors (a typo must not silently fall back to a default), and every
+problem is reported at once with its dotted path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from docs2qa.errors import Docs2qaError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CrawlConfig(Section):
+    """Where pages come from and how politely they are fetched."""
+
+    seeds: list[str] = Field(default_factory=list, description="Start URLs; links are followed inside `scope`.")
+    sitemaps: list[str] = Field(default_factory=list, description="sitemap.xml URLs whose pages are seeds.")
+    llms_txt: list[str] = Field(default_factory=list, description="llms.txt URLs whose links are seeds.")
+    local_dir: str | None = Field(None, description="A folder of .html/.md files to read instead of the network.")
+    local_base_url: str | None = Field(
+        None, description="URL that files in local_dir are published under (for links and ids)."
+    )
+    demo_site: bool = Field(False, description="Serve the bundled demo docs site on 127.0.0.1 and crawl it.")
+    scope: list[str] = Field(
+        default_factory=list,
+        description="URL prefixes a page must start with; default: each seed's folder.",
+    )
+    base_url: str | None = Field(
+        None,
+        description="Fetch from this origin (a mirror) while keeping the configured URLs as page identity.",
+    )
+    follow_links: bool = True
+    markdown_alternates: bool = Field(True, description="Prefer a page's `.md` twin when the site serves one.")
+    render_js: bool = Field(False, description="Render JavaScript-only pages with headless Chromium.")
+    chromium_path: str = "/usr/bin/chromium"
+    respect_robots: bool = True
+    user_agent: str = "docs2qa/0.1 (+https://github.com/docs2qa/docs2qa)"
+    concurrency_per_host: int = Field(4, ge=1)
+    delay_s: float = Field(0.0, ge=0, description="Pause between requests to one host.")
+    timeout_s: float = Field(20.0, gt=0)
+    retries: int = Field(3, ge=0)
+    backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each attempt.")
+    max_retry_after_s: float = Field(60.0, ge=0, description="Longest Retry-After that is honoured.")
+    max_pages: int = Field(500, ge=1)
+    max_bytes: int = Field(5_000_000, ge=1024)
+    allow_private_addresses: bool = Field(
+        False, description="Allow loopback/private hosts (needed for tests and local mirrors)."
+    )
+    min_text_chars: int = Field(200, ge=0, description="Pages with less visible text are recorded as empty.")
+
+    @field_validator("seeds", "sitemaps", "llms_txt", "scope")
+    @classmethod
+    def _http_urls(cls, urls: list[str]) -> list[str]:
+        bad = [u for u in urls if not u.startswith(("http://", "https://"))]
+        if bad:
+            raise ValueError(f"only http(s) URLs are allowed, got {bad}")
+        return urls
+
+    @model_validator(mode="after")
+    def _has_a_source(self) -> "CrawlConfig":
+        if not (self.seeds or self.sitemaps or self.llms_txt or self.local_dir or self.demo_site):
+            raise ValueError("no source: set crawl.seeds, crawl.sitemaps, crawl.llms_txt, crawl.local_dir or crawl.demo_site")
+        return self
+
+
+class ConvertConfig(Section):
+    """HTML -> Markdown."""
+
+    main_selector: str | None = Field(None, description="CSS selector of the main content; default main/article/[role=main].")
+    drop_selectors: list[str] = Field(
+        default_factory=list, description="Extra CSS selectors to remove before conversion."
+    )
+
+
+class ChunkConfig(Section):
+    """Heading-aware, token-budgeted chunks."""
+
+    tokenizer: str = Field(
+        "embedded:smollm2",
+        description="'embedded:smollm2', a tokenizer.json file, or a folder holding one.",
+    )
+    max_tokens: int = Field(512, ge=16)
+    min_tokens: int = Field(64, ge=0, description="Sections smaller than this merge into a neighbour.")
+    overlap_tokens: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _budgets(self) -> "ChunkConfig":
+        if self.min_tokens >= self.max_tokens:
+            raise ValueError("chunk.min_tokens must be smaller than chunk.max_tokens")
+        if self.overlap_tokens >= self.max_tokens // 2:
+            raise ValueError("chunk.overlap_tokens must be under half of chunk.max_tokens")
+        return self
+
+
+class Config(Section):
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
+    crawl: CrawlConfig
+    convert: ConvertConfig = Field(default_factory=ConvertConfig)
+    chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+
+    def section_hash(self, section: str) -> str:
+        return stable_hash(getattr(self, section).model_dump(mode="json"))
+
+    def hash(self) -> str:
+        return stable_hash(self.model_dump(mode="json"))
+
+
+def stable_hash(value: Any) -> str:
+    blob = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def apply_override(data: dict, assignment: str) -> None:
+    """`a.b.c=value`: the value is parsed as YAML, so numbers, booleans and lists work."""
+    key, sep, raw = assignment.partition("=")
+    if not sep or not key.strip():
+        raise Docs2qaError(f"--set {assignment!r} is not key=value", "example: --set crawl.max_pages=20")
+    parts = key.strip().split(".")
+    node = data
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise Docs2qaError(f"--set {key}: '{part}' is a value, not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+
+
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    data: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.is_file():
+            raise Docs2qaError(f"config file {path} does not exist", "pass an existing YAML file, e.g. -c configs/demo.yaml")
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise Docs2qaError(f"{path} is not valid YAML: {exc}") from exc
+        if not isinstance(data, dict):
+            raise Docs2qaError(f"{path} must hold a mapping of sections at the top level")
+        data.setdefault("name", path.stem)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise Docs2qaError(format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default") from exc
+
+
+def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+    where = str(path) if path else "config"
+    lines = [f"{where} has {exc.error_count()} problem(s):"]
+    for err in exc.errors():
+        dotted = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        message = "unknown key (check the spelling)" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"  {dotted}: {message}")
+    return "\n".join(lines)

@@ -1,0 +1,26 @@
+"""The stages in order, each with the stages it reads, imported only when run."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    target: str  # "module:function", imported lazily so the CLI starts instantly
+    inputs: tuple[str, ...]
+    summary: str
+
+    def run(self, config, store) -> dict:
+        module, _, function = self.target.partition(":")
+        return getattr(importlib.import_module(module), function)(config, store)
+
+
+STAGES = (
+    Stage("crawl", "docs2qa.generation.stages:crawl", (), "fetch the docs site into the run (incremental)"),
+    Stage("convert", "docs2qa.generation.stages:convert", ("crawl",), "turn pages into clean Markdown"),
+    Stage("chunk", "docs2qa.generation.stages:chunk", ("convert",), "split Markdown into token-budgeted chunks"),
+)
+STAGE_BY_NAME = {stage.name: stage for stage in STAGES}

@@ -1,0 +1,115 @@
+"""Typed records that flow between stages, with content-hash ids.
+
+Ids are hashes of what identifies a record (a page's final URL; a chunk's page, span and
+text), so a rerun produces the same ids and writes are idempotent.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+
+def content_id(*parts: str | int, length: int = 16) -> str:
+    digest = hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()
+    return digest[:length]
+
+
+def sha256_hex(data: bytes | str) -> str:
+    if isinstance(data, str):
+        data = data.encode()
+    return hashlib.sha256(data).hexdigest()
+
+
+def utc_now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def page_id(url: str) -> str:
+    return content_id("page", url)
+
+
+def chunk_id(page: str, start: int, end: int, text: str) -> str:
+    # The text hash is part of the id so that a page edit that keeps the same span
+    # still yields a new chunk id, and downstream stages regenerate it.
+    return content_id("chunk", page, start, end, sha256_hex(text))
+
+
+@dataclass(frozen=True)
+class Page:
+    """One fetched page whose raw body sits in the run's blob store."""
+
+    page_id: str
+    url: str  # canonical final URL (mirror origin mapped back to the configured one)
+    fetched_url: str  # where the bytes actually came from
+    title: str
+    source_format: str  # "html" | "markdown"
+    content_type: str
+    body_sha256: str
+    bytes: int
+    fetched_at: str
+    etag: str = ""
+    last_modified: str = ""
+    rendered: bool = False  # came from headless Chromium
+    change: str = "new"  # new | changed | unchanged (against the previous crawl)
+
+
+@dataclass(frozen=True)
+class Document:
+    """A page as normalised Markdown."""
+
+    page_id: str
+    url: str
+    title: str
+    markdown: str
+    body_sha256: str
+    fetched_at: str
+    # Anchor id of each ATX heading in `markdown`, in order (the site's own ids where known).
+    heading_ids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    chunk_id: str
+    page_id: str
+    url: str
+    anchor_url: str
+    title: str
+    heading_path: list[str]
+    text: str
+    token_count: int
+    start: int  # character span in the document's markdown
+    end: int
+    body_sha256: str
+    fetched_at: str
+    note: str = ""  # e.g. why an oversized code block or table had to be split
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """Anything a stage rejected, with the reason; nothing is dropped silently."""
+
+    item_id: str
+    ref: str  # URL or upstream id, whatever lets a person find the item
+    reason: str  # short machine-readable code, e.g. "soft_404"
+    detail: str = ""
+    at: str = field(default_factory=utc_now)
+
+
+_ARROW_TYPES = {str: "string", int: "int64", float: "float64", bool: "bool", list[str]: "list<string>"}
+
+
+def arrow_schema(record_type: type):
+    import pyarrow as pa
+
+    mapping = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
+               "list<string>": pa.list_(pa.string())}
+    hints = typing.get_type_hints(record_type)
+    return pa.schema([(f.name, mapping[_ARROW_TYPES[hints[f.name]]]) for f in dataclasses.fields(record_type)])
+
+
+def to_rows(records) -> list[dict]:
+    return [dataclasses.asdict(r) for r in records]

@@ -1,0 +1,1 @@
+"""Generation stages: crawl a docs site, convert pages to Markdown, chunk them."""

@@ -1,0 +1,67 @@
+import pytest
+import yaml
+
+from docs2qa.config import load_config
+from docs2qa.errors import Docs2qaError
+
+
+def write(tmp_path, data, name="site.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+MINIMAL = {"crawl": {"seeds": ["https://docs.example.org/docs/"]}}
+
+
+def test_name_defaults_to_file_stem_and_hash_is_stable(tmp_path):
+    first = load_config(write(tmp_path, MINIMAL, "mysite.yaml"))
+    second = load_config(write(tmp_path, MINIMAL, "mysite.yaml"))
+    assert first.name == "mysite"
+    assert first.hash() == second.hash()
+    assert first.section_hash("crawl") == second.section_hash("crawl")
+
+
+def test_overrides_are_parsed_as_yaml_values(tmp_path):
+    config = load_config(write(tmp_path, MINIMAL), ["crawl.max_pages=7", "crawl.render_js=true",
+                                                   "crawl.scope=[https://docs.example.org/]"])
+    assert config.crawl.max_pages == 7
+    assert config.crawl.render_js is True
+    assert config.crawl.scope == ["https://docs.example.org/"]
+
+
+def test_override_changes_only_its_section_hash(tmp_path):
+    base = load_config(write(tmp_path, MINIMAL))
+    changed = load_config(write(tmp_path, MINIMAL), ["chunk.max_tokens=256"])
+    assert base.section_hash("crawl") == changed.section_hash("crawl")
+    assert base.section_hash("chunk") != changed.section_hash("chunk")
+
+
+def test_every_error_is_listed_at_once_with_its_dotted_path(tmp_path):
+    bad = {"crawl": {"seedz": ["x"], "max_pages": 0, "seeds": ["ftp://x"]}, "chunk": {"max_tokens": 1}, "extra": 1}
+    with pytest.raises(Docs2qaError) as info:
+        load_config(write(tmp_path, bad))
+    message = str(info.value)
+    for expected in ("crawl.seedz: unknown key", "crawl.max_pages", "crawl.seeds", "chunk.max_tokens", "extra: unknown key"):
+        assert expected in message
+    assert "5 problem(s)" in message
+
+
+@pytest.mark.parametrize("assignment", ["novalue", "=3"])
+def test_malformed_override_says_how_to_write_it(tmp_path, assignment):
+    with pytest.raises(Docs2qaError, match="key=value"):
+        load_config(write(tmp_path, MINIMAL), [assignment])
+
+
+def test_a_config_needs_a_source(tmp_path):
+    with pytest.raises(Docs2qaError, match="no source"):
+        load_config(write(tmp_path, {"crawl": {}}))
+
+
+def test_missing_and_invalid_files_have_clear_errors(tmp_path):
+    with pytest.raises(Docs2qaError, match="does not exist"):
+        load_config(tmp_path / "missing.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("crawl: [unclosed")
+    with pytest.raises(Docs2qaError, match="not valid YAML"):
+        load_config(broken)
