@@ -89,6 +89,27 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
     console.print(f"run folder: {store.root}")
 
 
+@app.command("config")
+def show_config(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    reference: Annotated[bool, typer.Option("--reference", help="Print every key with its default and meaning.")] = False,
+) -> None:
+    """Print the resolved config (after --set), or the reference of every key."""
+    if reference:
+        from docs2qa.reference import config_reference
+
+        print(config_reference())
+        return
+    import yaml
+
+    from docs2qa.config import load_config
+
+    if config is None:
+        raise Docs2qaError("no config given", "pass one with -c, or use --reference to list every key")
+    print(yaml.safe_dump(load_config(config, set_ or []).model_dump(mode="json"), sort_keys=False), end="")
+
+
 @app.command()
 def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
     """Show what each stage of a run holds: counts in/out/dropped by reason, when, config hash."""

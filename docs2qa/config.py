@@ -40,20 +40,20 @@ class CrawlConfig(Section):
         None,
         description="Fetch from this origin (a mirror) while keeping the configured URLs as page identity.",
     )
-    follow_links: bool = True
+    follow_links: bool = Field(True, description="Follow links found on pages (inside scope).")
     markdown_alternates: bool = Field(True, description="Prefer a page's `.md` twin when the site serves one.")
     render_js: bool = Field(False, description="Render JavaScript-only pages with headless Chromium.")
-    chromium_path: str = "/usr/bin/chromium"
-    respect_robots: bool = True
-    user_agent: str = "docs2qa/0.1 (+https://github.com/docs2qa/docs2qa)"
-    concurrency_per_host: int = Field(4, ge=1)
+    chromium_path: str = Field("/usr/bin/chromium", description="System Chromium used for rendering (never downloaded).")
+    respect_robots: bool = Field(True, description="Honour robots.txt (a missing one allows all).")
+    user_agent: str = Field("docs2qa/0.1", description="User-Agent header, also the robots.txt agent.")
+    concurrency_per_host: int = Field(4, ge=1, description="Requests in flight per host.")
     delay_s: float = Field(0.0, ge=0, description="Pause between requests to one host.")
-    timeout_s: float = Field(20.0, gt=0)
-    retries: int = Field(3, ge=0)
+    timeout_s: float = Field(20.0, gt=0, description="Per-request timeout.")
+    retries: int = Field(3, ge=0, description="Retries on 429/5xx and network errors.")
     backoff_s: float = Field(0.5, ge=0, description="First retry delay; doubles each attempt.")
     max_retry_after_s: float = Field(60.0, ge=0, description="Longest Retry-After that is honoured.")
-    max_pages: int = Field(500, ge=1)
-    max_bytes: int = Field(5_000_000, ge=1024)
+    max_pages: int = Field(500, ge=1, description="Stop after this many pages.")
+    max_bytes: int = Field(5_000_000, ge=1024, description="Larger bodies are dropped as too_large.")
     allow_private_addresses: bool = Field(
         False, description="Allow loopback/private hosts (needed for tests and local mirrors)."
     )
@@ -90,9 +90,9 @@ class ChunkConfig(Section):
         "embedded:smollm2",
         description="'embedded:smollm2', a tokenizer.json file, or a folder holding one.",
     )
-    max_tokens: int = Field(512, ge=16)
+    max_tokens: int = Field(512, ge=16, description="Token budget of a chunk.")
     min_tokens: int = Field(64, ge=0, description="Sections smaller than this merge into a neighbour.")
-    overlap_tokens: int = Field(0, ge=0)
+    overlap_tokens: int = Field(0, ge=0, description="Context repeated from the previous piece of a split section.")
 
     @model_validator(mode="after")
     def _budgets(self) -> "ChunkConfig":
@@ -103,11 +103,65 @@ class ChunkConfig(Section):
         return self
 
 
+class LLMConfig(Section):
+    """One model behind one backend; the generator and the judge each have one."""
+
+    backend: Literal["transformers", "openai", "vllm", "llamacpp", "inference_endpoints"] = Field(
+        "transformers", description="transformers, openai (any OpenAI-compatible server), vllm, llamacpp, inference_endpoints."
+    )
+    model: str = Field(
+        "embedded:smollm2",
+        description="Model id, local folder or served model name; 'embedded:smollm2' is the offline default.",
+    )
+    base_url: str | None = Field(None, description="OpenAI-compatible / inference-endpoint URL.")
+    api_key_env: str | None = Field(
+        None, description="Name of the environment variable that holds the API key (never the key itself)."
+    )
+    max_new_tokens: int = Field(384, ge=1, description="Longest completion.")
+    temperature: float = Field(0.0, ge=0, description="0 means greedy decoding.")
+    batch_size: int = Field(8, ge=1, description="Prompts per generation batch.")
+    torch_threads: int = Field(1, ge=1, description="CPU threads per step process (steps run in parallel).")
+
+
+class DedupConfig(Section):
+    model: str = Field(
+        "embedded:all-minilm-l6-v2", description="sentence-transformers model id/folder for question embeddings."
+    )
+    threshold: float = Field(0.9, gt=0, le=1, description="Cosine similarity at or above which pairs are duplicates.")
+
+
+class GenerateConfig(Section):
+    """Grounded Q&A generation with self-critique (a distilabel pipeline)."""
+
+    generator: LLMConfig = Field(default_factory=LLMConfig)
+    judge: LLMConfig | None = Field(None, description="Judge model; default: the generator.")
+    questions_per_type: dict[Literal["factual", "procedural", "conceptual", "yes_no", "unanswerable"], int] = Field(
+        default_factory=lambda: {"factual": 1, "procedural": 1, "conceptual": 1},
+        description="Pairs asked per chunk for each question type; 'unanswerable' asks for questions the chunk cannot answer.",
+    )
+    output_format: Literal["lines", "json"] = Field(
+        "lines", description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models)."
+    )
+    parse_retries: int = Field(2, ge=0, description="Re-asks after a malformed output before the chunk is dropped.")
+    min_question_chars: int = Field(12, ge=1, description="Shorter questions are dropped.")
+    max_question_chars: int = Field(300, ge=1, description="Longer questions are dropped.")
+    min_answer_chars: int = Field(2, ge=1, description="Shorter answers are dropped.")
+    max_answer_chars: int = Field(2000, ge=1, description="Longer answers are dropped.")
+    evidence_min_ratio: float = Field(0.85, gt=0, le=1, description="Fuzzy match needed to find the evidence in the chunk.")
+    language: str = Field("en", description="Expected language of questions and answers.")
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    max_tokens: int | None = Field(None, ge=1, description="Token budget for this stage; stops cleanly when reached.")
+    prices: dict[str, dict[Literal["prompt", "completion"], float]] = Field(
+        default_factory=dict, description="USD per million tokens by model, for cost in the manifest."
+    )
+
+
 class Config(Section):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
     crawl: CrawlConfig
     convert: ConvertConfig = Field(default_factory=ConvertConfig)
     chunk: ChunkConfig = Field(default_factory=ChunkConfig)
+    generate: GenerateConfig = Field(default_factory=GenerateConfig)
 
     def section_hash(self, section: str) -> str:
         return stable_hash(getattr(self, section).model_dump(mode="json"))

@@ -88,6 +88,49 @@ class Chunk:
     note: str = ""  # e.g. why an oversized code block or table had to be split
 
 
+def pair_id(chunk: str, prompt_hash: str, model: str, question: str) -> str:
+    # A pair is the same pair when the same model, asked with the same prompt about the
+    # same chunk text, produced the same question: reruns and resumes then write nothing twice.
+    return content_id("pair", chunk, prompt_hash, model, question.strip().lower())
+
+
+@dataclass(frozen=True)
+class QAPair:
+    """A generated question/answer pair with its provenance, judge scores and dedup cluster."""
+
+    pair_id: str
+    chunk_id: str
+    page_id: str
+    url: str
+    anchor_url: str
+    title: str
+    heading_path: list[str]
+    question: str
+    answer: str
+    question_type: str  # factual | procedural | conceptual | yes_no | unanswerable
+    evidence: str  # quote copied from the chunk ("" for unanswerable questions)
+    generator_model: str
+    generate_prompt_hash: str
+    prompt_tokens: int = 0  # generator tokens for this chunk, shared by its pairs
+    completion_tokens: int = 0
+    evidence_ratio: float = 0.0  # fuzzy match of the evidence inside the chunk, 0-1
+    # Judge: each score 1-5, 0 when not judged.
+    score_grounded: int = 0
+    score_correct: int = 0
+    score_useful: int = 0
+    score_standalone: int = 0
+    judge_verdict: str = ""  # keep | revise | drop
+    judge_rationale: str = ""
+    revised_answer: str = ""
+    judge_model: str = ""
+    judge_prompt_hash: str = ""
+    judge_prompt_tokens: int = 0
+    judge_completion_tokens: int = 0
+    # Near-duplicate cluster: the id of the cluster's kept pair, and how many pairs it holds.
+    cluster_id: str = ""
+    cluster_size: int = 1
+
+
 @dataclass(frozen=True)
 class Dropped:
     """Anything a stage rejected, with the reason; nothing is dropped silently."""
