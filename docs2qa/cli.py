@@ -66,10 +66,33 @@ def _register_stage_commands() -> None:
     from docs2qa.pipeline import STAGES
 
     for stage in STAGES:
-        _stage_command(stage.name, stage.summary)
+        if stage.name not in _COMMANDS_WITH_OPTIONS:
+            _stage_command(stage.name, stage.summary)
+
+
+_COMMANDS_WITH_OPTIONS = {"generate"}
 
 
 _register_stage_commands()
+
+
+@app.command()
+def generate(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    run: RunOption = None,
+    max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Token budget; stops cleanly (resumable) when reached.")] = None,
+    ray: Annotated[
+        Optional[str],
+        typer.Option("--ray", flag_value="", help="Run on a Ray cluster: --ray for a local one, --ray ADDRESS to join one."),
+    ] = None,
+) -> None:
+    """Generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates."""
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    overrides = [*(set_ or []), *([f"generate.max_tokens={max_tokens}"] if max_tokens is not None else [])]
+    cfg, store = _open_run(config, overrides, run)
+    _report(STAGE_BY_NAME["generate"].run(cfg, store, ray=ray))
 
 
 @app.command()
@@ -114,29 +137,31 @@ def show_config(
 def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
     """Show what each stage of a run holds: counts in/out/dropped by reason, when, config hash."""
     from rich.console import Console
-    from rich.table import Table
 
     from docs2qa.pipeline import STAGES
 
     cfg, store = _open_run(config, set_, run)
-    table = Table(title=f"run {store.root}")
-    for column in ("stage", "state", "in", "out", "dropped (by reason)", "finished", "config hash"):
-        table.add_column(column)
+    # soft_wrap: reason lists stay on one line each, readable and greppable in any width.
+    console = Console(soft_wrap=True)
+    console.print(f"[bold]run {store.root}[/]  (config {cfg.hash()})")
     for stage in STAGES:
         manifest = store.stage(stage.name).manifest()
         if manifest is None:
-            table.add_row(stage.name, "not run", "", "", "", "", "")
+            console.print(f"  {stage.name:<9} not run")
             continue
         fresh = store.is_fresh(stage.name, cfg.section_hash(stage.name), list(stage.inputs))
         state = "up to date" if fresh else ("stale" if store.stage(stage.name).is_complete() else "unfinished")
         counts = manifest["counts"]
-        table.add_row(
-            stage.name, state, str(counts["in"]),
-            ", ".join(f"{n} {t}" for t, n in counts["out"].items()),
-            ", ".join(f"{r}: {n}" for r, n in counts["dropped"].items()) or "0",
-            manifest["finished_at"], manifest["config_hash"],
-        )
-    Console().print(table)
+        out = ", ".join(f"{n} {t}" for t, n in counts["out"].items())
+        console.print(f"  {stage.name:<9} {state:<10} {counts['in']} in -> {out}; "
+                      f"{sum(counts['dropped'].values())} dropped  [dim]{manifest['finished_at']}  "
+                      f"config {manifest['config_hash']}  {manifest['wall_s']:.1f}s[/]")
+        if counts["dropped"]:
+            console.print("            dropped: " + ", ".join(f"{r} {n}" for r, n in counts["dropped"].items()))
+        if "tokens" in manifest:
+            tokens = ", ".join(f"{step} {t['prompt']}+{t['completion']}" for step, t in manifest["tokens"].items())
+            cost = manifest.get("cost_usd")
+            console.print(f"            tokens (prompt+completion): {tokens}" + (f"; cost ${cost}" if cost is not None else ""))
 
 
 def main() -> None:

@@ -31,7 +31,8 @@ def crawl(config: Config, store: RunStore) -> dict:
             tables={"pages": (outcome.pages, Page)},
             count_in=outcome.attempted,
             dropped=outcome.dropped,
-            extra={"changes": outcome.changes},
+            extra={"changes": outcome.changes, "not_scheduled_over_max_pages": outcome.not_scheduled,
+                   "requests": outcome.requests},
         )
 
     # The hash is of the config as written: the demo mirror's random port must not

@@ -1,0 +1,179 @@
+"""Page-quality detectors: a page that is really a JS shell, a bot check, a login wall, a
+"not found" served with 200, or nearly empty must be recorded as failed, never as content.
+
+The detectors are heuristics, so each one needs a positive signal plus little visible text:
+a real docs page *about* captchas or 404 errors has plenty of text and is kept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+# A page with less visible text than this is "tiny" for the JS-shell and interstitial checks.
+TINY_TEXT = 120
+# Interstitials (captcha, login) are short; longer pages mentioning the words are docs.
+SHORT_TEXT = 1500
+# A "not found" page says little beyond its heading; a docs page *about* 404s says much more.
+NOT_FOUND_TEXT = 400
+
+ROOT_IDS = {"root", "app", "__next", "__nuxt", "svelte", "main", "application", "react-root", "___gatsby"}
+CAPTCHA_CLASS = re.compile(r"g-recaptcha|h-captcha|cf-turnstile|cf-challenge|captcha", re.I)
+CAPTCHA_SRC = re.compile(r"recaptcha|hcaptcha|turnstile|challenges\.cloudflare\.com|captcha", re.I)
+CAPTCHA_TEXT = re.compile(
+    r"verify (that )?you are (a )?human|are you a robot|not a robot|checking your browser|"
+    r"unusual traffic|complete the security check|attention required|press (and|&) hold|captcha",
+    re.I,
+)
+LOGIN_TEXT = re.compile(r"\b(log ?in|sign ?in|signin|login)\b", re.I)
+LOGIN_PATH = re.compile(
+    r"/(login|log-in|signin|sign-in|sign_in|auth/login|oauth/authorize|sso|users/sign_in|account/login|session/new)"
+    r"(/|\?|$|\.)", re.I)
+NOT_FOUND = re.compile(
+    r"\b404\b|not found|page (does not|doesn't|could not|couldn't) (exist|be found)|"
+    r"no longer (exists|available)|nothing (was )?found|page (is )?missing", re.I)
+
+
+@dataclass
+class Analysis:
+    title: str = ""
+    h1: str = ""
+    text: str = ""  # visible text, whitespace collapsed
+    main_text: str = ""  # visible text of main/article/[role=main] (nav and footer excluded) if present
+    links: list[str] = field(default_factory=list)  # raw hrefs, unresolved
+    base_href: str | None = None
+    scripts: int = 0
+    empty_root: bool = False
+    password_field: bool = False
+    captcha_marker: str = ""
+
+
+def _collapse(text: str) -> str:
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def analyze_html(body: bytes) -> Analysis:
+    """One parse (lxml: several times faster than BeautifulSoup, which matters at crawl rates)."""
+    from lxml import etree
+    from lxml import html as lhtml
+
+    a = Analysis()
+    try:
+        doc = lhtml.document_fromstring(body)
+    except (etree.ParserError, ValueError):
+        return a  # empty or unparsable: no text, classified as empty
+    title = doc.find(".//title")
+    if title is not None:
+        a.title = _collapse(title.text_content())
+    h1 = doc.find(".//h1")
+    if h1 is not None:
+        a.h1 = _collapse(h1.text_content())
+    base = doc.find(".//base[@href]")
+    a.base_href = base.get("href") if base is not None else None
+    a.links = [el.get("href") for el in doc.iter("a") if el.get("href") is not None]
+    a.scripts = sum(1 for _ in doc.iter("script"))
+    a.password_field = any((el.get("type") or "").lower() == "password" for el in doc.iter("input"))
+    for el in doc.xpath("//*[@class]"):
+        if CAPTCHA_CLASS.search(el.get("class")):
+            a.captcha_marker = f"element class '{el.get('class')}'"
+            break
+    if not a.captcha_marker:
+        for el in doc.xpath("//script[@src] | //iframe[@src]"):
+            if CAPTCHA_SRC.search(el.get("src")):
+                a.captcha_marker = f"{el.tag} src {el.get('src')}"
+                break
+    for el in doc.iter("div", "main", "section", "app-root"):
+        if (el.get("id") or "").lower() in ROOT_IDS or el.tag == "app-root":
+            if not el.text_content().strip() and not el.xpath(".//img | .//svg | .//video | .//canvas"):
+                a.empty_root = True
+                break
+    for el in list(doc.iter("script", "style", "noscript", "template", "head", "title", etree.Comment)):
+        if el.getparent() is not None:
+            el.drop_tree()  # keeps the element's tail text, which is visible
+    a.text = _collapse(" ".join(doc.itertext()))
+    # Site chrome (nav, footer) alone can exceed min_text_chars; judge emptiness by the main part.
+    main = doc.find(".//main")
+    if main is None:
+        main = doc.find(".//article")
+    if main is None:
+        found = doc.xpath("//*[@role='main']")
+        main = found[0] if found else None
+    a.main_text = _collapse(" ".join(main.itertext())) if main is not None else a.text
+    return a
+
+
+MD_LINK = re.compile(r"(?<!!)\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")
+MD_AUTOLINK = re.compile(r"<(https?://[^>\s]+)>")
+MD_REFDEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s*<?(\S+?)>?(?:\s|$)", re.M)
+MD_FENCE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+
+
+def markdown_links(text: str) -> list[str]:
+    """Targets of inline, reference-style and auto links, ignoring images and code blocks."""
+    text = MD_FENCE.sub("", text)
+    return MD_LINK.findall(text) + MD_AUTOLINK.findall(text) + MD_REFDEF.findall(text)
+
+
+def analyze_markdown(body: bytes) -> Analysis:
+    text = body.decode("utf-8", "replace")
+    a = Analysis(links=markdown_links(text))
+    for line in text.splitlines():
+        if line.startswith("# "):
+            a.h1 = a.title = line[2:].strip().strip("#").strip()
+            break
+    # Visible text: drop link targets, images and markup characters, keep the words.
+    visible = re.sub(r"!\[[^\]]*\]\([^)]*\)", " ", text)
+    visible = re.sub(r"\]\([^)]*\)", "]", visible)
+    visible = re.sub(r"^\s{0,3}(#{1,6}|>|[-*+]|\d+\.)\s+", "", visible, flags=re.M)
+    visible = re.sub(r"[*_`\[\]|]+|^-{3,}$", " ", visible, flags=re.M)
+    a.text = a.main_text = _collapse(visible)
+    return a
+
+
+def looks_like_captcha(body: bytes) -> bool:
+    """Cheap check for error-status bodies (403/503 bot checks), before any retry."""
+    if not body:
+        return False
+    try:
+        a = analyze_html(body)
+    except Exception:  # noqa: BLE001 - a body we cannot parse is simply not a captcha
+        return False
+    return classify_captcha(a) is not None
+
+
+def classify_captcha(a: Analysis) -> str | None:
+    if a.captcha_marker and len(a.text) < SHORT_TEXT:
+        return a.captcha_marker
+    if len(a.text) < SHORT_TEXT and (CAPTCHA_TEXT.search(a.title) or CAPTCHA_TEXT.search(a.text)):
+        return f"bot-check wording in a short page: {(CAPTCHA_TEXT.search(a.title) or CAPTCHA_TEXT.search(a.text)).group(0)!r}"
+    return None
+
+
+def is_js_shell(a: Analysis) -> bool:
+    return len(a.text) < TINY_TEXT and (a.scripts > 0 or a.empty_root)
+
+
+def classify(a: Analysis, min_text_chars: int, *, html: bool) -> tuple[str, str] | None:
+    """(reason, detail) when the page must not be kept as content, else None."""
+    captcha = classify_captcha(a) if html else None
+    if captcha:
+        return "captcha", captcha
+    if html and a.password_field and len(a.text) < SHORT_TEXT and LOGIN_TEXT.search(f"{a.title} {a.h1} {a.text}"):
+        return "login_wall", "password form on a short page"
+    if html and is_js_shell(a):
+        why = "empty root element" if a.empty_root else f"{a.scripts} script(s)"
+        return "js_shell", f"{len(a.text)} visible chars and {why}"
+    heading = f"{a.title} | {a.h1}"
+    if len(a.main_text) < NOT_FOUND_TEXT and NOT_FOUND.search(heading):
+        return "soft_404", f"answered 200 but says {NOT_FOUND.search(heading).group(0)!r}"
+    if len(a.main_text) < min_text_chars:
+        return "empty", f"{len(a.main_text)} visible chars < min_text_chars {min_text_chars}"
+    return None
+
+
+def title_for(a: Analysis, url: str) -> str:
+    if a.title:
+        return a.title
+    if a.h1:
+        return a.h1
+    return url.rstrip("/").rsplit("/", 1)[-1] or url

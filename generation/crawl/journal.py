@@ -1,0 +1,61 @@
+"""Append-only JSONL of finished URLs, fsync'd per line, so a killed crawl resumes without refetching."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+from docs2qa.records import Dropped, Page
+
+
+class Journal:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.entries: dict[str, Page | Dropped] = {}
+        self._load()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(self.path, "a", encoding="utf-8")
+
+    def _load(self) -> None:
+        if not self.path.exists():
+            return
+        data = self.path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            # A line cut by a kill: drop it, or the next append would be glued onto it.
+            with open(self.path, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
+        with open(self.path, encoding="utf-8") as f:
+            for line in f:
+                try:
+                    entry = json.loads(line)
+                    result = Page(**entry["page"]) if "page" in entry else Dropped(**entry["dropped"])
+                except (ValueError, KeyError, TypeError):
+                    # The last line of a killed run may be half-written: that URL is simply redone.
+                    continue
+                self.entries[entry["url"]] = result
+
+    def get(self, url: str) -> Page | Dropped | None:
+        return self.entries.get(url)
+
+    def append(self, url: str, result: Page | Dropped) -> None:
+        self._write(url, result)
+        os.fsync(self._file.fileno())
+
+    async def append_async(self, url: str, result: Page | Dropped) -> None:
+        """Same as append, with the fsync in a worker thread so the event loop keeps fetching."""
+        import asyncio
+
+        self._write(url, result)
+        await asyncio.to_thread(os.fsync, self._file.fileno())
+
+    def _write(self, url: str, result: Page | Dropped) -> None:
+        key = "page" if isinstance(result, Page) else "dropped"
+        line = json.dumps({"url": url, key: dataclasses.asdict(result)}, ensure_ascii=False)
+        self._file.write(line + "\n")  # one write per whole line: lines never interleave
+        self._file.flush()
+        self.entries[url] = result
+
+    def close(self) -> None:
+        self._file.close()

