@@ -1,0 +1,185 @@
+"""Model-free checks on a generated pair: evidence in the chunk, lengths, standalone
+wording, language, question form. Each failure is (reason, detail) so the caller can
+record a `Dropped` with a machine-readable reason.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from difflib import SequenceMatcher
+
+_TRANSLATE = str.maketrans({
+    # All quote marks fold to one: models swap single, double and curly quotes freely.
+    "\u2018": '"', "\u2019": '"', "\u201a": '"', "\u201b": '"', "\u2032": '"', "'": '"', "`": " ",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+    "\u00a0": " ", "\u2026": "...",
+})
+# Markdown emphasis/heading/quote markers and table pipes carry no words; models drop or add them.
+_MARKUP_RE = re.compile(r"\*\*|__|[*#>|]|(?<!\w)_|_(?!\w)|\[|\]\([^)]*\)|\]")
+_SPACE_RE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).translate(_TRANSLATE).lower()
+    text = _MARKUP_RE.sub(" ", text)
+    return _SPACE_RE.sub(" ", text).strip()
+
+
+def _strip_quote(evidence: str) -> str:
+    # Models wrap the quote in quotes or end it with an ellipsis; neither is part of the source.
+    evidence = evidence.strip().strip('"\'').strip()
+    return re.sub(r"^(?:\.\.\.\s*)|(?:\s*\.\.\.)$", "", evidence).strip()
+
+
+def evidence_ratio(evidence: str, chunk_text: str) -> float:
+    """How well `evidence` matches its best window of `chunk_text`, 0-1 (1 = found verbatim
+    after normalisation). Like a partial ratio: SequenceMatcher.ratio of the evidence
+    against chunk windows of its own length, searched coarse-to-fine."""
+    needle, hay = _strip_quote(normalise(evidence)), normalise(chunk_text)
+    if not needle or not hay:
+        return 0.0
+    if needle in hay:
+        return 1.0
+    m = len(needle)
+    if m >= len(hay):
+        return SequenceMatcher(None, hay, needle, autojunk=False).ratio()
+
+    matcher = SequenceMatcher(autojunk=False)
+    matcher.set_seq2(needle)  # seq2 is the one SequenceMatcher indexes; reuse it across windows
+    cache: dict[int, float] = {}
+
+    def score(start: int) -> float:
+        start = min(max(start, 0), len(hay) - m)
+        if start not in cache:
+            matcher.set_seq1(hay[start:start + m])
+            cache[start] = matcher.ratio()
+        return cache[start]
+
+    # Seeds: alignments suggested by long common blocks, plus a regular grid so a quote
+    # whose words were shuffled or paraphrased still gets a fair window.
+    seeds = set(range(0, len(hay) - m + 1, max(1, m // 4)))
+    blocks = SequenceMatcher(None, hay, needle, autojunk=False).get_matching_blocks()
+    seeds.update(block.a - block.b for block in blocks if block.size >= 4)
+    best_start = max(seeds, key=score)
+    step = max(1, m // 8)
+    while True:  # hill-climb with a shrinking step around the best window
+        candidates = [best_start - step, best_start + step]
+        better = max(candidates, key=score)
+        if score(better) > score(best_start):
+            best_start = min(max(better, 0), len(hay) - m)
+        elif step == 1:
+            break
+        else:
+            step = max(1, step // 2)
+    return round(score(best_start), 4)
+
+
+# Phrases that only make sense to someone holding the excerpt.
+_SOURCE_NOUNS = r"(?:text|passage|context|section|document|documentation excerpt|excerpt|snippet|paragraph|chunk|article|source|above)"
+_NOT_STANDALONE = [
+    re.compile(rf"\b(?:according to|based on|from|in|per|as (?:stated|described|mentioned|shown) in)\s+(?:the|this|that|these)\s+(?:given\s+|provided\s+|above\s+)?{_SOURCE_NOUNS}\b(?!\s+of\b)", re.I),
+    re.compile(r"\bthis\s+(?:text|passage|section|document|excerpt|snippet|paragraph|chunk|article)\b", re.I),
+    re.compile(r"\bthe\s+(?:passage|excerpt|snippet|chunk|given text|provided text|above)\b", re.I),
+    re.compile(r"\b(?:mentioned|described|stated|shown|listed|discussed)\s+(?:above|below|here)\b", re.I),
+    re.compile(r"\baccording to the (?:above|author)\b", re.I),
+    # "the text/document/section/context" as the thing that speaks: "What does the text say?"
+    re.compile(r"\b(?:the|this)\s+(?:text|document|section|context|article)\s+(?:say|says|state|states|mention|mentions|describe|describes|discuss|discusses|explain|explains|suggest|suggests|cover|covers|refer|refers)\b", re.I),
+    re.compile(r"\b(?:the|this)\s+(?:text|document|section|context)\s*[?.,]?\s*$", re.I),
+]
+
+
+def standalone_problem(question: str) -> str | None:
+    for pattern in _NOT_STANDALONE:
+        match = pattern.search(question)
+        if match:
+            return match.group(0)
+    return None
+
+
+_EN_STOPWORDS = frozenset("""
+a about above after again against all am an and any are as at be because been before being below
+between both but by can could did do does doing down during each few for from further had has have
+having he her here hers him his how i if in into is it its itself just me more most my no nor not now
+of off on once only or other our out over own same she should so some such than that the their them
+then there these they this those through to too under until up very was we were what when where which
+while who whom why will with would you your yours yes also must may might shall use used using
+""".split())
+_WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
+_CODE_RE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
+
+
+def english_problem(text: str) -> str | None:
+    """A light English detector: share of ASCII letters and of common English function words.
+    Code spans are ignored (commands and identifiers are not prose). Too little prose to judge -> None."""
+    prose = _CODE_RE.sub(" ", text)
+    letters = [ch for ch in prose if ch.isalpha()]
+    if len(letters) < 12:
+        return None
+    ascii_share = sum(ch.isascii() for ch in letters) / len(letters)
+    if ascii_share < 0.85:
+        return f"only {ascii_share:.0%} of the letters are ASCII"
+    words = [w.lower() for w in _WORD_RE.findall(prose)]
+    if len(words) < 8:
+        return None
+    stop_share = sum(w in _EN_STOPWORDS for w in words) / len(words)
+    if stop_share < 0.1:
+        return f"only {stop_share:.0%} of the words are common English words"
+    return None
+
+
+def language_problem(text: str, language: str) -> str | None:
+    if language.lower().startswith("en"):
+        return english_problem(text)
+    # Other languages need a real detector; it is used only when `langdetect` happens to be
+    # installed (it is not a dependency), otherwise the check is skipped.
+    try:
+        from langdetect import DetectorFactory, detect
+    except ImportError:
+        return None
+    if len(_WORD_RE.findall(_CODE_RE.sub(" ", text))) < 8:
+        return None
+    DetectorFactory.seed = 0  # langdetect is random unless seeded
+    found = detect(text)
+    return None if found.split("-")[0] == language.lower().split("-")[0] else f"detected {found!r}"
+
+
+def check_pair(question: str, answer: str, evidence: str, chunk_text: str, question_type: str,
+               cfg) -> tuple[float, list[tuple[str, str]]]:
+    """Returns (evidence_ratio, failures). `cfg` is a GenerateConfig.
+
+    evidence_ratio is 1.0 for a verbatim (normalised) quote and 0.0 when there is no evidence
+    (as required for unanswerable questions)."""
+    failures: list[tuple[str, str]] = []
+    question, answer, evidence = question.strip(), answer.strip(), (evidence or "").strip()
+
+    ratio = 0.0
+    if question_type == "unanswerable":
+        if evidence:
+            failures.append(("evidence_for_unanswerable", f"unanswerable questions take no evidence, got {evidence[:80]!r}"))
+    elif not evidence:
+        failures.append(("evidence_not_in_chunk", "no evidence quoted"))
+    else:
+        ratio = evidence_ratio(evidence, chunk_text)
+        if ratio < cfg.evidence_min_ratio:
+            failures.append(("evidence_not_in_chunk", f"best match {ratio:.2f} < {cfg.evidence_min_ratio:.2f}: {evidence[:80]!r}"))
+
+    for name, text, low, high in (("question", question, cfg.min_question_chars, cfg.max_question_chars),
+                                  ("answer", answer, cfg.min_answer_chars, cfg.max_answer_chars)):
+        if len(text) < low:
+            failures.append((f"{name}_too_short", f"{len(text)} < {low} characters"))
+        elif len(text) > high:
+            failures.append((f"{name}_too_long", f"{len(text)} > {high} characters"))
+
+    phrase = standalone_problem(question)
+    if phrase:
+        failures.append(("not_standalone", f"refers to the source: {phrase!r}"))
+
+    problem = language_problem(f"{question}\n{answer}", cfg.language)
+    if problem:
+        failures.append(("wrong_language", f"expected {cfg.language}: {problem}"))
+
+    if not question.endswith("?") and not (question_type == "yes_no" and question.endswith(".")):
+        failures.append(("not_a_question", f"does not end with '?': {question[-40:]!r}"))
+    return ratio, failures

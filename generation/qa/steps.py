@@ -1,0 +1,80 @@
+"""distilabel steps that judge whole units and journal them as they finish.
+
+Rows stay one per unit (chunk x question type) from start to end: a step that emitted one
+row per pair would emit empty batches when a whole batch failed to parse, and distilabel
+1.5.3 then waits forever for the next step's input.
+
+No `from __future__ import annotations`: distilabel finds a step's input parameter by its
+runtime `StepInput` annotation.
+"""
+
+from typing import Any, Dict, List
+
+from distilabel.steps import Step, StepInput
+
+from docs2qa.generation.qa import journal
+from docs2qa.generation.qa.tasks import CritiqueQA
+
+JUDGEMENT_FIELDS = ("scores", "verdict", "revised_answer", "rationale", "parse_error", "raw_output", "parse_attempts")
+
+
+def tokens_of(row: Dict[str, Any], task: str) -> Dict[str, int]:
+    stats = (row.get("distilabel_metadata") or {}).get(f"statistics_{task}") or {}
+
+    def total(key: str) -> int:
+        value = stats.get(key, 0)
+        return int(sum(value) if isinstance(value, list) else value or 0)
+
+    return {"prompt": total("input_tokens"), "completion": total("output_tokens")}
+
+
+class JudgeUnits(CritiqueQA):
+    """The judge, fed the pairs of each unit row; its verdicts go back into the row."""
+
+    @property
+    def inputs(self) -> List[str]:
+        return ["unit", "pairs", "text", "title", "heading_path"]
+
+    @property
+    def outputs(self) -> List[str]:
+        return ["judgements"]
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        flat, owners = [], []
+        for position, row in enumerate(inputs):
+            for pair in row.get("pairs") or []:
+                flat.append({"question": pair["question"], "answer": pair["answer"],
+                             "evidence": pair.get("evidence") or "", "text": row["text"],
+                             "title": row["title"], "heading_path": row["heading_path"]})
+                owners.append(position)
+        judged = next(super().process(flat)) if flat else []
+        verdicts: List[List[dict]] = [[] for _ in inputs]
+        for position, result in zip(owners, judged):
+            verdicts[position].append({**{k: result.get(k) for k in JUDGEMENT_FIELDS},
+                                       "tokens": tokens_of(result, self.name)})
+        yield [{**row, "judgements": verdicts[i]} for i, row in enumerate(inputs)]
+
+
+class JournalUnits(Step):
+    """Appends each finished unit (its pairs and their verdicts) to the journal."""
+
+    journal_dir: str
+    generate_task: str = "generate_qa"
+
+    @property
+    def inputs(self) -> List[str]:
+        return ["unit", "chunk_id", "question_type", "pairs", "parse_error", "judgements"]
+
+    @property
+    def outputs(self) -> List[str]:
+        return ["unit"]
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        records = [{
+            "unit": row["unit"], "chunk_id": row["chunk_id"], "question_type": row["question_type"],
+            "pairs": row.get("pairs") or [], "parse_error": row.get("parse_error"),
+            "raw_output": row.get("raw_output"), "parse_attempts": row.get("parse_attempts"),
+            "tokens": tokens_of(row, self.generate_task), "judgements": row.get("judgements") or [],
+        } for row in inputs]
+        journal.append(f"{self.journal_dir}/{journal.UNITS}", records)
+        yield [{"unit": row["unit"]} for row in inputs]
