@@ -70,7 +70,7 @@ def _register_stage_commands() -> None:
             _stage_command(stage.name, stage.summary)
 
 
-_COMMANDS_WITH_OPTIONS = {"generate"}
+_COMMANDS_WITH_OPTIONS = {"generate", "push"}  # push lives under `docs2qa curate`
 
 
 _register_stage_commands()
@@ -162,6 +162,74 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
             tokens = ", ".join(f"{step} {t['prompt']}+{t['completion']}" for step, t in manifest["tokens"].items())
             cost = manifest.get("cost_usd")
             console.print(f"            tokens (prompt+completion): {tokens}" + (f"; cost ${cost}" if cost is not None else ""))
+
+
+curate_app = typer.Typer(no_args_is_help=True, help="Human review in Argilla: serve, push, pull, status, stop.")
+app.add_typer(curate_app, name="curate")
+
+
+@curate_app.command("serve")
+def curate_serve(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Start the local Argilla server (first use builds its environment, about 2 minutes)."""
+    from docs2qa.curation.server import serve
+
+    cfg, _ = _open_run(config, set_, run)
+    info = serve(cfg.curate)
+    print(f"Argilla is running at {info.url}\n"
+          f"  sign in as {info.username!r}; the password is in {info.state_dir / 'credentials.json'} (mode 0600)\n"
+          f"  stop it with: docs2qa curate stop -c {config}")
+
+
+@curate_app.command("stop")
+def curate_stop(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Stop the local Argilla server that `curate serve` started (and nothing else)."""
+    from docs2qa.curation.server import stop
+
+    cfg, _ = _open_run(config, set_, run)
+    print("stopped" if stop(cfg.curate) else "nothing was running")
+
+
+@curate_app.command("push")
+def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Send the generated pairs to Argilla with the judge's suggestions (idempotent)."""
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    cfg, store = _open_run(config, set_, run)
+    manifest = STAGE_BY_NAME["push"].run(cfg, store)
+    _report(manifest)
+    summary = manifest["argilla"]
+    print(f"{summary['records']} records in dataset {summary['dataset']!r} ({summary['created']} new, "
+          f"{summary['updated']} updated)\nreview them at {summary['url']}, then run `docs2qa curate pull`")
+
+
+@curate_app.command("pull")
+def curate_pull(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Freeze people's decisions into an immutable snapshot of the run."""
+    from docs2qa.curation.pull import pull
+    from docs2qa.curation.stage import connect_or_serve
+
+    cfg, store = _open_run(config, set_, run)
+    result = pull(cfg.curate, cfg.name, store.root, *connect_or_serve(cfg.curate))
+    _print_curation(result["summary"])
+    state = "new snapshot" if result["created"] else "unchanged, same snapshot"
+    print(f"{state}: {result['path']}")
+
+
+@curate_app.command("status")
+def curate_status(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Review progress: pending / submitted / discarded, per annotator, and agreement."""
+    from docs2qa.curation.pull import collect
+    from docs2qa.curation.stage import connect_or_serve
+
+    cfg, store = _open_run(config, set_, run)
+    _, summary = collect(cfg.curate, cfg.name, *connect_or_serve(cfg.curate))
+    _print_curation(summary)
+
+
+def _print_curation(summary: dict) -> None:
+    import json
+
+    print(json.dumps({k: summary[k] for k in summary if k != "dataset"}, indent=2))
 
 
 def main() -> None:

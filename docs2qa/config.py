@@ -143,6 +143,9 @@ class GenerateConfig(Section):
         "lines", description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models)."
     )
     parse_retries: int = Field(2, ge=0, description="Re-asks after a malformed output before the chunk is dropped.")
+    max_chunks: int | None = Field(
+        None, ge=1, description="Use at most this many chunks, spread over the pages (for trial runs and demos)."
+    )
     min_question_chars: int = Field(12, ge=1, description="Shorter questions are dropped.")
     max_question_chars: int = Field(300, ge=1, description="Longer questions are dropped.")
     min_answer_chars: int = Field(2, ge=1, description="Shorter answers are dropped.")

@@ -7,12 +7,16 @@ cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3.11}
 
-# Debian's Chromium renders JavaScript-only docs pages; docs2qa never downloads a browser.
-if [ ! -x /usr/bin/chromium ]; then
+# Debian packages: Chromium renders JavaScript-only docs pages (docs2qa never downloads a
+# browser); redis-server is the job queue of the local Argilla server `curate serve` runs.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: /usr/bin/chromium is missing; install Debian's 'chromium' to render JavaScript-only pages" >&2
+    echo "note: missing Debian packages: ${missing[*]} (sudo apt-get install ${missing[*]})" >&2
   fi
 fi
 

@@ -11,6 +11,9 @@ sys.path.insert(0, str(Path(__file__).parent))  # so tests can `from site_server
 
 from site_server import SiteServer  # noqa: E402
 
+# One real Argilla stack per test session, shared by every curation test.
+pytest_plugins = ["argilla_fixtures"]
+
 
 @pytest.fixture
 def site_server():
@@ -26,3 +29,6 @@ def site_server():
 def site(site_server) -> str:
     """Base URL of the running fixture docs site, e.g. http://127.0.0.1:41234."""
     return site_server.base_url
+
+
+from tiny_models import tiny_chat_model  # noqa: E402,F401  (session fixture shared by generation tests)

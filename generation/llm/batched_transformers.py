@@ -11,7 +11,7 @@ from typing import Any, List, Optional, Union
 from distilabel.models.llms.huggingface.transformers import TransformersLLM
 from distilabel.models.llms.utils import prepare_output
 from distilabel.typing import GenerateOutput, StandardInput
-from pydantic import Field, validate_call
+from pydantic import Field, PrivateAttr, validate_call
 
 
 class BatchedTransformersLLM(TransformersLLM):
@@ -25,6 +25,9 @@ class BatchedTransformersLLM(TransformersLLM):
     """
 
     torch_threads: Optional[int] = Field(default=1, ge=1)
+    # A serialised line_grammar.LineGrammar: when set, every completion is decoded under it.
+    line_grammar: Optional[dict] = None
+    _grammar_vocabulary: Any = PrivateAttr(default=None)
     max_batch_size: Optional[int] = Field(default=None, ge=1)
     display_name: Optional[str] = None
 
@@ -126,6 +129,10 @@ class BatchedTransformersLLM(TransformersLLM):
         templated = tokenizer.chat_template is not None
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not templated)
         encoded = encoded.to(model.device)
+        if self.line_grammar:
+            options = {**options, "logits_processor": self._grammar_processors(
+                encoded["input_ids"].shape[1], len(prompts) * sequences_per_prompt, options["max_new_tokens"],
+                options.get("logits_processor"))}
         with torch.inference_mode():
             sequences = model.generate(**encoded, pad_token_id=tokenizer.pad_token_id, **options)
         prompt_width = encoded["input_ids"].shape[1]
@@ -143,6 +150,19 @@ class BatchedTransformersLLM(TransformersLLM):
                 texts.append(_cut_at_stop(tokenizer.decode(ids[:length], skip_special_tokens=True), stops))
             outputs.append(prepare_output(texts, input_tokens=[int(prompt_length)], output_tokens=counts))
         return outputs
+
+
+    def _grammar_processors(self, prompt_width: int, rows: int, max_new_tokens: int, existing: Any) -> Any:
+        from transformers import LogitsProcessorList
+
+        from docs2qa.generation.llm.line_grammar import LineGrammar, LineGrammarProcessor, Vocabulary
+
+        if self._grammar_vocabulary is None:
+            tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
+            self._grammar_vocabulary = Vocabulary(tokenizer, _eos_token_ids(self._pipeline.model, tokenizer))  # type: ignore[union-attr]
+        processor = LineGrammarProcessor(LineGrammar.from_dict(self.line_grammar), self._grammar_vocabulary,
+                                         prompt_width, rows, max_new_tokens)
+        return LogitsProcessorList([*(existing or []), processor])
 
 
 def _eos_token_ids(model: Any, tokenizer: Any) -> set[int]:

@@ -48,8 +48,12 @@ def generation_kwargs(cfg: LLMConfig) -> dict[str, Any]:
     return kwargs
 
 
-def build_llm(cfg: LLMConfig) -> "LLM":
-    """A distilabel LLM for cfg, not yet loaded (a pipeline step loads it in its process)."""
+def build_llm(cfg: LLMConfig, line_grammar: dict | None = None) -> "LLM":
+    """A distilabel LLM for cfg, not yet loaded (a pipeline step loads it in its process).
+
+    `line_grammar` (a serialised LineGrammar) constrains decoding where the backend runs the
+    model itself (transformers); served models get the format from the prompt alone.
+    """
     builders = {
         "transformers": _transformers,
         "openai": _openai,
@@ -57,7 +61,10 @@ def build_llm(cfg: LLMConfig) -> "LLM":
         "llamacpp": _llamacpp,
         "inference_endpoints": _inference_endpoints,
     }
-    return builders[cfg.backend](cfg)
+    llm = builders[cfg.backend](cfg)
+    if line_grammar is not None and cfg.backend == "transformers":
+        llm.line_grammar = line_grammar
+    return llm
 
 
 def model_label(cfg: LLMConfig) -> str:

@@ -67,17 +67,6 @@ PAIRS_SCHEMA: dict = {
     "additionalProperties": False,
 }
 
-# The worked example is about an invented kitchen appliance so that a small model that
-# copies it produces pairs whose evidence cannot be found in the chunk, and the evidence
-# check drops them instead of letting the example leak into the dataset.
-_LINES_EXAMPLE = """Example (about a different product, for the format only):
-Q: How long does the Brightline kettle keep water warm in keep-warm mode?
-A: The Brightline kettle keeps water at 80 °C for up to 30 minutes in keep-warm mode.
-EVIDENCE: Keep-warm mode holds the water at 80 °C for up to 30 minutes.
-Q: How do you descale the Brightline kettle?
-A: Fill the Brightline kettle with equal parts water and vinegar, boil it, and rinse twice.
-EVIDENCE: fill it with equal parts water and white vinegar, boil once, then rinse twice"""
-
 _LINES_INSTRUCTIONS = """Write exactly {n} question/answer pair(s) of this type:
 {type_help}
 
@@ -86,7 +75,6 @@ Q: <the question>
 A: <the answer>
 EVIDENCE: <a sentence or phrase copied word for word from the documentation excerpt>
 
-{example}
 
 Do not add explanations, headings or any other text."""
 
@@ -119,7 +107,8 @@ def _generate_instructions(fmt: str, question_type: str, n: int | str) -> str:
     if fmt == "lines":
         if question_type == "unanswerable":
             type_help = f"{type_help}\n{_UNANSWERABLE_LINES_NOTE}"
-        return _LINES_INSTRUCTIONS.format(n=n, type_help=type_help, example=_LINES_EXAMPLE)
+        # No worked example: small models copy it verbatim instead of reading the excerpt.
+        return _LINES_INSTRUCTIONS.format(n=n, type_help=type_help)
     if question_type == "unanswerable":
         type_help = f"{type_help}\n{_UNANSWERABLE_JSON_NOTE}"
     return _JSON_INSTRUCTIONS.format(n=n, type_help=type_help, schema=json.dumps(PAIRS_SCHEMA))
@@ -264,3 +253,22 @@ def _check(fmt: str, question_type: str | None) -> None:
     if question_type is not None and question_type not in QUESTION_TYPES:
         raise Docs2qaError(f"unknown question type {question_type!r}",
                            f"use one of {', '.join(QUESTION_TYPES)} (generate.questions_per_type)")
+
+
+# ---------------------------------------------------------------- decoding grammars
+
+def pairs_grammar(max_pairs: int) -> dict:
+    """The lines format as a decoding grammar, for backends that run the model themselves."""
+    from docs2qa.generation.llm.line_grammar import Field, LineGrammar
+
+    fields = (Field("Q:", max_tokens=60), Field("A:", max_tokens=120), Field("EVIDENCE:", max_tokens=80))
+    return LineGrammar(fields, max_groups=max_pairs).to_dict()
+
+
+def critique_grammar() -> dict:
+    from docs2qa.generation.llm.line_grammar import Field, LineGrammar
+
+    scores = tuple(Field(f"{name.upper()}:", choices=("1", "2", "3", "4", "5")) for name in SCORE_NAMES)
+    fields = (*scores, Field("VERDICT:", choices=VERDICTS), Field("REVISED:", max_tokens=120),
+              Field("RATIONALE:", max_tokens=60))
+    return LineGrammar(fields).to_dict()

@@ -1,0 +1,226 @@
+"""The generate stage: chunks -> grounded Q&A pairs, judged, checked and de-duplicated.
+
+Work is split into units, one per (chunk, question type). A distilabel pipeline
+generates and judges them; journal steps append every finished batch to disk, so a run
+killed at any point resumes where it stopped, and a unit whose chunk, prompt or models are
+unchanged is never generated again. Units are run in waves when a token budget is set, so
+the budget is checked between waves and a stop leaves only finished work behind.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+from docs2qa.config import Config
+from docs2qa.errors import Docs2qaError
+from docs2qa.progress import track
+from docs2qa.records import Chunk, Dropped, QAPair
+from docs2qa.store import RunStore, StageResult
+
+from docs2qa.generation.qa import journal
+from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates, unit_key
+
+MAX_WAVE_UNITS = 32  # largest pipeline run when a token budget must be checked between runs
+
+
+def spread(chunks: list[Chunk], limit: int | None) -> list[Chunk]:
+    """At most `limit` chunks, taking each page's first chunk before any page's second."""
+    if limit is None or len(chunks) <= limit:
+        return chunks
+    rank: dict[str, int] = {}
+    ordered = []
+    for chunk in chunks:
+        rank[chunk.page_id] = rank.get(chunk.page_id, -1) + 1
+        ordered.append((rank[chunk.page_id], chunk.page_id, chunk.start, chunk))
+    return [c for *_, c in sorted(ordered, key=lambda t: t[:3])[:limit]]
+
+
+def plan_units(chunks: list[Chunk], config: Config, labels: dict[str, str], judge_hash: str) -> list[Unit]:
+    from docs2qa.generation.qa.prompts import prompt_hash
+
+    gen = config.generate
+    units = []
+    for chunk in chunks:
+        for question_type, n in gen.questions_per_type.items():
+            if n <= 0:
+                continue
+            p_hash = prompt_hash(gen.output_format, question_type)
+            key = unit_key(chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"])
+            units.append(Unit(key, chunk, question_type, n, p_hash))
+    return units
+
+
+def tokens_used(complete: dict) -> dict[str, dict[str, int]]:
+    """Token ledger per step, from the journals (every attempt counted)."""
+    ledger = {"generate": {"prompt": 0, "completion": 0}, "judge": {"prompt": 0, "completion": 0}}
+    for record in complete.values():
+        for kind in ("prompt", "completion"):
+            ledger["generate"][kind] += record["tokens"][kind]
+            ledger["judge"][kind] += sum(j["tokens"][kind] for j in record["judgements"])
+    return ledger
+
+
+def cost(ledger: dict, labels: dict[str, str], prices: dict) -> float | None:
+    if not prices:
+        return None
+    total = 0.0
+    for step, label in (("generate", labels["generator"]), ("judge", labels["judge"])):
+        price = prices.get(label)
+        if price is None:
+            raise Docs2qaError(f"generate.prices has no entry for model {label!r}",
+                               f"add generate.prices.{label}.prompt and .completion (USD per million tokens)")
+        total += sum(ledger[step][k] * price.get(k, 0.0) for k in ("prompt", "completion")) / 1e6
+    return round(total, 6)
+
+
+def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | None) -> None:
+    """Run one wave in a fresh Python process and wait for it.
+
+    distilabel forks a process per step; forking a process that has already started torch's
+    thread pools (a test session, the embedded model's conversion) can deadlock the children.
+    A new interpreter starts clean whatever this one imported, and unlike multiprocessing's
+    spawn it never re-imports the caller's __main__.
+    """
+    import pickle
+    import subprocess
+    import sys
+
+    from docs2qa.generation.llm import resolve_model
+
+    gen = config.generate
+    for llm in (gen.generator, gen.judge or gen.generator):
+        if llm.backend == "transformers":
+            resolve_model(llm.model)  # convert an embedded model once, here, not in each step
+    request = folder / "_wave.pickle"
+    request.write_bytes(pickle.dumps((units, config, folder, ray)))
+    code = subprocess.call([sys.executable, "-m", "docs2qa.generation.generate", str(request)])
+    request.unlink(missing_ok=True)
+    if code != 0:
+        raise Docs2qaError(f"the generation pipeline exited with code {code}",
+                           "see its log above; rerun the same command to resume, finished units are kept")
+
+
+def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str | None) -> None:
+    import logging
+
+    # distilabel logs every batch at INFO; our progress bar reads the journal instead.
+    os.environ.setdefault("DISTILABEL_LOG_LEVEL", "WARNING")
+    # openai>=3 logs each request through 'httpx2', which distilabel does not quiet.
+    logging.getLogger("httpx2").setLevel(logging.WARNING)
+    from distilabel.pipeline import Pipeline
+    from distilabel.steps import LoadDataFromDicts
+
+    from docs2qa.generation.llm import build_llm
+    from docs2qa.generation.qa.prompts import critique_grammar, pairs_grammar
+    from docs2qa.generation.qa.steps import JournalUnits, JudgeUnits
+    from docs2qa.generation.qa.tasks import GenerateQA
+
+    gen = config.generate
+    generator, judge = gen.generator, gen.judge or gen.generator
+    lines = gen.output_format == "lines"
+    max_pairs = max(gen.questions_per_type.values())
+    rows = [{"unit": u.key, "chunk_id": u.chunk.chunk_id, "title": u.chunk.title,
+             "heading_path": list(u.chunk.heading_path), "text": u.chunk.text,
+             "question_type": u.question_type, "n": u.n} for u in units]
+    with Pipeline(name="docs2qa-generate", cache_dir=str(folder / "_distilabel")) as pipeline:
+        load = LoadDataFromDicts(name="load_units", data=rows, batch_size=generator.batch_size)
+        ask = GenerateQA(name="generate_qa", llm=build_llm(generator, pairs_grammar(max_pairs) if lines else None), output_format=gen.output_format,
+                         parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
+        critique = JudgeUnits(name="critique_qa", llm=build_llm(judge, critique_grammar() if lines else None), output_format=gen.output_format,
+                              parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
+        sink = JournalUnits(name="journal_units", journal_dir=str(folder), input_batch_size=generator.batch_size)
+        load >> ask >> critique >> sink
+    if ray is not None:
+        # Local cluster unless an address is given; bound to loopback, no dashboard.
+        init = {} if ray else {"_node_ip_address": "127.0.0.1", "include_dashboard": False,
+                               "num_cpus": os.cpu_count()}
+        pipeline = pipeline.ray(ray_head_node_url=ray or None, ray_init_kwargs=init)
+    # Our journals are the cache: distilabel's cannot always resume (upstream #1065).
+    pipeline.run(use_cache=False)
+
+
+def _wave_size(gen, spent: int, done: int) -> int | None:
+    """All pending units at once without a budget; with one, as many as the tokens left
+    should pay for at the cost per unit seen so far (one batch before anything is known)."""
+    if gen.max_tokens is None:
+        return None
+    if done == 0 or spent == 0:
+        return gen.generator.batch_size
+    return max(1, min(MAX_WAVE_UNITS, int((gen.max_tokens - spent) / (spent / done))))
+
+
+def _watch(folder: Path, total: int, stop: threading.Event) -> None:
+    """Progress from the journal files, which the step processes append to."""
+    with track("generate (units)", total) as progress:
+        seen = 0
+        while not stop.wait(1.0):
+            done = journal.count_lines(folder / journal.UNITS)
+            progress.advance(done - seen)
+            seen = done
+        progress.advance(journal.count_lines(folder / journal.UNITS) - seen)
+
+
+def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
+    from docs2qa.generation.llm import model_label
+    from docs2qa.generation.qa.prompts import critique_prompt_hash
+
+    gen = config.generate
+    labels = {"generator": model_label(gen.generator), "judge": model_label(gen.judge or gen.generator)}
+    judge_hash = critique_prompt_hash(gen.output_format)
+
+    def body(stage) -> StageResult:
+        chunks = spread(store.stage("chunk").read("chunks", Chunk), gen.max_chunks)
+        units = plan_units(chunks, config, labels, judge_hash)
+        folder = stage.path
+        while True:
+            complete = journal.finished_units(folder)
+            pending = [u for u in units if u.key not in complete]
+            spent = sum(sum(step.values()) for step in tokens_used(_current(complete, units)).values())
+            if not pending:
+                break
+            if gen.max_tokens is not None and spent >= gen.max_tokens:
+                raise Docs2qaError(
+                    f"token budget reached: {spent} of generate.max_tokens={gen.max_tokens} used, "
+                    f"{len(units) - len(pending)} of {len(units)} units done",
+                    "finished work is kept; rerun with a higher --max-tokens (or none) to continue",
+                )
+            wave = pending[:_wave_size(gen, spent, len(units) - len(pending))]
+            stop = threading.Event()
+            watcher = threading.Thread(target=_watch, args=(folder, len(wave), stop), daemon=True)
+            watcher.start()
+            try:
+                _run_pipeline(wave, config, folder, ray)
+            finally:
+                stop.set()
+                watcher.join()
+            if len(_current(journal.finished_units(folder), units)) == len(units) - len(pending):
+                # Without this a unit that can never finish would be retried forever.
+                raise Docs2qaError("the generation pipeline finished no unit", "see the distilabel log above")
+
+        current = _current(complete, units)
+        pairs, dropped = assemble(units, current, gen, labels, judge_hash)
+        pairs, duplicates = remove_near_duplicates(pairs, gen)
+        ledger = tokens_used(current)
+        return StageResult(
+            tables={"pairs": (pairs, QAPair)}, count_in=len(chunks), dropped=dropped + duplicates,
+            extra={"units": len(units), "models": labels, "tokens": ledger,
+                   "cost_usd": cost(ledger, labels, gen.prices)},
+        )
+
+    return store.run_stage("generate", config.section_hash("generate"), ["chunk"], body)
+
+
+def _current(complete: dict, units: list[Unit]) -> dict:
+    # Journals keep units of chunks that an incremental crawl has since changed; only the
+    # units of the current chunks count for output and budget.
+    keys = {u.key for u in units}
+    return {k: v for k, v in complete.items() if k in keys}
+
+
+if __name__ == "__main__":  # the pipeline process started by _run_pipeline
+    import pickle
+    import sys
+
+    _pipeline_process(*pickle.loads(Path(sys.argv[1]).read_bytes()))

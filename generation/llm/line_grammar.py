@@ -1,0 +1,183 @@
+"""Constrained decoding of a labelled line format, for small local models.
+
+A 135M-parameter model asked for "Q: / A: / EVIDENCE:" lines writes prose instead; the
+format has to be enforced while decoding. A `LineGrammar` is a group of fields, each a
+label followed by either free text up to a newline or one of a few fixed choices
+("1".."5", "keep"/"revise"/"drop"). The logits processor forces every label, keeps free
+text on one line and out of EOS, limits its length, restricts choices to their
+tokenisations, and lets the model end only at a group boundary. The model still chooses
+every word of content; only the frame is fixed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    label: str  # e.g. "Q:"; the model's text follows after a space
+    choices: tuple[str, ...] = ()  # empty: free text up to a newline
+    max_tokens: int = 96
+
+
+@dataclass(frozen=True)
+class LineGrammar:
+    fields: tuple[Field, ...]
+    max_groups: int = 1  # the group may repeat; the model may stop after any complete group
+
+    def to_dict(self) -> dict:
+        return {"max_groups": self.max_groups,
+                "fields": [{"label": f.label, "choices": list(f.choices), "max_tokens": f.max_tokens} for f in self.fields]}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LineGrammar":
+        return cls(tuple(Field(f["label"], tuple(f["choices"]), f["max_tokens"]) for f in data["fields"]),
+                   data.get("max_groups", 1))
+
+
+@dataclass
+class _Row:
+    field_index: int = 0
+    groups: int = 0
+    forced: list[int] = field(default_factory=list)  # tokens still to emit verbatim
+    mode: str = "force"  # force | text | choice | boundary | done
+    produced: list[int] = field(default_factory=list)  # tokens of the current field's content
+
+
+class Vocabulary:
+    """Token classes the grammar needs, computed once per tokenizer."""
+
+    def __init__(self, tokenizer: Any, eos_ids: set[int]):
+        self.tokenizer = tokenizer
+        self.eos = sorted(eos_ids)
+        texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
+        decoded = [tokenizer.convert_tokens_to_string([t]) if t is not None else "" for t in texts]
+        self.size = len(decoded)
+        # A field ends with a token whose text ends in a newline and holds no other newline,
+        # so nothing spills from one line into the next field.
+        self.line_end = [i for i, s in enumerate(decoded) if s.endswith("\n") and "\n" not in s.rstrip("\n")
+                         and s.count("\n") == 1]
+        self.has_newline = [i for i, s in enumerate(decoded) if "\n" in s]
+        self.blank = {i for i, s in enumerate(decoded) if not s.strip()}
+        self.special = set(tokenizer.all_special_ids)
+        self.newline = tokenizer.encode("\n", add_special_tokens=False)[-1]
+        self.line_end_set = set(self.line_end)
+        import torch
+
+        always = {*self.eos, *self.special}
+        spilling = {t for t in self.has_newline if t not in self.line_end_set}
+        # Tensors, so masking a row is one indexed assignment rather than a Python loop.
+        self.banned_when_empty = torch.tensor(sorted(always | set(self.has_newline)), dtype=torch.long)
+        self.banned_with_content = torch.tensor(sorted(always | spilling), dtype=torch.long)
+
+    def encode(self, text: str) -> list[int]:
+        return self.tokenizer.encode(text, add_special_tokens=False)
+
+
+class LineGrammarProcessor:
+    """A transformers LogitsProcessor enforcing `grammar` on every row of a batch."""
+
+    def __init__(self, grammar: LineGrammar, vocabulary: Vocabulary, prompt_width: int, rows: int, max_new_tokens: int):
+        self.grammar, self.vocab, self.prompt_width = grammar, vocabulary, prompt_width
+        self.max_new_tokens = max_new_tokens
+        self.labels = [vocabulary.encode(f.label) for f in grammar.fields]
+        self.choices = [[vocabulary.encode(" " + c) for c in f.choices] for f in grammar.fields]
+        self.rows = [_Row(forced=list(self.labels[0])) for _ in range(rows)]
+        # Tokens that fields after field i need at the least (label, one token or the longest
+        # choice, newline) plus EOS: free text stops early enough for the group to finish
+        # inside max_new_tokens instead of being cut off half-written.
+        need = [len(label) + (max(map(len, choices)) if choices else 1) + 1
+                for label, choices in zip(self.labels, self.choices)]
+        self.reserve_after = [sum(need[i + 1:]) + 1 for i in range(len(need))]
+        self.group_need = sum(need) + 1
+
+    def __call__(self, input_ids, scores):
+        import torch
+
+        step = input_ids.shape[1] - self.prompt_width
+        remaining = self.max_new_tokens - step
+        mask = torch.full_like(scores, float("-inf"))
+        for index, row in enumerate(self.rows):
+            if step > 0:
+                self._advance(row, int(input_ids[index, -1]))
+            allowed = self._allowed(row, remaining)
+            if allowed is None:
+                mask[index] = 0
+                mask[index, self._banned(row)] = float("-inf")
+            else:
+                mask[index, allowed] = 0
+        return scores + mask
+
+    # ---- state machine -------------------------------------------------------------
+
+    def _field(self, row: _Row) -> Field:
+        return self.grammar.fields[row.field_index]
+
+    def _advance(self, row: _Row, token: int) -> None:
+        if row.mode == "done":
+            return
+        if token in self.vocab.eos:
+            row.mode = "done"
+            return
+        if row.mode == "force":
+            row.forced.pop(0)
+            if not row.forced:
+                row.mode, row.produced = ("choice" if self._field(row).choices else "text"), []
+            return
+        if row.mode == "boundary":  # the model chose to start another group
+            row.mode, row.forced = "force", list(self.labels[0][1:])
+            if not row.forced:
+                row.mode, row.produced = ("choice" if self._field(row).choices else "text"), []
+            return
+        row.produced.append(token)
+        if row.mode == "text" and token in self._line_end_set:
+            self._next_field(row)
+        elif row.mode == "choice" and token == self.vocab.newline:
+            self._next_field(row)
+
+    def _next_field(self, row: _Row) -> None:
+        if row.field_index + 1 < len(self.grammar.fields):
+            row.field_index += 1
+            row.mode, row.forced = "force", list(self.labels[row.field_index])
+            return
+        row.groups += 1
+        row.field_index = 0
+        row.mode = "boundary" if row.groups < self.grammar.max_groups else "end"
+
+    def _allowed(self, row: _Row, remaining: int) -> list[int] | None:
+        """Token ids allowed next, or None for 'anything except _banned(row)'."""
+        if row.mode == "done":
+            return self.vocab.eos[:1]
+        if row.mode == "end":
+            return self.vocab.eos
+        if row.mode == "force":
+            return [row.forced[0]]
+        if row.mode == "boundary":
+            # Another group only when it can be finished with some room for content.
+            room = remaining >= 2 * self.group_need
+            return [self.labels[0][0], *self.vocab.eos] if room else self.vocab.eos
+        if row.mode == "choice":
+            done = [c for c in self.choices[row.field_index] if c == row.produced]
+            if done:
+                return [self.vocab.newline]
+            return sorted({c[len(row.produced)] for c in self.choices[row.field_index]
+                           if len(c) > len(row.produced) and c[:len(row.produced)] == row.produced})
+        # free text: past its length limit, or when only the room the rest of the group needs
+        # is left, end the line now
+        has_text = bool(row.produced)
+        if has_text and (len(row.produced) >= self._field(row).max_tokens
+                         or remaining <= self.reserve_after[row.field_index] + 1):
+            return [self.vocab.newline]
+        return None
+
+    def _banned(self, row: _Row):
+        """Index tensor of tokens free text may not use: EOS and special tokens always; any
+        newline while the field is still empty; after that, newlines that spill onto the next line."""
+        has_content = any(t not in self.vocab.blank for t in row.produced)
+        return self.vocab.banned_with_content if has_content else self.vocab.banned_when_empty
+
+    @property
+    def _line_end_set(self) -> set[int]:
+        return self.vocab.line_end_set
