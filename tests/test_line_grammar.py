@@ -53,3 +53,13 @@ def test_a_field_never_exceeds_its_token_limit(tiny_llm):
     label = len(llm._pipeline.tokenizer.encode("NOTE:", add_special_tokens=False))
     # label + at most 5 content tokens + the newline that ends the field + EOS
     assert output["statistics"]["output_tokens"][0] <= label + 5 + 2
+
+
+def test_evidence_is_always_a_verbatim_quote_of_the_excerpt(tiny_llm):
+    from docs2qa.generation.qa.checks import evidence_ratio
+
+    llm = tiny_llm(pairs_grammar(1), 120)
+    prompts = [generate_messages("lines", "factual", 1, "Datasets", ["Datasets"], CHUNK) for _ in range(2)]
+    for output in llm.generate(prompts, max_new_tokens=120):
+        (pair,) = parse_pairs(output["generations"][0], "lines")
+        assert pair["evidence"] and evidence_ratio(pair["evidence"], CHUNK) == 1.0, pair["evidence"]

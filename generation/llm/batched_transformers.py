@@ -132,7 +132,7 @@ class BatchedTransformersLLM(TransformersLLM):
         if self.line_grammar:
             options = {**options, "logits_processor": self._grammar_processors(
                 encoded["input_ids"].shape[1], len(prompts) * sequences_per_prompt, options["max_new_tokens"],
-                options.get("logits_processor"))}
+                options.get("logits_processor"), prompts)}
         with torch.inference_mode():
             sequences = model.generate(**encoded, pad_token_id=tokenizer.pad_token_id, **options)
         prompt_width = encoded["input_ids"].shape[1]
@@ -152,7 +152,8 @@ class BatchedTransformersLLM(TransformersLLM):
         return outputs
 
 
-    def _grammar_processors(self, prompt_width: int, rows: int, max_new_tokens: int, existing: Any) -> Any:
+    def _grammar_processors(self, prompt_width: int, rows: int, max_new_tokens: int, existing: Any,
+                            prompts: list[str]) -> Any:
         from transformers import LogitsProcessorList
 
         from docs2qa.generation.llm.line_grammar import LineGrammar, LineGrammarProcessor, Vocabulary
@@ -161,7 +162,7 @@ class BatchedTransformersLLM(TransformersLLM):
             tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
             self._grammar_vocabulary = Vocabulary(tokenizer, _eos_token_ids(self._pipeline.model, tokenizer))  # type: ignore[union-attr]
         processor = LineGrammarProcessor(LineGrammar.from_dict(self.line_grammar), self._grammar_vocabulary,
-                                         prompt_width, rows, max_new_tokens)
+                                         prompt_width, rows, max_new_tokens, prompts)
         return LogitsProcessorList([*(existing or []), processor])
 
 

@@ -20,6 +20,10 @@ class Field:
     label: str  # e.g. "Q:"; the model's text follows after a space
     choices: tuple[str, ...] = ()  # empty: free text up to a newline
     max_tokens: int = 96
+    # Text must be copied verbatim from the prompt part between these two markers (a quote
+    # of the source), e.g. ("<<<\n", "\n>>>"): evidence a small model cannot invent.
+    copy_between: tuple[str, str] | None = None
+    min_tokens: int = 1
 
 
 @dataclass(frozen=True)
@@ -29,12 +33,16 @@ class LineGrammar:
 
     def to_dict(self) -> dict:
         return {"max_groups": self.max_groups,
-                "fields": [{"label": f.label, "choices": list(f.choices), "max_tokens": f.max_tokens} for f in self.fields]}
+                "fields": [{"label": f.label, "choices": list(f.choices), "max_tokens": f.max_tokens,
+                            "copy_between": list(f.copy_between) if f.copy_between else None,
+                            "min_tokens": f.min_tokens} for f in self.fields]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LineGrammar":
-        return cls(tuple(Field(f["label"], tuple(f["choices"]), f["max_tokens"]) for f in data["fields"]),
-                   data.get("max_groups", 1))
+        fields = tuple(Field(f["label"], tuple(f["choices"]), f["max_tokens"],
+                             tuple(f["copy_between"]) if f.get("copy_between") else None, f.get("min_tokens", 1))
+                       for f in data["fields"])
+        return cls(fields, data.get("max_groups", 1))
 
 
 @dataclass
@@ -44,6 +52,8 @@ class _Row:
     forced: list[int] = field(default_factory=list)  # tokens still to emit verbatim
     mode: str = "force"  # force | text | choice | boundary | done
     produced: list[int] = field(default_factory=list)  # tokens of the current field's content
+    source: list[int] = field(default_factory=list)  # tokens a copy field may quote
+    matches: list[int] = field(default_factory=list)  # source positions the quote so far ends at
 
 
 class Vocabulary:
@@ -64,6 +74,7 @@ class Vocabulary:
         self.special = set(tokenizer.all_special_ids)
         self.newline = tokenizer.encode("\n", add_special_tokens=False)[-1]
         self.line_end_set = set(self.line_end)
+        self.newline_set = set(self.has_newline)
         import torch
 
         always = {*self.eos, *self.special}
@@ -79,12 +90,18 @@ class Vocabulary:
 class LineGrammarProcessor:
     """A transformers LogitsProcessor enforcing `grammar` on every row of a batch."""
 
-    def __init__(self, grammar: LineGrammar, vocabulary: Vocabulary, prompt_width: int, rows: int, max_new_tokens: int):
+    def __init__(self, grammar: LineGrammar, vocabulary: Vocabulary, prompt_width: int, rows: int, max_new_tokens: int,
+                 prompts: list[str] | None = None):
         self.grammar, self.vocab, self.prompt_width = grammar, vocabulary, prompt_width
         self.max_new_tokens = max_new_tokens
         self.labels = [vocabulary.encode(f.label) for f in grammar.fields]
         self.choices = [[vocabulary.encode(" " + c) for c in f.choices] for f in grammar.fields]
         self.rows = [_Row(forced=list(self.labels[0])) for _ in range(rows)]
+        copy = next((f.copy_between for f in grammar.fields if f.copy_between), None)
+        if copy and prompts:
+            per_prompt = rows // len(prompts)
+            for index, row in enumerate(self.rows):
+                row.source = self._source_tokens(prompts[index // per_prompt], copy)
         # Tokens that fields after field i need at the least (label, one token or the longest
         # choice, newline) plus EOS: free text stops early enough for the group to finish
         # inside max_new_tokens instead of being cut off half-written.
@@ -110,6 +127,15 @@ class LineGrammarProcessor:
                 mask[index, allowed] = 0
         return scores + mask
 
+    def _source_tokens(self, prompt: str, markers: tuple[str, str]) -> list[int]:
+        start, end = markers
+        begin = prompt.find(start)
+        stop = prompt.find(end, begin + len(start)) if begin >= 0 else -1
+        if begin < 0 or stop < 0:
+            return []
+        # A leading space gives the word-initial tokens a quote after "LABEL:" starts with.
+        return self.vocab.encode(" " + prompt[begin + len(start):stop])
+
     # ---- state machine -------------------------------------------------------------
 
     def _field(self, row: _Row) -> Field:
@@ -131,6 +157,9 @@ class LineGrammarProcessor:
             if not row.forced:
                 row.mode, row.produced = ("choice" if self._field(row).choices else "text"), []
             return
+        if row.mode == "text" and self._field(row).copy_between and token != self.vocab.newline:
+            following = [i + 1 for i in row.matches] if row.produced else range(len(row.source))
+            row.matches = [i for i in following if i < len(row.source) and row.source[i] == token]
         row.produced.append(token)
         if row.mode == "text" and token in self._line_end_set:
             self._next_field(row)
@@ -166,11 +195,24 @@ class LineGrammarProcessor:
                            if len(c) > len(row.produced) and c[:len(row.produced)] == row.produced})
         # free text: past its length limit, or when only the room the rest of the group needs
         # is left, end the line now
+        spec = self._field(row)
         has_text = bool(row.produced)
-        if has_text and (len(row.produced) >= self._field(row).max_tokens
-                         or remaining <= self.reserve_after[row.field_index] + 1):
+        if has_text and (len(row.produced) >= spec.max_tokens or remaining <= self.reserve_after[row.field_index] + 1):
             return [self.vocab.newline]
+        if spec.copy_between and row.source:
+            return self._quote_continuations(row, spec)
         return None
+
+    def _quote_continuations(self, row: _Row, spec: Field) -> list[int]:
+        """Tokens that extend the quote along the source, without crossing a line break."""
+        if not row.produced:
+            candidates = set(row.source)
+        else:
+            candidates = {row.source[i + 1] for i in row.matches if i + 1 < len(row.source)}
+        allowed = candidates - self.vocab.newline_set - set(self.vocab.eos) - self.vocab.special
+        if len(row.produced) >= spec.min_tokens or not allowed:
+            allowed.add(self.vocab.newline)
+        return sorted(allowed)
 
     def _banned(self, row: _Row):
         """Index tensor of tokens free text may not use: EOS and special tokens always; any

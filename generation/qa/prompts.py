@@ -261,7 +261,10 @@ def pairs_grammar(max_pairs: int) -> dict:
     """The lines format as a decoding grammar, for backends that run the model themselves."""
     from docs2qa.generation.llm.line_grammar import Field, LineGrammar
 
-    fields = (Field("Q:", max_tokens=60), Field("A:", max_tokens=120), Field("EVIDENCE:", max_tokens=80))
+    # The evidence is copied token by token from the excerpt, which the prompt puts between
+    # these markers: the model chooses what to quote, never invents it.
+    evidence = Field("EVIDENCE:", max_tokens=60, copy_between=("<<<\n", "\n>>>"), min_tokens=4)
+    fields = (Field("Q:", max_tokens=60), Field("A:", max_tokens=120), evidence)
     return LineGrammar(fields, max_groups=max_pairs).to_dict()
 
 

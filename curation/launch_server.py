@@ -1,0 +1,103 @@
+"""Entry point of every argilla-server process docs2qa starts (server, worker, setup).
+
+Run by the Argilla service venv's Python, never imported by docs2qa: server.py copies
+this file and osmem_engine.py into <state_dir>/launcher/ and runs it by path. A copy
+rather than the package folder because running a script puts its folder first on
+sys.path, and docs2qa's curation/ folder holds modules (server.py, ...) that must not
+shadow anything the server imports.
+
+    python launch_server.py worker --num-workers 1                   # any argilla_server command
+    python launch_server.py serve [--reindex] --host H --port P      # setup, then `start`
+
+`serve` first migrates the database, creates the owner from $DOCS2QA_OWNER_USERNAME /
+$DOCS2QA_OWNER_PASSWORD / $DOCS2QA_OWNER_API_KEY (or brings an existing one in line) and,
+with --reindex, rebuilds the search indices (osmem keeps nothing across restarts); then
+it runs `start` in the same process. Each argilla_server process costs ~7 s of imports
+on a small machine, so one process instead of four is most of a restart's time. Secrets
+travel in the environment, not argv, so `ps` never shows them, and the user-creation
+echo (which prints the API key) is swallowed so the key never reaches the log.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import sys
+
+import osmem_engine  # noqa: F401  (registers the "osmem" engine in this process)
+
+
+def _run(app, args: list[str]) -> None:
+    try:
+        app(args, standalone_mode=False)
+    except SystemExit as exc:  # typer.Exit inside a command
+        if exc.code not in (0, None):
+            raise
+
+
+def setup(app, reindex: bool) -> None:
+    import asyncio
+
+    from argilla_server.database import AsyncSessionLocal
+    from argilla_server.models import User
+
+    _run(app, ["database", "migrate"])
+
+    username = os.environ["DOCS2QA_OWNER_USERNAME"]
+    password = os.environ["DOCS2QA_OWNER_PASSWORD"]
+    api_key = os.environ["DOCS2QA_OWNER_API_KEY"]
+
+    async def sync_owner() -> bool:
+        """True when the owner exists; its key and password are made to match the
+        credentials file (which may have been regenerated after being deleted)."""
+        from argilla_server.contexts.accounts import hash_password, verify_password
+
+        async with AsyncSessionLocal() as session:
+            user = await User.get_by(session, username=username)
+            if user is None:
+                return False
+            if user.api_key != api_key or not verify_password(password, user.password_hash):
+                user.api_key = api_key
+                user.password_hash = hash_password(password)
+                await session.commit()
+                print(f"updated the credentials of owner {username!r}", flush=True)
+            return True
+
+    if not asyncio.run(sync_owner()):
+        with contextlib.redirect_stdout(io.StringIO()):
+            _run(
+                app,
+                [
+                    "database", "users", "create",
+                    "--username", username,
+                    "--password", password,
+                    "--api-key", api_key,
+                    "--role", "owner",
+                    "--first-name", username,
+                ],
+            )
+        print(f"created owner user {username!r}", flush=True)
+    if reindex:
+        _run(app, ["search-engine", "reindex"])
+    # The setup steps ran in event loops that are closed now; uvicorn's loop must not
+    # inherit their pooled connections.
+    from argilla_server.database import async_engine
+
+    async_engine.sync_engine.dispose(close=False)
+    print("setup done", flush=True)
+
+
+def main(argv: list[str]) -> None:
+    from argilla_server.cli import app
+
+    if argv[:1] == ["serve"]:
+        rest = [a for a in argv[1:] if a != "--reindex"]
+        setup(app, reindex="--reindex" in argv[1:])
+        app(["start", *rest])
+    else:
+        app(argv)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

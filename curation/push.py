@@ -1,0 +1,219 @@
+"""Push generated Q&A pairs to Argilla for human review.
+
+Every pair becomes one record whose id is its pair_id, so pushing again updates records in
+place instead of duplicating them, and people's responses stay attached. Everything that
+can fail without the server (missing chunks, vector sizes, empty input) is checked first;
+then the connection and the dataset's layout; only then is anything written.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections import Counter
+from typing import Mapping, Sequence
+
+from docs2qa.curation import schema
+from docs2qa.errors import Docs2qaError
+from docs2qa.records import Chunk, QAPair
+
+BATCH = 500  # the server's limit per bulk upsert
+
+
+def dataset_name(cfg, run_name: str) -> str:
+    return cfg.dataset or f"docs2qa-{run_name}"
+
+
+def connect(api_url: str, api_key: str, timeout: int = 120):
+    """An rg.Argilla client whose credentials were checked, or a Docs2qaError saying what to do."""
+    import argilla as rg
+    import httpx
+    from argilla._exceptions import ArgillaCredentialsError, ArgillaError
+
+    try:
+        # retries=1: a dead server should fail in a second, not after five reconnect attempts.
+        return rg.Argilla(api_url=api_url, api_key=api_key, timeout=timeout, retries=1)
+    except ArgillaCredentialsError as exc:
+        raise Docs2qaError(
+            f"the Argilla server at {api_url} rejected the API key",
+            "use the key printed by `docs2qa curate serve` (or set the variable named by curate.api_key_env)",
+        ) from exc
+    except (httpx.HTTPError, ArgillaError, OSError) as exc:
+        raise Docs2qaError(
+            f"cannot reach the Argilla server at {api_url}: {type(exc).__name__}: {exc}",
+            "start it with `docs2qa curate serve`, or point curate.api_url / $ARGILLA_API_URL at your server",
+        ) from exc
+
+
+def judge_scores(pair: QAPair) -> dict[str, int]:
+    return {name: int(getattr(pair, f"score_{name}")) for name in schema.SCORE_NAMES}
+
+
+def is_judged(pair: QAPair) -> bool:
+    return any(judge_scores(pair).values())
+
+
+def shown_answer(pair: QAPair) -> str:
+    revised = pair.judge_verdict == "revise" and pair.revised_answer.strip()
+    return pair.revised_answer if revised else pair.answer
+
+
+def context_markdown(chunk: Chunk, anchor_url: str) -> str:
+    heading = " > ".join(chunk.heading_path)
+    title = f"**{chunk.title}**" + (f" — {heading}" if heading else "")
+    return f"{title}\n\n{chunk.text}\n\n---\nSource: <{anchor_url}>"
+
+
+def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
+    """The record as plain data (fields, metadata, vector, suggestions), server-independent."""
+    scores = judge_scores(pair)
+    judged = is_judged(pair)
+    mean = sum(scores.values()) / len(scores) if judged else 0.0
+    answer = shown_answer(pair)
+    fields = {"question": pair.question, "answer": answer, "context": context_markdown(chunk, pair.anchor_url)}
+    if answer != pair.answer:
+        fields["original_answer"] = pair.answer
+    if pair.judge_rationale.strip():
+        fields["judge_rationale"] = pair.judge_rationale
+    metadata = {
+        "question_type": pair.question_type or "unknown",
+        "page_url": pair.url,
+        "page_title": pair.title or "(untitled)",
+        "heading": " > ".join(pair.heading_path) or "(top of page)",
+        "verdict": pair.judge_verdict or "unjudged",
+        **{f"score_{name}": value for name, value in scores.items()},
+        "min_judge_score": min(scores.values()),
+        "mean_judge_score": round(mean, 3),
+        "cluster_size": int(pair.cluster_size),
+    }
+    suggestions = {}  # question name -> suggestion, the shape rg.Record.from_dict takes
+    label = schema.VERDICT_TO_LABEL.get(pair.judge_verdict)
+    if label:
+        # The label's score is the judge's mean score on 0-1: how sure the judge was that
+        # the pair is good, which the UI shows next to the pre-selected label.
+        suggestions[schema.Q_DECISION] = {"value": label, "score": round(mean / 5, 3),
+                                          "agent": pair.judge_model or "judge", "type": "model"}
+    if judged:
+        rating = min(5, max(1, int(mean + 0.5)))  # half up, not banker's rounding
+        suggestions[schema.Q_QUALITY] = {"value": rating, "agent": pair.judge_model or "judge", "type": "model"}
+    return {"id": pair.pair_id, "fields": fields, "metadata": metadata,
+            "vectors": {schema.VECTOR_NAME: [float(x) for x in vector]}, "suggestions": suggestions}
+
+
+def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
+    if embeddings is None:
+        from docs2qa.generation.qa.dedup import embed_questions
+
+        embeddings = embed_questions([p.question for p in pairs], schema.EMBED_MODEL)
+    if isinstance(embeddings, Mapping):
+        missing = [p.pair_id for p in pairs if p.pair_id not in embeddings]
+        if missing:
+            raise Docs2qaError(f"{len(missing)} pairs have no embedding, e.g. {missing[:3]}",
+                               "pass embeddings for every pair, or None to compute them")
+        vectors = [embeddings[p.pair_id] for p in pairs]
+    else:
+        vectors = list(embeddings)
+        if len(vectors) != len(pairs):
+            raise Docs2qaError(f"{len(vectors)} embeddings for {len(pairs)} pairs", "pass one row per pair, in order")
+    bad = {len(v) for v in vectors} - {schema.VECTOR_DIMS}
+    if bad:
+        raise Docs2qaError(f"question embeddings must have {schema.VECTOR_DIMS} dimensions, got {sorted(bad)}",
+                           f"embed with {schema.EMBED_MODEL!r}")
+    return vectors
+
+
+def build_records(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings=None) -> list[dict]:
+    """Validate the input and turn it into record dicts; raises before anything is sent."""
+    if not pairs:
+        raise Docs2qaError("there are no Q&A pairs to push", "run `docs2qa generate` first")
+    dupes = sorted(i for i, n in Counter(p.pair_id for p in pairs).items() if n > 1)
+    if dupes:
+        raise Docs2qaError(f"{len(dupes)} duplicate pair ids in the input, e.g. {dupes[:5]}", "push each pair once")
+    missing = sorted({p.chunk_id for p in pairs if p.chunk_id not in chunks_by_id})
+    if missing:
+        raise Docs2qaError(f"{len(missing)} chunks referenced by pairs are missing, e.g. {missing[:3]}",
+                           "pass the chunks of the same run the pairs were generated from")
+    vectors = _vectors(pairs, embeddings)
+    return [record_dict(p, chunks_by_id[p.chunk_id], v) for p, v in zip(pairs, vectors)]
+
+
+def ensure_dataset(client, cfg, name: str):
+    """The review dataset, created with our layout if missing; Docs2qaError on schema drift.
+
+    Returns (dataset, created)."""
+    import argilla as rg
+    from argilla._exceptions import ArgillaAPIError
+
+    try:
+        workspace = client.workspaces(cfg.workspace)
+        if workspace is None:
+            workspace = rg.Workspace(name=cfg.workspace, client=client).create()
+        expected = schema.build_settings(cfg.annotators_per_record, client)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # "dataset not found" is an expected answer here
+            existing = client.datasets(name=name, workspace=workspace)
+        if existing is None:
+            dataset = rg.Dataset(name=name, workspace=workspace, settings=expected, client=client).create()
+            return dataset, True
+    except ArgillaAPIError as exc:
+        raise Docs2qaError(f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}: {exc}",
+                           "the API key must belong to an owner (or an admin of that workspace)") from exc
+    differences = schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings))
+    if differences:
+        raise Docs2qaError(
+            f"dataset {name!r} in workspace {cfg.workspace!r} exists with a different layout:\n    "
+            + "\n    ".join(differences),
+            f"push to a new dataset (set curate.dataset), or delete {name!r} in Argilla if its responses "
+            "are no longer needed (pull a snapshot first)",
+        )
+    guidelines = schema.guidelines_text()
+    if (existing.settings.guidelines or "").strip() != guidelines:
+        # Guidelines are presentation, not layout: reviewers should see the current text.
+        response = client.http_client.patch(f"/api/v1/datasets/{existing.id}", json={"guidelines": guidelines})
+        response.raise_for_status()
+    return existing, False
+
+
+def record_total(client, dataset_id) -> int:
+    response = client.http_client.get(f"/api/v1/datasets/{dataset_id}/records", params={"limit": 1})
+    response.raise_for_status()
+    return int(response.json()["total"])
+
+
+def push(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings, cfg, run_name: str,
+         api_url: str, api_key: str, batch_size: int = BATCH) -> dict:
+    """Create or update the review dataset with one record per pair. Returns a summary dict:
+    dataset, dataset_id, workspace, url, created_dataset, records, created, updated, wall_s."""
+    import httpx
+    from argilla import Record
+    from argilla._exceptions import ArgillaAPIError
+
+    t0 = time.perf_counter()
+    records = build_records(pairs, chunks_by_id, embeddings)
+    client = connect(api_url, api_key)
+    name = dataset_name(cfg, run_name)
+    dataset, created_dataset = ensure_dataset(client, cfg, name)
+    before = record_total(client, dataset.id)
+    for start in range(0, len(records), batch_size):
+        batch = [Record.from_dict(r, dataset=dataset).api_model() for r in records[start:start + batch_size]]
+        try:
+            client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
+        except (ArgillaAPIError, httpx.HTTPError) as exc:
+            raise Docs2qaError(
+                f"pushing to {name!r} stopped after {start} of {len(records)} records: {type(exc).__name__}: {exc}",
+                "push again once the server is healthy: records are keyed by pair_id, so nothing is duplicated",
+            ) from exc
+    # argilla-server 2.8 answers a bulk upsert without the ids it updated, so the split
+    # between new and updated records comes from the dataset's size before and after.
+    created = record_total(client, dataset.id) - before
+    return {
+        "dataset": name,
+        "dataset_id": str(dataset.id),
+        "workspace": cfg.workspace,
+        "url": f"{api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode",
+        "created_dataset": created_dataset,
+        "records": len(records),
+        "created": created,
+        "updated": len(records) - created,
+        "wall_s": round(time.perf_counter() - t0, 3),
+    }

@@ -1,0 +1,116 @@
+"""The Argilla dataset layout for reviewing Q&A pairs, and a comparable signature of it.
+
+The signature is what push compares against an existing dataset: names, kinds, labels,
+rating values, vector size and the overlap setting. Titles, descriptions and guidelines
+are presentation and may change freely; anything in the signature changing would make old
+and new records or responses mean different things, so it is schema drift.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+LABELS = ("accept", "needs-edit", "reject")
+VERDICT_TO_LABEL = {"keep": "accept", "revise": "needs-edit", "drop": "reject"}
+RATING_VALUES = (1, 2, 3, 4, 5)
+SCORE_NAMES = ("grounded", "correct", "useful", "standalone")
+VECTOR_NAME = "question_embedding"
+VECTOR_DIMS = 384
+EMBED_MODEL = "embedded:all-minilm-l6-v2"
+
+# Question names: pull reads responses by these.
+Q_DECISION = "decision"
+Q_QUALITY = "quality"
+Q_CORRECTED_QUESTION = "corrected_question"
+Q_CORRECTED_ANSWER = "corrected_answer"
+Q_COMMENT = "comment"
+
+TERMS_METADATA = ("question_type", "page_url", "page_title", "heading", "verdict")
+INTEGER_METADATA = (*(f"score_{s}" for s in SCORE_NAMES), "min_judge_score", "cluster_size")
+FLOAT_METADATA = ("mean_judge_score",)
+
+
+def guidelines_text() -> str:
+    """The annotator guidelines shipped next to this module (package data when installed),
+    stripped as the server stores them, so an unchanged text compares equal."""
+    try:
+        text = resources.files("docs2qa.curation").joinpath("guidelines.md").read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        # Running from a source checkout without the package installed.
+        text = (Path(__file__).parent / "guidelines.md").read_text(encoding="utf-8")
+    return text.strip()
+
+
+def build_settings(min_submitted: int, client):
+    """rg.Settings for the review dataset; `client` is needed because VectorField binds one."""
+    import argilla as rg
+
+    fields = [
+        rg.TextField("question", title="Question"),
+        rg.TextField("answer", title="Answer", description="The judge's revision when it revised the answer."),
+        rg.TextField("context", title="Context", use_markdown=True,
+                     description="The documentation passage the pair was written from, with its source link."),
+        rg.TextField("original_answer", title="Original answer (before the judge's revision)", required=False),
+        rg.TextField("judge_rationale", title="Judge's rationale", required=False),
+    ]
+    questions = [
+        rg.LabelQuestion(Q_DECISION, labels={label: label for label in LABELS}, title="Decision",
+                         description="accept: publish; needs-edit: keep but not ready; reject: do not publish."),
+        rg.RatingQuestion(Q_QUALITY, values=list(RATING_VALUES), title="Quality (1 wrong - 5 excellent)"),
+        rg.TextQuestion(Q_CORRECTED_QUESTION, title="Corrected question (optional)", required=False),
+        rg.TextQuestion(Q_CORRECTED_ANSWER, title="Corrected answer (optional)", required=False),
+        rg.TextQuestion(Q_COMMENT, title="Comment (optional)", required=False),
+    ]
+    metadata = [
+        *(rg.TermsMetadataProperty(name, title=name.replace("_", " ")) for name in TERMS_METADATA),
+        *(rg.IntegerMetadataProperty(name, title=name.replace("_", " ")) for name in INTEGER_METADATA),
+        *(rg.FloatMetadataProperty(name, title=name.replace("_", " ")) for name in FLOAT_METADATA),
+    ]
+    vectors = [rg.VectorField(VECTOR_NAME, dimensions=VECTOR_DIMS, title="Question embedding", _client=client)]
+    return rg.Settings(
+        fields=fields,
+        questions=questions,
+        metadata=metadata,
+        vectors=vectors,
+        guidelines=guidelines_text(),
+        allow_extra_metadata=False,
+        distribution=rg.TaskDistribution(min_submitted=min_submitted),
+    )
+
+
+def signature(settings) -> dict[str, str]:
+    """{'field:question': 'text required', ...}: the parts of the settings that records and
+    responses depend on, in a form two settings objects can be diffed by."""
+    sig: dict[str, str] = {}
+    for f in settings.fields:
+        sig[f"field:{f.name}"] = f"{f.type}{' required' if f.required else ''}"
+    for q in settings.questions:
+        options = ""
+        if q.type in ("label_selection", "multi_label_selection"):
+            options = " labels=" + ",".join(sorted(q.labels))
+        elif q.type == "rating":
+            options = " values=" + ",".join(str(v) for v in sorted(q.values))
+        sig[f"question:{q.name}"] = f"{q.type}{' required' if q.required else ''}{options}"
+    for m in settings.metadata:
+        sig[f"metadata:{m.name}"] = m._model.type  # the SDK exposes no public kind
+    for v in settings.vectors:
+        sig[f"vector:{v.name}"] = f"dimensions={v.dimensions}"
+    sig["distribution:min_submitted"] = str(settings.distribution.min_submitted)
+    return sig
+
+
+def diff_signatures(expected: dict[str, str], actual: dict[str, str]) -> list[str]:
+    """Human-readable differences, one line each, in a stable order."""
+    lines = []
+    for key in sorted(expected.keys() | actual.keys()):
+        want, have = expected.get(key), actual.get(key)
+        if want == have:
+            continue
+        if have is None:
+            lines.append(f"{key} is missing (expected {want})")
+        elif want is None:
+            lines.append(f"{key} is not part of docs2qa's layout (found {have})")
+        else:
+            lines.append(f"{key} is '{have}', expected '{want}'")
+    return lines

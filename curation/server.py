@@ -1,0 +1,533 @@
+"""`docs2qa curate serve | stop`: a local Argilla stack that docs2qa starts and owns.
+
+Four processes, all bound to loopback except the web server (cfg.host):
+redis (rq job queue), osmem (in-memory OpenSearch API), argilla-server (API + web UI)
+and its rq worker. The SQLite database and generated credentials live in
+cfg.state_dir; osmem keeps nothing on disk, so every start rebuilds the search indices
+from the database.
+
+state_dir/
+  venv/              the service's own Python (service_env.py)
+  launcher/          launch_server.py + osmem_engine.py, copied from this package
+  home/argilla.db    all curated data (ARGILLA_HOME_PATH)
+  credentials.json   owner username, password, API key (mode 0600)
+  redis.conf         loopback-only, password-protected, no persistence (mode 0600)
+  pids.json          what `serve` started, so `stop` ends exactly that
+  logs/              one log per process
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from docs2qa.config import CurateConfig
+from docs2qa.errors import Docs2qaError
+
+from .service_env import ensure_service_venv, tail
+
+USERNAME = "docs2qa"
+STOP_ORDER = ("worker", "server", "osmem", "redis")  # rq's pool takes ~30 s to exit once redis is gone
+LAUNCHER_FILES = ("launch_server.py", "osmem_engine.py")
+READY_TIMEOUT_S = 300.0  # migration + reindex + start; a loaded 2-core machine needs ~30 s
+_CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on stop when this process started them
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    url: str
+    api_key: str
+    username: str
+    password: str
+    state_dir: Path
+
+    def __repr__(self) -> str:  # keeps secrets out of tracebacks and test logs
+        return f"ServerInfo(url={self.url!r}, username={self.username!r}, state_dir={str(self.state_dir)!r})"
+
+
+class _Paths:
+    def __init__(self, root: Path):
+        self.root = root
+        self.venv = root / "venv"
+        self.launcher = root / "launcher"
+        self.home = root / "home"
+        self.logs = root / "logs"
+        self.tmp = root / "tmp"
+        self.redis_dir = root / "redis"
+        self.credentials = root / "credentials.json"
+        self.pids = root / "pids.json"
+        self.redis_conf = root / "redis.conf"
+        self.lock = root / ".serve.lock"
+
+
+def _paths(cfg: CurateConfig) -> _Paths:
+    return _Paths(Path(cfg.state_dir).expanduser().resolve())
+
+
+def _url(cfg: CurateConfig) -> str:
+    host = "127.0.0.1" if cfg.host in ("0.0.0.0", "") else cfg.host
+    host = f"[{host}]" if ":" in host else host
+    return f"http://{host}:{cfg.port}"
+
+
+# ---------------------------------------------------------------- public API
+
+
+def serve(cfg: CurateConfig) -> ServerInfo:
+    """Start the local stack, or return the running one. Prints nothing."""
+    paths = _paths(cfg)
+    paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with _locked(paths):
+        creds = _read_credentials(paths)
+        if creds and _all_alive(paths) and _answers(_url(cfg), creds["api_key"], creds["username"]):
+            return _info(cfg, paths, creds)
+        _stop_recorded(paths)  # leftovers of a crash or a half-finished start
+        redis_bin = shutil.which("redis-server")
+        if not redis_bin:
+            raise Docs2qaError(
+                "the local Argilla server needs Redis, and redis-server is not installed",
+                "apt-get install redis-server   (or point curate.api_url at your own Argilla server)",
+            )
+        _require_free_port(cfg.host, cfg.port)
+        python = ensure_service_venv(paths.venv, paths.logs / "venv-install.log")
+        creds = creds or _create_credentials(paths)
+        _start(cfg, paths, python, redis_bin, creds)
+        return _info(cfg, paths, creds)
+
+
+def stop(cfg: CurateConfig) -> bool:
+    """Stop exactly the processes `serve` recorded; False when none of them was running."""
+    paths = _paths(cfg)
+    if not paths.root.exists():
+        return False
+    with _locked(paths):
+        return _stop_recorded(paths)
+
+
+def server_status(cfg: CurateConfig) -> dict:
+    paths = _paths(cfg)
+    record = _read_pids(paths)
+    alive = {name: _matches(entry) for name, entry in record.get("processes", {}).items()}
+    creds = _read_credentials(paths)
+    up = bool(alive) and all(alive.values()) and creds is not None and _answers(
+        _url(cfg), creds["api_key"], creds["username"]
+    )
+    return {
+        "running": up,
+        "url": _url(cfg),
+        "pids": {name: entry["pid"] for name, entry in record.get("processes", {}).items()},
+        "alive": alive,
+        "state_dir": str(paths.root),
+        "logs": str(paths.logs),
+    }
+
+
+def connection(cfg: CurateConfig) -> tuple[str, str]:
+    """(api_url, api_key): your own server if configured, else the one `serve` started."""
+    url = cfg.api_url or os.environ.get("ARGILLA_API_URL")
+    if url:
+        key = os.environ.get(cfg.api_key_env)
+        if not key:
+            raise Docs2qaError(
+                f"Argilla server {url} is configured, but ${cfg.api_key_env} is not set",
+                f"export {cfg.api_key_env}=<the API key of an owner or admin on that server>",
+            )
+        return url.rstrip("/"), key
+    paths = _paths(cfg)
+    creds = _read_credentials(paths)
+    if creds and _all_alive(paths):
+        return _url(cfg), creds["api_key"]
+    raise Docs2qaError(
+        "no Argilla server: the local one is not running and none is configured",
+        "run `docs2qa curate serve`, or set ARGILLA_API_URL and ARGILLA_API_KEY to use your own server",
+    )
+
+
+def check_api_key(url: str, api_key: str, timeout_s: float = 10.0) -> str:
+    """Username the key belongs to; a clear Docs2qaError when the server or the key is wrong."""
+    req = urllib.request.Request(f"{url.rstrip('/')}/api/v1/me", headers={"X-Argilla-Api-Key": api_key})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
+            return json.load(resp)["username"]
+    except urllib.error.HTTPError as exc:
+        if exc.code in (401, 403):
+            raise Docs2qaError(
+                f"Argilla at {url} rejected the API key (HTTP {exc.code})",
+                "use the key shown by `docs2qa curate serve`, or the one in your Argilla user settings",
+            ) from exc
+        raise Docs2qaError(f"Argilla at {url} answered HTTP {exc.code} to /api/v1/me") from exc
+    except (urllib.error.URLError, OSError) as exc:
+        raise Docs2qaError(
+            f"cannot reach Argilla at {url}: {getattr(exc, 'reason', exc)}",
+            "is the server running? `docs2qa curate serve` starts a local one",
+        ) from exc
+
+
+# ---------------------------------------------------------------- starting
+
+
+def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds: dict) -> None:
+    for folder in (paths.logs, paths.home, paths.redis_dir):
+        folder.mkdir(parents=True, exist_ok=True)
+    # Every argilla_server process copies the 14 MB web UI into a new temp dir and never
+    # removes it; a private TMPDIR emptied at each start keeps that bounded.
+    shutil.rmtree(paths.tmp, ignore_errors=True)
+    paths.tmp.mkdir()
+    _install_launcher(paths)
+    fresh_db = not (paths.home / "argilla.db").exists()
+    redis_port, osmem_port = _free_port(), _free_port()
+    redis_password = secrets.token_urlsafe(24)
+    _write_private(
+        paths.redis_conf,
+        f"bind 127.0.0.1\nport {redis_port}\nsave \"\"\nappendonly no\ndir {paths.redis_dir}\n"
+        f"requirepass {redis_password}\nprotected-mode yes\ndaemonize no\n"
+        # redis rewrites its process title; keep the config path in it for stop's identity check
+        'proc-title-template "{title} {listen-addr} {config-file}"\n',
+    )
+    osmem_bin = _osmem_binary(paths.venv)
+    env = _service_env(paths, creds, f"redis://:{redis_password}@127.0.0.1:{redis_port}/0", osmem_port)
+    launcher = str(paths.launcher / "launch_server.py")
+    record: dict = {"url": _url(cfg), "processes": {}}
+    try:
+        record["processes"]["redis"] = _spawn(
+            paths, "redis", [redis_bin, str(paths.redis_conf)], env, marker=str(paths.redis_conf)
+        )
+        osmem_addr = f"127.0.0.1:{osmem_port}"
+        record["processes"]["osmem"] = _spawn(
+            paths, "osmem", [osmem_bin, "--addr", osmem_addr, "--no-stdin-watch", "--no-ja"], env,
+            marker=f"{osmem_bin} --addr {osmem_addr}",
+        )
+        _write_pids(paths, record)
+        _wait_port(redis_port, record["processes"]["redis"], paths.logs / "redis.log")
+        _wait_port(osmem_port, record["processes"]["osmem"], paths.logs / "osmem.log")
+        reindex = [] if fresh_db else ["--reindex"]  # osmem starts empty; SQLite holds the records
+        record["processes"]["server"] = _spawn(
+            paths, "server", [str(python), launcher, "serve", *reindex, "--host", cfg.host, "--port", str(cfg.port)],
+            env, marker=f"{launcher} serve",
+        )
+        _write_pids(paths, record)
+        _wait_ready(cfg, paths, record, creds)
+        # The rq worker (dataset distribution changes, Hub jobs) starts once the server
+        # answers: on two cores the two imports would otherwise slow each other down.
+        record["processes"]["worker"] = _spawn(
+            paths, "worker", [str(python), launcher, "worker", "--num-workers", "1"], env, marker=f"{launcher} worker"
+        )
+        _write_pids(paths, record)
+    except BaseException:
+        _stop_processes(record.get("processes", {}))
+        paths.pids.unlink(missing_ok=True)
+        raise
+
+
+def _wait_ready(cfg: CurateConfig, paths: _Paths, record: dict, creds: dict) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    url = _url(cfg)
+    while time.monotonic() < deadline:
+        if _exited(record["processes"]["server"]):
+            log = paths.logs / "server.log"
+            raise Docs2qaError(f"the Argilla server exited while starting:\n{tail(log)}", f"full log: {log}")
+        if _answers(url, creds["api_key"], creds["username"]):
+            return
+        time.sleep(0.5)
+    log = paths.logs / "server.log"
+    raise Docs2qaError(f"the Argilla server did not answer at {url} within {READY_TIMEOUT_S:.0f} s:\n{tail(log)}")
+
+
+def _service_env(paths: _Paths, creds: dict, redis_url: str, osmem_port: int) -> _Secret:
+    env = _Secret((k, v) for k, v in os.environ.items() if not k.startswith(("ARGILLA_", "PYTHON", "VIRTUAL_ENV", "DOCS2QA_")))
+    env.update(
+        ARGILLA_HOME_PATH=str(paths.home),
+        ARGILLA_SEARCH_ENGINE="osmem",
+        ARGILLA_ELASTICSEARCH=f"http://127.0.0.1:{osmem_port}",
+        ARGILLA_REDIS_URL=redis_url,
+        ARGILLA_AUTH_SECRET_KEY=creds["auth_secret_key"],  # web sign-ins survive a restart
+        HF_HUB_OFFLINE="1",
+        HF_HUB_DISABLE_TELEMETRY="1",
+        TMPDIR=str(paths.tmp),
+        PYTHONUNBUFFERED="1",
+        # typer's default rich tracebacks print every frame's local variables, secrets included
+        _TYPER_STANDARD_TRACEBACK="1",
+        DOCS2QA_OWNER_USERNAME=creds["username"],
+        DOCS2QA_OWNER_PASSWORD=creds["password"],
+        DOCS2QA_OWNER_API_KEY=creds["api_key"],
+    )
+    return env
+
+
+def _install_launcher(paths: _Paths) -> None:
+    paths.launcher.mkdir(parents=True, exist_ok=True)
+    here = Path(__file__).parent
+    for name in LAUNCHER_FILES:
+        shutil.copyfile(here / name, paths.launcher / name)
+
+
+def _osmem_binary(venv: Path) -> str:
+    found = sorted(venv.glob("lib/python3*/site-packages/osmem_server/bin/osmem-server"))
+    if not found:
+        raise Docs2qaError(f"osmem-server binary missing from {venv}", f"delete {venv} and run serve again to rebuild it")
+    return str(found[0])
+
+
+def _spawn(paths: _Paths, name: str, cmd: list[str], env: dict, marker: str) -> dict:
+    """Start one service; `marker` is a part of its command line unique to this state dir,
+    which `stop` checks so that a PID reused by another program is never signalled."""
+    with open(paths.logs / f"{name}.log", "ab") as log:
+        proc = subprocess.Popen(
+            cmd, env=env, cwd=paths.root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,  # own process group: outlives the CLI, and stop reaches rq's children
+        )
+    _CHILDREN[proc.pid] = proc
+    return {"pid": proc.pid, "started": _start_time(proc.pid), "marker": marker}
+
+
+# ---------------------------------------------------------------- stopping
+
+
+def _stop_recorded(paths: _Paths) -> bool:
+    record = _read_pids(paths)
+    ran = _stop_processes(record.get("processes", {}))
+    paths.pids.unlink(missing_ok=True)
+    return ran
+
+
+def _stop_processes(processes: dict) -> bool:
+    ran = False
+    for name in STOP_ORDER:
+        entry = processes.get(name)
+        if entry and _matches(entry):
+            ran = True
+            _terminate(entry["pid"], grace_s=20.0 if name in ("worker", "server") else 5.0)
+    return ran
+
+
+def _terminate(pid: int, grace_s: float) -> None:
+    _signal_group(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while time.monotonic() < deadline:
+        if not _group_alive(pid):
+            return
+        time.sleep(0.1)
+    _signal_group(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline and _group_alive(pid):
+        time.sleep(0.1)
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
+
+
+def _group_alive(pid: int) -> bool:
+    child = _CHILDREN.get(pid)
+    if child is not None and child.poll() is not None:
+        _CHILDREN.pop(pid, None)
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return _is_live(pid) or _group_has_live_member(pid)
+
+
+def _group_has_live_member(pgid: int) -> bool:
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return True
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            stat = _stat_fields(int(entry.name))
+            if stat and stat[2] == str(pgid) and stat[0] != "Z":
+                return True
+    return False
+
+
+# ---------------------------------------------------------------- process identity
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """/proc/PID/stat from the state field on (the command name may hold spaces)."""
+    try:
+        raw = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return raw.rsplit(")", 1)[1].split()
+
+
+def _start_time(pid: int) -> str | None:
+    fields = _stat_fields(pid)
+    return fields[19] if fields else None
+
+
+def _is_live(pid: int) -> bool:
+    if Path("/proc").is_dir():
+        fields = _stat_fields(pid)
+        return fields is not None and fields[0] not in ("Z", "X")
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        for _ in range(20):
+            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if raw:
+                break
+            time.sleep(0.05)  # empty while the process is between fork and exec
+        return raw.replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        result = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
+        return result.stdout
+
+
+def _matches(entry: dict) -> bool:
+    """Is this still the process we started (not a dead one whose PID was reused)?"""
+    pid = entry.get("pid")
+    if not isinstance(pid, int) or pid <= 1 or not _is_live(pid):
+        return False
+    if entry.get("started") and _start_time(pid) not in (None, entry["started"]):
+        return False
+    return entry.get("marker", "\0") in _cmdline(pid)
+
+
+def _exited(entry: dict) -> bool:
+    child = _CHILDREN.get(entry["pid"])
+    if child is not None:
+        return child.poll() is not None
+    return not _matches(entry)
+
+
+def _all_alive(paths: _Paths) -> bool:
+    processes = _read_pids(paths).get("processes", {})
+    return set(processes) == set(STOP_ORDER) and all(_matches(e) for e in processes.values())
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+@contextlib.contextmanager
+def _locked(paths: _Paths):
+    with open(paths.lock, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _read_pids(paths: _Paths) -> dict:
+    try:
+        return json.loads(paths.pids.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write_pids(paths: _Paths, record: dict) -> None:
+    tmp = paths.pids.with_suffix(".tmp")
+    tmp.write_text(json.dumps(record, indent=2))
+    tmp.replace(paths.pids)
+
+
+def _write_private(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    tmp.replace(path)
+
+
+class _Secret(dict):
+    """Credentials or an environment holding them: a dict whose repr never shows values,
+    because pytest and tracebacks print the arguments of failing frames."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} private values>"
+
+
+def _read_credentials(paths: _Paths) -> _Secret | None:
+    try:
+        return _Secret(json.loads(paths.credentials.read_text()))
+    except (OSError, ValueError):
+        return None
+
+
+def _create_credentials(paths: _Paths) -> _Secret:
+    creds = _Secret(
+        username=USERNAME,
+        password=secrets.token_urlsafe(18),
+        api_key=secrets.token_urlsafe(32),
+        auth_secret_key=secrets.token_hex(32),
+    )
+    _write_private(paths.credentials, json.dumps(creds, indent=2))
+    return creds
+
+
+def _info(cfg: CurateConfig, paths: _Paths, creds: dict) -> ServerInfo:
+    return ServerInfo(_url(cfg), creds["api_key"], creds["username"], creds["password"], paths.root)
+
+
+def _answers(url: str, api_key: str, username: str) -> bool:
+    """Our server is up: it knows our owner's key (a stranger on the port would not)."""
+    req = urllib.request.Request(f"{url}/api/v1/me", headers={"X-Argilla-Api-Key": api_key})
+    try:
+        with urllib.request.urlopen(req, timeout=3) as resp:
+            return json.load(resp).get("username") == username
+    except (OSError, ValueError):
+        return False
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _require_free_port(host: str, port: int) -> None:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as sock:
+        # as uvicorn does: connections of a just-stopped server linger in TIME_WAIT, and
+        # only a listening socket should count as "in use"
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise Docs2qaError(
+                    f"cannot start Argilla on {host}:{port}: {host} is not an address of this machine",
+                    "set curate.host to 127.0.0.1 (or another local address)",
+                ) from exc
+            raise Docs2qaError(
+                f"cannot start Argilla on {host}:{port}: the port is in use by another program ({exc.strerror})",
+                f"stop that program, or pick another port: --set curate.port={port + 1}",
+            ) from exc
+
+
+def _wait_port(port: int, entry: dict, log: Path, timeout_s: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
+            return
+        if _exited(entry):
+            raise Docs2qaError(f"{log.stem} exited while starting:\n{tail(log)}", f"full log: {log}")
+        time.sleep(0.05)
+    raise Docs2qaError(f"{log.stem} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s:\n{tail(log)}")

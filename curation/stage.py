@@ -1,0 +1,39 @@
+"""Curation as run stages: `push` sends the generated pairs to Argilla; `pull` freezes
+people's decisions into an immutable snapshot."""
+
+from __future__ import annotations
+
+import os
+
+from docs2qa.config import Config, CurateConfig
+from docs2qa.records import Chunk, QAPair
+from docs2qa.store import RunStore, StageResult
+
+
+def own_server_configured(cfg: CurateConfig) -> bool:
+    return bool(cfg.api_url or os.environ.get("ARGILLA_API_URL"))
+
+
+def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
+    """The user's own Argilla when configured; else the local one, started if needed."""
+    from docs2qa.curation.server import connection, serve
+
+    if not own_server_configured(cfg):
+        serve(cfg)
+    return connection(cfg)
+
+
+def push(config: Config, store: RunStore) -> dict:
+    from docs2qa.curation.push import push as push_pairs
+    from docs2qa.generation.qa.dedup import embed_questions
+
+    def body(stage) -> StageResult:
+        pairs = store.stage("generate").read("pairs", QAPair)
+        chunks = {c.chunk_id: c for c in store.stage("chunk").read("chunks", Chunk)}
+        api_url, api_key = connect_or_serve(config.curate)
+        embeddings = embed_questions([p.question for p in pairs], config.generate.dedup.model)
+        summary = push_pairs(pairs, chunks, embeddings, config.curate, config.name, api_url, api_key)
+        # The URL is where people review; the key is never written anywhere.
+        return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
+
+    return store.run_stage("push", config.section_hash("curate"), ["generate"], body)
