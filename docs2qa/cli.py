@@ -82,9 +82,9 @@ def generate(
     set_: SetOption = None,
     run: RunOption = None,
     max_tokens: Annotated[Optional[int], typer.Option("--max-tokens", help="Token budget; stops cleanly (resumable) when reached.")] = None,
-    ray: Annotated[
-        Optional[str],
-        typer.Option("--ray", flag_value="", help="Run on a Ray cluster: --ray for a local one, --ray ADDRESS to join one."),
+    ray: Annotated[bool, typer.Option("--ray", help="Run the pipeline on a Ray cluster (a local one by default).")] = False,
+    ray_address: Annotated[
+        Optional[str], typer.Option("--ray-address", help="Join this Ray cluster instead of starting a local one.")
     ] = None,
 ) -> None:
     """Generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates."""
@@ -92,7 +92,9 @@ def generate(
 
     overrides = [*(set_ or []), *([f"generate.max_tokens={max_tokens}"] if max_tokens is not None else [])]
     cfg, store = _open_run(config, overrides, run)
-    _report(STAGE_BY_NAME["generate"].run(cfg, store, ray=ray))
+    # generate() takes "" for a local cluster and an address to join one; None means no Ray.
+    ray_target = ray_address if ray_address else ("" if ray else None)
+    _report(STAGE_BY_NAME["generate"].run(cfg, store, ray=ray_target))
 
 
 @app.command()
