@@ -24,6 +24,10 @@ class Field:
     # of the source), e.g. ("<<<\n", "\n>>>"): evidence a small model cannot invent.
     copy_between: tuple[str, str] | None = None
     min_tokens: int = 1
+    end_with: str = ""  # the line may end only after this text, e.g. "?" for a question
+    # Free text may not start with these characters: small models copy format placeholders
+    # such as "[The question]" or "<the answer>" instead of writing one.
+    no_start: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,12 +39,14 @@ class LineGrammar:
         return {"max_groups": self.max_groups,
                 "fields": [{"label": f.label, "choices": list(f.choices), "max_tokens": f.max_tokens,
                             "copy_between": list(f.copy_between) if f.copy_between else None,
-                            "min_tokens": f.min_tokens} for f in self.fields]}
+                            "min_tokens": f.min_tokens, "end_with": f.end_with, "no_start": f.no_start}
+                           for f in self.fields]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LineGrammar":
         fields = tuple(Field(f["label"], tuple(f["choices"]), f["max_tokens"],
-                             tuple(f["copy_between"]) if f.get("copy_between") else None, f.get("min_tokens", 1))
+                             tuple(f["copy_between"]) if f.get("copy_between") else None, f.get("min_tokens", 1),
+                             f.get("end_with", ""), f.get("no_start", ""))
                        for f in data["fields"])
         return cls(fields, data.get("max_groups", 1))
 
@@ -65,6 +71,7 @@ class Vocabulary:
         texts = tokenizer.convert_ids_to_tokens(list(range(len(tokenizer))))
         decoded = [tokenizer.convert_tokens_to_string([t]) if t is not None else "" for t in texts]
         self.size = len(decoded)
+        self.texts = decoded
         # A field ends with a token whose text ends in a newline and holds no other newline,
         # so nothing spills from one line into the next field.
         self.line_end = [i for i, s in enumerate(decoded) if s.endswith("\n") and "\n" not in s.rstrip("\n")
@@ -216,9 +223,28 @@ class LineGrammarProcessor:
 
     def _banned(self, row: _Row):
         """Index tensor of tokens free text may not use: EOS and special tokens always; any
-        newline while the field is still empty; after that, newlines that spill onto the next line."""
-        has_content = any(t not in self.vocab.blank for t in row.produced)
-        return self.vocab.banned_with_content if has_content else self.vocab.banned_when_empty
+        newline while the field is still empty or lacks its required ending; after that,
+        newlines that spill onto the next line; placeholder openers at the start."""
+        import torch
+
+        spec = self._field(row)
+        content = [t for t in row.produced if t not in self.vocab.blank]
+        if not content:
+            if spec.no_start:
+                return torch.cat([self.vocab.banned_when_empty, self._openers(spec.no_start)])
+            return self.vocab.banned_when_empty
+        if spec.end_with and not self.vocab.texts[row.produced[-1]].rstrip().endswith(spec.end_with):
+            return self.vocab.banned_when_empty
+        return self.vocab.banned_with_content
+
+    def _openers(self, chars: str):
+        import torch
+
+        cache = self.__dict__.setdefault("_opener_cache", {})
+        if chars not in cache:
+            cache[chars] = torch.tensor([i for i, text in enumerate(self.vocab.texts) if text.strip()[:1] in chars
+                                         and text.strip()], dtype=torch.long)
+        return cache[chars]
 
     @property
     def _line_end_set(self) -> set[int]:

@@ -264,7 +264,8 @@ def pairs_grammar(max_pairs: int) -> dict:
     # The evidence is copied token by token from the excerpt, which the prompt puts between
     # these markers: the model chooses what to quote, never invents it.
     evidence = Field("EVIDENCE:", max_tokens=60, copy_between=("<<<\n", "\n>>>"), min_tokens=4)
-    fields = (Field("Q:", max_tokens=60), Field("A:", max_tokens=120), evidence)
+    question = Field("Q:", max_tokens=60, end_with="?", no_start="[<")
+    fields = (question, Field("A:", max_tokens=120, no_start="[<"), evidence)
     return LineGrammar(fields, max_groups=max_pairs).to_dict()
 
 
