@@ -36,4 +36,7 @@ def push(config: Config, store: RunStore) -> dict:
         # The URL is where people review; the key is never written anywhere.
         return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
 
-    return store.run_stage("push", config.section_hash("curate"), ["generate"], body)
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    stage = STAGE_BY_NAME["push"]
+    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs), body)

@@ -107,7 +107,7 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
     cfg, store = _open_run(config, set_, run)
     console = Console(stderr=True)
     for stage in STAGES:
-        if store.is_fresh(stage.name, cfg.section_hash(stage.name), list(stage.inputs)):
+        if store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs)):
             console.print(f"[dim]{stage.name}: up to date, skipped[/]")
             continue
         _report(stage.run(cfg, store))
@@ -151,7 +151,7 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
         if manifest is None:
             console.print(f"  {stage.name:<9} not run")
             continue
-        fresh = store.is_fresh(stage.name, cfg.section_hash(stage.name), list(stage.inputs))
+        fresh = store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs))
         state = "up to date" if fresh else ("stale" if store.stage(stage.name).is_complete() else "unfinished")
         counts = manifest["counts"]
         out = ", ".join(f"{n} {t}" for t, n in counts["out"].items())

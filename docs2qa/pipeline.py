@@ -12,6 +12,11 @@ class Stage:
     target: str  # "module:function", imported lazily so the CLI starts instantly
     inputs: tuple[str, ...]
     summary: str
+    section: str = ""  # the config section it is built from; default: its own name
+
+    @property
+    def config_section(self) -> str:
+        return self.section or self.name
 
     def run(self, config, store, **options) -> dict:
         module, _, function = self.target.partition(":")
@@ -25,6 +30,6 @@ STAGES = (
     Stage("generate", "docs2qa.generation.generate:generate", ("chunk",),
           "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates"),
     Stage("push", "docs2qa.curation.stage:push", ("generate",),
-          "send the pairs to Argilla for people to review (starts the local server if needed)"),
+          "send the pairs to Argilla for people to review (starts the local server if needed)", section="curate"),
 )
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
