@@ -43,11 +43,14 @@ def _report(manifest: dict) -> None:
     from rich.console import Console
 
     counts = manifest["counts"]
-    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items())
+    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items()) or "done"
     dropped = sum(counts["dropped"].values())
     reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items())
     line = f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {dropped} dropped"
-    Console(stderr=True).print(line + (f" ({reasons})" if reasons else "") + f" in {manifest['wall_s']:.1f}s")
+    console = Console(stderr=True)
+    console.print(line + (f" ({reasons})" if reasons else "") + f" in {manifest['wall_s']:.1f}s")
+    if "argilla" in manifest:  # where people review what was just pushed
+        console.print(f"  review at {manifest['argilla']['url']}, then `docs2qa curate pull`")
 
 
 def _stage_command(name: str, summary: str):
