@@ -37,6 +37,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def drop_partial_last_line(path: Path) -> None:
+    """Cut a JSONL file back to its last complete line.
+
+    A kill mid-write leaves half a line at the end; the next append would be glued onto it
+    and both records would be lost. Call this before appending to a journal.
+    """
+    try:
+        with open(path, "r+b") as handle:
+            size = handle.seek(0, os.SEEK_END)
+            if size == 0:
+                return
+            handle.seek(size - 1)
+            if handle.read(1) == b"\n":
+                return
+            handle.seek(0)
+            data = handle.read()
+            handle.truncate(data.rfind(b"\n") + 1)
+    except FileNotFoundError:
+        return
+
+
 def library_versions(names: Iterable[str] = TRACKED_LIBRARIES) -> dict[str, str]:
     versions = {}
     for name in names:

@@ -8,6 +8,7 @@ import os
 from pathlib import Path
 
 from docs2qa.records import Dropped, Page
+from docs2qa.store import drop_partial_last_line
 
 
 class Journal:
@@ -21,11 +22,7 @@ class Journal:
     def _load(self) -> None:
         if not self.path.exists():
             return
-        data = self.path.read_bytes()
-        if data and not data.endswith(b"\n"):
-            # A line cut by a kill: drop it, or the next append would be glued onto it.
-            with open(self.path, "r+b") as f:
-                f.truncate(data.rfind(b"\n") + 1)
+        drop_partial_last_line(self.path)
         with open(self.path, encoding="utf-8") as f:
             for line in f:
                 try:

@@ -13,6 +13,8 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from docs2qa.store import drop_partial_last_line
+
 UNITS = "journal.jsonl"
 
 
@@ -20,6 +22,7 @@ def append(path: str | Path, records: list[dict]) -> None:
     if not records:
         return
     data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
+    drop_partial_last_line(Path(path))  # a killed run's half line would swallow this append
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     try:
         os.write(fd, data)
