@@ -135,9 +135,14 @@ def server_status(cfg: CurateConfig) -> dict:
     }
 
 
+def configured_url(cfg: CurateConfig) -> str | None:
+    """The URL of the user's own Argilla (config, then $ARGILLA_API_URL), if they have one."""
+    return cfg.api_url or os.environ.get("ARGILLA_API_URL") or None
+
+
 def connection(cfg: CurateConfig) -> tuple[str, str]:
     """(api_url, api_key): your own server if configured, else the one `serve` started."""
-    url = cfg.api_url or os.environ.get("ARGILLA_API_URL")
+    url = configured_url(cfg)
     if url:
         key = os.environ.get(cfg.api_key_env)
         if not key:

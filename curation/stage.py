@@ -3,22 +3,16 @@ people's decisions into an immutable snapshot."""
 
 from __future__ import annotations
 
-import os
-
 from docs2qa.config import Config, CurateConfig
 from docs2qa.records import Chunk, QAPair
 from docs2qa.store import RunStore, StageResult
 
 
-def own_server_configured(cfg: CurateConfig) -> bool:
-    return bool(cfg.api_url or os.environ.get("ARGILLA_API_URL"))
-
-
 def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
     """The user's own Argilla when configured; else the local one, started if needed."""
-    from docs2qa.curation.server import connection, serve
+    from docs2qa.curation.server import configured_url, connection, serve
 
-    if not own_server_configured(cfg):
+    if not configured_url(cfg):
         serve(cfg)
     return connection(cfg)
 
