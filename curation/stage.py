@@ -1,5 +1,5 @@
 """Curation as run stages: `push` sends the generated pairs to Argilla; `pull` freezes
-people's decisions into an immutable snapshot."""
+people's decisions into an immutable snapshot (curation/snapshot.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,26 @@ def push(config: Config, store: RunStore) -> dict:
         # The URL is where people review; the key is never written anywhere.
         return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
 
+    return _run(config, store, "push", body)
+
+
+def pull(config: Config, store: RunStore) -> dict:
+    """Snapshot people's decisions; the snapshot id is the stage's identity, so export reruns
+    exactly when a decision changed."""
+    from docs2qa.curation.pull import pull as pull_snapshot
+
+    def body(stage) -> StageResult:
+        result = pull_snapshot(config.curate, config.name, store.root, *connect_or_serve(config.curate))
+        summary = {k: v for k, v in result["summary"].items() if k != "pending_pair_ids"}
+        snapshot = {"id": result["snapshot_id"], "path": str(result["path"]), "created": result["created"], **summary}
+        return StageResult(tables={}, count_in=len(result["rows"]), extra={"snapshot": snapshot},
+                           identity=result["snapshot_id"])
+
+    return _run(config, store, "pull", body)
+
+
+def _run(config: Config, store: RunStore, name: str, body) -> dict:
     from docs2qa.pipeline import STAGE_BY_NAME
 
-    stage = STAGE_BY_NAME["push"]
+    stage = STAGE_BY_NAME[name]
     return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs), body)

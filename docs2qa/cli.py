@@ -47,10 +47,15 @@ def _report(manifest: dict) -> None:
     dropped = sum(counts["dropped"].values())
     reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items())
     line = f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {dropped} dropped"
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)  # paths stay whole: copyable and greppable
     console.print(line + (f" ({reasons})" if reasons else "") + f" in {manifest['wall_s']:.1f}s")
     if "argilla" in manifest:  # where people review what was just pushed
         console.print(f"  review at {manifest['argilla']['url']}, then `docs2qa curate pull`")
+    if "dataset" in manifest:
+        version = manifest["dataset"]
+        state = "new version" if version["created"] else "unchanged, existing version"
+        console.print(f"  {state} {version['name']}/{version['version']} (content {version['content_id']}) at "
+                      f"{version['path']}; report: {version['path']}/report.html")
 
 
 def _stage_command(name: str, summary: str):
@@ -73,7 +78,7 @@ def _register_stage_commands() -> None:
             _stage_command(stage.name, stage.summary)
 
 
-_COMMANDS_WITH_OPTIONS = {"generate", "push"}  # push lives under `docs2qa curate`
+_COMMANDS_WITH_OPTIONS = {"generate", "push", "pull", "export"}  # push and pull live under `docs2qa curate`
 
 
 _register_stage_commands()
@@ -101,19 +106,47 @@ def generate(
 
 
 @app.command()
+def export(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    run: RunOption = None,
+    push_to_hub: Annotated[
+        Optional[str], typer.Option("--push-to-hub", help="Also upload the version to this Hugging Face dataset repo.")
+    ] = None,
+) -> None:
+    """Freeze the accepted pairs into a versioned dataset with card, manifest and report."""
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    cfg, store = _open_run(config, set_, run)
+    manifest = STAGE_BY_NAME["export"].run(cfg, store)
+    _report(manifest)
+    if push_to_hub:
+        from docs2qa.curation.hub import push_version
+
+        pushed = push_version(Path(manifest["dataset"]["path"]), push_to_hub, cfg.export)
+        print(f"pushed to https://huggingface.co/datasets/{pushed['repo']} at {pushed['commit']} (tag {pushed['tag']})")
+
+
+@app.command()
 def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
     """Run every stage in order, skipping stages that are complete and up to date."""
     from rich.console import Console
 
-    from docs2qa.pipeline import STAGES
+    from docs2qa.errors import AwaitingReview
+    from docs2qa.pipeline import stages_for
 
     cfg, store = _open_run(config, set_, run)
     console = Console(stderr=True)
-    for stage in STAGES:
-        if store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs)):
+    for stage in stages_for(cfg):
+        inputs = list(stage.inputs_for(cfg))
+        if not stage.always_run and store.is_fresh(stage.name, cfg.section_hash(stage.config_section), inputs):
             console.print(f"[dim]{stage.name}: up to date, skipped[/]")
             continue
-        _report(stage.run(cfg, store))
+        try:
+            _report(stage.run(cfg, store))
+        except AwaitingReview as waiting:
+            console.print(f"[bold]waiting for review:[/] {waiting}")
+            break
     console.print(f"run folder: {store.root}")
 
 
@@ -143,18 +176,18 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
     """Show what each stage of a run holds: counts in/out/dropped by reason, when, config hash."""
     from rich.console import Console
 
-    from docs2qa.pipeline import STAGES
+    from docs2qa.pipeline import stages_for
 
     cfg, store = _open_run(config, set_, run)
     # soft_wrap: reason lists stay on one line each, readable and greppable in any width.
     console = Console(soft_wrap=True)
     console.print(f"[bold]run {store.root}[/]  (config {cfg.hash()})")
-    for stage in STAGES:
+    for stage in stages_for(cfg):
         manifest = store.stage(stage.name).manifest()
         if manifest is None:
             console.print(f"  {stage.name:<9} not run")
             continue
-        fresh = store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs))
+        fresh = store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs_for(cfg)))
         state = "up to date" if fresh else ("stale" if store.stage(stage.name).is_complete() else "unfinished")
         counts = manifest["counts"]
         out = ", ".join(f"{n} {t}" for t, n in counts["out"].items())
@@ -210,14 +243,13 @@ def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
 @curate_app.command("pull")
 def curate_pull(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
     """Freeze people's decisions into an immutable snapshot of the run."""
-    from docs2qa.curation.pull import pull
-    from docs2qa.curation.stage import connect_or_serve
+    from docs2qa.pipeline import STAGE_BY_NAME
 
     cfg, store = _open_run(config, set_, run)
-    result = pull(cfg.curate, cfg.name, store.root, *connect_or_serve(cfg.curate))
-    _print_curation(result["summary"])
-    state = "new snapshot" if result["created"] else "unchanged, same snapshot"
-    print(f"{state}: {result['path']}")
+    snapshot = STAGE_BY_NAME["pull"].run(cfg, store)["snapshot"]
+    _print_curation(snapshot)
+    state = "new snapshot" if snapshot["created"] else "unchanged, same snapshot"
+    print(f"{state}: {snapshot['path']}")
 
 
 @curate_app.command("status")
@@ -234,7 +266,62 @@ def curate_status(config: ConfigOption = None, set_: SetOption = None, run: RunO
 def _print_curation(summary: dict) -> None:
     import json
 
-    print(json.dumps({k: summary[k] for k in summary if k != "dataset"}, indent=2))
+    hidden = {"dataset", "path", "created", "id"}
+    print(json.dumps({k: summary[k] for k in summary if k not in hidden}, indent=2))
+
+
+datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")
+app.add_typer(datasets_app, name="datasets")
+RootOption = Annotated[Path, typer.Option("--root", help="Folder of the dataset store.")]
+RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newest version) or a version folder.")]
+
+
+@datasets_app.command("list")
+def datasets_list(root: RootOption = Path("datasets")) -> None:
+    """Every version: rows per split, content id, source, when."""
+    from docs2qa.curation.versions import list_versions, read_manifest
+
+    versions = list_versions(root)
+    if not versions:
+        print(f"no dataset versions under {root}; make one with `docs2qa export`")
+    for path in versions:
+        m = read_manifest(path)
+        counts = " ".join(f"{s}={n}" for s, n in m["counts"].items())
+        print(f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m['source']}  {m['created_at']}")
+
+
+@datasets_app.command("show")
+def datasets_show(ref: RefArgument, root: RootOption = Path("datasets")) -> None:
+    """A version's manifest: lineage, settings, statistics, files."""
+    import json
+
+    from docs2qa.curation.versions import read_manifest, resolve_version
+
+    print(json.dumps(read_manifest(resolve_version(ref, root)), indent=2, ensure_ascii=False))
+
+
+@datasets_app.command("diff")
+def datasets_diff(a: RefArgument, b: RefArgument, root: RootOption = Path("datasets")) -> None:
+    """Pairs added, removed and changed from version A to version B, and the statistics delta."""
+    import json
+
+    from docs2qa.curation.compare import diff
+    from docs2qa.curation.versions import resolve_version
+
+    result = diff(resolve_version(a, root), resolve_version(b, root))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['changed'])} changed",
+          file=sys.stderr)
+
+
+@datasets_app.command("verify")
+def datasets_verify(ref: RefArgument, root: RootOption = Path("datasets")) -> None:
+    """Check every byte of a version against its manifest (exit 1 on any change)."""
+    from docs2qa.curation.versions import resolve_version, verify_version
+
+    path = resolve_version(ref, root)
+    verify_version(path)
+    print(f"{path}: ok")
 
 
 def main() -> None:

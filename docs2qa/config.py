@@ -185,6 +185,57 @@ class CurateConfig(Section):
     )
 
 
+class ExportConfig(Section):
+    """Frozen, versioned datasets: <root>/<name>/<version>/ with a card, a manifest and a report."""
+
+    root: str = Field("datasets", description="Folder of the dataset store.")
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; default: the run name.")
+    source: Literal["curation", "generation"] = Field(
+        "curation",
+        description="'curation': the accepted pairs of a curation snapshot; 'generation': every generated pair, "
+        "skipping human review (the card then says NOT human-curated).",
+    )
+    snapshot: str | None = Field(None, description="Curation snapshot id; default: the latest pull.")
+    split_by: Literal["page", "section"] = Field(
+        "page", description="Unit kept whole within one split: a page, or a top-level section of a page."
+    )
+    ratios: dict[Literal["train", "validation", "test"], float] = Field(
+        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
+        description="Share of pages (or sections) per split.",
+    )
+    seed: int = Field(0, description="Seed of the split assignment.")
+    leakage_question_threshold: float = Field(
+        0.9, gt=0, le=1, description="Question cosine at which a validation/test pair leaks from training and is removed."
+    )
+    leakage_context_threshold: float = Field(
+        0.95, gt=0, le=1, description="Context cosine at which a validation/test pair leaks from training and is removed."
+    )
+    embedding_model: str = Field("embedded:all-minilm-l6-v2", description="sentence-transformers model for the leakage check.")
+    system_prompt: str | None = Field(
+        "You are a helpful assistant that answers questions about this product's documentation.",
+        description="System message of every chat format (null for none); training and evaluation use the same.",
+    )
+    include_context: bool = Field(
+        False, description="Put the documentation chunk in the prompt (retrieval-style) instead of answering from memory."
+    )
+    formats: list[Literal["messages", "prompt_completion", "alpaca", "sharegpt"]] = Field(
+        default_factory=lambda: ["messages", "prompt_completion", "alpaca", "sharegpt"],
+        description="Training formats written next to the canonical rows.",
+    )
+    license: str = Field("other", description="License in the card's header (the docs' license, not ours).")
+    language: str = Field("en", description="Language in the card's header.")
+    hub_token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hugging Face token (never the token).")
+    hub_private: bool = Field(True, description="Create the hub repository as private.")
+
+    @model_validator(mode="after")
+    def _ratios(self) -> "ExportConfig":
+        if abs(sum(self.ratios.values()) - 1.0) > 1e-6 or any(v < 0 for v in self.ratios.values()):
+            raise ValueError("export.ratios must be non-negative and sum to 1")
+        if self.ratios.get("train", 0) <= 0:
+            raise ValueError("export.ratios.train must be above 0")
+        return self
+
+
 class Config(Section):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
     crawl: CrawlConfig
@@ -192,6 +243,7 @@ class Config(Section):
     chunk: ChunkConfig = Field(default_factory=ChunkConfig)
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     curate: CurateConfig = Field(default_factory=CurateConfig)
+    export: ExportConfig = Field(default_factory=ExportConfig)
 
     def section_hash(self, section: str) -> str:
         return stable_hash(getattr(self, section).model_dump(mode="json"))

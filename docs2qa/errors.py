@@ -22,3 +22,7 @@ def require(module: str, extra: str, feature: str):
             f"{feature} needs the Python package '{module}', which is not installed.",
             f'pip install "docs2qa[{extra}]"',
         ) from exc
+
+
+class AwaitingReview(Docs2qaError):
+    """Nothing accepted yet: `docs2qa run` stops here, successfully, until people review."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ class Stage:
     inputs: tuple[str, ...]
     summary: str
     section: str = ""  # the config section it is built from; default: its own name
+    # Reads state outside the run (people's reviews in Argilla): never considered up to date.
+    always_run: bool = False
 
     @property
     def config_section(self) -> str:
@@ -21,6 +24,12 @@ class Stage:
     def run(self, config, store, **options) -> dict:
         module, _, function = self.target.partition(":")
         return getattr(importlib.import_module(module), function)(config, store, **options)
+
+    def inputs_for(self, config) -> tuple[str, ...]:
+        """Exporting unreviewed pairs reads generation only: no push, no pull."""
+        if self.name == "export" and config.export.source == "generation":
+            return tuple(i for i in self.inputs if i != "pull")
+        return self.inputs
 
 
 STAGES = (
@@ -31,5 +40,15 @@ STAGES = (
           "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates"),
     Stage("push", "docs2qa.curation.stage:push", ("generate",),
           "send the pairs to Argilla for people to review (starts the local server if needed)", section="curate"),
+    Stage("pull", "docs2qa.curation.stage:pull", ("push",),
+          "freeze people's decisions into an immutable curation snapshot", section="curate", always_run=True),
+    Stage("export", "docs2qa.curation.export:export", ("generate", "pull"),
+          "freeze the accepted pairs into a versioned dataset with card, manifest and report"),
 )
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def stages_for(config) -> list[Stage]:
+    """The stages `docs2qa run` goes through: without human review there is nothing to push or pull."""
+    skip = {"push", "pull"} if config.export.source == "generation" else set()
+    return [s for s in STAGES if s.name not in skip]

@@ -146,6 +146,9 @@ class StageResult:
     count_in: int
     dropped: list[Dropped] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    # What the stage produced outside its tables (a snapshot id, a dataset content id), so
+    # that stages reading it see a change there as new input.
+    identity: str = ""
 
 
 class RunStore:
@@ -194,7 +197,8 @@ class RunStore:
             stage.write(table, records, record_type)
         stage.write("dropped", result.dropped, Dropped)
         tables = sorted([*result.tables, "dropped"])
-        output_hash = sha256_hex(b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables))
+        output_hash = sha256_hex(b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables)
+                                 + result.identity.encode())
         manifest = {
             "stage": name,
             "config_hash": config_hash,

@@ -1,0 +1,36 @@
+"""`docs2qa export --push-to-hub REPO`: upload a version with its card, tag the commit with the
+version name, and record the commit in the manifest. The token is read from the environment
+variable `export.hub_token_env` names and is never written anywhere."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from docs2qa.config import ExportConfig
+from docs2qa.errors import Docs2qaError
+from docs2qa.records import utc_now
+
+
+def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
+    from docs2qa.curation.versions import read_manifest, record_hub_push, verify_version
+
+    token = os.environ.get(cfg.hub_token_env)
+    if not token:
+        raise Docs2qaError(f"--push-to-hub needs a Hugging Face token in ${cfg.hub_token_env}",
+                           f"export {cfg.hub_token_env}=hf_... (a token with write access), then rerun")
+    verify_version(path)  # never publish a version that differs from what was exported
+    manifest = read_manifest(path)
+    if any(p["repo"] == repo for p in manifest.get("hub", [])):
+        return next(p for p in manifest["hub"] if p["repo"] == repo)
+    if api is None:
+        from huggingface_hub import HfApi
+
+        api = HfApi()
+    api.create_repo(repo, repo_type="dataset", private=cfg.hub_private, exist_ok=True, token=token)
+    commit = api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=str(path), token=token,
+                               commit_message=f"{manifest['name']} {manifest['version']} (content {manifest['content_id']})")
+    api.create_tag(repo, tag=manifest["version"], revision=commit.oid, repo_type="dataset", token=token, exist_ok=True)
+    push = {"repo": repo, "commit": commit.oid, "tag": manifest["version"], "pushed_at": utc_now()}
+    record_hub_push(path, push)
+    return push

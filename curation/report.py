@@ -1,0 +1,77 @@
+"""A dataset version as one self-contained HTML page of plots (inline SVG, no scripts, no
+network), for people who would rather look than read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from html import escape
+
+_BAR_H, _LABEL_W, _PLOT_W = 18, 230, 420
+
+
+def bar_chart(title: str, counts: dict, note: str = "") -> str:
+    """Horizontal bars, one per key, labelled with their count."""
+    items = [(str(k), v) for k, v in counts.items()]
+    if not items:
+        return f"<section><h2>{escape(title)}</h2><p class=empty>nothing to show</p></section>"
+    top = max(v for _, v in items) or 1
+    height = _BAR_H * len(items) + 4
+    bars = []
+    for i, (label, value) in enumerate(items):
+        y = i * _BAR_H + 2
+        width = max(1, round(_PLOT_W * value / top))
+        bars.append(
+            f'<text x="{_LABEL_W - 6}" y="{y + 13}" text-anchor="end">{escape(label[:40])}</text>'
+            f'<rect x="{_LABEL_W}" y="{y}" width="{width}" height="{_BAR_H - 4}"><title>{escape(label)}: {value}</title></rect>'
+            f'<text x="{_LABEL_W + width + 4}" y="{y + 13}">{value}</text>')
+    svg = (f'<svg role="img" aria-label="{escape(title)}" width="{_LABEL_W + _PLOT_W + 60}" height="{height}">'
+           + "".join(bars) + "</svg>")
+    return f"<section><h2>{escape(title)}</h2>{svg}{f'<p>{escape(note)}</p>' if note else ''}</section>"
+
+
+def histogram(values: list[int], bins: int = 10) -> dict:
+    """Counts of `values` in `bins` equal-width ranges, labelled 'lo-hi'."""
+    if not values:
+        return {}
+    lo, hi = min(values), max(values)
+    width = max(1, -(-(hi - lo + 1) // bins))
+    counts = Counter((v - lo) // width for v in values)
+    return {f"{lo + b * width}-{lo + (b + 1) * width - 1}": counts.get(b, 0) for b in range(max(counts) + 1)}
+
+
+_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222}
+h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}svg text{font-size:12px;fill:#333}
+svg rect{fill:#4c78a8}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+.empty{color:#888}.warn{color:#a33;font-weight:bold}"""
+
+
+def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
+    rows = [r for split_rows in splits.values() for r in split_rows]
+    per_page = Counter(r["url"] for r in rows).most_common(30)
+    table = "".join(f"<tr><th>{escape(s)}</th><td>{d['rows']}</td><td>{d['pages']}</td><td>{d['avg_question_words']}</td>"
+                    f"<td>{d['avg_answer_words']}</td><td>{d['avg_context_words']}</td></tr>"
+                    for s, d in [*stats["splits"].items(), ("all", stats["total"])])
+    curated = set(stats["curation"]) == {"human"}
+    sections = [
+        bar_chart("Pairs per split", {s: d["rows"] for s, d in stats["splits"].items()}),
+        bar_chart("Lowest judge score per pair", stats["judge_min_score"]),
+        bar_chart("Question types", stats["question_types"]),
+        bar_chart("Pairs per page (30 largest)", dict(per_page)),
+        bar_chart("Answer length (words)", histogram([len(r["answer"].split()) for r in rows])),
+        bar_chart("Question length (words)", histogram([len(r["question"].split()) for r in rows])),
+        bar_chart("Curation outcomes", stats["curation_outcomes"]),
+        bar_chart("Why pairs were rejected before export", stats["rejections"]),
+    ]
+    title = f"{manifest['name']} {manifest['version']}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{escape(title)} - docs2qa dataset report</title>
+<style>{_STYLE}</style></head><body>
+<h1>{escape(title)}</h1>
+<p>Content id <code>{escape(manifest['content_id'])}</code>, exported {escape(manifest['created_at'])}.
+{'' if curated else '<span class=warn>Not human-curated.</span>'}
+{stats['leakage_removed']} pair(s) removed from validation/test as near-duplicates of training.</p>
+<table><tr><th>split</th><th>rows</th><th>pages</th><th>question words</th><th>answer words</th><th>context words</th></tr>
+{table}</table>
+{''.join(sections)}
+</body></html>
+"""
