@@ -72,14 +72,23 @@ def code_version() -> dict:
     return {"docs2qa": __version__, "git_commit": commit, "git_dirty": dirty}
 
 
+def curation_note(source: str, curation: dict) -> str:
+    if source == "generation":
+        return "Exported straight from generation: no person reviewed these pairs; the LLM judge's checks are the only filter."
+    by_policy = curation.get("counts", {}).get("accepted", 0) and curation.get("demo_policy_accepted", 0)
+    if by_policy:
+        return (f"{by_policy} pair(s) were accepted by the demo policy (curate.demo_accept_min_score="
+                f"{curation.get('demo_accept_min_score')}, the judge's lowest score), not by a person.")
+    return ""
+
+
 def lineage(config: Config, store: RunStore, pairs: list[QAPair], source: str, curation: dict) -> dict:
     pages = store.stage("crawl").read("pages", Page)
     generate = store.stage("generate").manifest() or {}
     return {
         "source": source,
         "source_url": (config.crawl.seeds or config.crawl.sitemaps or [config.crawl.local_dir or ""])[0],
-        "curation_note": "" if source == "curation" else
-        "Exported straight from generation: no person reviewed these pairs; the LLM judge's checks are the only filter.",
+        "curation_note": curation_note(source, curation),
         "run": {"name": config.name, "folder": str(store.root), "config_hash": config.hash(),
                 "stage_outputs": {s: store.stage(s).output_hash() for s in ("crawl", "convert", "chunk", "generate")}},
         "crawl": {"pages": sorted(({"url": p.url, "body_sha256": p.body_sha256} for p in pages), key=lambda p: p["url"])},
@@ -123,7 +132,8 @@ def export(config: Config, store: RunStore) -> dict:
             curation = {"snapshot_id": meta["snapshot_id"], "pulled_at": meta.get("pulled_at"),
                         "policy": meta.get("policy"), "annotators_per_record": meta.get("annotators_per_record"),
                         "annotators": meta.get("annotators", {}), "agreement": meta.get("agreement", {}),
-                        "counts": meta.get("counts", {}), "demo_accept_min_score": meta.get("demo_accept_min_score")}
+                        "counts": meta.get("counts", {}), "demo_accept_min_score": meta.get("demo_accept_min_score"),
+                        "demo_policy_accepted": meta.get("demo_policy_accepted", 0)}
             outcomes = meta.get("counts", {})
             count_in = len(snapshot_rows)
         else:

@@ -23,10 +23,13 @@ def group_key(row: dict, split_by: str) -> str:
 def group_counts(n_groups: int, ratios: dict[str, float]) -> dict[str, int]:
     """Groups per split: test and validation get at least one group each when they have a
     share and there are enough groups to leave training at least one."""
-    counts = {s: int(n_groups * ratios.get(s, 0.0)) for s in ("test", "validation")}
+    counts = {s: round(n_groups * ratios.get(s, 0.0)) for s in ("test", "validation")}
     for split in ("test", "validation"):
         if ratios.get(split, 0.0) > 0 and counts[split] == 0 and n_groups - sum(counts.values()) > 1:
             counts[split] = 1
+    while n_groups and n_groups - counts["test"] - counts["validation"] < 1:  # training needs a group
+        larger = max(("validation", "test"), key=lambda split: counts[split])
+        counts[larger] -= 1
     counts["train"] = n_groups - counts["test"] - counts["validation"]
     return counts
 

@@ -300,3 +300,30 @@ def test_datasets_folder_is_not_a_package():
     root = Path(__file__).resolve().parents[1]
     assert not (root / "datasets" / "__init__.py").exists()
     assert os.path.isdir(root / "datasets")
+
+
+@pytest.mark.parametrize("groups", range(0, 12))
+def test_split_sizes_always_leave_training_a_group(groups):
+    from docs2qa.curation.splits import group_counts
+
+    for ratios in ({"train": 0.8, "validation": 0.1, "test": 0.1}, {"train": 0.1, "validation": 0.45, "test": 0.45},
+                   {"train": 1.0}):
+        counts = group_counts(groups, ratios)
+        assert sum(counts.values()) == groups and min(counts.values()) >= 0
+        assert counts["train"] >= 1 or groups == 0
+        if groups >= 3 and ratios.get("test"):
+            assert counts["test"] >= 1 and counts["validation"] >= 1
+
+
+def test_split_assignment_is_seeded_and_independent_of_row_order(run):
+    from docs2qa.curation.splits import assign
+
+    tmp, *_ = run
+    rows = [r for s in versions.SPLITS for r in versions.read_split_rows(tmp / "datasets" / "exp" / "v1", s)]
+    ratios = {"train": 0.8, "validation": 0.1, "test": 0.1}
+    forward = assign(rows, "page", ratios, seed=0)
+    assert forward == assign(list(reversed(rows)), "page", ratios, seed=0)
+    assert forward != assign(rows, "page", ratios, seed=1)
+    by_section = assign(rows, "section", ratios, seed=0)
+    sections = {s: {r["page_id"] + "/".join(r["heading_path"][:2]) for r in by_section[s]} for s in by_section}
+    assert not (sections["train"] & sections["test"])
