@@ -1,0 +1,110 @@
+"""The adapter's manifest (lineage: which data, which config, which base) and its model card."""
+
+from __future__ import annotations
+
+import json
+import platform
+from pathlib import Path
+
+LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate")
+
+
+def library_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in LIBRARIES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            found[name] = None
+    return found
+
+
+def hardware() -> dict:
+    import torch
+
+    if torch.cuda.is_available():
+        return {"device": "cuda", "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+                "cuda": torch.version.cuda}
+    return {"device": "cpu", "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+
+
+def losses(log_history: list[dict]) -> dict:
+    """Training and validation loss curves from the Trainer's log, plus the final numbers."""
+    train = [[e["step"], e["loss"]] for e in log_history if "loss" in e]
+    validation = [[e["step"], e["eval_loss"]] for e in log_history if "eval_loss" in e]
+    summary = next((e for e in reversed(log_history) if "train_loss" in e), {})
+    return {
+        "train": train,
+        "validation": validation,
+        "train_mean": summary.get("train_loss"),
+        "final_train": train[-1][1] if train else None,
+        "final_validation": validation[-1][1] if validation else None,
+        "best_validation": min((v for _, v in validation), default=None),
+    }
+
+
+def write_manifest(out_dir: Path, manifest: dict) -> Path:
+    path = out_dir / "manifest.json"
+    path.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _number(value) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def render(manifest: dict) -> str:
+    """README.md for the adapter folder (Hugging Face model-card YAML header, then the facts)."""
+    ds, loss, cfg = manifest["dataset"], manifest["losses"], manifest["config"]
+    hw = manifest["hardware"]
+    where = ", ".join(hw["gpus"]) if hw["device"] == "cuda" else f"CPU ({hw['cpu']}, {hw['threads']} threads)"
+    hyper = {k: cfg[k] for k in ("quantization", "learning_rate", "epochs", "max_steps", "max_length", "packing",
+                                 "batch_size", "gradient_accumulation_steps", "warmup_ratio", "lr_scheduler",
+                                 "max_grad_norm", "optimizer", "seed", "gradient_checkpointing")}
+    hyper.update({f"lora_{k}": v for k, v in cfg["lora"].items()})
+    hyper["bf16"] = manifest["bf16"]
+    rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
+    warnings = "".join(f"\n> **Warning:** {w}\n" for w in manifest["warnings"])
+    return f"""---
+base_model: {manifest["base_model"]}
+library_name: peft
+pipeline_tag: text-generation
+tags: [docs2qa, lora, {"qlora" if cfg["quantization"] == "nf4" else "peft"}, sft]
+---
+
+# {ds["name"]}/{ds["version"]} adapter for {manifest["base_model"]}
+
+A LoRA adapter trained by `docs2qa finetune` on dataset version **{ds["name"]}/{ds["version"]}**
+(content id `{ds["content_id"]}`), loss on the answer tokens only, prompts rendered with the base
+model's own chat template (the same one evaluation and inference use).
+{warnings}
+| | |
+|---|---|
+| Base model | `{manifest["base_model"]}` |
+| Dataset | `{ds["name"]}/{ds["version"]}`, content id `{ds["content_id"]}` |
+| Examples | {manifest["examples"]["train"]} train, {manifest["examples"]["validation"]} validation |
+| Steps | {manifest["global_step"]} (resumed from step {manifest["resumed_from_step"]}) |
+| Training loss (mean / last) | {_number(loss["train_mean"])} / {_number(loss["final_train"])} |
+| Validation loss (last / best) | {_number(loss["final_validation"])} / {_number(loss["best_validation"])} |
+| Wall time | {manifest["wall_time_s"]:.1f} s |
+| Hardware | {where} |
+| Config hash | `{manifest["config_hash"]}` |
+
+## Hyper-parameters
+
+| name | value |
+|---|---|
+{rows}
+
+## Use
+
+```python
+from docs2qa.finetune.model import load_with_adapter
+model = load_with_adapter("{manifest["base_model"]}", "{manifest["adapter_dir"]}", quantization="{cfg["quantization"]}")
+```
+
+`docs2qa finetune --merge` writes the adapter merged into an un-quantized base ({cfg["merge_dtype"]}).
+Library versions: {", ".join(f"{k} {v}" for k, v in manifest["libraries"].items() if v)}.
+"""

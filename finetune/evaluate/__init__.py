@@ -1,0 +1,13 @@
+"""`docs2qa eval`: a tuned adapter against its base model on held-out questions.
+
+Modules, in the order a run uses them: config (EvalConfig), data (examples and prompt
+settings from a dataset version or a gold file), models (adapter folder -> base + PeftModel),
+generate (batched greedy transformers), vllm_engine (the GPU path), metrics, judge,
+scoring (per-example metrics and aggregates), report (self-contained HTML) and run
+(`evaluate`, which ties them together).
+"""
+
+# docs2qa.config imports this package's config module to build `Config`; loading it first
+# means importing any module here (config first of all) finds Section and LLMConfig defined
+# instead of a half-initialised docs2qa.config.
+import docs2qa.config  # noqa: E402,F401
