@@ -1,0 +1,107 @@
+"""Answer metrics: ROUGE-L, SQuAD token F1, yes/no exact match, embedding cosine.
+
+ROUGE-L and F1 are written here (a few lines each) rather than pulled in as dependencies;
+they follow rouge_score (no stemming) and the SQuAD v1.1 evaluation script exactly.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections import Counter
+
+_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_ARTICLES = re.compile(r"\b(a|an|the)\b")
+_PUNCTUATION = set(string.punctuation)
+# true/false answers are the same polarity as yes/no: "Is X on by default?" -> "True, ..." is right.
+_POLARITY = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
+
+
+def rouge_tokens(text: str) -> list[str]:
+    """rouge_score's default tokenizer: lowercase, runs of non-alphanumerics split."""
+    return _NON_ALNUM.sub(" ", text.lower()).split()
+
+
+def _lcs_length(a: list[str], b: list[str]) -> int:
+    # One row of the dynamic-programming table at a time: answers can be long.
+    previous = [0] * (len(b) + 1)
+    for token in a:
+        current = [0]
+        for j, other in enumerate(b, start=1):
+            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[j - 1]))
+        previous = current
+    return previous[-1]
+
+
+def rouge_l(prediction: str, reference: str) -> float:
+    """ROUGE-L F-measure (LCS-based) of prediction against reference, in [0, 1]."""
+    pred, ref = rouge_tokens(prediction), rouge_tokens(reference)
+    if not pred or not ref:
+        return 0.0
+    lcs = _lcs_length(pred, ref)
+    if lcs == 0:
+        return 0.0
+    precision, recall = lcs / len(pred), lcs / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def squad_normalize(text: str) -> str:
+    """SQuAD v1.1: lowercase, drop punctuation and articles, squeeze whitespace."""
+    text = "".join(ch for ch in text.lower() if ch not in _PUNCTUATION)
+    return " ".join(_ARTICLES.sub(" ", text).split())
+
+
+def token_f1(prediction: str, reference: str) -> float:
+    """SQuAD token F1: overlap of normalized token bags, in [0, 1]."""
+    pred, ref = squad_normalize(prediction).split(), squad_normalize(reference).split()
+    if not pred or not ref:
+        # SQuAD's rule: two empty answers agree, one empty answer scores nothing.
+        return float(pred == ref)
+    same = sum((Counter(pred) & Counter(ref)).values())
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(pred), same / len(ref)
+    return 2 * precision * recall / (precision + recall)
+
+
+def polarity(text: str) -> str | None:
+    """'yes' or 'no' from an answer's first word (yes/no/true/false), else None."""
+    words = squad_normalize(text).split()
+    return _POLARITY.get(words[0]) if words else None
+
+
+def exact_match(prediction: str, reference: str, question_type: str) -> float | None:
+    """1/0 for yes/no questions, None (not applicable) for others.
+
+    A question counts as yes/no when its type says so or its gold answer starts with
+    yes/no/true/false. Then the first words' polarities are compared; a yes_no question
+    whose gold answer has no polarity word falls back to normalized full-text equality.
+    """
+    gold = polarity(reference)
+    if gold is None and question_type != "yes_no":
+        return None
+    if gold is None:
+        return float(squad_normalize(prediction) == squad_normalize(reference))
+    return float(polarity(prediction) == gold)
+
+
+class EmbeddingScorer:
+    """Cosine similarity of answers under a sentence-transformers model, loaded once."""
+
+    def __init__(self, model: str):
+        from docs2qa.errors import require
+        from docs2qa.generation.llm.embedded import resolve_model
+
+        sentence_transformers = require("sentence_transformers", "generate", "eval.embedding_model")
+        self.model_id = model
+        self._model = sentence_transformers.SentenceTransformer(resolve_model(model))
+
+    def cosine(self, predictions: list[str], references: list[str]) -> list[float]:
+        if not predictions:
+            return []
+        pred, ref = self._encode(predictions), self._encode(references)
+        return [float(value) for value in (pred * ref).sum(axis=1)]
+
+    def _encode(self, texts: list[str]):
+        # Unit vectors: the row-wise dot product is the cosine.
+        return self._model.encode(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)

@@ -1,0 +1,203 @@
+"""results.json -> one self-contained report.html: inline CSS, inline SVG bars, no scripts.
+
+Every piece of text from the data (questions, answers, model names) is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+LABELS = {
+    "rouge_l": "ROUGE-L",
+    "token_f1": "Token F1",
+    "exact_match": "Exact match (yes/no questions)",
+    "embedding_cosine": "Embedding cosine",
+    "judge_score": "LLM judge correctness (1-5)",
+}
+SCALE = {"judge_score": 5.0}  # the others lie in [0, 1]
+COLORS = {"base": "#8a8f98", "tuned": "#2563eb", "ceiling": "#16a34a"}
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem}
+h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
+table{border-collapse:collapse;width:100%;margin:.5rem 0}
+td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left}
+th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}.chart{border:1px solid #d0d7de;padding:.5rem}
+.legend span{display:inline-block;margin-right:1rem}.swatch{width:.8rem;height:.8rem;display:inline-block;margin-right:.3rem}
+.note{background:#fff8c5;padding:.5rem;border:1px solid #d4a72c}.pos{color:#15803d}.neg{color:#b91c1c}
+"""
+BAR_H, GAP, LABEL_W, BAR_W = 16, 4, 150, 260
+CUT = 600  # characters of an answer shown in a table; results.json keeps the whole text
+
+
+def render(results: dict, n_examples: int = 10) -> str:
+    variants = list(results["variants"])
+    aggregates = results["aggregates"]
+    dataset = results["dataset"]
+    title = f"docs2qa eval: {dataset.get('name')}" + (f" {dataset['version']}" if dataset.get("version") else "")
+    parts = [
+        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{escape(title)}</h1>",
+        *(f'<p class="note">{escape(note)}</p>' for note in results["notes"]),
+        _identity(results),
+        '<h2 id="summary">Summary</h2>',
+        _summary(results, variants),
+        _legend(results["variants"]),
+        '<h2 id="overall">Overall</h2><div class="charts">',
+        *(_chart(metric, [("all questions", {v: aggregates[v]["overall"][metric] for v in variants})], variants)
+          for metric in results["metrics"]),
+        "</div>",
+        '<h2 id="by-type">By question type</h2><div class="charts">',
+        *(_chart(metric, _type_groups(aggregates, variants, metric), variants) for metric in results["metrics"]),
+        "</div>",
+        _timings(results),
+        *_example_tables(results["examples"], n_examples),
+        _judge_failures(results),
+        "</body></html>",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def _identity(results: dict) -> str:
+    model, dataset, gen = results["model"], results["dataset"], results["generation"]
+    rows = [
+        ("Base model", model["base_model"]),
+        ("Adapter", f"{model['adapter']} (sha256 {model['adapter_sha256']}, rank {model['lora_rank']})"),
+        ("Dataset", f"{dataset['source']}: {dataset['path']}" + (f", split {dataset['split']}" if dataset.get("split") else "")),
+        ("Content id", dataset["content_id"]),
+        ("Examples", f"{dataset['examples']} of {dataset['available']}"),
+        ("Prompt", f"system prompt: {dataset['system_prompt']!r}; context in prompt: {dataset['include_context']}"),
+        ("Generation", f"{gen['engine']} on {gen['device']}, {gen.get('dtype')}, greedy, batch {gen['batch_size']}, "
+                       f"max {gen['max_new_tokens']} new tokens, quantize {gen['quantize']}"),
+        ("Embedding model", results["embedding_model"] or "off"),
+        ("Judge", results["judge"] or "off"),
+        ("Created", results["created_at"]),
+    ]
+    return _table(["", ""], rows, show_header=False)
+
+
+def _summary(results: dict, variants: list[str]) -> str:
+    """Overall means side by side, with tuned minus base: the numbers the bars draw."""
+    overall = {v: results["aggregates"][v]["overall"] for v in variants}
+    rows = []
+    for metric in results["metrics"]:
+        means = [overall[v][metric]["mean"] for v in variants]
+        base, tuned = overall["base"][metric]["mean"], overall["tuned"][metric]["mean"]
+        delta = _delta(tuned - base) if base is not None and tuned is not None else "n/a"
+        rows.append((LABELS[metric], *("n/a" if m is None else round(m, 3) for m in means), delta,
+                     overall["tuned"][metric]["n"]))
+    return _table(["metric", *variants, "tuned − base", "n"], rows, table_id="summary-table")
+
+
+def _legend(variants: dict[str, str]) -> str:
+    spans = "".join(f'<span><i class="swatch" style="background:{COLORS[v]}"></i>{escape(v)}: {escape(text)}</span>'
+                    for v, text in variants.items())
+    return f'<p class="legend">{spans}</p>'
+
+
+def _type_groups(aggregates: dict, variants: list[str], metric: str) -> list[tuple[str, dict]]:
+    # Types where the metric never applies (exact match on open questions) would be all "n/a".
+    groups = [(qtype, {v: aggregates[v]["by_question_type"][qtype][metric] for v in variants})
+              for qtype in aggregates[variants[0]]["by_question_type"]]
+    return [(qtype, stats) for qtype, stats in groups if any(s["n"] for s in stats.values())]
+
+
+def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> str:
+    """Horizontal bars: one group per label, one bar per variant, n beside each value."""
+    scale = SCALE.get(metric, 1.0)
+    group_h = len(variants) * (BAR_H + GAP) + 18
+    height = len(groups) * group_h + 8
+    width = LABEL_W + BAR_W + 110
+    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+           f'aria-label="{escape(LABELS[metric])}">']
+    for g, (label, stats) in enumerate(groups):
+        top = g * group_h
+        svg.append(f'<text x="0" y="{top + 13}" font-weight="600" font-size="12">{escape(str(label))}</text>')
+        for i, variant in enumerate(variants):
+            y = top + 18 + i * (BAR_H + GAP)
+            mean, n = stats[variant]["mean"], stats[variant]["n"]
+            svg.append(f'<text x="8" y="{y + 12}" font-size="12">{escape(variant)}</text>')
+            if mean is None:
+                svg.append(f'<text x="{LABEL_W}" y="{y + 12}" font-size="12" fill="#57606a">n/a (n=0)</text>')
+                continue
+            w = max(0.0, min(1.0, mean / scale)) * BAR_W
+            # The track shows the full scale, so a short bar reads as low rather than missing.
+            svg.append(f'<rect x="{LABEL_W}" y="{y}" width="{BAR_W}" height="{BAR_H}" fill="#eef1f4"/>')
+            svg.append(f'<rect class="bar" data-metric="{metric}" data-variant="{escape(variant)}" x="{LABEL_W}" '
+                       f'y="{y}" width="{w:.1f}" height="{BAR_H}" fill="{COLORS[variant]}">'
+                       f'<title>{escape(f"{variant} {label}: {mean:.3f} (n={n})")}</title></rect>')
+            svg.append(f'<text x="{LABEL_W + w + 4:.1f}" y="{y + 12}" font-size="12">{mean:.3f} (n={n})</text>')
+    svg.append("</svg>")
+    return f'<div class="chart"><strong>{escape(LABELS[metric])}</strong><br>{"".join(svg)}</div>'
+
+
+def _timings(results: dict) -> str:
+    timings = results["timings"]
+    rows = [(v, t["examples"], t["seconds"], t["output_tokens"], t["tokens_per_s"])
+            for v, t in timings.items() if isinstance(t, dict)]
+    other = ", ".join(f"{k} {v} s" for k, v in timings.items() if not isinstance(v, dict))
+    return ('<h2 id="timings">Timings</h2>'
+            + _table(["variant", "examples", "seconds", "generated tokens", "tokens/s"], rows)
+            + f"<p>{escape(other)}</p>")
+
+
+def _example_tables(rows: list[dict], n: int) -> list[str]:
+    if n == 0:
+        return []
+    ranked = sorted(rows, key=lambda r: (r["delta"]["rouge_l"], r["delta"]["token_f1"]), reverse=True)
+    helped = [r for r in ranked if (r["delta"]["rouge_l"], r["delta"]["token_f1"]) > (0, 0)][:n]
+    hurt = [r for r in reversed(ranked) if (r["delta"]["rouge_l"], r["delta"]["token_f1"]) < (0, 0)][:n]
+    header = ["id", "type", "question", "gold answer", "base", "tuned", "ΔROUGE-L", "ΔF1"]
+    out = []
+    for anchor, heading, chosen in (("helped", "Where tuning helped most", helped), ("hurt", "Where tuning hurt most", hurt)):
+        out.append(f'<h2 id="{anchor}">{heading} (by ROUGE-L, then F1)</h2>')
+        if not chosen:
+            out.append("<p>No such examples.</p>")
+            continue
+        cells = [(r["id"], r["question_type"], _cut(r["question"]), _cut(r["answer"]),
+                  _cut(r["outputs"]["base"]["prediction"]), _cut(r["outputs"]["tuned"]["prediction"]),
+                  _delta(r["delta"]["rouge_l"]), _delta(r["delta"]["token_f1"])) for r in chosen]
+        out.append(_table(header, cells, table_id=f"{anchor}-table"))
+    return out
+
+
+def _judge_failures(results: dict) -> str:
+    if not results["judge"]:
+        return ""
+    failed = [(r["id"], v, out["judge_error"], _cut(out["judge_raw"] or ""))
+              for r in results["examples"] for v, out in r["outputs"].items() if out.get("judge_error")]
+    if not failed:
+        return "<h2>Judge</h2><p>Every judge reply held a score.</p>"
+    return (f"<h2>Judge replies without a score ({len(failed)})</h2>"
+            + _table(["id", "variant", "problem", "raw reply"], failed))
+
+
+class _Raw(str):
+    """Markup made here (already escaped), not data."""
+
+
+def _delta(value: float) -> _Raw:
+    css = "pos" if value > 0 else "neg" if value < 0 else ""
+    return _Raw(f'<span class="{css}">{value:+.3f}</span>')
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= CUT else text[:CUT] + " …"
+
+
+def _table(columns: list[str], rows: list[tuple], *, show_header: bool = True, table_id: str | None = None) -> str:
+    head = "<tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>" if show_header else ""
+    body = "".join(
+        "<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows
+    )
+    ident = f' id="{table_id}"' if table_id else ""
+    return f"<table{ident}>{head}{body}</table>"
+
+
+def _cell(value) -> str:
+    if isinstance(value, _Raw):
+        return f'<td class="num">{value}</td>'
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<td class="num">{value}</td>'
+    return f"<td>{escape('' if value is None else str(value))}</td>"

@@ -1,0 +1,228 @@
+"""`evaluate`: generate with base, tuned (and ceiling), score, write results.json + report.html."""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+import json
+import os
+import resource
+import time
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Any, Iterator
+
+from docs2qa.errors import Docs2qaError
+from docs2qa.finetune.evaluate.config import EvalConfig
+from docs2qa.finetune.evaluate.data import EvalData, Example, load_gold_file, load_version
+from docs2qa.finetune.evaluate.generate import Generation, generate, render_prompts
+from docs2qa.finetune.evaluate.models import TunedModel, load_peft_model, load_tokenizer, locate, torch_dtype
+from docs2qa.finetune.evaluate.scoring import PER_EXAMPLE, aggregate, score
+
+RESULTS = "results.json"
+REPORT = "report.html"
+# name -> (adapter on, context in the prompt: None = as the dataset says), in the report's order.
+VARIANTS: dict[str, tuple[bool, bool | None]] = {"base": (False, None), "tuned": (True, None), "ceiling": (False, True)}
+DESCRIPTIONS = {
+    "base": "base model, same prompt as the tuned one",
+    "tuned": "base + adapter",
+    "ceiling": "base model with the gold context in the prompt (an upper reference)",
+}
+
+
+def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path | None = None) -> dict:
+    """Evaluate the tuned model in `model_dir` against its base; return the summary.
+
+    `dataset` is a dataset version folder, used unless `cfg.gold_file` is set; with neither,
+    the version the adapter was trained from (its manifest's dataset.path) is used.
+    """
+    started = time.monotonic()
+    out_dir = Path(out_dir)
+    tuned = locate(model_dir)
+    data = _load_data(cfg, tuned, dataset)
+    examples = data.examples[: cfg.max_examples]
+    if not examples:
+        where = data.identity["path"] + (f" (split {data.identity['split']})" if data.identity["split"] else "")
+        raise Docs2qaError(f"no examples to evaluate in {where}", "evaluate another split (eval.split) or a gold file (eval.gold_file)")
+    notes: list[str] = []
+    variants = ["base", "tuned"]
+    if cfg.ceiling and data.include_context:
+        notes.append("ceiling skipped: the prompts already hold the gold context, so 'base' is that run")
+    elif cfg.ceiling:
+        variants.append("ceiling")
+
+    timings: dict[str, Any] = {}
+    with _torch_threads(cfg.torch_threads):
+        generations, generation_info = _generate_all(cfg, tuned, data, examples, variants, timings)
+        rows = score(cfg, examples, variants, generations, timings)
+    timings["total_s"] = round(time.monotonic() - started, 2)
+
+    active = [*PER_EXAMPLE, *(["embedding_cosine"] if cfg.embedding_model else []), *(["judge_score"] if cfg.judge else [])]
+    trained_on = (tuned.manifest or {}).get("dataset") or {}
+    matches = data.identity["content_id"] == trained_on["content_id"] if trained_on.get("content_id") else None
+    if matches is False:
+        notes.append(f"evaluated on content {data.identity['content_id']}, trained on {trained_on['content_id']}: "
+                     "check that these questions were held out from training")
+    results = {
+        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "model": {**tuned.identity(), "tokenizer": tuned.tokenizer_dir},
+        "dataset": {
+            **data.identity,
+            "examples": len(examples),
+            "available": len(data.examples),
+            "system_prompt": data.system_prompt,
+            "include_context": data.include_context,
+            # The adapter's own version: its test split was held out from training by construction.
+            "matches_training": matches,
+        },
+        "generation": {**generation_info, "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens,
+                       "decoding": "greedy", "quantize": cfg.quantize},
+        "variants": {name: DESCRIPTIONS[name] for name in variants},
+        "metrics": active,
+        "embedding_model": cfg.embedding_model,
+        "judge": _judge_label(cfg),
+        "notes": notes,
+        "aggregates": aggregate(rows, variants, active),
+        "timings": timings,
+        "examples": rows,
+    }
+    out_dir.mkdir(parents=True, exist_ok=True)
+    _write(out_dir / RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    from docs2qa.finetune.evaluate.report import render
+
+    _write(out_dir / REPORT, render(results, cfg.examples_in_report))
+    return {
+        "results": str(out_dir / RESULTS),
+        "report": str(out_dir / REPORT),
+        "examples": len(examples),
+        "dataset": results["dataset"],
+        "aggregates": {name: agg["overall"] for name, agg in results["aggregates"].items()},
+        "timings": timings,
+        "notes": notes,
+    }
+
+
+def _load_data(cfg: EvalConfig, tuned: TunedModel, dataset: Path | None) -> EvalData:
+    if cfg.gold_file:
+        return load_gold_file(cfg.gold_file, cfg.system_prompt, cfg.include_context)
+    if dataset is None:
+        trained = ((tuned.manifest or {}).get("dataset") or {}).get("path")
+        if not trained:
+            raise Docs2qaError(
+                "no dataset to evaluate on",
+                "name a dataset version, or set eval.gold_file to a JSON/JSONL/Parquet file of questions and answers",
+            )
+        dataset = Path(trained)
+    return load_version(Path(dataset), cfg.split)
+
+
+def choose_engine(cfg: EvalConfig) -> str:
+    from docs2qa.finetune.evaluate import vllm_engine
+
+    if cfg.engine == "vllm" and cfg.quantize != "none":
+        raise Docs2qaError("eval.quantize works with the transformers engine only", "set eval.engine: transformers, or eval.quantize: none")
+    if cfg.engine == "auto":
+        return "vllm" if cfg.quantize == "none" and vllm_engine.usable() else "transformers"
+    return cfg.engine
+
+
+def _generate_all(cfg: EvalConfig, tuned: TunedModel, data: EvalData, examples: list[Example], variants: list[str],
+                  timings: dict) -> tuple[dict[str, list[Generation]], dict]:
+    import torch
+
+    tokenizer = load_tokenizer(tuned)
+    rendered: dict[bool, list[list[int]]] = {}
+    prompts = {}
+    for name in variants:
+        context = VARIANTS[name][1]
+        context = data.include_context if context is None else context
+        if context not in rendered:
+            rendered[context] = render_prompts(tokenizer, examples, data.system_prompt, context)
+        prompts[name] = rendered[context]
+
+    engine = choose_engine(cfg)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    info: dict[str, Any] = {"engine": engine, "device": device, "torch_threads": cfg.torch_threads}
+    generate_with = _run_vllm if engine == "vllm" else _run_transformers
+    outputs = generate_with(cfg, tuned, tokenizer, prompts, device, info, timings)
+    # The embedding model and a local judge come next and need the memory.
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+    info["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return outputs, info
+
+
+def _run_transformers(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompts: dict[str, list[list[int]]],
+                      device: str, info: dict, timings: dict) -> dict[str, list[Generation]]:
+    import torch
+
+    clock = time.monotonic()
+    model = load_peft_model(tuned, cfg.dtype, cfg.quantize, device)
+    info["dtype"] = str(torch_dtype(cfg.dtype, device, cfg.quantize)).removeprefix("torch.")
+    # One copy of the base serves every variant (the adapter is switched off for base and
+    # ceiling): this is all the run holds in memory.
+    info["model_bytes"] = model.get_memory_footprint()
+    timings["load_s"] = round(time.monotonic() - clock, 2)
+    outputs = {}
+    for name, batch in prompts.items():
+        clock = time.monotonic()
+        with nullcontext() if VARIANTS[name][0] else model.disable_adapter():
+            outputs[name] = generate(model, tokenizer, batch, batch_size=cfg.batch_size,
+                                     max_new_tokens=cfg.max_new_tokens, description=f"eval {name}")
+        timings[name] = _throughput(outputs[name], time.monotonic() - clock)
+    if device == "cuda":
+        info["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
+    return outputs
+
+
+def _run_vllm(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompts: dict[str, list[list[int]]],
+              device: str, info: dict, timings: dict) -> dict[str, list[Generation]]:
+    from docs2qa.finetune.evaluate.vllm_engine import VllmEngine
+
+    clock = time.monotonic()
+    runner = VllmEngine(tuned, cfg.dtype, cfg.max_new_tokens)
+    info["dtype"] = cfg.dtype
+    timings["load_s"] = round(time.monotonic() - clock, 2)
+    outputs = {}
+    for name, batch in prompts.items():
+        clock = time.monotonic()
+        outputs[name] = runner.generate(batch, adapter=VARIANTS[name][0])
+        timings[name] = _throughput(outputs[name], time.monotonic() - clock)
+    return outputs
+
+
+@contextmanager
+def _torch_threads(count: int | None) -> Iterator[None]:
+    if count is None:
+        yield
+        return
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _throughput(outputs: list[Generation], seconds: float) -> dict:
+    tokens = sum(g.output_tokens for g in outputs)
+    return {"seconds": round(seconds, 2), "examples": len(outputs), "output_tokens": tokens,
+            "tokens_per_s": round(tokens / seconds, 1) if seconds else None}
+
+
+def _judge_label(cfg: EvalConfig) -> str | None:
+    if cfg.judge is None:
+        return None
+    from docs2qa.generation.llm.factory import model_label
+
+    return model_label(cfg.judge)
+
+
+def _write(path: Path, text: str) -> None:
+    # Write then rename: a killed run never leaves a half file that looks finished.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
