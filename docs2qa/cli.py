@@ -51,6 +51,11 @@ def _report(manifest: dict) -> None:
     console.print(line + (f" ({reasons})" if reasons else "") + f" in {manifest['wall_s']:.1f}s")
     if "argilla" in manifest:  # where people review what was just pushed
         console.print(f"  review at {manifest['argilla']['url']}, then `docs2qa curate pull`")
+    if "finetune" in manifest:
+        tuned = manifest["finetune"]
+        console.print(f"  adapter and model card in {tuned['model_dir']} ({tuned.get('global_step', '?')} steps)")
+    if "eval" in manifest:
+        console.print(f"  results: {manifest['eval'].get('results')}; report: {manifest['eval'].get('report')}")
     if "dataset" in manifest:
         version = manifest["dataset"]
         state = "new version" if version["created"] else "unchanged, existing version"
@@ -78,7 +83,7 @@ def _register_stage_commands() -> None:
             _stage_command(stage.name, stage.summary)
 
 
-_COMMANDS_WITH_OPTIONS = {"generate", "push", "pull", "export"}  # push and pull live under `docs2qa curate`
+_COMMANDS_WITH_OPTIONS = {"generate", "push", "pull", "export", "finetune", "eval"}  # push and pull live under `docs2qa curate`
 
 
 _register_stage_commands()
@@ -125,6 +130,32 @@ def export(
 
         pushed = push_version(Path(manifest["dataset"]["path"]), push_to_hub, cfg.export)
         print(f"pushed to https://huggingface.co/datasets/{pushed['repo']} at {pushed['commit']} (tag {pushed['tag']})")
+
+
+@app.command()
+def finetune(
+    config: ConfigOption = None,
+    set_: SetOption = None,
+    run: RunOption = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from the last checkpoint (same step count).")] = False,
+    merge: Annotated[bool, typer.Option("--merge", help="Also write the adapter merged into an un-quantized base.")] = False,
+) -> None:
+    """QLoRA-tune the base model on a dataset version (multi-GPU: `accelerate launch -m docs2qa finetune ...`)."""
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    cfg, store = _open_run(config, set_, run)
+    manifest = STAGE_BY_NAME["finetune"].run(cfg, store, resume=resume, merge=merge)
+    if "stage" in manifest:  # the first process of a multi-GPU launch reports
+        _report(manifest)
+
+
+@app.command("eval")
+def evaluate(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Compare the tuned model with its base on the test split (or eval.gold_file)."""
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    cfg, store = _open_run(config, set_, run)
+    _report(STAGE_BY_NAME["eval"].run(cfg, store))
 
 
 @app.command()

@@ -236,6 +236,11 @@ class ExportConfig(Section):
         return self
 
 
+# The fine-tuning sections live with their code; they import only pydantic and Section above.
+from docs2qa.finetune.config import FinetuneConfig  # noqa: E402
+from docs2qa.finetune.evaluate.config import EvalConfig  # noqa: E402
+
+
 class Config(Section):
     name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
     crawl: CrawlConfig
@@ -244,6 +249,8 @@ class Config(Section):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
+    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def section_hash(self, section: str) -> str:
         return stable_hash(getattr(self, section).model_dump(mode="json"))
@@ -272,18 +279,41 @@ def apply_override(data: dict, assignment: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
 
 
+def deep_merge(base: dict, top: dict) -> dict:
+    """`top` over `base`, section by section (a list or a value in `top` replaces base's)."""
+    merged = dict(base)
+    for key, value in top.items():
+        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+    return merged
+
+
+def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """A YAML config with its `defaults:` (preset files, relative to it) merged underneath."""
+    if not path.is_file():
+        where = f" (named in the defaults of {seen[-1]})" if seen else ""
+        raise Docs2qaError(f"config file {path} does not exist{where}", "pass an existing YAML file, e.g. -c configs/demo.yaml")
+    if path.resolve() in seen:
+        raise Docs2qaError(f"config defaults loop back to {path}", "remove the circular entry from `defaults:`")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise Docs2qaError(f"{path} is not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise Docs2qaError(f"{path} must hold a mapping of sections at the top level")
+    presets = data.pop("defaults", None) or []
+    if not isinstance(presets, list):
+        raise Docs2qaError(f"{path}: `defaults` must be a list of YAML files", "e.g. defaults: [finetune/smollm2-cpu.yaml]")
+    merged: dict = {}
+    for preset in presets:
+        merged = deep_merge(merged, read_config_file(path.parent / preset, (*seen, path.resolve())))
+    return deep_merge(merged, data)
+
+
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     data: dict = {}
     if path is not None:
         path = Path(path)
-        if not path.is_file():
-            raise Docs2qaError(f"config file {path} does not exist", "pass an existing YAML file, e.g. -c configs/demo.yaml")
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError as exc:
-            raise Docs2qaError(f"{path} is not valid YAML: {exc}") from exc
-        if not isinstance(data, dict):
-            raise Docs2qaError(f"{path} must hold a mapping of sections at the top level")
+        data = read_config_file(path)
         data.setdefault("name", path.stem)
     for assignment in overrides:
         apply_override(data, assignment)

@@ -26,10 +26,16 @@ class Stage:
         return getattr(importlib.import_module(module), function)(config, store, **options)
 
     def inputs_for(self, config) -> tuple[str, ...]:
-        """Exporting unreviewed pairs reads generation only: no push, no pull."""
+        """The stages this one reads under `config`: exporting unreviewed pairs reads no pull;
+        a dataset version or gold file named in the config replaces this run's export."""
+        skip = set()
         if self.name == "export" and config.export.source == "generation":
-            return tuple(i for i in self.inputs if i != "pull")
-        return self.inputs
+            skip.add("pull")
+        if self.name == "finetune" and config.finetune.dataset:
+            skip.add("export")
+        if self.name == "eval" and (config.finetune.dataset or config.eval.gold_file):
+            skip.add("export")
+        return tuple(i for i in self.inputs if i not in skip)
 
 
 STAGES = (
@@ -44,6 +50,10 @@ STAGES = (
           "freeze people's decisions into an immutable curation snapshot", section="curate", always_run=True),
     Stage("export", "docs2qa.curation.export:export", ("generate", "pull"),
           "freeze the accepted pairs into a versioned dataset with card, manifest and report"),
+    Stage("finetune", "docs2qa.finetune.stage:finetune", ("export",),
+          "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)"),
+    Stage("eval", "docs2qa.finetune.stage:evaluate", ("finetune", "export"),
+          "compare the tuned model with its base on the test split (results.json, report.html)"),
 )
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
 

@@ -65,3 +65,26 @@ def test_missing_and_invalid_files_have_clear_errors(tmp_path):
     broken.write_text("crawl: [unclosed")
     with pytest.raises(Docs2qaError, match="not valid YAML"):
         load_config(broken)
+
+
+def test_defaults_merge_presets_under_the_file(tmp_path):
+    (tmp_path / "presets").mkdir()
+    (tmp_path / "presets" / "small.yaml").write_text(
+        "finetune:\n  max_steps: 5\n  lora:\n    r: 4\n    alpha: 8\neval:\n  batch_size: 2\n")
+    config = tmp_path / "run.yaml"
+    config.write_text("defaults: [presets/small.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n"
+                      "finetune:\n  lora:\n    r: 8\n")
+    loaded = load_config(config, ["eval.batch_size=3"])
+    assert loaded.name == "run" and loaded.finetune.max_steps == 5
+    assert (loaded.finetune.lora.r, loaded.finetune.lora.alpha) == (8, 8)  # the file wins, key by key
+    assert loaded.eval.batch_size == 3  # and --set wins over both
+
+
+def test_broken_defaults_are_clear_errors(tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("defaults: [missing.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n")
+    with pytest.raises(Docs2qaError, match="missing.yaml does not exist .named in the defaults of"):
+        load_config(config)
+    config.write_text("defaults: [run.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n")
+    with pytest.raises(Docs2qaError, match="loop back"):
+        load_config(config)

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from docs2qa.config import load_config
 
@@ -41,6 +42,33 @@ def test_demo_config_targets_the_bundled_site():
     assert config.crawl.demo_site and config.crawl.allow_private_addresses
     assert config.crawl.seeds == ["https://acme-cloud.example/docs/"]
     assert config.crawl.sitemaps == ["https://acme-cloud.example/sitemap.xml"]
+
+
+PRESETS = sorted((ROOT / "configs" / "finetune").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", PRESETS, ids=lambda p: p.name)
+def test_presets_load_under_a_config_and_name_their_command(path: Path, tmp_path):
+    assert path.read_text().startswith("# "), "a preset starts with the command that uses it"
+    config = tmp_path / "uses-preset.yaml"
+    config.write_text(f"defaults: [{path}]\ncrawl:\n  seeds: [https://docs.example/]\n")
+    loaded = load_config(config).model_dump()
+    for section, values in yaml.safe_load(path.read_text()).items():
+        for key, value in values.items():
+            assert loaded[section][key] == value, f"{section}.{key} of the preset was not applied"
+
+
+def test_gemma_preset_is_the_seed_recipe():
+    config = load_config(ROOT / "configs" / "kaggle.yaml")
+    tune = config.finetune
+    assert (tune.quantization, tune.lora.r, tune.lora.alpha, tune.lora.dropout) == ("nf4", 128, 256, 0.15)
+    assert (tune.learning_rate, tune.epochs, tune.max_length, tune.lr_scheduler) == (2e-4, 3, 512, "cosine")
+    assert (tune.warmup_ratio, tune.max_grad_norm, tune.optimizer) == (0.03, 0.3, "paged_adamw_32bit")
+
+
+def test_demo_tunes_the_embedded_model_briefly():
+    tune = load_config(ROOT / "configs" / "demo.yaml").finetune
+    assert tune.base_model == "embedded:smollm2" and tune.max_steps and tune.max_steps <= 100
 
 
 def test_kaggle_config_is_polite_and_offline_by_default():

@@ -1,0 +1,105 @@
+"""Fine-tuning and evaluation as run stages: `finetune` tunes the base model on this run's
+exported dataset version (or the one `finetune.dataset` names); `eval` compares it with its
+base on the version's test split (or `eval.gold_file`)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from docs2qa.config import Config, stable_hash
+from docs2qa.errors import Docs2qaError
+from docs2qa.records import sha256_hex
+from docs2qa.store import RunStore, StageResult
+
+RESULTS_DIR = "results"
+
+
+def dataset_ref(config: Config, store: RunStore) -> str:
+    """The version to tune on: the configured one, else the one this run exported."""
+    if config.finetune.dataset:
+        return config.finetune.dataset
+    exported = (store.stage("export").manifest() or {}).get("dataset")
+    if not exported:
+        raise Docs2qaError(f"run {store.root} has no exported dataset version to fine-tune on",
+                           "run `docs2qa export` first, or name a version with --set finetune.dataset=NAME/VERSION")
+    return exported["path"]
+
+
+def model_dir(config: Config, store: RunStore, dataset: str) -> Path:
+    """One folder per dataset version and recipe: tuning on new data or with new settings never
+    meets an older run's checkpoints, and nothing earlier is overwritten."""
+    if config.finetune.output_dir:
+        return Path(config.finetune.output_dir)
+    from docs2qa.curation.versions import read_manifest, resolve_version
+    from docs2qa.finetune.train import RESUME_FREE
+
+    version = read_manifest(resolve_version(dataset, config.export.root))
+    # Settings a resume may change (max_steps, threads) stay in the same folder, so it can resume.
+    recipe = stable_hash(config.finetune.model_dump(mode="json", exclude={"dataset", *RESUME_FREE}))[:8]
+    return store.stage("finetune").path / f"{version['name']}-{version['version']}-{recipe}"
+
+
+def tuned_model_dir(store: RunStore) -> Path:
+    tuned = (store.stage("finetune").manifest() or {}).get("finetune")
+    if not tuned or not store.stage("finetune").is_complete():
+        raise Docs2qaError(f"run {store.root} has no fine-tuned model to evaluate", "run `docs2qa finetune` first")
+    return Path(tuned["model_dir"])
+
+
+def _adapter_identity(folder: Path) -> str:
+    # What eval reads: the adapter's weights and config, not the time they were written.
+    files = sorted((folder / "adapter").glob("adapter_*"))
+    return sha256_hex(b"".join(sha256_hex(p.read_bytes()).encode() for p in files))[:16]
+
+
+def finetune(config: Config, store: RunStore, resume: bool | None = None, merge: bool = False) -> dict:
+    """`resume=None` (what `docs2qa run` does): continue from a checkpoint when this recipe on
+    this version left one, e.g. after a kill; True/False are `docs2qa finetune [--resume]`."""
+    from docs2qa.finetune.train import finetune as train
+
+    cfg = config.finetune.model_copy(update={"dataset": dataset_ref(config, store)})
+    out = model_dir(config, store, cfg.dataset)
+    if resume is None:
+        resume = any((out / "checkpoints").glob("checkpoint-*"))
+    if os.environ.get("RANK", "0") != "0":
+        # Under `accelerate launch` every process trains; only the first one records the stage.
+        return train(cfg, out_dir=out, dataset_root=Path(config.export.root), resume=resume, merge=merge)
+
+    def body(stage) -> StageResult:
+        manifest = train(cfg, out_dir=out, dataset_root=Path(config.export.root), resume=resume, merge=merge)
+        return StageResult(tables={}, count_in=manifest["examples"]["train"],
+                           extra={"finetune": {"model_dir": str(out), **_summary(manifest)}},
+                           identity=_adapter_identity(out))
+
+    return _run(config, store, "finetune", body)
+
+
+def _summary(manifest: dict) -> dict:
+    keep = ("base_model", "dataset", "examples", "global_step", "losses", "wall_time_s", "hardware")
+    return {k: manifest[k] for k in keep if k in manifest}
+
+
+def evaluate(config: Config, store: RunStore) -> dict:
+    from docs2qa.finetune.evaluate.run import evaluate as run_eval
+
+    def body(stage) -> StageResult:
+        dataset = None
+        if not config.eval.gold_file:
+            from docs2qa.curation.versions import resolve_version
+
+            dataset = resolve_version(dataset_ref(config, store), config.export.root)
+        out = stage.path / RESULTS_DIR
+        summary = run_eval(config.eval, model_dir=tuned_model_dir(store), out_dir=out, dataset=dataset)
+        # The scores identify the result; results.json also holds times and timings.
+        return StageResult(tables={}, count_in=summary.get("examples", 0), extra={"eval": summary},
+                           identity=stable_hash(summary["aggregates"]))
+
+    return _run(config, store, "eval", body)
+
+
+def _run(config: Config, store: RunStore, name: str, body) -> dict:
+    from docs2qa.pipeline import STAGE_BY_NAME
+
+    stage = STAGE_BY_NAME[name]
+    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs_for(config)), body)
