@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from docs2qa.finetune.evaluate.data import Example
+from docs2qa.generation.llm.decoding import eos_token_ids, generated_length
 
 
 @dataclass(frozen=True)
@@ -37,16 +38,6 @@ def render_prompts(tokenizer: Any, examples: Iterable[Example], system_prompt: s
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def eos_token_ids(model: Any, tokenizer: Any) -> list[int]:
-    ids: set[int] = set()
-    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(value)
-    return sorted(ids)
-
-
 def generate(model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size: int, max_new_tokens: int,
              description: str) -> list[Generation]:
     """Greedy completions for token-id prompts, in the prompts' order."""
@@ -54,7 +45,7 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size
 
     from docs2qa.progress import track
 
-    eos = eos_token_ids(model, tokenizer)
+    eos = sorted(eos_token_ids(model, tokenizer))
     pad = tokenizer.pad_token_id
     device = next(model.parameters()).device
     results: list[Generation | None] = [None] * len(prompts)
@@ -74,19 +65,8 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size
                 temperature=None, top_p=None, top_k=None,
             )
             for index, ids in zip(chunk, output[:, width:].tolist()):
-                length = _generated_length(ids, set(eos), pad)
+                length = generated_length(ids, set(eos), pad)
                 text = tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
                 results[index] = Generation(text, length)
             progress.advance(len(chunk))
     return results  # type: ignore[return-value]
-
-
-def _generated_length(ids: list[int], eos: set[int], pad: int | None) -> int:
-    """Tokens the model produced, up to and including the first EOS; rows that finished
-    early are filled with pad (which may be EOS itself)."""
-    for position, token in enumerate(ids):
-        if token in eos:
-            return position + 1
-        if token == pad:
-            return position
-    return len(ids)

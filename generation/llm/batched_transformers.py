@@ -13,6 +13,8 @@ from distilabel.models.llms.utils import prepare_output
 from distilabel.typing import GenerateOutput, StandardInput
 from pydantic import Field, PrivateAttr, validate_call
 
+from docs2qa.generation.llm.decoding import eos_token_ids, generated_length
+
 
 class BatchedTransformersLLM(TransformersLLM):
     """`TransformersLLM` with batched generation and thread control.
@@ -138,14 +140,14 @@ class BatchedTransformersLLM(TransformersLLM):
         prompt_width = encoded["input_ids"].shape[1]
         new_tokens = sequences[:, prompt_width:].tolist()
         prompt_lengths = encoded["attention_mask"].sum(dim=1).tolist()
-        eos = _eos_token_ids(model, tokenizer)
+        eos = eos_token_ids(model, tokenizer)
         pad = tokenizer.pad_token_id
 
         outputs: list[GenerateOutput] = []
         for row, prompt_length in enumerate(prompt_lengths):
             texts, counts = [], []
             for ids in new_tokens[row * sequences_per_prompt : (row + 1) * sequences_per_prompt]:
-                length = _generated_length(ids, eos, pad)
+                length = generated_length(ids, eos, pad)
                 counts.append(length)
                 texts.append(_cut_at_stop(tokenizer.decode(ids[:length], skip_special_tokens=True), stops))
             outputs.append(prepare_output(texts, input_tokens=[int(prompt_length)], output_tokens=counts))
@@ -160,34 +162,10 @@ class BatchedTransformersLLM(TransformersLLM):
 
         if self._grammar_vocabulary is None:
             tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
-            self._grammar_vocabulary = Vocabulary(tokenizer, _eos_token_ids(self._pipeline.model, tokenizer))  # type: ignore[union-attr]
+            self._grammar_vocabulary = Vocabulary(tokenizer, eos_token_ids(self._pipeline.model, tokenizer))  # type: ignore[union-attr]
         processor = LineGrammarProcessor(LineGrammar.from_dict(self.line_grammar), self._grammar_vocabulary,
                                          prompt_width, rows, max_new_tokens, prompts)
         return LogitsProcessorList([*(existing or []), processor])
-
-
-def _eos_token_ids(model: Any, tokenizer: Any) -> set[int]:
-    ids: set[int] = set()
-    for value in (getattr(model.generation_config, "eos_token_id", None), tokenizer.eos_token_id):
-        if isinstance(value, int):
-            ids.add(value)
-        elif value:
-            ids.update(value)
-    return ids
-
-
-def _generated_length(ids: list[int], eos: set[int], pad: int | None) -> int:
-    """Tokens the model actually produced: up to and including the first EOS.
-
-    A row that finished before the others (EOS or a stop string) is filled with the pad
-    token, which is EOS itself when the tokenizer has no pad token of its own.
-    """
-    for position, token in enumerate(ids):
-        if token in eos:
-            return position + 1
-        if token == pad:
-            return position
-    return len(ids)
 
 
 def _cut_at_stop(text: str, stops: list[str]) -> str:
