@@ -57,6 +57,23 @@ def format_row(row: dict, fmt: str, system_prompt: str | None, include_context: 
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
+def to_prompt_completion(row: dict, fmt: str) -> dict:
+    """Any format's row back as conversational prompt/completion: the shape that trains with
+    loss on the answer only. Exact inverse of `format_row` for rows it wrote."""
+    if fmt == "prompt_completion":
+        return {"prompt": row["prompt"], "completion": row["completion"]}
+    if fmt == "messages":
+        return {"prompt": row["messages"][:-1], "completion": row["messages"][-1:]}
+    if fmt == "sharegpt":
+        roles = {v: k for k, v in _SHAREGPT_ROLE.items()}
+        messages = [{"role": roles[m["from"]], "content": m["value"]} for m in row["conversations"]]
+        return {"prompt": messages[:-1], "completion": messages[-1:]}
+    if fmt == "alpaca":
+        prompt = chat_prompt(row["instruction"], row["input"], row["system"] or None, bool(row["input"]))
+        return {"prompt": prompt, "completion": [{"role": "assistant", "content": row["output"]}]}
+    raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
+
+
 def arrow_schema(fmt: str):
     import pyarrow as pa
 

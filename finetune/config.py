@@ -29,6 +29,9 @@ class FinetuneConfig(Section):
     dataset: str | None = Field(
         None, description="Dataset version: 'name/version', 'name' (its newest version) or a version folder."
     )
+    format: Literal["prompt_completion", "messages", "sharegpt", "alpaca"] = Field(
+        "prompt_completion", description="Which of the version's formats to read; each trains on the answer tokens only."
+    )
     base_model: str = Field(
         "embedded:smollm2", description="Model id, local folder or 'embedded:smollm2'; must carry a chat template."
     )

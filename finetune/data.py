@@ -1,8 +1,9 @@
 """A dataset version -> the train and validation splits trl trains on.
 
-The version's `prompt_completion` format is used as written: the prompt is
-`docs2qa.curation.formats.chat_prompt`, the completion the curated answer, and trl renders
-both with the base model's own chat template and puts the loss on the completion only.
+Whichever format is read (`finetune.format`, default `prompt_completion`), it becomes
+conversational prompt/completion: the prompt is `docs2qa.curation.formats.chat_prompt`, the
+completion the curated answer, and trl renders both with the base model's own chat template
+and puts the loss on the completion only.
 """
 
 from __future__ import annotations
@@ -12,8 +13,6 @@ from pathlib import Path
 
 from docs2qa.curation import formats, versions
 from docs2qa.errors import Docs2qaError
-
-FORMAT = "prompt_completion"
 
 
 @dataclass(frozen=True)
@@ -39,17 +38,22 @@ def open_version(ref: str | None, root: str | Path = "datasets") -> DatasetVersi
                           content_id=manifest["content_id"], counts=dict(manifest["counts"]))
 
 
-def load_split(version: DatasetVersion, split: str):
-    """One split as an in-memory `datasets.Dataset` (zero rows when the version has none)."""
+def load_split(version: DatasetVersion, split: str, fmt: str = "prompt_completion"):
+    """One split as an in-memory prompt/completion `datasets.Dataset` (zero rows when the
+    version has none)."""
     import pyarrow.parquet as pq
     from datasets import Dataset
 
-    file = versions.split_file(version.path, split, FORMAT)
+    file = versions.split_file(version.path, split, fmt)
     if not file.is_file():
         if version.counts.get(split, 0):
-            raise Docs2qaError(f"{file} is missing", "export the dataset with the prompt_completion format")
+            raise Docs2qaError(f"{file} is missing: the version was exported without the {fmt} format",
+                               f"set finetune.format to one of the version's formats, or export with {fmt}")
         return Dataset.from_list([])
-    return Dataset(pq.read_table(file))
+    table = pq.read_table(file)
+    if fmt == "prompt_completion":
+        return Dataset(table)
+    return Dataset.from_list([formats.to_prompt_completion(row, fmt) for row in table.to_pylist()])
 
 
 def accepts_system_role(tokenizer) -> bool:

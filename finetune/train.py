@@ -53,8 +53,8 @@ def finetune(cfg: FinetuneConfig, *, out_dir: Path, dataset_root: Path = Path("d
     set_threads(cfg.torch_threads)
     base = resolve_model(cfg.base_model)
     tokenizer = load_tokenizer(base)
-    train_set = data.for_model(data.load_split(version, "train"), tokenizer)
-    eval_set = data.for_model(data.load_split(version, "validation"), tokenizer)
+    train_set = data.for_model(data.load_split(version, "train", cfg.format), tokenizer)
+    eval_set = data.for_model(data.load_split(version, "validation", cfg.format), tokenizer)
     if len(train_set) == 0:
         raise Docs2qaError(f"dataset version {version.path} has no training rows", "export a version with a train split")
     warnings = []

@@ -347,3 +347,12 @@ def test_qlora_benchmark_runs_with_tiny_shapes():
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     assert numbers["ours"]["tokens_per_s"] > 0 and numbers["baseline"]["tokens_per_s"] > 0
     assert numbers["speedup"] > 0 and numbers["layers"] == 2
+
+
+@pytest.mark.parametrize("fmt", ["messages", "sharegpt", "alpaca"])
+def test_every_format_of_a_version_trains_as_the_same_prompt_and_answer(dataset_root, fmt):
+    from docs2qa.finetune import data
+
+    version = data.open_version("acme/v1", dataset_root)
+    for split in ("train", "validation"):
+        assert data.load_split(version, split, fmt).to_list() == data.load_split(version, split).to_list()
