@@ -64,3 +64,24 @@ def test_export_holds_exactly_what_people_accepted(argilla_server, tmp_path, mon
     card = (path / "README.md").read_text()
     assert "reviewed by people in Argilla" in card and "NOT human-curated" not in card
     versions.verify_version(path)
+
+
+def test_run_waits_for_review_instead_of_exporting_nothing(argilla_server, tmp_path, monkeypatch):
+    from docs2qa.store import StageResult
+    from generate_helpers import docs2qa
+
+    monkeypatch.setenv("DOCS2QA_TEST_ARGILLA_KEY", argilla_server.api_key)
+    config_path, store, _ = demo_run(tmp_path, source="curation")
+    overrides = [f"curate.api_url={argilla_server.url}", "curate.api_key_env=DOCS2QA_TEST_ARGILLA_KEY",
+                 f"curate.dataset=wait-{uuid.uuid4().hex[:8]}"]
+    config = load_config(config_path, overrides)
+    pairs = store.stage("generate").read("pairs", QAPair)
+    # Recorded under this config's hash, so `run` takes the pairs as up to date and generates nothing.
+    store.run_stage("generate", config.section_hash("generate"), ["chunk"],
+                    lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
+    done = docs2qa("run", "-c", str(config_path), "--run", str(store.root),
+                   *[x for o in overrides for x in ("--set", o)])
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "generate: up to date, skipped" in done.stderr and "push:" in done.stderr
+    assert "waiting for review:" in done.stderr and f"pending {len(pairs)}" in done.stderr
+    assert not store.stage("export").is_complete() and not (tmp_path / "datasets").exists()
