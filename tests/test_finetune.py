@@ -356,3 +356,16 @@ def test_every_format_of_a_version_trains_as_the_same_prompt_and_answer(dataset_
     version = data.open_version("acme/v1", dataset_root)
     for split in ("train", "validation"):
         assert data.load_split(version, split, fmt).to_list() == data.load_split(version, split).to_list()
+
+
+def test_early_stopping_ends_a_run_whose_validation_loss_stops_improving(tiny_gemma, dataset_root, tmp_path):
+    from docs2qa.finetune.train import finetune
+
+    # A learning rate this large makes the validation loss worse after the first steps.
+    cfg = config(tiny_gemma, max_steps=30, eval_steps=2, early_stopping_patience=1, learning_rate=3.0,
+                 quantization="none")
+    manifest = finetune(cfg, out_dir=tmp_path, dataset_root=dataset_root)
+    validation = manifest["losses"]["validation"]
+    assert manifest["global_step"] < 30 and len(validation) >= 2, validation
+    best = min(range(len(validation)), key=lambda i: validation[i][1])
+    assert manifest["best_checkpoint"].endswith(f"checkpoint-{validation[best][0]}")
