@@ -221,7 +221,7 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
         fresh = store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs_for(cfg)))
         state = "up to date" if fresh else ("stale" if store.stage(stage.name).is_complete() else "unfinished")
         counts = manifest["counts"]
-        out = ", ".join(f"{n} {t}" for t, n in counts["out"].items())
+        out = ", ".join(f"{n} {t}" for t, n in counts["out"].items()) or _product(manifest)
         console.print(f"  {stage.name:<9} {state:<10} {counts['in']} in -> {out}; "
                       f"{sum(counts['dropped'].values())} dropped  [dim]{manifest['finished_at']}  "
                       f"config {manifest['config_hash']}  {manifest['wall_s']:.1f}s[/]")
@@ -231,6 +231,23 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
             tokens = ", ".join(f"{step} {t['prompt']}+{t['completion']}" for step, t in manifest["tokens"].items())
             cost = manifest.get("cost_usd")
             console.print(f"            tokens (prompt+completion): {tokens}" + (f"; cost ${cost}" if cost is not None else ""))
+
+
+def _product(manifest: dict) -> str:
+    """What a stage without tables made, in a few words."""
+    if "argilla" in manifest:
+        return f"{manifest['argilla'].get('records', '?')} records in Argilla"
+    if "snapshot" in manifest:
+        return f"snapshot {manifest['snapshot']['id']} ({manifest['snapshot'].get('counts', {}).get('accepted', 0)} accepted)"
+    if "dataset" in manifest:
+        return f"{manifest['dataset']['name']}/{manifest['dataset']['version']}"
+    if "finetune" in manifest:
+        return f"adapter after {manifest['finetune'].get('global_step', '?')} steps"
+    if "eval" in manifest:
+        scores = manifest["eval"].get("aggregates", {})
+        rouge = {name: agg.get("rouge_l", {}).get("mean") for name, agg in scores.items()}
+        return "ROUGE-L " + ", ".join(f"{name} {value:.3f}" for name, value in rouge.items() if value is not None)
+    return "done"
 
 
 curate_app = typer.Typer(no_args_is_help=True, help="Human review in Argilla: serve, push, pull, status, stop.")
