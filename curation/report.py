@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from html import escape
+from urllib.parse import urlsplit
 
 _BAR_H, _LABEL_W, _PLOT_W = 18, 230, 420
 
@@ -21,12 +22,17 @@ def bar_chart(title: str, counts: dict, note: str = "") -> str:
         y = i * _BAR_H + 2
         width = max(1, round(_PLOT_W * value / top))
         bars.append(
-            f'<text x="{_LABEL_W - 6}" y="{y + 13}" text-anchor="end">{escape(label[:40])}</text>'
+            f'<text x="{_LABEL_W - 6}" y="{y + 13}" text-anchor="end">{escape(_short(label))}</text>'
             f'<rect x="{_LABEL_W}" y="{y}" width="{width}" height="{_BAR_H - 4}"><title>{escape(label)}: {value}</title></rect>'
             f'<text x="{_LABEL_W + width + 4}" y="{y + 13}">{value}</text>')
     svg = (f'<svg role="img" aria-label="{escape(title)}" width="{_LABEL_W + _PLOT_W + 60}" height="{height}">'
            + "".join(bars) + "</svg>")
     return f"<section><h2>{escape(title)}</h2>{svg}{f'<p>{escape(note)}</p>' if note else ''}</section>"
+
+
+def _short(label: str, width: int = 34) -> str:
+    # The end of a label tells pages apart (their paths); the full text is in the bar's tooltip.
+    return label if len(label) <= width else "…" + label[-(width - 1):]
 
 
 def histogram(values: list[int], bins: int = 10) -> dict:
@@ -47,7 +53,7 @@ svg rect{fill:#4c78a8}table{border-collapse:collapse}td,th{border:1px solid #ccc
 
 def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
     rows = [r for split_rows in splits.values() for r in split_rows]
-    per_page = Counter(r["url"] for r in rows).most_common(30)
+    per_page = Counter(urlsplit(r["url"]).path or r["url"] for r in rows).most_common(30)
     table = "".join(f"<tr><th>{escape(s)}</th><td>{d['rows']}</td><td>{d['pages']}</td><td>{d['avg_question_words']}</td>"
                     f"<td>{d['avg_answer_words']}</td><td>{d['avg_context_words']}</td></tr>"
                     for s, d in [*stats["splits"].items(), ("all", stats["total"])])
@@ -68,7 +74,7 @@ def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
 <style>{_STYLE}</style></head><body>
 <h1>{escape(title)}</h1>
 <p>Content id <code>{escape(manifest['content_id'])}</code>, exported {escape(manifest['created_at'])}.
-{'' if curated else '<span class=warn>Not human-curated.</span>'}
+{'' if curated else '<span class=warn>Not human-curated.</span> ' + escape(manifest.get('curation_note', ''))}
 {stats['leakage_removed']} pair(s) removed from validation/test as near-duplicates of training.</p>
 <table><tr><th>split</th><th>rows</th><th>pages</th><th>question words</th><th>answer words</th><th>context words</th></tr>
 {table}</table>
