@@ -13,6 +13,7 @@ from pathlib import Path
 
 from docs2qa.config import Config, ExportConfig
 from docs2qa.errors import AwaitingReview, Docs2qaError
+from docs2qa.pipeline import record
 from docs2qa.records import Chunk, Dropped, Page, QAPair
 from docs2qa.store import RunStore, StageResult, library_versions
 
@@ -119,7 +120,7 @@ def _snapshot(config: Config, store: RunStore):
 def export(config: Config, store: RunStore) -> dict:
     """The export stage: write (or find) the version of this run's curated pairs."""
     from docs2qa.curation import splits as splitting
-    from docs2qa.curation.versions import write_version
+    from docs2qa.curation.versions import read_manifest, write_version
 
     cfg: ExportConfig = config.export
 
@@ -164,18 +165,13 @@ def export(config: Config, store: RunStore) -> dict:
                              {**lineage(config, store, pairs, cfg.source, curation), "leakage": leaked},
                              {"curation_outcomes": outcomes, "rejections": dict(rejections.most_common()),
                               "leakage_removed": len(leaked)})
-        from docs2qa.curation.versions import read_manifest
-
         manifest = read_manifest(path)
         version = {"name": name, "version": path.name, "path": str(path), "content_id": manifest["content_id"],
                    "created": path.name not in before, "counts": manifest["counts"]}
         return StageResult(tables={}, count_in=count_in, dropped=dropped, extra={"dataset": version},
                            identity=manifest["content_id"])
 
-    from docs2qa.pipeline import STAGE_BY_NAME
-
-    stage = STAGE_BY_NAME["export"]
-    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs_for(config)), body)
+    return record("export", config, store, body)
 
 
 def _existing(dataset_dir: Path) -> set[str]:

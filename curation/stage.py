@@ -4,6 +4,7 @@ people's decisions into an immutable snapshot (curation/snapshot.py)."""
 from __future__ import annotations
 
 from docs2qa.config import Config, CurateConfig
+from docs2qa.pipeline import record
 from docs2qa.records import Chunk, QAPair
 from docs2qa.store import RunStore, StageResult
 
@@ -30,7 +31,7 @@ def push(config: Config, store: RunStore) -> dict:
         # The URL is where people review; the key is never written anywhere.
         return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
 
-    return _run(config, store, "push", body)
+    return record("push", config, store, body)
 
 
 def pull(config: Config, store: RunStore) -> dict:
@@ -45,11 +46,4 @@ def pull(config: Config, store: RunStore) -> dict:
         return StageResult(tables={}, count_in=len(result["rows"]), extra={"snapshot": snapshot},
                            identity=result["snapshot_id"])
 
-    return _run(config, store, "pull", body)
-
-
-def _run(config: Config, store: RunStore, name: str, body) -> dict:
-    from docs2qa.pipeline import STAGE_BY_NAME
-
-    stage = STAGE_BY_NAME[name]
-    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs), body)
+    return record("pull", config, store, body)

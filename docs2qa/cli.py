@@ -169,8 +169,7 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
     cfg, store = _open_run(config, set_, run)
     console = Console(stderr=True)
     for stage in stages_for(cfg):
-        inputs = list(stage.inputs_for(cfg))
-        if not stage.always_run and store.is_fresh(stage.name, cfg.section_hash(stage.config_section), inputs):
+        if not stage.always_run and stage.is_fresh(cfg, store):
             console.print(f"[dim]{stage.name}: up to date, skipped[/]")
             continue
         try:
@@ -218,7 +217,7 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
         if manifest is None:
             console.print(f"  {stage.name:<9} not run")
             continue
-        fresh = store.is_fresh(stage.name, cfg.section_hash(stage.config_section), list(stage.inputs_for(cfg)))
+        fresh = stage.is_fresh(cfg, store)
         state = "up to date" if fresh else ("stale" if store.stage(stage.name).is_complete() else "unfinished")
         counts = manifest["counts"]
         out = ", ".join(f"{n} {t}" for t, n in counts["out"].items()) or _product(manifest)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import importlib
 from dataclasses import dataclass
 
@@ -24,6 +23,9 @@ class Stage:
     def run(self, config, store, **options) -> dict:
         module, _, function = self.target.partition(":")
         return getattr(importlib.import_module(module), function)(config, store, **options)
+
+    def is_fresh(self, config, store) -> bool:
+        return store.is_fresh(self.name, config.section_hash(self.config_section), list(self.inputs_for(config)))
 
     def inputs_for(self, config) -> tuple[str, ...]:
         """The stages this one reads under `config`: exporting unreviewed pairs reads no pull;
@@ -56,6 +58,12 @@ STAGES = (
           "compare the tuned model with its base on the test split (results.json, report.html)"),
 )
 STAGE_BY_NAME = {stage.name: stage for stage in STAGES}
+
+
+def record(name: str, config, store, body) -> dict:
+    """Run a stage's body through the run store under the stage's own config section and inputs."""
+    stage = STAGE_BY_NAME[name]
+    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs_for(config)), body)
 
 
 def stages_for(config) -> list[Stage]:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from docs2qa.config import Config, stable_hash
 from docs2qa.errors import Docs2qaError
+from docs2qa.pipeline import record
 from docs2qa.records import sha256_hex
 from docs2qa.store import RunStore, StageResult
 
@@ -72,7 +73,7 @@ def finetune(config: Config, store: RunStore, resume: bool | None = None, merge:
                            extra={"finetune": {"model_dir": str(out), **_summary(manifest)}},
                            identity=_adapter_identity(out))
 
-    return _run(config, store, "finetune", body)
+    return record("finetune", config, store, body)
 
 
 def _summary(manifest: dict) -> dict:
@@ -95,11 +96,4 @@ def evaluate(config: Config, store: RunStore) -> dict:
         return StageResult(tables={}, count_in=summary.get("examples", 0), extra={"eval": summary},
                            identity=stable_hash(summary["aggregates"]))
 
-    return _run(config, store, "eval", body)
-
-
-def _run(config: Config, store: RunStore, name: str, body) -> dict:
-    from docs2qa.pipeline import STAGE_BY_NAME
-
-    stage = STAGE_BY_NAME[name]
-    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs_for(config)), body)
+    return record("eval", config, store, body)

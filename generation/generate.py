@@ -15,6 +15,7 @@ from pathlib import Path
 
 from docs2qa.config import Config
 from docs2qa.errors import Docs2qaError
+from docs2qa.pipeline import record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Dropped, QAPair
 from docs2qa.store import RunStore, StageResult
@@ -218,7 +219,7 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                    "cost_usd": cost(ledger, labels, gen.prices)},
         )
 
-    return store.run_stage("generate", config.section_hash("generate"), ["chunk"], body)
+    return record("generate", config, store, body)
 
 
 def _current(complete: dict, units: list[Unit]) -> dict:

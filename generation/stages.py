@@ -9,6 +9,7 @@ from __future__ import annotations
 from contextlib import nullcontext
 
 from docs2qa.config import Config
+from docs2qa.pipeline import record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Document, Dropped, Page
 from docs2qa.store import RunStore, StageResult
@@ -37,7 +38,7 @@ def crawl(config: Config, store: RunStore) -> dict:
 
     # The hash is of the config as written: the demo mirror's random port must not
     # make every run look like a new configuration.
-    manifest = store.run_stage("crawl", config.section_hash("crawl"), [], body)
+    manifest = record("crawl", config, store, body)
     (store.stage("crawl").path / JOURNAL).unlink(missing_ok=True)
     return manifest
 
@@ -73,7 +74,7 @@ def convert(config: Config, store: RunStore) -> dict:
                                           page.body_sha256, page.fetched_at, heading_ids))
         return StageResult(tables={"documents": (documents, Document)}, count_in=len(pages), dropped=dropped)
 
-    return store.run_stage("convert", config.section_hash("convert"), ["crawl"], body)
+    return record("convert", config, store, body)
 
 
 def chunk(config: Config, store: RunStore) -> dict:
@@ -95,5 +96,5 @@ def chunk(config: Config, store: RunStore) -> dict:
         return StageResult(tables={"chunks": (chunks, Chunk)}, count_in=len(documents), dropped=dropped,
                            extra={"tokenizer": config.chunk.tokenizer, "oversized_blocks_split": notes})
 
-    return store.run_stage("chunk", config.section_hash("chunk"), ["convert"], body)
+    return record("chunk", config, store, body)
 
