@@ -19,12 +19,18 @@ from export_helpers import demo_run
 from test_curate_push_pull import annotator, submit
 
 
-def test_export_holds_exactly_what_people_accepted(argilla_server, tmp_path, monkeypatch):
+def curated_run(argilla_server, tmp_path, monkeypatch):
+    """A demo run with pairs that exports from curation against the session's Argilla, in a
+    dataset of its own; the key travels in the environment only."""
     monkeypatch.setenv("DOCS2QA_TEST_ARGILLA_KEY", argilla_server.api_key)
     config_path, store, _ = demo_run(tmp_path, source="curation")
     overrides = [f"curate.api_url={argilla_server.url}", "curate.api_key_env=DOCS2QA_TEST_ARGILLA_KEY",
                  f"curate.dataset=exp-{uuid.uuid4().hex[:8]}"]
-    config = load_config(config_path, overrides)
+    return config_path, store, overrides, load_config(config_path, overrides)
+
+
+def test_export_holds_exactly_what_people_accepted(argilla_server, tmp_path, monkeypatch):
+    _, store, _, config = curated_run(argilla_server, tmp_path, monkeypatch)
     push(config, store)
     pull(config, store)
     with pytest.raises(AwaitingReview, match="no pair .* is accepted yet"):
@@ -70,11 +76,7 @@ def test_run_waits_for_review_instead_of_exporting_nothing(argilla_server, tmp_p
     from docs2qa.store import StageResult
     from generate_helpers import docs2qa
 
-    monkeypatch.setenv("DOCS2QA_TEST_ARGILLA_KEY", argilla_server.api_key)
-    config_path, store, _ = demo_run(tmp_path, source="curation")
-    overrides = [f"curate.api_url={argilla_server.url}", "curate.api_key_env=DOCS2QA_TEST_ARGILLA_KEY",
-                 f"curate.dataset=wait-{uuid.uuid4().hex[:8]}"]
-    config = load_config(config_path, overrides)
+    config_path, store, overrides, config = curated_run(argilla_server, tmp_path, monkeypatch)
     pairs = store.stage("generate").read("pairs", QAPair)
     # Recorded under this config's hash, so `run` takes the pairs as up to date and generates nothing.
     store.run_stage("generate", config.section_hash("generate"), ["chunk"],

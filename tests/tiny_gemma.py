@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tiny_models import training_text
+from tiny_models import train_chat_tokenizer, training_text
 
 # Gemma-7b-it's template, verbatim in behaviour: BOS, alternating user/model turns, no system role.
 GEMMA_CHAT_TEMPLATE = (
@@ -33,25 +33,13 @@ SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_o
 
 def build_tiny_gemma(path: str | Path, *, seed: int = 0, vocab_size: int = 512) -> Path:
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import GemmaConfig, GemmaForCausalLM, PreTrainedTokenizerFast
+    from transformers import GemmaConfig, GemmaForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator([*training_text().splitlines(), *QA_TEXT], trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe, bos_token="<bos>", eos_token="<eos>", unk_token="<unk>", pad_token="<pad>",
-    )
-    tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
+    tokenizer = train_chat_tokenizer([*training_text().splitlines(), *QA_TEXT], vocab_size=vocab_size,
+                                     special_tokens=SPECIAL_TOKENS, chat_template=GEMMA_CHAT_TEMPLATE,
+                                     bos="<bos>", eos="<eos>", unk="<unk>", pad="<pad>")
     tokenizer.save_pretrained(path)
 
     torch.manual_seed(seed)

@@ -49,6 +49,28 @@ def training_text() -> str:
     return "\n".join(lines)
 
 
+def train_chat_tokenizer(lines: list[str], *, vocab_size: int, special_tokens: list[str], chat_template: str,
+                         bos: str, eos: str, unk: str, pad: str):
+    """A byte-level BPE tokenizer trained on `lines`, with its special tokens and chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    bpe = Tokenizer(models.BPE())
+    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    bpe.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    bpe.train_from_iterator(lines, trainer=trainer)
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=bos, eos_token=eos, unk_token=unk,
+                                        pad_token=pad)
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
 def build_tiny_chat_model(path: str | Path, *, seed: int = 0, vocab_size: int = 400) -> Path:
     """Write a tiny LlamaForCausalLM + tokenizer + chat template to `path`; return the path.
 
@@ -57,30 +79,14 @@ def build_tiny_chat_model(path: str | Path, *, seed: int = 0, vocab_size: int = 
     one-at-a-time runs must agree exactly.
     """
     import torch
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+    from transformers import LlamaConfig, LlamaForCausalLM
 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
 
-    bpe = Tokenizer(models.BPE())
-    bpe.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    bpe.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=SPECIAL_TOKENS,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    bpe.train_from_iterator(training_text().splitlines(), trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=bpe,
-        bos_token="<|im_start|>",
-        eos_token="<|im_end|>",
-        unk_token="<|endoftext|>",
-        pad_token="<|pad|>",
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
+    tokenizer = train_chat_tokenizer(training_text().splitlines(), vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
+                                     chat_template=CHAT_TEMPLATE, bos="<|im_start|>", eos="<|im_end|>",
+                                     unk="<|endoftext|>", pad="<|pad|>")
     tokenizer.save_pretrained(path)
 
     torch.manual_seed(seed)
