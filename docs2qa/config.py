@@ -9,16 +9,26 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from docs2qa.errors import Docs2qaError
 
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+def _not_only_dots(name: str | None) -> str | None:
+    if name is not None and not name.strip("."):
+        raise ValueError(f"{name!r} is not a name: as a folder it points outside runs/ or the dataset store")
+    return name
+
+
+# Names become folders (runs/<name>, <export.root>/<name>): one path part, never '.' or '..'.
+FolderName = Annotated[str, AfterValidator(_not_only_dots)]
 
 
 class CrawlConfig(Section):
@@ -189,7 +199,7 @@ class ExportConfig(Section):
     """Frozen, versioned datasets: <root>/<name>/<version>/ with a card, a manifest and a report."""
 
     root: str = Field("datasets", description="Folder of the dataset store.")
-    name: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; default: the run name.")
+    name: FolderName | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; default: the run name.")
     source: Literal["curation", "generation"] = Field(
         "curation",
         description="'curation': the accepted pairs of a curation snapshot; 'generation': every generated pair, "
@@ -242,7 +252,7 @@ from docs2qa.finetune.evaluate.config import EvalConfig  # noqa: E402
 
 
 class Config(Section):
-    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
+    name: FolderName = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
     crawl: CrawlConfig
     convert: ConvertConfig = Field(default_factory=ConvertConfig)
     chunk: ChunkConfig = Field(default_factory=ChunkConfig)
@@ -276,7 +286,22 @@ def apply_override(data: dict, assignment: str) -> None:
         if not isinstance(child, dict):
             raise Docs2qaError(f"--set {key}: '{part}' is a value, not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    try:
+        node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
+    except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
+        raise Docs2qaError(
+            f"--set {key.strip()}: the value is not valid YAML ({_yaml_problem(exc)})",
+            f"""quote text that holds ': ', '[' or '#': --set '{key.strip()}="text"'; a list is [a, b]""",
+        ) from exc
+
+
+def _yaml_problem(exc: Exception) -> str:
+    """The parser's complaint without its multi-line excerpt of the input."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if problem and mark else (problem or str(exc))
 
 
 def deep_merge(base: dict, top: dict) -> dict:
@@ -295,14 +320,21 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if path.resolve() in seen:
         raise Docs2qaError(f"config defaults loop back to {path}", "remove the circular entry from `defaults:`")
     try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise Docs2qaError(f"{path} is not valid YAML: {exc}") from exc
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise Docs2qaError(f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+                           "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from exc
+    except OSError as exc:
+        raise Docs2qaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text) or {}
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise Docs2qaError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict):
         raise Docs2qaError(f"{path} must hold a mapping of sections at the top level")
     presets = data.pop("defaults", None) or []
-    if not isinstance(presets, list):
-        raise Docs2qaError(f"{path}: `defaults` must be a list of YAML files", "e.g. defaults: [finetune/smollm2-cpu.yaml]")
+    if not isinstance(presets, list) or not all(isinstance(preset, str) for preset in presets):
+        raise Docs2qaError(f"{path}: `defaults` must be a list of YAML file names", "e.g. defaults: [finetune/smollm2-cpu.yaml]")
     merged: dict = {}
     for preset in presets:
         merged = deep_merge(merged, read_config_file(path.parent / preset, (*seen, path.resolve())))

@@ -88,3 +88,55 @@ def test_broken_defaults_are_clear_errors(tmp_path):
     config.write_text("defaults: [run.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n")
     with pytest.raises(Docs2qaError, match="loop back"):
         load_config(config)
+
+
+@pytest.mark.parametrize("assignment", [
+    "crawl.max_pages=[1",  # an unclosed list
+    "crawl.user_agent=a: b: c",  # text with ': ' must be quoted
+    "crawl.seeds=!!python/name:os.system",  # safe YAML refuses Python tags
+    "crawl.max_pages=" + "[" * 5000,  # nesting deeper than the parser's recursion
+])
+def test_an_override_that_is_not_yaml_says_how_to_quote_it(tmp_path, assignment):
+    with pytest.raises(Docs2qaError, match=r"--set crawl\.\w+: the value is not valid YAML") as info:
+        load_config(write(tmp_path, MINIMAL), [assignment])
+    assert "quote" in str(info.value)
+
+
+def test_a_config_that_is_not_utf8_or_too_deep_is_a_clear_error(tmp_path):
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("crawl:\n  seeds: [https://docs.example/]\n  user_agent: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(Docs2qaError, match="is not UTF-8 text") as info:
+        load_config(latin1)
+    assert "save it as UTF-8" in str(info.value)
+    deep = tmp_path / "deep.yaml"
+    deep.write_text("crawl: " + "[" * 5000)
+    with pytest.raises(Docs2qaError, match="not valid YAML"):
+        load_config(deep)
+
+
+def test_an_unreadable_config_is_a_clear_error(tmp_path, monkeypatch):
+    path = write(tmp_path, MINIMAL)
+
+    def refuse(self):  # chmod 000 does not stop root, who may run the suite
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(type(path), "read_bytes", refuse)
+    with pytest.raises(Docs2qaError, match="cannot read .*site.yaml: Permission denied"):
+        load_config(path)
+
+
+@pytest.mark.parametrize("entry", ["3", "{a: 1}", "null"])
+def test_a_defaults_entry_that_is_not_a_file_name_is_a_clear_error(tmp_path, entry):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"defaults: [{entry}]\ncrawl:\n  seeds: [https://docs.example/]\n")
+    with pytest.raises(Docs2qaError, match="`defaults` must be a list of YAML file names"):
+        load_config(config)
+
+
+@pytest.mark.parametrize("name", [".", ".."])
+def test_a_run_name_cannot_point_outside_runs(tmp_path, name):
+    # runs/.. would put every stage's folder in the working directory.
+    with pytest.raises(Docs2qaError, match="name"):
+        load_config(write(tmp_path, MINIMAL), [f"name={name}"])
+    with pytest.raises(Docs2qaError, match="export.name"):
+        load_config(write(tmp_path, MINIMAL), [f"export.name={name}"])
