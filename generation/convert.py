@@ -9,6 +9,7 @@ has one, else a GitHub-style slug.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from urllib.parse import unquote, urljoin
 
 from docs2qa.config import ConvertConfig
@@ -24,83 +25,119 @@ from docs2qa.generation.markdown_blocks import (
     parse_blocks,
     split_lines,
 )
+from docs2qa.generation.main_content import HEADINGS, KEEP_IF_HOLDS, NOISE_TAGS, find_main, hidden_or_banner, strip_chrome, visible_text_len
 
 # Private-use marker that carries a heading's anchor through markdownify to the output line.
 _MARK = "\ue000"
 _MARK_RE = re.compile(f"{_MARK}([^{_MARK}]*){_MARK}")
 _ANCHOR_ATTR = "data-docs2qa-anchor"
 _CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_HEADING_TAGS = ("h1", "h2", "h3", "h4", "h5", "h6")
-_NOISE_TAGS = {
-    "nav", "header", "footer", "aside", "script", "style", "noscript", "form", "iframe", "svg",
-    "template", "button", "select", "input", "textarea", "link", "meta", "dialog",
-}
-# An article's own <header> often holds its title (<article><header><h1>), and some sites wrap
-# the whole page in a <form>; those are content, not chrome.
-_KEEP_IF_HOLDS = {"header": ("h1", "h2", "h3", "h4", "h5", "h6"), "form": ("h1",)}
-_BANNER_RE = re.compile(
-    r"(cookie|consent)[-_ ]?(banner|notice|bar|popup|modal|dialog|law|policy|consent|message|box)"
-    r"|onetrust|cookiebot|gdpr|cc-window|cc-banner|cookie-?law|truste",
-    re.I,
-)
 _PERMALINK_CLASSES = {"headerlink", "anchor", "anchorjs-link", "header-anchor", "heading-anchor",
                       "hash-link", "anchor-link", "permalink", "heading-link"}
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _LANG_CLASS_RE = re.compile(r"^(?:language|lang|highlight(?:-source)?)-([\w+#.\-]+)$", re.I)
 _NOT_A_LANGUAGE = {"default", "none", "nohighlight"}
-_LAYOUT_CELL_CONTENT = ("table", "pre", "blockquote", *_HEADING_TAGS)
+_LAYOUT_CELL_CONTENT = ("table", "pre", "blockquote", *HEADINGS)
 _WS_RE = re.compile(r"\s+")
+# Deeper elements are unwrapped (their text kept): libxml2 stops at 256 levels unless told
+# otherwise, and markdownify recurses a few Python frames per level.
+MAX_DEPTH = 80
+_WRAPPERS = {"div", "span", "section", "article", "main", "font", "center", "small", "big", "b", "i", "u",
+             "em", "strong", "tt", "nobr", "blockquote"}
+# Text that would start a Markdown block when it begins a line (after a <br> in a DocBook
+# literallayout, say): a heading, a fence, a quote, a list item, a setext underline, a table row.
+_BLOCK_START_RE = re.compile(r"^([ \t]*)(#{1,6}(?=\s|$)|~{3,}|`{3,}|>|[-+*](?=\s|$)|\d{1,9}[.)](?=\s|$)|=+[ \t]*$|-+[ \t]*$|\|)",
+                             re.M)
 
 
-def _hidden_or_banner(attrs, id_and_class: str) -> bool:
-    """Hidden elements and cookie/consent banners: never content, in lxml or bs4 trees alike."""
-    return ("hidden" in attrs or attrs.get("aria-hidden") == "true"
-            or "display:none" in attrs.get("style", "").replace(" ", "")
-            or bool(_BANNER_RE.search(id_and_class)))
+@dataclass
+class Converted:
+    markdown: str
+    heading_ids: list[str]
+    title: str
+    visible_chars: int = 0  # visible text of the whole page, chrome included (whitespace excluded)
+    kept_chars: int = 0  # text of the converted main content (whitespace excluded)
 
 
 # ----------------------------------------------------------------------------------- HTML
 
 
 def html_to_markdown(html: str | bytes, url: str, cfg: ConvertConfig) -> tuple[str, list[str], str]:
-    from bs4 import BeautifulSoup
+    c = convert_html(html, url, cfg)
+    return c.markdown, c.heading_ids, c.title
 
-    if isinstance(html, str) and _MARK in html:
-        html = html.replace(_MARK, "")
-    pre = None if cfg.main_selector else _lxml_main_content(html)
-    if pre is None:
-        soup = BeautifulSoup(html, "lxml")
-        root = _main_content(soup, cfg)
-        _drop_noise(root, cfg)
-        fallback_titles = ()
-    else:
-        # lxml already cut the page down to its main content, without the chrome: bs4 (by far
-        # the slowest step) only builds a tree for what will be converted.
-        fragment, fallback_titles = pre
-        soup = BeautifulSoup(fragment, "lxml")
+
+def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
+    """One lxml pass finds the content and cuts away chrome; bs4 (the slow part) then builds a
+    tree only for what will be converted, and markdownify renders it."""
+    import lxml.html
+
+    doc = _parse(html)
+    if doc is None:
+        return Converted("", [], "")
+    _flatten_deep(doc)
+    visible = visible_text_len(doc)
+    page_title = _WS_RE.sub(" ", doc.findtext(".//title") or "").strip()
+    root = None
+    if cfg.main_selector:
+        _mark_headings(doc)
+        soup = _soup(lxml.html.tostring(doc, encoding="unicode"))
+        root = _select_main(soup, cfg)
+        if root is not None:
+            _drop_noise(root, cfg, generic=True)
+    if root is None:
+        main, how = find_main(doc)
+        strip_chrome(main, how)
+        for pre in main.iter("pre"):
+            _flatten_pre(pre)
+        _mark_headings(main)
+        soup = _soup(lxml.html.tostring(main, encoding="unicode"))
         root = soup.body.find(True, recursive=False) if soup.body is not None else None
         root = root if root is not None else soup
         _drop_noise(root, cfg, generic=False)
-    _mark_headings(root)
-    title = _title(root, soup) or next((t for t in fallback_titles if t), "")
+    h1 = root.find("h1")
+    title = _WS_RE.sub(" ", h1.get_text(" ", strip=True)).strip() if h1 is not None else ""
     markdown = _converter(url).process_tag(root, parent_tags=set())
     markdown, ids = _finish(markdown)
-    return markdown, ids, title
+    return Converted(markdown, ids, title or page_title, visible, len(_WS_RE.sub("", markdown)))
 
 
-def _main_content(soup, cfg: ConvertConfig):
-    if cfg.main_selector:
-        try:
-            found = soup.select_one(cfg.main_selector)
-        except Exception as exc:  # soupsieve raises its own SelectorSyntaxError
-            raise Docs2qaError(f"convert.main_selector {cfg.main_selector!r} is not a valid CSS selector: {exc}",
-                               "use a CSS selector such as 'div.content' or '#main'") from exc
-        if found is not None:
-            return found
-    for found in (soup.find("main"), soup.find(attrs={"role": "main"}), soup.find("article"), soup.body):
-        if found is not None:
-            return found
-    return soup
+def _soup(fragment: str):
+    from bs4 import BeautifulSoup
+
+    return BeautifulSoup(fragment, "lxml", element_classes={_tag_class(): _tag_class()})
+
+
+def _select_main(soup, cfg: ConvertConfig):
+    try:
+        return soup.select_one(cfg.main_selector)
+    except Exception as exc:  # soupsieve raises its own SelectorSyntaxError
+        raise Docs2qaError(f"convert.main_selector {cfg.main_selector!r} is not a valid CSS selector: {exc}",
+                           "use a CSS selector such as 'div.content' or '#main'") from exc
+
+
+def _tag_class():
+    """bs4's Tag with a fast find_parent: markdownify asks every tag whether it sits inside a
+    <pre> (never true here: pre is rendered whole), and bs4's generic search made that walk the
+    slowest part of conversion."""
+    global _FastTag
+    if _FastTag is None:
+        from bs4 import Tag
+
+        class FastTag(Tag):
+            def find_parent(self, name=None, attrs={}, **kwargs):  # noqa: B006 - bs4's signature
+                if not isinstance(name, str) or attrs or kwargs:
+                    return super().find_parent(name, attrs, **kwargs)
+                parent = self.parent
+                while parent is not None and parent.name != name:
+                    parent = parent.parent
+                return parent
+
+        _FastTag = FastTag
+    return _FastTag
+
+
+_FastTag = None
 
 
 def _decode(html: str | bytes) -> str:
@@ -114,44 +151,38 @@ def _decode(html: str | bytes) -> str:
         return UnicodeDammit(html, is_html=True).unicode_markup or html.decode("latin-1")
 
 
-def _lxml_main_content(html: str | bytes) -> tuple[str, tuple[str, ...]] | None:
-    """The main content element as HTML, chrome removed; also the page's h1 and <title> texts.
-
-    None when lxml cannot parse the page (bs4 then does all of it)."""
+def _parse(html: str | bytes):
+    """The page as an lxml tree (no depth limit), or None when there is nothing to parse."""
     import lxml.html
     from lxml import etree
 
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", _decode(html))
+    text = re.sub(r"^\s*<\?xml[^>]*>", "", _decode(html)).replace(_MARK, "")
+    text = _CONTROL_RE.sub("", text)
     if not text.strip():
         return None
     try:
-        doc = lxml.html.document_fromstring(text)
+        return lxml.html.document_fromstring(text, parser=lxml.html.HTMLParser(huge_tree=True))
     except (ValueError, etree.ParserError):
         return None
-    root = next((el for el in (doc.find(".//main"), next(iter(doc.xpath("//*[@role='main']")), None),
-                               doc.find(".//article"), doc.find("body")) if el is not None), doc)
-    doomed = []
-    for el in root.iter():
-        tag = el.tag
-        if not isinstance(tag, str):
-            doomed.append(el)  # comments, processing instructions
+
+
+def _flatten_deep(doc) -> None:
+    from lxml import etree
+
+    deep, kept = [], [False]  # whether each open element stays (counts towards the depth)
+    depth = 0
+    for event, el in etree.iterwalk(doc, events=("start", "end")):
+        if event == "end":
+            depth -= kept.pop()
             continue
-        attrs = el.attrib
-        if tag in _NOISE_TAGS:
-            keep = _KEEP_IF_HOLDS.get(tag)
-            if keep and any(el.find(f".//{h}") is not None for h in keep):
-                continue
-            doomed.append(el)
-        elif attrs and _hidden_or_banner(attrs, attrs.get("id", "") + " " + attrs.get("class", "")):
-            doomed.append(el)
-    for el in doomed:
-        if el is not root and el.getparent() is not None:
-            el.drop_tree()  # keeps the element's tail text
-    for pre in root.iter("pre"):
-        _flatten_pre(pre)
-    h1 = doc.find(".//h1")
-    titles = (h1.text_content() if h1 is not None else "", doc.findtext(".//title") or "")
-    return lxml.html.tostring(root, encoding="unicode"), tuple(_WS_RE.sub(" ", t).strip() for t in titles)
+        # Wrappers go first; past three times the limit anything does, text kept in order.
+        drop = depth >= MAX_DEPTH and isinstance(el.tag, str) and (el.tag in _WRAPPERS or depth >= 3 * MAX_DEPTH)
+        if drop:
+            deep.append(el)
+        kept.append(not drop)
+        depth += not drop
+    for el in reversed(deep):
+        el.drop_tag()
 
 
 def _flatten_pre(pre) -> None:
@@ -182,11 +213,11 @@ def _drop_noise(root, cfg: ConvertConfig, generic: bool = True) -> None:
     for el in (root.find_all(True) if generic else ()):
         name = el.name
         attrs = el.attrs
-        if name in _NOISE_TAGS:
-            if name in _KEEP_IF_HOLDS and el.find(_KEEP_IF_HOLDS[name]) is not None:
+        if name in NOISE_TAGS:
+            if name in KEEP_IF_HOLDS and el.find(KEEP_IF_HOLDS[name]) is not None:
                 continue
             doomed.append(el)
-        elif attrs and _hidden_or_banner(attrs, " ".join([attrs.get("id", ""), *attrs.get("class", ())])):
+        elif attrs and hidden_or_banner(attrs, " ".join([attrs.get("id", ""), *attrs.get("class", ())])):
             doomed.append(el)
     for selector in cfg.drop_selectors:
         try:
@@ -202,47 +233,36 @@ def _is_permalink(a) -> bool:
     href = a.get("href", "")
     if not href.startswith("#"):
         return False
-    classes = set(a.get("class", ()))
-    return bool(classes & _PERMALINK_CLASSES) or a.get_text(strip=True) in _PERMALINK_TEXT
+    classes = set((a.get("class") or "").split())
+    return bool(classes & _PERMALINK_CLASSES) or _WS_RE.sub("", a.text_content()) in _PERMALINK_TEXT
 
 
 def _mark_headings(root) -> None:
     """Find each heading's anchor id (own id, an <a> in or just before it, a permalink, a
-    wrapping <section id>) and stash it on the tag; permalink icons are removed."""
-    for h in root.find_all(_HEADING_TAGS):
+    wrapping <section id>) and stash it on the tag; permalink icons are removed (lxml tree)."""
+    for h in root.iter(*HEADINGS):
         anchor = h.get("id", "")
         self_link = ""
-        for a in h.find_all("a"):
+        for a in list(h.iter("a")):
             anchor = anchor or a.get("id", "") or a.get("name", "")
             href = a.get("href", "")
             if href.startswith("#") and len(href) > 1:
                 self_link = self_link or unquote(href[1:])
             if _is_permalink(a):
-                a.decompose()
+                a.drop_tree()
         if not anchor:
-            prev = h.find_previous_sibling()
-            if prev is not None and prev.name in ("a", "span") and not prev.get_text(strip=True):
+            prev = h.getprevious()
+            if prev is not None and prev.tag in ("a", "span") and not prev.text_content().strip():
                 anchor = prev.get("id", "") or prev.get("name", "")
         anchor = anchor or self_link
         if not anchor:
-            parent = h.parent
-            if parent is not None and parent.name in ("section", "div") and parent.get("id"):
-                first = parent.find(True, recursive=False)
+            parent = h.getparent()
+            if parent is not None and parent.tag in ("section", "div") and parent.get("id"):
+                first = next((c for c in parent if isinstance(c.tag, str)), None)
                 if first is h:
-                    anchor = parent["id"]
+                    anchor = parent.get("id")
         if anchor:
-            h[_ANCHOR_ATTR] = anchor.strip()
-
-
-def _title(root, soup) -> str:
-    h1 = root.find("h1") or soup.find("h1")
-    if h1 is not None:
-        text = _WS_RE.sub(" ", h1.get_text(" ", strip=True)).strip()
-        if text:
-            return text
-    if soup.title is not None and soup.title.string:
-        return _WS_RE.sub(" ", soup.title.string).strip()
-    return ""
+            h.set(_ANCHOR_ATTR, anchor.strip())
 
 
 def _converter(url: str):
@@ -270,11 +290,20 @@ def _converter(url: str):
 
         def convert_p(self, el, text, parent_tags):
             out = super().convert_p(el, text, parent_tags)
-            # A paragraph that starts with '# ' must not become a heading.
-            return re.sub(r"^(\n*)(#{1,6}(?:\s|$))", r"\1\\\2", out) if out else out
+            # A paragraph whose text looks like Markdown syntax ('# ', '~~~') must stay text.
+            return _escape_block_starts(out) if out else out
+
+        def process_text(self, el, parent_tags=None):
+            out = super().process_text(el, parent_tags)
+            # After a <br> the text begins a line (DocBook literallayout, addresses, poems).
+            if out and "_noformat" not in parent_tags:
+                prev = el.previous_sibling
+                if prev is not None and getattr(prev, "name", None) == "br":
+                    out = _escape_block_starts(out)
+            return out
 
         def convert_a(self, el, text, parent_tags):
-            if "_noformat" in parent_tags or any(h in parent_tags for h in _HEADING_TAGS):
+            if "_noformat" in parent_tags or any(h in parent_tags for h in HEADINGS):
                 return text
             prefix, suffix, text = chomp(text)
             if not text:
@@ -283,11 +312,10 @@ def _converter(url: str):
             if not href or href.lower().startswith(("javascript:", "data:", "vbscript:")):
                 return prefix + text + suffix
             href = _absolute(href, url)
-            if text == href and not el.get("title"):
+            if text == href:
                 return f"{prefix}<{href}>{suffix}"
-            title = el.get("title")
-            title_part = ' "%s"' % title.replace('"', r"\"") if title else ""
-            return f"{prefix}[{text}]({href}{title_part}){suffix}"
+            # A link's title attribute is a tooltip, not text of the page: it is left out.
+            return f"{prefix}[{text}]({href}){suffix}"
 
         def convert_img(self, el, text, parent_tags):
             alt = _WS_RE.sub(" ", el.get("alt") or "").strip()
@@ -364,6 +392,10 @@ def _converter(url: str):
     )
 
 
+def _escape_block_starts(text: str) -> str:
+    return _BLOCK_START_RE.sub(lambda m: m.group(1) + "\\" + m.group(2), text)
+
+
 def _code_language(pre) -> str:
     candidates = [pre]
     code = pre.find("code")
@@ -430,9 +462,10 @@ def _finish(markdown: str) -> tuple[str, list[str]]:
             m = _MARK_RE.search(lines[block.first_line])
             if m and m.group(1):
                 explicit[block.first_line] = m.group(1)
-            headings.append((block.first_line, _MARK_RE.sub("", block.text)))
+            headings.append(block.first_line)
     text = _MARK_RE.sub("", text)
-    return (text + "\n" if text else ""), _assign_ids(headings, explicit)
+    # Only anchors the page really has: a made-up slug would be a link to nowhere.
+    return (text + "\n" if text else ""), [explicit.get(line, "") for line in headings]
 
 
 def _assign_ids(headings: list[tuple[int, str]], explicit: dict[int, str]) -> list[str]:

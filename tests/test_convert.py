@@ -53,12 +53,12 @@ def test_heading_ids_follow_atx_headings_only():
     md, ids, _ = convert("<h2>One</h2><pre><code># not a heading\n## nor this</code></pre><h2>One</h2>"
                          "<ul><li><h3>In a list</h3></li></ul>")
     assert [h[1] for h in iter_atx_headings(md)] == ["One", "One"]
-    assert ids == ["one", "one-1"]
+    assert ids == ["", ""]  # no anchor on the page: the chunk links to the page itself
 
 
-def test_explicit_id_wins_and_slugs_avoid_it():
-    _, ids, _ = convert('<h2>Alpha</h2><h2 id="alpha">Other</h2>')
-    assert ids == ["alpha-1", "alpha"]
+def test_html_anchors_are_only_the_pages_own():
+    _, ids, _ = convert('<h2>Alpha</h2><h2 id="alpha">Other</h2><section id="s3"><h2>Third</h2></section>')
+    assert ids == ["", "alpha", "s3"]
 
 
 def test_code_language_sources():

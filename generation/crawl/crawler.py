@@ -270,6 +270,10 @@ class Crawl:
     async def make_page(self, url: str, final: str, response: Response, source_format: str,
                         *, fetched_url: str | None = None, follow: bool = True) -> _Result:
         body = response.body
+        binary = detect.binary_signature(body)
+        if binary:
+            return _Result(dropped=Dropped(page_id(url), url, "binary_content",
+                                           f"served as {response.content_type or source_format} but is binary: {binary}"))
         html = source_format == "html"
         analysis = detect.analyze_html(body) if html else detect.analyze_markdown(body)
         verdict = detect.classify(analysis, self.cfg.min_text_chars, html=html)
@@ -345,7 +349,9 @@ class Crawl:
             from .render import check_renderer
 
             check_renderer(cfg.chromium_path)
-        local = local_files(cfg.local_dir, cfg.local_base_url) if cfg.local_dir else []
+        local, outside = local_files(cfg.local_dir, cfg.local_base_url) if cfg.local_dir else ([], [])
+        for d in outside:
+            self._record_dropped(d)
         pool = max(10, cfg.concurrency_per_host * max(1, len(self.hosts)) * 2)
         client = httpx.AsyncClient(
             follow_redirects=False, timeout=httpx.Timeout(cfg.timeout_s),

@@ -34,6 +34,30 @@ NOT_FOUND = re.compile(
     r"no longer (exists|available)|nothing (was )?found|page (is )?missing", re.I)
 
 
+# File signatures of binary formats that servers mislabel as text/html most often.
+MAGIC = ((b"\x89PNG", "PNG image"), (b"GIF8", "GIF image"), (b"\xff\xd8\xff", "JPEG image"),
+         (b"%PDF", "PDF document"), (b"PK\x03\x04", "ZIP archive"), (b"\x1f\x8b", "gzip data"),
+         (b"RIFF", "RIFF media"), (b"\x00asm", "WebAssembly"), (b"\x7fELF", "ELF executable"))
+# Bytes that never occur in text (C0 controls other than tab, newline, form feed, return).
+_CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
+
+
+def binary_signature(body: bytes) -> str | None:
+    """What a body that is not text is (for a Dropped detail), or None for text."""
+    head = body[:4096]
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return None  # UTF-16 text (its NUL bytes are half of each character)
+    for magic, name in MAGIC:
+        if head.startswith(magic):
+            return name
+    if not head:
+        return None
+    controls = len(head) - len(head.translate(None, _CONTROL_BYTES))
+    if b"\x00" in head or controls > len(head) // 100:
+        return f"{controls} control bytes in the first {len(head)}"
+    return None
+
+
 @dataclass
 class Analysis:
     title: str = ""
@@ -59,7 +83,8 @@ def analyze_html(body: bytes) -> Analysis:
 
     a = Analysis()
     try:
-        doc = lhtml.document_fromstring(body)
+        # huge_tree: without it libxml2 silently stops at 256 nested elements (the text is lost).
+        doc = lhtml.document_fromstring(body, parser=lhtml.HTMLParser(huge_tree=True))
     except (etree.ParserError, ValueError):
         return a  # empty or unparsable: no text, classified as empty
     title = doc.find(".//title")

@@ -105,8 +105,9 @@ async def llms_txt_urls(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[s
     return SourceResult(urls, [])
 
 
-def local_files(local_dir: str, local_base_url: str | None) -> list[tuple[str, Path, str]]:
-    """(url, path, content_type) for every .html/.md file under local_dir, in a stable order."""
+def local_files(local_dir: str, local_base_url: str | None) -> tuple[list[tuple[str, Path, str]], list[Dropped]]:
+    """(url, path, content_type) for every .html/.md file under local_dir, in a stable order, and a
+    Dropped row for each file that resolves (through a symlink) to a place outside the folder."""
     root = Path(local_dir).expanduser()
     if not root.is_dir():
         raise Docs2qaError(f"crawl.local_dir {local_dir} is not a folder", "point crawl.local_dir at a folder of .html/.md files")
@@ -116,9 +117,18 @@ def local_files(local_dir: str, local_base_url: str | None) -> list[tuple[str, P
         if base is None or not base.startswith(("http://", "https://")):
             raise Docs2qaError(f"crawl.local_base_url {local_base_url!r} is not an http(s) URL")
         base = base if base.endswith("/") else base + "/"
-    files = []
+    files, dropped = [], []
+    real_root = root.resolve()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in LOCAL_SUFFIXES):
         rel = path.relative_to(root).as_posix()
-        url = normalize_url(base + rel) if base else path.resolve().as_uri()
-        files.append((url, path, LOCAL_SUFFIXES[path.suffix.lower()]))
-    return files
+        # A symlink (to the file or to a folder above it) may point anywhere on the machine:
+        # only what really lies inside the folder is read.
+        real = path.resolve()
+        url = normalize_url(base + rel) if base else real.as_uri()
+        if not real.is_relative_to(real_root):
+            url = normalize_url(base + rel) if base else path.absolute().as_uri()
+            dropped.append(Dropped(page_id(url), url, "outside_local_dir",
+                                   f"{rel} resolves to {real}, outside crawl.local_dir {real_root}"))
+            continue
+        files.append((url, real, LOCAL_SUFFIXES[path.suffix.lower()]))
+    return files, dropped

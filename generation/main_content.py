@@ -1,0 +1,197 @@
+"""Find a page's own content in an lxml tree, whatever generator made it.
+
+Landmarks first (main, [role=main], article). Without one the whole body is the candidate.
+Either way site chrome is removed by structure (nav/header/footer/aside...), by well-known
+class/id names (nav, menu, sidebar, toc, breadcrumb, footer, pagination, search, cookie...),
+and, without a landmark, by link density at the edges of the page (a banner or a link list
+before the first paragraph or after the last one). Each rule has a guard so that, when
+unsure, more is kept rather than less: a named block holding most of the page's text is
+kept unless it is mostly links, and a link list introduced by a heading is content.
+"""
+
+from __future__ import annotations
+
+import re
+
+HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
+NOISE_TAGS = {
+    "nav", "header", "footer", "aside", "script", "style", "noscript", "form", "iframe", "svg",
+    "template", "button", "select", "input", "textarea", "link", "meta", "dialog",
+}
+# An article's own <header> often holds its title (<article><header><h1>), and some sites wrap
+# the whole page in a <form>; those are content, not chrome.
+KEEP_IF_HOLDS = {"header": HEADINGS, "form": ("h1",)}
+BANNER_RE = re.compile(
+    r"(cookie|consent)[-_ ]?(banner|notice|bar|popup|modal|dialog|law|policy|consent|message|box)"
+    r"|onetrust|cookiebot|gdpr|cc-window|cc-banner|cookie-?law|truste",
+    re.I,
+)
+# Words of class/id names that mark chrome in the common generators' themes (see
+# shared/notes/docs-generators.md). Matched as whole words of the name ("md-sidebar",
+# "navFooter", "wy-nav-side"), or as the end of one ("sphinxsidebar").
+CHROME_WORDS = {
+    "nav", "navbar", "navigation", "navheader", "navfooter", "navlinks", "subnav", "sidenav", "topnav",
+    "menu", "menubar", "sidebar", "toc", "breadcrumb", "breadcrumbs", "header", "footer", "banner",
+    "masthead", "topbar", "pagination", "pager", "search", "searchbox", "cookie", "cookies", "related",
+    "skiplink", "versioninfo", "prevnext",
+}
+CHROME_SUFFIXES = ("sidebar", "navbar", "navigation", "breadcrumbs", "searchbox")
+CHROME_PHRASES = ("edit-this-page", "book-summary", "on-this-page", "skip-to")
+_WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
+_WS_RE = re.compile(r"\s+")
+# Blocks whose text is mostly link text are navigation when they sit at the page's edges.
+LINK_DENSITY = 0.6
+# A paragraph with this much text of its own (outside links) is content.
+PROSE_CHARS = 40
+
+
+def hidden_or_banner(attrs, id_and_class: str) -> bool:
+    """Hidden elements and cookie/consent banners: never content, in lxml or bs4 trees alike."""
+    return ("hidden" in attrs or attrs.get("aria-hidden") == "true"
+            or "display:none" in attrs.get("style", "").replace(" ", "")
+            or bool(BANNER_RE.search(id_and_class)))
+
+
+def chrome_name(id_and_class: str) -> bool:
+    lowered = id_and_class.lower()
+    if any(p in lowered for p in CHROME_PHRASES):
+        return True
+    for word in _WORD_RE.findall(id_and_class):
+        word = word.lower()
+        if word in CHROME_WORDS or word.endswith(CHROME_SUFFIXES):
+            return True
+    return False
+
+
+def find_main(doc):
+    """(content element, how it was found: 'landmark' | 'body')."""
+    for el in (doc.find(".//main"), next(iter(doc.xpath("//*[@role='main']")), None), doc.find(".//article")):
+        if el is not None:
+            return el, "landmark"
+    body = doc.find("body")
+    return (body if body is not None else doc), "body"
+
+
+def text_len(el) -> int:
+    return len(_WS_RE.sub("", el.text_content()))
+
+
+def link_len(el) -> int:
+    return sum(text_len(a) for a in el.iter("a"))
+
+
+def _titled(el) -> bool:
+    """Holds a heading whose text is not a link (a page title, not a logo link)."""
+    for h in el.iter(*HEADINGS):
+        own = text_len(h)
+        if own and link_len(h) < own:
+            return True
+    return False
+
+
+def strip_chrome(root, how: str) -> None:
+    """Remove chrome from `root` in place (tail text of removed elements is kept)."""
+    total = max(1, text_len(root))
+    doomed = []
+    skip = None  # a doomed element's descendants need no look
+    for el in root.iter():
+        if skip is not None and _inside(el, skip):
+            continue
+        tag = el.tag
+        if not isinstance(tag, str):
+            doomed.append(el)  # comments, processing instructions
+            continue
+        if el is root:
+            continue
+        attrs = el.attrib
+        names = (attrs.get("id", "") + " " + attrs.get("class", "")) if attrs else ""
+        if tag in NOISE_TAGS:
+            keep = KEEP_IF_HOLDS.get(tag)
+            if keep and any(el.find(f".//{h}") is not None for h in keep):
+                continue
+        elif not names.strip():
+            continue
+        elif hidden_or_banner(attrs, names):
+            pass
+        elif not (chrome_name(names) and _chrome_by_name_ok(el, total)):
+            continue
+        doomed.append(el)
+        skip = el
+    for el in doomed:
+        if el.getparent() is not None:
+            el.drop_tree()
+    if how == "body":
+        _prune_link_edges(root)
+
+
+def _inside(el, ancestor) -> bool:
+    parent = el.getparent()
+    while parent is not None:
+        if parent is ancestor:
+            return True
+        parent = parent.getparent()
+    return False
+
+
+def _chrome_by_name_ok(el, total: int) -> bool:
+    """A chrome-named block is dropped unless it looks like the content after all."""
+    if el.tag in ("body", "html"):
+        return False
+    n = text_len(el)
+    if n == 0:
+        return True
+    mostly_links = link_len(el) > n * 0.5
+    if _titled(el) and not mostly_links:
+        return False  # e.g. <div class="header"><h1>Class Foo</h1></div>
+    return mostly_links or n < total * 0.5
+
+
+_BLOCKS = {"div", "ul", "ol", "table", "p", "section", "td", "tr", "tbody", "dl", "span", "center", "font"}
+_PROSE_TAGS = {"p", "pre", "blockquote", "dd", "li", "td"}
+
+
+def _is_prose(el) -> bool:
+    if el.tag == "pre":
+        return True
+    if el.tag not in _PROSE_TAGS:
+        return False
+    return text_len(el) - link_len(el) >= PROSE_CHARS
+
+
+def _prune_link_edges(root) -> None:
+    """Drop link-dense blocks that lie before the first or after the last prose block."""
+    elements = [el for el in root.iter() if isinstance(el.tag, str)]
+    prose = [i for i, el in enumerate(elements) if _is_prose(el)]
+    if not prose:
+        return
+    first, last = prose[0], prose[-1]
+    position = {id(el): i for i, el in enumerate(elements)}
+    ends = list(range(len(elements)))  # index of each element's last descendant
+    for i in range(len(elements) - 1, -1, -1):
+        children = [c for c in elements[i] if isinstance(c.tag, str)]
+        if children:
+            ends[i] = ends[position[id(children[-1])]]
+    doomed = []
+    for i, el in enumerate(elements):
+        if el is root or el.tag not in _BLOCKS or (doomed and i <= ends[position[id(doomed[-1])]]):
+            continue
+        if not (ends[i] < first or i > last):
+            continue
+        n = text_len(el)
+        if n == 0 or link_len(el) < n * LINK_DENSITY or sum(1 for _ in el.iter("a")) < 2:
+            continue
+        prev = el.getprevious()
+        if prev is not None and prev.tag in HEADINGS and i > last:
+            continue  # "See also" under its own heading is content
+        doomed.append(el)
+    for el in doomed:
+        if el.getparent() is not None:
+            el.drop_tree()
+
+
+def visible_text_len(doc) -> int:
+    """Characters of visible text of the whole page (chrome included), whitespace excluded."""
+    body = doc.find("body")
+    target = body if body is not None else doc
+    skip = sum(text_len(el) for el in target.iter("script", "style", "noscript", "template"))
+    return max(0, text_len(target) - skip)
