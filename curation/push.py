@@ -140,9 +140,13 @@ def build_records(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], em
 def ensure_dataset(client, cfg, name: str):
     """The review dataset, created with our layout if missing; Docs2qaError on schema drift.
 
-    Returns (dataset, created)."""
+    Creating a dataset is many requests (a draft, then each field, question, metadata
+    property and vector, then publish); a push killed in between leaves a draft. A draft
+    whose settings are a part of our layout is that unfinished creation, so it is finished
+    here; anything else under the name is refused. Returns (dataset, created)."""
     import argilla as rg
     from argilla._exceptions import ArgillaAPIError
+    from argilla._models import DatasetModel
 
     try:
         workspace = client.workspaces(cfg.workspace)
@@ -153,25 +157,61 @@ def ensure_dataset(client, cfg, name: str):
             warnings.simplefilter("ignore")  # "dataset not found" is an expected answer here
             existing = client.datasets(name=name, workspace=workspace)
         if existing is None:
-            dataset = rg.Dataset(name=name, workspace=workspace, settings=expected, client=client).create()
-            return dataset, True
+            draft = client.api.datasets.create(DatasetModel(name=name, workspace_id=workspace.id))
+            return _finish_creation(client, rg.Dataset.from_model(draft, client), expected), True
+        if existing.api_model().status == "draft":
+            _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
+            return _finish_creation(client, existing, expected), True
     except ArgillaAPIError as exc:
         raise Docs2qaError(f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}: {exc}",
                            "the API key must belong to an owner (or an admin of that workspace)") from exc
-    differences = schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings))
-    if differences:
-        raise Docs2qaError(
-            f"dataset {name!r} in workspace {cfg.workspace!r} exists with a different layout:\n    "
-            + "\n    ".join(differences),
-            f"push to a new dataset (set curate.dataset), or delete {name!r} in Argilla if its responses "
-            "are no longer needed (pull a snapshot first)",
-        )
+    _refuse_clash(cfg, name, schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings)))
     guidelines = schema.guidelines_text()
     if (existing.settings.guidelines or "").strip() != guidelines:
         # Guidelines are presentation, not layout: reviewers should see the current text.
         response = client.http_client.patch(f"/api/v1/datasets/{existing.id}", json={"guidelines": guidelines})
         response.raise_for_status()
     return existing, False
+
+
+def _draft_clash(expected, found) -> list[str]:
+    """What in a draft dataset contradicts our layout. Missing parts are not a clash (they
+    are what a killed push did not get to), nor is the overlap setting, which a draft
+    without records or responses can still take from the current config."""
+    want, have = schema.signature(expected), schema.signature(found)
+    clashing = {key: value for key, value in have.items()
+                if key != "distribution:min_submitted" and want.get(key) != value}
+    return schema.diff_signatures({key: want[key] for key in clashing if key in want}, clashing)
+
+
+def _refuse_clash(cfg, name: str, differences: list[str], draft: bool = False) -> None:
+    if differences:
+        state = "an unpublished (draft) dataset" if draft else "a dataset"
+        raise Docs2qaError(
+            f"{state} {name!r} in workspace {cfg.workspace!r} exists with a different layout:\n    "
+            + "\n    ".join(differences),
+            f"push to a new dataset (set curate.dataset), or delete {name!r} in Argilla if its responses "
+            "are no longer needed (pull a snapshot first)",
+        )
+
+
+def _finish_creation(client, dataset, expected):
+    """Add the settings a draft lacks, set guidelines and overlap, publish; safe to redo."""
+    present = {prop.name for group in (dataset.settings.fields, dataset.settings.questions,
+                                       dataset.settings.metadata, dataset.settings.vectors) for prop in group}
+    for group in (expected.fields, expected.questions, expected.vectors, expected.metadata):
+        for prop in group:
+            if prop.name not in present:
+                prop.dataset = dataset
+                prop.create()
+    response = client.http_client.patch(f"/api/v1/datasets/{dataset.id}", json={
+        "guidelines": expected.guidelines,
+        "allow_extra_metadata": expected.allow_extra_metadata,
+        "distribution": {"strategy": "overlap", "min_submitted": expected.distribution.min_submitted},
+    })
+    response.raise_for_status()
+    client.api.datasets.publish(dataset_id=dataset.id)
+    return dataset.get()
 
 
 def record_total(client, dataset_id) -> int:
