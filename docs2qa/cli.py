@@ -13,12 +13,33 @@ import typer
 
 from docs2qa.errors import Docs2qaError
 
+# -h works wherever --help does: click passes the option names down to every subcommand.
+_HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     help="Turn a documentation site into a curated Q&A dataset and a fine-tuned model.",
     pretty_exceptions_enable=False,
+    context_settings=_HELP_OPTIONS,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from docs2qa import __version__
+
+        print(f"docs2qa {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_print_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    pass
 
 ConfigOption = Annotated[Optional[Path], typer.Option("-c", "--config", help="YAML config file, e.g. configs/demo.yaml.")]
 SetOption = Annotated[
@@ -27,15 +48,26 @@ SetOption = Annotated[
 RunOption = Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: runs/<config name>).")]
 
 
-def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Path | None):
+def _load(config_path: Path | None, overrides: list[str] | None):
     from docs2qa.config import load_config
-    from docs2qa.store import RunStore
 
     if config_path is None:
         raise Docs2qaError("no config given", "pass one with -c, e.g. `docs2qa run -c configs/demo.yaml`")
-    config = load_config(config_path, overrides or [])
+    return load_config(config_path, overrides or [])
+
+
+def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Path | None):
+    from docs2qa.store import RunStore
+
+    config = _load(config_path, overrides)
     store = RunStore(run_dir or Path("runs") / config.name)
-    store.save_config(config.model_dump(mode="json"), config.hash())
+    if store.root.exists() and not store.root.is_dir():
+        raise Docs2qaError(f"the run folder {store.root} is a file", "pass --run with a folder (new or existing)")
+    try:
+        store.save_config(config.model_dump(mode="json"), config.hash())
+    except OSError as exc:  # a parent that is a file, no permission, a full disk
+        raise Docs2qaError(f"cannot write the run folder {store.root}: {exc.strerror or exc}",
+                           "pass --run with a folder you can write") from exc
     return config, store
 
 
@@ -184,6 +216,9 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
 def show_config(
     config: ConfigOption = None,
     set_: SetOption = None,
+    run: Annotated[
+        Optional[Path], typer.Option("--run", help="Without -c: the config this run folder was last run with.")
+    ] = None,
     reference: Annotated[bool, typer.Option("--reference", help="Print every key with its default and meaning.")] = False,
 ) -> None:
     """Print the resolved config (after --set), or the reference of every key."""
@@ -196,8 +231,12 @@ def show_config(
 
     from docs2qa.config import load_config
 
+    if config is None and run is not None:
+        config = run / "config.yaml"  # every command that opens a run records its resolved config there
+        if not config.is_file():
+            raise Docs2qaError(f"{run} holds no config.yaml (no command has run in it)", "pass the config with -c")
     if config is None:
-        raise Docs2qaError("no config given", "pass one with -c, or use --reference to list every key")
+        raise Docs2qaError("no config given", "pass one with -c (or a run folder with --run), or use --reference")
     print(yaml.safe_dump(load_config(config, set_ or []).model_dump(mode="json"), sort_keys=False), end="")
 
 
@@ -256,13 +295,17 @@ app.add_typer(curate_app, name="curate")
 @curate_app.command("serve")
 def curate_serve(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
     """Start the local Argilla server (first use builds its environment, about 2 minutes)."""
+    import shlex
+
     from docs2qa.curation.server import serve
 
-    cfg, _ = _open_run(config, set_, run)
-    info = serve(cfg.curate)
+    info = serve(_load(config, set_).curate)  # the server belongs to no run: no run folder is written
+    # The same options, so that the hint stops this server (--set may move its port or state_dir).
+    options = ["-c", str(config), *(word for value in set_ or [] for word in ("--set", value))]
+    options += ["--run", str(run)] if run else []
     print(f"Argilla is running at {info.url}\n"
           f"  sign in as {info.username!r}; the password is in {info.state_dir / 'credentials.json'} (mode 0600)\n"
-          f"  stop it with: docs2qa curate stop -c {config}")
+          f"  stop it with: {shlex.join(['docs2qa', 'curate', 'stop', *options])}")
 
 
 @curate_app.command("stop")
@@ -270,8 +313,7 @@ def curate_stop(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
     """Stop the local Argilla server that `curate serve` started (and nothing else)."""
     from docs2qa.curation.server import stop
 
-    cfg, _ = _open_run(config, set_, run)
-    print("stopped" if stop(cfg.curate) else "nothing was running")
+    print("stopped" if stop(_load(config, set_).curate) else "nothing was running")
 
 
 @curate_app.command("push")
@@ -371,23 +413,48 @@ def datasets_verify(ref: RefArgument, root: RootOption = Path("datasets")) -> No
     print(f"{path}: ok")
 
 
+def _context_named_in(argv: list[str]):
+    """A context of the deepest command that argv names, to print that command's usage line."""
+    from typer.core import TyperGroup
+
+    command = typer.main.get_command(app)
+    ctx = command.make_context(_prog_name(), [], resilient_parsing=True)
+    for word in argv:  # groups take only flags, so a word that names a subcommand is one
+        if word.startswith("-"):
+            continue
+        if not isinstance(command, TyperGroup) or word not in command.commands:
+            break
+        command = command.commands[word]
+        ctx = command.make_context(word, [], parent=ctx, resilient_parsing=True)
+    return ctx
+
+
+def _prog_name() -> str:
+    # As click names it: `python -m docs2qa` runs __main__.py, the console script is `docs2qa`.
+    return "python -m docs2qa" if Path(sys.argv[0]).name == "__main__.py" else Path(sys.argv[0]).name
+
+
+_INTERRUPTED = 130  # what typer returns, instead of raising, for a Ctrl-C in non-standalone mode
+
+
 def main() -> None:
+    # typer (0.26+) vendors click: its errors derive from typer.TyperException (0.28+), not from click's classes.
     try:
-        app(standalone_mode=False)
+        code = app(prog_name=_prog_name(), standalone_mode=False)
     except Docs2qaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except typer.TyperException as exc:  # usage errors (exit 2) print the usage line and the problem
+        if getattr(exc, "ctx", False) is None:  # the parser raises some (`-c` without a value) without their command
+            exc.ctx = _context_named_in(sys.argv[1:])
+        exc.show()
+        sys.exit(exc.exit_code)
+    except typer.Abort:  # end of input at a prompt
+        sys.exit(1)
+    except KeyboardInterrupt:  # outside a command (typer turns one inside into exit code 130)
+        code = _INTERRUPTED
+    if code == _INTERRUPTED:
         print("interrupted: rerun the same command to resume", file=sys.stderr)
-        sys.exit(130)
-    except Exception as exc:
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(1)
-        raise
+    # A command returns None; typer returns Exit's code (help, --version, Ctrl-C) instead of exiting.
+    if isinstance(code, int) and code:
+        sys.exit(code)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -55,3 +56,26 @@ def test_push_status_pull_through_the_cli(tmp_path, argilla_server):
 
     wrong = cli("curate", "status", *base, env={**env, "ARGILLA_API_KEY": "not-the-key"})
     assert wrong.returncode == 1 and "rejected the API key" in wrong.stderr
+
+
+def test_serve_prints_a_stop_hint_with_the_users_options_and_writes_no_run(tmp_path, argilla_server, argilla_config):
+    # Overrides that address the session's server: a hint without them would stop another one.
+    config = tmp_path / "cli-curate.yaml"
+    config.write_text(yaml.safe_dump({"crawl": {"seeds": ["https://docs.example/guide"]}}))
+    options = ["-c", str(config), "--set", f"curate.state_dir={argilla_config.state_dir}",
+               "--set", f"curate.port={argilla_config.port}", "--set", "crawl.user_agent=my agent"]
+    served = subprocess.run([sys.executable, "-m", "docs2qa", "curate", "serve", *options], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert served.returncode == 0, served.stderr[-2000:]
+    assert f"Argilla is running at {argilla_server.url}" in served.stdout
+    hint = served.stdout.split("stop it with: ", 1)[1].strip()
+    assert shlex.split(hint) == ["docs2qa", "curate", "stop", *options]
+    assert "'crawl.user_agent=my agent'" in hint  # shell-quoted: the user can paste it
+    assert not (tmp_path / "runs").exists()  # the server belongs to no run
+
+    # Stopping somewhere nothing runs (not the session's server) writes no run folder either.
+    stopped = subprocess.run([sys.executable, "-m", "docs2qa", "curate", "stop", "-c", str(config),
+                              "--set", f"curate.state_dir={tmp_path / 'none'}"], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    assert stopped.returncode == 0 and stopped.stdout == "nothing was running\n", stopped.stderr
+    assert not (tmp_path / "runs").exists()
