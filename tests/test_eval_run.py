@@ -50,7 +50,8 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
         "engine": "transformers", "device": "cpu", "dtype": "float32", "batch_size": 3, "max_new_tokens": 10,
         "decoding": "greedy", "quantize": "none", "model_bytes": 0, "peak_rss_bytes": 0, "torch_threads": None}
     assert list(results["variants"]) == ["base", "tuned", "ceiling"]
-    assert results["metrics"] == ["rouge_l", "token_f1", "exact_match", "embedding_cosine", "judge_score"]
+    assert results["metrics"] == ["rouge_l", "rouge_l_gold_length", "token_f1", "exact_match", "embedding_cosine",
+                                  "judge_score", "choice_accuracy"]
     assert results["judge"] == f"transformers:{tiny_chat_model.name}"
 
     rows = results["examples"]
@@ -74,6 +75,27 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     assert sum(results["aggregates"][v]["overall"]["judge_failures"] for v in results["variants"]) == failures
     assert {"load_s", "base", "tuned", "ceiling", "embedding_s", "judge_s", "total_s"} <= set(results["timings"])
 
+    # Seven questions: every surface says the sample is too small to conclude anything.
+    assert any("only 7 example(s)" in w for w in results["warnings"]) and summary["warnings"] == results["warnings"]
+    for metric in [*results["metrics"], "words", "echo"]:
+        c = results["comparisons"][metric]
+        assert c["verdict"] in ("tuned better", "tuned worse", "no clear difference", "too few examples")
+        if c["n"] >= 2:
+            assert c["low"] <= c["difference"] <= c["high"]
+    assert results["baselines"]["exact_match_majority"]["n"] == 3
+    # Knowledge check: 3 yes/no and 2 factual questions have others of their type; 2 do not.
+    assert results["knowledge_check"] | {"chance": 0} == {
+        "items": 5, "skipped": 2, "options": 4, "chance": 0, "scoring": results["knowledge_check"]["scoring"],
+        "skipped_reason": "no other distinct answer of the same question type"}
+    assert results["knowledge_check"]["chance"] == pytest.approx((1 / 3 * 3 + 1 / 2 * 2) / 5)
+    with_items = [row for row in rows if "choice" in row]
+    assert len(with_items) == 5 and all(row["choice"]["options"][row["choice"]["gold"]] == row["answer"]
+                                        for row in with_items)
+    for row in with_items:
+        for out in row["outputs"].values():
+            assert out["choice_accuracy"] == float(out["choice"] == row["choice"]["gold"])
+            assert out["choice"] == max(range(len(out["choice_scores"])), key=out["choice_scores"].__getitem__)
+
     html = (tmp_path / "eval" / "report.html").read_text()
     report = parse_report(html)
     # A bar per metric, variant and group (overall, each type) that has a value; exact match has
@@ -84,6 +106,7 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     assert sorted(report.bars) == sorted(with_value)
     assert len(with_value) >= 4 * 3 * (1 + 4) - 3 * 3
     assert "Where tuning helped most" in html and "Where tuning hurt most" in html
+    assert "WARNING: only 7 example(s)" in html and 'id="knowledge-table"' in html and "open-book reference" in html
     assert "script" not in report.tags
 
 
@@ -98,7 +121,7 @@ def test_eval_on_a_gold_file_from_the_adapter_folder(tmp_path, finetune_dir, tin
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["model"]["trained_on"] is None and results["model"]["base_model"] == str(tiny_chat_model)
     assert results["dataset"]["source"] == "gold_file" and results["dataset"]["matches_training"] is None
-    assert results["metrics"] == ["rouge_l", "token_f1", "exact_match"]
+    assert results["metrics"] == ["rouge_l", "rouge_l_gold_length", "token_f1", "exact_match", "choice_accuracy"]
     # The prompts already hold the context: the ceiling run would repeat the base run.
     assert list(results["variants"]) == ["base", "tuned"] and "ceiling skipped" in summary["notes"][0]
     assert {row["question_type"] for row in results["examples"]} == {"untyped"}

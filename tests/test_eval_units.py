@@ -12,10 +12,10 @@ import pytest
 from docs2qa.errors import Docs2qaError
 from docs2qa.finetune.evaluate import judge
 from docs2qa.finetune.evaluate.config import EvalConfig
-from docs2qa.finetune.evaluate.data import UNTYPED, load_gold_file
+from docs2qa.finetune.evaluate.data import UNTYPED, Example, load_gold_file
 from docs2qa.finetune.evaluate.metrics import exact_match, rouge_l, rouge_tokens, token_f1
 from docs2qa.finetune.evaluate.report import render
-from docs2qa.finetune.evaluate.scoring import aggregate
+from docs2qa.finetune.evaluate.scoring import example_row, measure, summarize
 
 # --- metrics, against values worked out by hand ----------------------------------------
 
@@ -213,32 +213,30 @@ def parse_report(html: str) -> _Collector:
 
 
 def _row(i, qtype, question, base, tuned, gold="the crawler reads the sitemap"):
-    outputs = {}
-    for name, text in (("base", base), ("tuned", tuned)):
-        outputs[name] = {"prediction": text, "output_tokens": 3, "rouge_l": rouge_l(text, gold),
-                         "token_f1": token_f1(text, gold), "exact_match": exact_match(text, gold, qtype)}
-    return {"id": str(i), "question": question, "question_type": qtype, "answer": gold, "context": "",
-            "outputs": outputs, "delta": {m: outputs["tuned"][m] - outputs["base"][m] for m in ("rouge_l", "token_f1")}}
+    example = Example(str(i), question, gold, "", qtype)
+    return example_row(example, {name: {**measure(text, example), "output_tokens": 3}
+                                 for name, text in (("base", base), ("tuned", tuned))})
 
 
-def synthetic_results() -> dict:
-    rows = [
+def synthetic_results(rows: list[dict] | None = None) -> dict:
+    rows = rows or [
         _row(1, "factual", "<script>alert(1)</script> What reads?", "nothing", "the crawler reads the sitemap"),
         _row(2, "yes_no", "Does it read?", "the crawler reads the sitemap", "no & <b>never</b>"),
         _row(3, "factual", "Same?", "same", "same"),
     ]
-    metrics = ["rouge_l", "token_f1", "exact_match"]
+    metrics = ["rouge_l", "rouge_l_gold_length", "token_f1", "exact_match"]
     return {
         "created_at": "2026-11-26T00:00:00+00:00",
         "model": {"base_model": "embedded:smollm2", "adapter": "out/adapter", "adapter_sha256": "abc", "lora_rank": 8,
                   "trained_on": None, "tokenizer": "out/adapter"},
         "dataset": {"source": "gold_file", "name": "gold", "version": None, "content_id": "c0ffee", "path": "gold.json",
-                    "split": None, "examples": 3, "available": 3, "system_prompt": None, "include_context": False,
-                    "matches_training": None},
+                    "split": None, "examples": len(rows), "available": len(rows), "system_prompt": None,
+                    "include_context": False, "matches_training": None},
         "generation": {"engine": "transformers", "device": "cpu", "dtype": "float32", "batch_size": 2,
                        "max_new_tokens": 8, "decoding": "greedy", "quantize": "none"},
         "variants": {"base": "b", "tuned": "t"}, "metrics": metrics, "embedding_model": None, "judge": None,
-        "notes": ["a <note>"], "aggregates": aggregate(rows, ["base", "tuned"], metrics),
+        "notes": ["a <note>"], **summarize(rows, ["base", "tuned"], metrics),
+        "knowledge_check": {"items": 0, "skipped": len(rows), "reason": "turned off (eval.choices < 2)"},
         "timings": {"load_s": 1.0, "base": {"seconds": 1, "examples": 3, "output_tokens": 9, "tokens_per_s": 9.0}},
         "examples": rows,
     }
@@ -249,11 +247,12 @@ def test_report_is_one_escaped_file_with_bars_and_helped_hurt_tables():
     report = parse_report(html)
     # Per metric: one bar per variant overall, and one per variant per question type (2 types);
     # exact match has no value for the factual type, which gets "n/a" instead of a bar.
-    expected = 3 * 2 * (1 + 2) - 2
+    expected = 4 * 2 * (1 + 2) - 2
     assert len(report.bars) == expected
     assert {variant for _, variant in report.bars} == {"base", "tuned"}
     # Header + a row per metric; header + one row each for helped and hurt (the tie is in neither).
-    assert report.tables == {"summary-table": 4, "helped-table": 2, "hurt-table": 2}
+    assert report.tables == {"summary-table": 5, "shape-table": 3, "baseline-table": 2, "helped-table": 2,
+                             "hurt-table": 2}
     text = " ".join(report.text)
     assert "Exact match (yes/no questions)" in text and "tuned − base" in text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -2,9 +2,10 @@
 
 Modules, in the order a run uses them: config (EvalConfig), data (examples and prompt
 settings from a dataset version or a gold file), models (adapter folder -> base + PeftModel),
-generate (batched greedy transformers), vllm_engine (the GPU path), metrics, judge,
-scoring (per-example metrics and aggregates), report (self-contained HTML) and run
-(`evaluate`, which ties them together).
+generate (batched greedy transformers), vllm_engine (the GPU path), choice (the
+multiple-choice knowledge check, scored by likelihood), metrics, judge, scoring (per-example
+metrics, aggregates, baselines), intervals (paired bootstrap intervals and verdicts), report
+(self-contained HTML) and run (`evaluate`, which ties them together).
 """
 
 # docs2qa.config imports this package's config module to build `Config`; loading it first

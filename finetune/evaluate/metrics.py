@@ -1,4 +1,5 @@
-"""Answer metrics: ROUGE-L, SQuAD token F1, yes/no exact match, embedding cosine.
+"""Answer metrics: ROUGE-L, SQuAD token F1, yes/no exact match, embedding cosine, and the
+measures that keep them honest: ROUGE-L at the gold answer's length, answer length, echo.
 
 ROUGE-L and F1 are written here (a few lines each) rather than pulled in as dependencies;
 they follow rouge_score (no stemming) and the SQuAD v1.1 evaluation script exactly.
@@ -43,6 +44,40 @@ def rouge_l(prediction: str, reference: str) -> float:
         return 0.0
     precision, recall = lcs / len(pred), lcs / len(ref)
     return 2 * precision * recall / (precision + recall)
+
+
+def rouge_l_at_gold_length(prediction: str, reference: str) -> float:
+    """ROUGE-L recall of the prediction's first |reference| tokens, in [0, 1].
+
+    Neither length games it: ROUGE-L F rises for answers as short as a short gold answer
+    (precision), and recall rises for long answers that say everything. Cut at the gold
+    length, padding gains nothing (the extra tokens are cut off) and a short answer can
+    cover at most len(prediction)/len(reference) of the gold answer.
+    """
+    pred, ref = rouge_tokens(prediction), rouge_tokens(reference)
+    if not pred or not ref:
+        return 0.0
+    return _lcs_length(pred[: len(ref)], ref) / len(ref)
+
+
+def words(text: str) -> int:
+    return len(rouge_tokens(text))
+
+
+# Words that a restatement may add without saying anything new.
+_FUNCTION_WORDS = {"a", "an", "the", "is", "are", "it", "its", "of", "to", "in", "on", "and", "or", "this", "that",
+                   "be", "by", "for", "with", "you", "your", "can", "s"}
+
+
+def echoes_question(prediction: str, question: str) -> bool:
+    """The answer restates its question: it holds most of the question in order (LCS covers
+    >= 60% of the question's tokens) and adds at most one content word of its own.
+    "Yes." or "Yes, it does" to "Does it crawl?" is an answer, not an echo."""
+    pred, asked = rouge_tokens(prediction), rouge_tokens(question)
+    if not pred or not asked:
+        return False
+    new = {t for t in pred if t not in asked and t not in _FUNCTION_WORDS}
+    return _lcs_length(pred, asked) >= 0.6 * len(asked) and len(new) <= 1
 
 
 def squad_normalize(text: str) -> str:

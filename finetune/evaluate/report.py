@@ -9,11 +9,17 @@ from html import escape
 
 LABELS = {
     "rouge_l": "ROUGE-L",
+    "rouge_l_gold_length": "ROUGE-L at gold length (length-robust)",
     "token_f1": "Token F1",
     "exact_match": "Exact match (yes/no questions)",
     "embedding_cosine": "Embedding cosine",
     "judge_score": "LLM judge correctness (1-5)",
+    "choice_accuracy": "Knowledge check: multiple-choice accuracy",
+    "words": "Mean answer length (words)",
+    "echo": "Share of answers that restate the question",
 }
+# "ceiling" is the config's name; what it is: the base model reading the source passage.
+SHOWN = {"ceiling": "open-book reference"}
 SCALE = {"judge_score": 5.0}  # the others lie in [0, 1]
 COLORS = {"base": "#8a8f98", "tuned": "#2563eb", "ceiling": "#16a34a"}
 CSS = """
@@ -25,6 +31,7 @@ th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}.chart{border:1px solid #d0d7de;padding:.5rem}
 .legend span{display:inline-block;margin-right:1rem}.swatch{width:.8rem;height:.8rem;display:inline-block;margin-right:.3rem}
 .note{background:#fff8c5;padding:.5rem;border:1px solid #d4a72c}.pos{color:#15803d}.neg{color:#b91c1c}
+.warn{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6rem;font-weight:600}
 """
 BAR_H, GAP, LABEL_W, BAR_W = 16, 4, 150, 260
 CUT = 600  # characters of an answer shown in a table; results.json keeps the whole text
@@ -39,11 +46,17 @@ def render(results: dict, n_examples: int = 10) -> str:
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
+        *(f'<p class="warn">WARNING: {escape(warning)}</p>' for warning in results.get("warnings", [])),
         *(f'<p class="note">{escape(note)}</p>' for note in results["notes"]),
         _identity(results),
         '<h2 id="summary">Summary</h2>',
+        "<p>tuned − base is the mean difference over the same questions, with its 95% paired bootstrap "
+        "interval; it is called better or worse only when the whole interval lies on one side of zero.</p>",
         _summary(results, variants),
         _legend(results["variants"]),
+        _shape(results, variants),
+        _baseline(results),
+        _knowledge(results),
         '<h2 id="overall">Overall</h2><div class="charts">',
         *(_chart(metric, [("all questions", {v: aggregates[v]["overall"][metric] for v in variants})], variants)
           for metric in results["metrics"]),
@@ -77,21 +90,70 @@ def _identity(results: dict) -> str:
     return _table(["", ""], rows, show_header=False)
 
 
-def _summary(results: dict, variants: list[str]) -> str:
-    """Overall means side by side, with tuned minus base: the numbers the bars draw."""
+def _summary(results: dict, variants: list[str], metrics: list[str] | None = None, table_id: str = "summary-table") -> str:
+    """Overall means side by side, with tuned minus base, its interval and what it allows saying."""
     overall = {v: results["aggregates"][v]["overall"] for v in variants}
     rows = []
-    for metric in results["metrics"]:
+    for metric in results["metrics"] if metrics is None else metrics:
         means = [overall[v][metric]["mean"] for v in variants]
-        base, tuned = overall["base"][metric]["mean"], overall["tuned"][metric]["mean"]
-        delta = _delta(tuned - base) if base is not None and tuned is not None else "n/a"
-        rows.append((LABELS[metric], *("n/a" if m is None else round(m, 3) for m in means), delta,
-                     overall["tuned"][metric]["n"]))
-    return _table(["metric", *variants, "tuned − base", "n"], rows, table_id="summary-table")
+        rows.append((LABELS[metric], *("n/a" if m is None else round(m, 3) for m in means),
+                     *_comparison(results["comparisons"][metric])))
+    return _table(["metric", *(SHOWN.get(v, v) for v in variants), "tuned − base", "95% interval", "verdict", "n"],
+                  rows, table_id=table_id)
+
+
+def _comparison(c: dict) -> tuple:
+    if c["difference"] is None:
+        return "n/a", "n/a", c["verdict"], c["n"]
+    interval = f"[{c['low']:+.3f}, {c['high']:+.3f}]" if c["low"] is not None else "n/a"
+    # Colour only a difference the interval supports: a coloured number reads as a result.
+    css = {"tuned better": "pos", "tuned worse": "neg"}.get(c["verdict"], "")
+    return _Raw(f'<span class="{css}">{c["difference"]:+.3f}</span>'), interval, c["verdict"], c["n"]
+
+
+def _shape(results: dict, variants: list[str]) -> str:
+    """Length and echo beside the scores: ROUGE and F1 rise for answers as short as the gold
+    ones, and a model that repeats the question scores on gold answers that do too."""
+    gold = results["gold_answers"]
+    overall = {v: results["aggregates"][v]["overall"] for v in variants}
+    rows = []
+    for metric, gold_value in (("words", gold["mean_words"]), ("echo", gold["echo_share"])):
+        rows.append((LABELS[metric], round(gold_value, 3), *(round(overall[v][metric]["mean"], 3) for v in variants),
+                     *_comparison(results["comparisons"][metric])))
+    return ('<h2 id="shape">What the answers look like</h2>'
+            + _table(["measure", "gold answers", *(SHOWN.get(v, v) for v in variants), "tuned − base", "95% interval",
+                      "verdict", "n"], rows, table_id="shape-table")
+            + "<p>Echo: the answer holds most of the question and adds at most one word of its own. "
+              "ROUGE-L at gold length scores only the first |gold| words of an answer against the gold answer, "
+              "so neither a short nor a padded answer gains from its length.</p>")
+
+
+def _baseline(results: dict) -> str:
+    base = (results.get("baselines") or {}).get("exact_match_majority")
+    if not base:
+        return ""
+    c = base["tuned_minus_baseline"]
+    tuned = results["aggregates"]["tuned"]["overall"]["exact_match"]["mean"]
+    return ('<h2 id="baseline">Yes/no questions against always giving the same answer</h2>'
+            + _table(["always answering", "its accuracy", "tuned accuracy", "tuned − baseline", "95% interval", "verdict",
+                      "n"], [(repr(base["answer"]), round(base["accuracy"], 3), round(tuned, 3), *_comparison(c))],
+                     table_id="baseline-table"))
+
+
+def _knowledge(results: dict) -> str:
+    check = results.get("knowledge_check") or {}
+    head = '<h2 id="knowledge">Knowledge check (multiple choice, scored by likelihood)</h2>'
+    if not check.get("items"):
+        return head + f"<p>Not run: {escape(check.get('reason', 'no items'))}.</p>"
+    return (head + f"<p>{check['items']} item(s), up to {check['options']} options each (the gold answer and answers "
+            f"to other questions of its type), {check['skipped']} question(s) without an item ("
+            f"{escape(check['skipped_reason'])}). The model picks the option with the highest {escape(check['scoring'])}: "
+            f"answer length cannot help. Chance: {check['chance']:.3f}.</p>"
+            + _summary(results, list(results["variants"]), ["choice_accuracy"], "knowledge-table"))
 
 
 def _legend(variants: dict[str, str]) -> str:
-    spans = "".join(f'<span><i class="swatch" style="background:{COLORS[v]}"></i>{escape(v)}: {escape(text)}</span>'
+    spans = "".join(f'<span><i class="swatch" style="background:{COLORS[v]}"></i>{escape(SHOWN.get(v, v))}: {escape(text)}</span>'
                     for v, text in variants.items())
     return f'<p class="legend">{spans}</p>'
 
@@ -117,7 +179,7 @@ def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> 
         for i, variant in enumerate(variants):
             y = top + 18 + i * (BAR_H + GAP)
             mean, n = stats[variant]["mean"], stats[variant]["n"]
-            svg.append(f'<text x="8" y="{y + 12}" font-size="12">{escape(variant)}</text>')
+            svg.append(f'<text x="8" y="{y + 12}" font-size="12">{escape(SHOWN.get(variant, variant))}</text>')
             if mean is None:
                 svg.append(f'<text x="{LABEL_W}" y="{y + 12}" font-size="12" fill="#57606a">n/a (n=0)</text>')
                 continue

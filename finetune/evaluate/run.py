@@ -17,7 +17,7 @@ from docs2qa.finetune.evaluate.config import EvalConfig
 from docs2qa.finetune.evaluate.data import EvalData, Example, load_gold_file, load_version
 from docs2qa.finetune.evaluate.generate import Generation, generate, render_prompts
 from docs2qa.finetune.evaluate.models import TunedModel, load_peft_model, load_tokenizer, locate, torch_dtype
-from docs2qa.finetune.evaluate.scoring import PER_EXAMPLE, aggregate, score
+from docs2qa.finetune.evaluate.scoring import CHOICE, PER_EXAMPLE, score, summarize
 
 RESULTS = "results.json"
 REPORT = "report.html"
@@ -26,7 +26,8 @@ VARIANTS: dict[str, tuple[bool, bool | None]] = {"base": (False, None), "tuned":
 DESCRIPTIONS = {
     "base": "base model, same prompt as the tuned one",
     "tuned": "base + adapter",
-    "ceiling": "base model with the gold context in the prompt (an upper reference)",
+    "ceiling": "base model with the gold context in the prompt: an open-book reference, not an upper bound "
+               "(a closed-book model that learned the answers can beat it)",
 }
 
 
@@ -51,13 +52,19 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
     elif cfg.ceiling:
         variants.append("ceiling")
 
+    from docs2qa.finetune.evaluate.choice import build_items
+
+    items = build_items(examples, cfg.choices)
     timings: dict[str, Any] = {}
     with _torch_threads(cfg.torch_threads):
-        generations, generation_info = _generate_all(cfg, tuned, data, examples, variants, timings)
-        rows = score(cfg, examples, variants, generations, timings)
+        generations, generation_info, choice_scores = _generate_all(cfg, tuned, data, examples, variants, timings, items)
+        choices = {"items": items, "scores": choice_scores} if choice_scores else None
+        rows = score(cfg, examples, variants, generations, timings, choices)
     timings["total_s"] = round(time.monotonic() - started, 2)
 
-    active = [*PER_EXAMPLE, *(["embedding_cosine"] if cfg.embedding_model else []), *(["judge_score"] if cfg.judge else [])]
+    active = [*PER_EXAMPLE, *(["embedding_cosine"] if cfg.embedding_model else []), *(["judge_score"] if cfg.judge else []),
+              *([CHOICE] if choices else [])]
+    knowledge = _knowledge_check(cfg, items, choices, generation_info["engine"])
     trained_on = (tuned.manifest or {}).get("dataset") or {}
     matches = data.identity["content_id"] == trained_on["content_id"] if trained_on.get("content_id") else None
     if matches is False:
@@ -82,7 +89,8 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
         "embedding_model": cfg.embedding_model,
         "judge": _judge_label(cfg),
         "notes": notes,
-        "aggregates": aggregate(rows, variants, active),
+        **summarize(rows, variants, active),
+        "knowledge_check": knowledge,
         "timings": timings,
         "examples": rows,
     }
@@ -91,15 +99,49 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
     from docs2qa.finetune.evaluate.report import render
 
     _write(out_dir / REPORT, render(results, cfg.examples_in_report))
+    _tell(results)
     return {
         "results": str(out_dir / RESULTS),
         "report": str(out_dir / REPORT),
         "examples": len(examples),
         "dataset": results["dataset"],
         "aggregates": {name: agg["overall"] for name, agg in results["aggregates"].items()},
+        "comparisons": results["comparisons"],
+        "warnings": results["warnings"],
         "timings": timings,
         "notes": notes,
     }
+
+
+def _knowledge_check(cfg: EvalConfig, items: list, choices: dict | None, engine: str) -> dict:
+    built = [item for item in items if item is not None]
+    if choices is None:
+        reason = ("turned off (eval.choices < 2)" if cfg.choices < 2 else
+                  "needs the transformers engine (set eval.engine: transformers)" if built and engine != "transformers"
+                  else "no question has another answer of its type to draw distractors from")
+        return {"items": 0, "skipped": len(items), "reason": reason}
+    return {"items": len(built), "skipped": len(items) - len(built), "options": cfg.choices,
+            "chance": sum(1 / len(item.options) for item in built) / len(built),
+            "scoring": "mean log-probability per option token after the question's prompt",
+            "skipped_reason": "no other distinct answer of the same question type"}
+
+
+def _tell(results: dict) -> None:
+    """The warnings and the verdicts in the terminal: nobody has to open the report to see them."""
+    from rich.console import Console
+    from rich.markup import escape
+
+    from docs2qa.finetune.evaluate.report import LABELS
+
+    console = Console(stderr=True, soft_wrap=True)
+    for warning in results["warnings"]:
+        console.print(f"[bold red]WARNING[/]: {escape(warning)}")
+    for metric in results["metrics"]:
+        c = results["comparisons"][metric]
+        if c["difference"] is None:
+            continue
+        interval = f" [{c['low']:+.3f}, {c['high']:+.3f}]" if c["low"] is not None else ""
+        console.print(f"  {LABELS[metric]}: tuned - base {c['difference']:+.3f}{interval} (n={c['n']}): {c['verdict']}")
 
 
 def _load_data(cfg: EvalConfig, tuned: TunedModel, dataset: Path | None) -> EvalData:
@@ -127,7 +169,7 @@ def choose_engine(cfg: EvalConfig) -> str:
 
 
 def _generate_all(cfg: EvalConfig, tuned: TunedModel, data: EvalData, examples: list[Example], variants: list[str],
-                  timings: dict) -> tuple[dict[str, list[Generation]], dict]:
+                  timings: dict, items: list) -> tuple[dict[str, list[Generation]], dict, dict | None]:
     import torch
 
     tokenizer = load_tokenizer(tuned)
@@ -143,19 +185,25 @@ def _generate_all(cfg: EvalConfig, tuned: TunedModel, data: EvalData, examples: 
     engine = choose_engine(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     info: dict[str, Any] = {"engine": engine, "device": device, "torch_threads": cfg.torch_threads}
-    generate_with = _run_vllm if engine == "vllm" else _run_transformers
-    outputs = generate_with(cfg, tuned, tokenizer, prompts, device, info, timings)
+    choice_scores = None
+    if engine == "vllm":
+        outputs = _run_vllm(cfg, tuned, tokenizer, prompts, device, info, timings)
+    else:
+        outputs, choice_scores = _run_transformers(cfg, tuned, tokenizer, prompts, device, info, timings, items)
     # The embedding model and a local judge come next and need the memory.
     gc.collect()
     if device == "cuda":
         torch.cuda.empty_cache()
     info["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return outputs, info
+    return outputs, info, choice_scores
 
 
 def _run_transformers(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompts: dict[str, list[list[int]]],
-                      device: str, info: dict, timings: dict) -> dict[str, list[Generation]]:
+                      device: str, info: dict, timings: dict, items: list
+                      ) -> tuple[dict[str, list[Generation]], dict[str, list] | None]:
     import torch
+
+    from docs2qa.finetune.evaluate.choice import option_scores
 
     clock = time.monotonic()
     model = load_peft_model(tuned, cfg.dtype, cfg.quantize, device)
@@ -165,15 +213,25 @@ def _run_transformers(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompt
     info["model_bytes"] = model.get_memory_footprint()
     timings["load_s"] = round(time.monotonic() - clock, 2)
     outputs = {}
+    asked = [i for i, item in enumerate(items) if item is not None]
+    scores: dict[str, list] = {}
     for name, batch in prompts.items():
         clock = time.monotonic()
         with nullcontext() if VARIANTS[name][0] else model.disable_adapter():
             outputs[name] = generate(model, tokenizer, batch, batch_size=cfg.batch_size,
                                      max_new_tokens=cfg.max_new_tokens, description=f"eval {name}")
-        timings[name] = _throughput(outputs[name], time.monotonic() - clock)
+            timings[name] = _throughput(outputs[name], time.monotonic() - clock)
+            if asked:
+                clock = time.monotonic()
+                found = option_scores(model, tokenizer, [batch[i] for i in asked], [items[i].options for i in asked],
+                                      cfg.batch_size)
+                scores[name] = [None] * len(items)
+                for i, value in zip(asked, found):
+                    scores[name][i] = value
+                timings[f"choice_{name}_s"] = round(time.monotonic() - clock, 2)
     if device == "cuda":
         info["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
-    return outputs
+    return outputs, scores or None
 
 
 def _run_vllm(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompts: dict[str, list[list[int]]],

@@ -1,0 +1,99 @@
+"""A knowledge check that answer length cannot game: multiple choice scored by likelihood.
+
+Each question of the evaluation set becomes an item: its gold answer plus distractors drawn
+(seeded) from other questions' gold answers of the same question type, in shuffled order.
+The model does not write anything: it picks the option whose tokens it finds most likely
+after the question's prompt, per token (length-normalised), so neither short nor long
+answers, nor echoing the question, change which option wins. InstructLab evaluates
+knowledge tuning the same way, with generated multiple-choice questions.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from docs2qa.finetune.evaluate.data import Example
+from docs2qa.finetune.evaluate.metrics import squad_normalize
+
+
+@dataclass(frozen=True)
+class Item:
+    options: tuple[str, ...]
+    gold: int  # index of the gold answer in options
+
+
+def build_items(examples: Sequence[Example], options: int, seed: int = 0) -> list[Item | None]:
+    """One item per example (None where its type has no other distinct answer to draw from).
+
+    Each example draws from its own generator seeded by (seed, id): an item stays the same
+    when other examples are added or removed, as long as its pool of answers is the same."""
+    by_type: dict[str, list[str]] = {}
+    for example in examples:
+        by_type.setdefault(example.question_type, []).append(example.answer)
+    items: list[Item | None] = []
+    for example in examples:
+        gold_key = squad_normalize(example.answer)
+        pool, seen = [], {gold_key}
+        for answer in by_type[example.question_type]:
+            key = squad_normalize(answer)
+            if key not in seen:  # an option twice, or equal to the gold answer, would be unanswerable
+                seen.add(key)
+                pool.append(answer)
+        if not pool or options < 2:
+            items.append(None)
+            continue
+        rng = random.Random(f"{seed}/{example.id}")
+        chosen = [example.answer, *rng.sample(pool, min(options - 1, len(pool)))]
+        order = list(range(len(chosen)))
+        rng.shuffle(order)
+        items.append(Item(tuple(chosen[i] for i in order), order.index(0)))
+    return items
+
+
+def option_scores(model: Any, tokenizer: Any, prompts: Sequence[list[int]], options: Sequence[Sequence[str]],
+                  batch_size: int) -> list[list[float]]:
+    """Mean log-probability per token of each option after its prompt's ids."""
+    pieces = [(i, j, tokenizer(text, add_special_tokens=False)["input_ids"])
+              for i, texts in enumerate(options) for j, text in enumerate(texts)]
+    flat = continuation_logprobs(model, [prompts[i] for i, _, _ in pieces], [ids for _, _, ids in pieces],
+                                 tokenizer.pad_token_id, batch_size)
+    scores: list[list[float]] = [[0.0] * len(texts) for texts in options]
+    for (i, j, _), value in zip(pieces, flat):
+        scores[i][j] = value
+    return scores
+
+
+def continuation_logprobs(model: Any, prompts: Sequence[list[int]], continuations: Sequence[list[int]], pad: int,
+                          batch_size: int) -> list[float]:
+    """Mean log-probability per token of each continuation given its prompt (-inf for an empty one)."""
+    import torch
+
+    device = next(model.parameters()).device
+    results = [float("-inf")] * len(prompts)
+    order = sorted((k for k in range(len(prompts)) if continuations[k]),
+                   key=lambda k: len(prompts[k]) + len(continuations[k]), reverse=True)
+    with torch.inference_mode():
+        for start in range(0, len(order), batch_size):
+            batch = order[start:start + batch_size]
+            sequences = [prompts[k] + continuations[k] for k in batch]
+            width = max(len(s) for s in sequences)
+            # Right padding: every real token keeps the position it has alone, so the
+            # scores do not depend on what shares the batch.
+            ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=device)
+            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=device)
+            # use_cache=False: packed-training models and our own forward passes must not reuse a cache.
+            logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float(), -1)
+            for row, k in enumerate(batch):
+                start_at, count = len(prompts[k]), len(continuations[k])
+                # The logits at position p predict token p + 1.
+                positions = torch.arange(start_at - 1, start_at - 1 + count, device=device)
+                targets = ids[row, start_at:start_at + count]
+                results[k] = float(logprobs[row, positions, targets].mean())
+    return results
+
+
+def picks(scores: Sequence[list[float]]) -> list[int]:
+    # Ties go to the first option; the options are shuffled, so that favours no one.
+    return [max(range(len(s)), key=lambda j: s[j]) for s in scores]
