@@ -10,7 +10,9 @@ the budget is checked between waves and a stop leaves only finished work behind.
 from __future__ import annotations
 
 import os
+import sys
 import threading
+from collections import Counter
 from pathlib import Path
 
 from docs2qa.config import Config
@@ -38,19 +40,45 @@ def spread(chunks: list[Chunk], limit: int | None) -> list[Chunk]:
     return [c for *_, c in sorted(ordered, key=lambda t: t[:3])[:limit]]
 
 
-def plan_units(chunks: list[Chunk], config: Config, labels: dict[str, str], judge_hash: str) -> list[Unit]:
+def plan_units(chunks: list[Chunk], config: Config, labels: dict[str, str],
+               judge_hash: str) -> tuple[list[Unit], list[Dropped]]:
+    """The units to generate, and the chunks (or chunk x type) skipped before any model call."""
+    from docs2qa.generation.qa import answer_first
+    from docs2qa.generation.qa.gates import chunk_skip_reason
     from docs2qa.generation.qa.prompts import prompt_hash
 
     gen = config.generate
-    units = []
+    strategy = gen.resolved_strategy()
+    wanted = {t: n for t, n in gen.questions_per_type.items() if n > 0}
+    if strategy == "answer_first" and set(wanted) - set(answer_first.TYPES):
+        raise Docs2qaError(
+            f"generate.strategy answer_first writes {', '.join(answer_first.TYPES)} questions, "
+            f"not {', '.join(sorted(set(wanted) - set(answer_first.TYPES)))}",
+            "set generate.strategy=free for yes_no and unanswerable questions (a model of >=1.5B parameters)",
+        )
+    units, skipped = [], []
     for chunk in chunks:
-        for question_type, n in gen.questions_per_type.items():
-            if n <= 0:
+        skip = chunk_skip_reason(chunk.text, chunk.token_count, config.chunk.min_tokens)
+        if skip:
+            skipped.append(Dropped(chunk.chunk_id, chunk.anchor_url, *skip))
+            continue
+        picked = answer_first.pick_answers(chunk.text, wanted) if strategy == "answer_first" else {}
+        for question_type, n in wanted.items():
+            if strategy == "free":
+                p_hash = prompt_hash(gen.output_format, question_type)
+                key = unit_key(chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"])
+                units.append(Unit(key, chunk, question_type, n, p_hash))
                 continue
-            p_hash = prompt_hash(gen.output_format, question_type)
-            key = unit_key(chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"])
-            units.append(Unit(key, chunk, question_type, n, p_hash))
-    return units
+            answers = tuple(picked[question_type])
+            if not answers:
+                skipped.append(Dropped(f"{chunk.chunk_id}:{question_type}", chunk.anchor_url, "no_answer_span",
+                                       f"no sentence of the chunk suits a {question_type} question"))
+                continue
+            p_hash = answer_first.prompt_hash()
+            key = unit_key(chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"],
+                           *answers)
+            units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers))
+    return units, skipped
 
 
 def tokens_used(complete: dict) -> dict[str, dict[str, int]]:
@@ -86,12 +114,11 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
     """
     import pickle
     import subprocess
-    import sys
 
     from docs2qa.generation.llm import resolve_model
 
     gen = config.generate
-    for llm in (gen.generator, gen.judge or gen.generator):
+    for llm in (gen.generator, gen.judge_llm()):
         if llm.backend == "transformers":
             resolve_model(llm.model)  # convert an embedded model once, here, not in each step
     request = folder / "_wave.pickle"
@@ -124,20 +151,27 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
 
     from docs2qa.generation.llm import build_llm
     from docs2qa.generation.qa.prompts import critique_grammar, pairs_grammar
-    from docs2qa.generation.qa.steps import JournalUnits, JudgeUnits
+    from docs2qa.generation.qa.answer_first import question_grammar
+    from docs2qa.generation.qa.steps import JournalUnits, JudgeUnits, QuestionUnits
     from docs2qa.generation.qa.tasks import GenerateQA
 
     gen = config.generate
-    generator, judge = gen.generator, gen.judge or gen.generator
+    generator, judge = gen.generator, gen.judge_llm()
     lines = gen.output_format == "lines"
     max_pairs = max(gen.questions_per_type.values())
     rows = [{"unit": u.key, "chunk_id": u.chunk.chunk_id, "title": u.chunk.title,
              "heading_path": list(u.chunk.heading_path), "text": u.chunk.text,
-             "question_type": u.question_type, "n": u.n} for u in units]
+             "question_type": u.question_type, "n": u.n, "answers": list(u.answers)} for u in units]
     with Pipeline(name="docs2qa-generate", cache_dir=str(folder / "_distilabel")) as pipeline:
         load = LoadDataFromDicts(name="load_units", data=rows, batch_size=generator.batch_size)
-        ask = GenerateQA(name="generate_qa", llm=build_llm(generator, pairs_grammar(max_pairs) if lines else None), output_format=gen.output_format,
-                         parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
+        if gen.resolved_strategy() == "answer_first":
+            # Questions are one line whatever the output format: the answers are given.
+            ask = QuestionUnits(name="generate_qa", llm=build_llm(generator, question_grammar()),
+                                parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
+        else:
+            ask = GenerateQA(name="generate_qa", llm=build_llm(generator, pairs_grammar(max_pairs) if lines else None),
+                             output_format=gen.output_format, parse_retries=gen.parse_retries,
+                             input_batch_size=generator.batch_size)
         critique = JudgeUnits(name="critique_qa", llm=build_llm(judge, critique_grammar() if lines else None), output_format=gen.output_format,
                               parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
         sink = JournalUnits(name="journal_units", journal_dir=str(folder), input_batch_size=generator.batch_size)
@@ -177,12 +211,12 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
     from docs2qa.generation.qa.prompts import critique_prompt_hash
 
     gen = config.generate
-    labels = {"generator": model_label(gen.generator), "judge": model_label(gen.judge or gen.generator)}
+    labels = {"generator": model_label(gen.generator), "judge": model_label(gen.judge_llm())}
     judge_hash = critique_prompt_hash(gen.output_format)
 
     def body(stage) -> StageResult:
         chunks = spread(store.stage("chunk").read("chunks", Chunk), gen.max_chunks)
-        units = plan_units(chunks, config, labels, judge_hash)
+        units, skipped = plan_units(chunks, config, labels, judge_hash)
         folder = stage.path
         while True:
             complete = journal.finished_units(folder)
@@ -210,16 +244,31 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 raise Docs2qaError("the generation pipeline finished no unit", "see the distilabel log above")
 
         current = _current(complete, units)
-        pairs, dropped = assemble(units, current, gen, labels, judge_hash)
+        pairs, dropped, health = assemble(units, current, gen, labels, judge_hash, similarity=_qa_similarity(gen))
+        if health["informative"] is False:
+            print(f"WARNING: the judge is uninformative: {health['reason']}", file=sys.stderr)
         pairs, duplicates = remove_near_duplicates(pairs, gen)
         ledger = tokens_used(current)
         return StageResult(
-            tables={"pairs": (pairs, QAPair)}, count_in=len(chunks), dropped=dropped + duplicates,
-            extra={"units": len(units), "models": labels, "tokens": ledger,
-                   "cost_usd": cost(ledger, labels, gen.prices)},
+            tables={"pairs": (pairs, QAPair)}, count_in=len(chunks), dropped=skipped + dropped + duplicates,
+            extra={"units": len(units), "models": labels, "strategy": gen.resolved_strategy(), "tokens": ledger,
+                   "cost_usd": cost(ledger, labels, gen.prices), "judge_health": health,
+                   "skipped_chunks": dict(Counter(d.reason for d in skipped))},
         )
 
     return record("generate", config, store, body)
+
+
+def _qa_similarity(gen):
+    """Cosine of each question with its answer, with the dedup embedding model."""
+    def similarity(questions: list[str], answers: list[str]) -> list[float]:
+        from docs2qa.generation.qa.dedup import embed_questions
+
+        vectors = embed_questions([*questions, *answers], gen.dedup.model)
+        n = len(questions)
+        return [float(vectors[i] @ vectors[n + i]) for i in range(n)]
+
+    return similarity
 
 
 def _current(complete: dict, units: list[Unit]) -> dict:

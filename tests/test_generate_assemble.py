@@ -34,7 +34,8 @@ def pair(question, answer="Uploads are limited to 20 GB per dataset.", evidence=
 
 def run(rec, cfg=GenerateConfig()):
     unit = Unit("u1", CHUNK, "factual", 2, "hash")
-    return assemble([unit], {"u1": rec}, cfg, LABELS, "judgehash")
+    pairs, dropped, _ = assemble([unit], {"u1": rec}, cfg, LABELS, "judgehash")
+    return pairs, dropped
 
 
 def test_good_pairs_carry_scores_provenance_and_tokens():
@@ -53,14 +54,24 @@ def test_parse_failures_keep_the_raw_output():
     assert [d.reason for d in dropped] == ["judge_parse_error"] and "raw judge text" in dropped[0].detail
 
 
-def test_failed_checks_and_judge_drops_are_recorded_with_reasons():
+def test_failed_checks_and_low_judge_scores_are_recorded_with_reasons():
     pairs, dropped = run(record(
         [pair("What does the text say about uploads?"), pair("How big can an Acme upload be?", evidence="Made-up quote not here."),
-         pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time")],
-        [verdict(), verdict(), verdict("drop", rationale="trivial")]))
+         pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time from its settings page")],
+        [verdict(), verdict(), verdict(scores=(5, 2, 5, 5), rationale="trivial")]))
     assert not pairs
-    assert [d.reason for d in dropped] == ["not_standalone", "evidence_not_in_chunk", "judge_drop"]
-    assert dropped[2].detail == "trivial"
+    assert [d.reason for d in dropped] == ["not_standalone", "evidence_not_in_chunk", "judge_low_score"]
+    assert "lowest score 2 < generate.judge.min_score=3" in dropped[2].detail and "trivial" in dropped[2].detail
+
+
+def test_the_keep_decision_follows_the_scores_not_the_verdict_word():
+    good = pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time from its settings page")
+    pairs, dropped = run(record([good], [verdict("drop", scores=(4, 4, 4, 4))]))
+    assert len(pairs) == 1 and not dropped and pairs[0].judge_verdict == "drop"
+    pairs, dropped = run(record([good], [verdict("keep", scores=(4, 4, 1, 4))]))
+    assert not pairs and [d.reason for d in dropped] == ["judge_low_score"]
+    pairs, _ = run(record([good], [verdict("keep", scores=(4, 4, 1, 4))]), GenerateConfig(judge={"min_score": 1}))
+    assert len(pairs) == 1
 
 
 def test_exact_repeats_within_a_unit_are_dropped():
@@ -72,7 +83,7 @@ def test_exact_repeats_within_a_unit_are_dropped():
 def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
     pairs, _ = run(record(
         [pair("How large can an Acme dataset upload be?"), pair("What is the maximum size of an Acme dataset upload?"),
-         pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time")],
+         pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time from its settings page")],
         [verdict(scores=(3, 3, 3, 3)), verdict(), verdict()]))
     kept, dropped = remove_near_duplicates(pairs, GenerateConfig(dedup={"threshold": 0.8}))
     assert [d.reason for d in dropped] == ["near_duplicate"]

@@ -1,36 +1,54 @@
-"""Journal records -> QAPair records and dropped rows: model-free checks, judge verdicts,
-near-duplicate removal. Everything rejected keeps its reason."""
+"""Journal records -> QAPair records and dropped rows: model-free checks and gates, the
+judge's scores against its threshold, near-duplicate removal. Everything rejected keeps
+its reason."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Callable
 
 from docs2qa.config import GenerateConfig
 from docs2qa.records import Chunk, Dropped, QAPair, content_id, pair_id
+from docs2qa.generation.qa.answer_first import question_problem
 from docs2qa.generation.qa.checks import check_pair
+from docs2qa.generation.qa.gates import gate_pair
+from docs2qa.generation.qa.judge_health import judge_health, lowest_score
 
 
 @dataclass(frozen=True)
 class Unit:
-    """One (chunk, question type) request, the grain of journaling and resume."""
+    """One (chunk, question type) request, the grain of journaling and resume.
+
+    answer_first units carry the answers picked from the chunk; the model writes only
+    their questions."""
 
     key: str
     chunk: Chunk
     question_type: str
     n: int
     generate_prompt_hash: str
+    strategy: str = "free"
+    answers: tuple[str, ...] = ()
 
 
 def unit_key(chunk_id: str, question_type: str, n: int, prompt_hash: str, generator: str,
-             judge_prompt_hash: str, judge: str) -> str:
-    return content_id("unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge)
+             judge_prompt_hash: str, judge: str, *answers: str) -> str:
+    return content_id("unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers)
+
+
+Similarity = Callable[[list[str], list[str]], list[float]]
 
 
 def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dict[str, str],
-             judge_prompt_hash: str) -> tuple[list[QAPair], list[Dropped]]:
-    """Checked, judged pairs of the finished units (before dedup), and what was rejected."""
-    pairs: dict[str, QAPair] = {}
+             judge_prompt_hash: str, similarity: Similarity | None = None) -> tuple[list[QAPair], list[Dropped], dict]:
+    """Checked, judged pairs of the finished units (before dedup), what was rejected, and the
+    judge's health (judge_health.py).
+
+    `similarity(questions, answers)` gives the cosine of each question with its answer; the
+    questions of answer_first units below `cfg.min_qa_similarity` are off target."""
+    candidates = []  # [unit, pid, pair, verdict, failure or None, evidence ratio]
     dropped: list[Dropped] = []
+    seen: set[str] = set()
     for unit in units:
         if unit.key not in complete:
             continue
@@ -42,39 +60,82 @@ def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dic
             continue
         for pair, verdict in zip(record["pairs"], record["judgements"], strict=True):
             pid = pair_id(chunk.chunk_id, unit.generate_prompt_hash, labels["generator"], pair["question"])
-            if pid in pairs:  # the model repeated a question verbatim within a chunk
+            if pid in seen:  # the model repeated a question verbatim within a chunk
                 dropped.append(Dropped(pid, chunk.anchor_url, "duplicate_exact", pair["question"]))
                 continue
-            ratio, failures = check_pair(pair["question"], pair["answer"], pair.get("evidence") or "", chunk.text,
-                                         unit.question_type, cfg)
-            if failures:
-                reason, detail = failures[0]
-                more = "; ".join(f"{r}: {d}" for r, d in failures[1:])
-                dropped.append(Dropped(pid, chunk.anchor_url, reason, detail + (f" (also {more})" if more else "")))
-                continue
-            if verdict["parse_error"]:
-                detail = f"{verdict['parse_error']} | raw output: {verdict.get('raw_output') or ''}"
-                dropped.append(Dropped(pid, chunk.anchor_url, "judge_parse_error", detail))
-                continue
-            if verdict["verdict"] == "drop":
-                dropped.append(Dropped(pid, chunk.anchor_url, "judge_drop", verdict.get("rationale") or ""))
-                continue
-            scores = verdict["scores"]
-            pairs[pid] = QAPair(
-                pair_id=pid, chunk_id=chunk.chunk_id, page_id=chunk.page_id, url=chunk.url,
-                anchor_url=chunk.anchor_url, title=chunk.title, heading_path=list(chunk.heading_path),
-                question=pair["question"].strip(), answer=pair["answer"].strip(),
-                question_type=unit.question_type, evidence=(pair.get("evidence") or "").strip(),
-                generator_model=labels["generator"], generate_prompt_hash=unit.generate_prompt_hash,
-                prompt_tokens=record["tokens"]["prompt"], completion_tokens=record["tokens"]["completion"],
-                evidence_ratio=ratio, score_grounded=scores["grounded"], score_correct=scores["correct"],
-                score_useful=scores["useful"], score_standalone=scores["standalone"],
-                judge_verdict=verdict["verdict"], judge_rationale=verdict.get("rationale") or "",
-                revised_answer=verdict.get("revised_answer") or "", judge_model=labels["judge"],
-                judge_prompt_hash=judge_prompt_hash, judge_prompt_tokens=verdict["tokens"]["prompt"],
-                judge_completion_tokens=verdict["tokens"]["completion"],
-            )
-    return list(pairs.values()), dropped
+            seen.add(pid)
+            candidates.append([unit, pid, pair, verdict, *_first_failure(pair, unit, cfg)])
+
+    _off_target(candidates, similarity, cfg.min_qa_similarity)
+    health = judge_health([(c[3]["scores"], c[4] is None) for c in candidates if not c[3]["parse_error"]],
+                          cfg.judge.min_score)
+
+    pairs: list[QAPair] = []
+    for unit, pid, pair, verdict, failure, ratio in candidates:
+        chunk = unit.chunk
+        if failure:
+            dropped.append(Dropped(pid, chunk.anchor_url, *failure))
+            continue
+        if verdict["parse_error"]:
+            detail = f"{verdict['parse_error']} | raw output: {verdict.get('raw_output') or ''}"
+            dropped.append(Dropped(pid, chunk.anchor_url, "judge_parse_error", detail))
+            continue
+        scores = verdict["scores"]
+        if health["applied"] and lowest_score(scores) < cfg.judge.min_score:
+            detail = (f"lowest score {lowest_score(scores)} < generate.judge.min_score={cfg.judge.min_score} "
+                      f"({scores}); verdict {verdict['verdict']!r}: {verdict.get('rationale') or ''}")
+            dropped.append(Dropped(pid, chunk.anchor_url, "judge_low_score", detail))
+            continue
+        pairs.append(QAPair(
+            pair_id=pid, chunk_id=chunk.chunk_id, page_id=chunk.page_id, url=chunk.url,
+            anchor_url=chunk.anchor_url, title=chunk.title, heading_path=list(chunk.heading_path),
+            question=pair["question"].strip(), answer=pair["answer"].strip(),
+            question_type=unit.question_type, evidence=(pair.get("evidence") or "").strip(),
+            generator_model=labels["generator"], generate_prompt_hash=unit.generate_prompt_hash,
+            prompt_tokens=complete[unit.key]["tokens"]["prompt"],
+            completion_tokens=complete[unit.key]["tokens"]["completion"],
+            evidence_ratio=ratio, score_grounded=scores["grounded"], score_correct=scores["correct"],
+            score_useful=scores["useful"], score_standalone=scores["standalone"],
+            judge_verdict=verdict["verdict"], judge_rationale=verdict.get("rationale") or "",
+            revised_answer=verdict.get("revised_answer") or "", judge_model=labels["judge"],
+            judge_prompt_hash=judge_prompt_hash, judge_prompt_tokens=verdict["tokens"]["prompt"],
+            judge_completion_tokens=verdict["tokens"]["completion"],
+        ))
+    return pairs, dropped, health
+
+
+def _first_failure(pair: dict, unit: Unit, cfg: GenerateConfig) -> tuple[tuple[str, str] | None, float]:
+    """The model-free checks and gates as one (reason, detail) noting the other failures, and
+    the evidence's match ratio in the chunk."""
+    question, answer, evidence = pair["question"], pair["answer"], pair.get("evidence") or ""
+    ratio, failures = check_pair(question, answer, evidence, unit.chunk.text, unit.question_type, cfg)
+    gate = gate_pair(question, answer, evidence, unit.chunk.text, unit.question_type, cfg)
+    failures = failures + ([gate] if gate else [])
+    if not failures:
+        return None, ratio
+    reason, detail = failures[0]
+    more = "; ".join(f"{r}: {d}" for r, d in failures[1:])
+    return (reason, detail + (f" (also {more})" if more else "")), ratio
+
+
+def _off_target(candidates: list, similarity: Similarity | None, threshold: float) -> None:
+    """answer_first questions must be about their answer and their chunk: no copied worked
+    example, no subject the chunk never mentions, and a question-answer embedding cosine of
+    at least `threshold`."""
+    checked = []
+    for candidate in candidates:
+        unit, _, pair, _, failure, _ = candidate
+        if unit.strategy != "answer_first" or failure is not None:
+            continue
+        candidate[4] = question_problem(pair["question"], unit.chunk.text, unit.chunk.title, list(unit.chunk.heading_path))
+        if candidate[4] is None:
+            checked.append(candidate)
+    if not checked or similarity is None:
+        return
+    cosines = similarity([c[2]["question"] for c in checked], [c[2]["answer"] for c in checked])
+    for candidate, cosine in zip(checked, cosines):
+        if cosine < threshold:
+            candidate[4] = ("off_target", f"question-answer cosine {cosine:.2f} < generate.min_qa_similarity={threshold}")
 
 
 def judge_score(pair: QAPair) -> float:

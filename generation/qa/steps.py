@@ -1,4 +1,5 @@
-"""distilabel steps that judge whole units and journal them as they finish.
+"""distilabel steps that write questions for picked answers, judge whole units and journal
+them as they finish.
 
 Rows stay one per unit (chunk x question type) from start to end: a step that emitted one
 row per pair would emit empty batches when a whole batch failed to parse, and distilabel
@@ -12,8 +13,10 @@ from typing import Any, Dict, List
 
 from distilabel.steps import Step, StepInput
 
+from distilabel.constants import DISTILABEL_METADATA_KEY
+
 from docs2qa.generation.qa import journal
-from docs2qa.generation.qa.tasks import CritiqueQA
+from docs2qa.generation.qa.tasks import CritiqueQA, WriteQuestion
 
 JUDGEMENT_FIELDS = ("scores", "verdict", "revised_answer", "rationale", "parse_error", "raw_output", "parse_attempts")
 
@@ -53,6 +56,43 @@ class JudgeUnits(CritiqueQA):
             verdicts[position].append({**{k: result.get(k) for k in JUDGEMENT_FIELDS},
                                        "tokens": tokens_of(result, self.name)})
         yield [{**row, "judgements": verdicts[i]} for i, row in enumerate(inputs)]
+
+
+class QuestionUnits(WriteQuestion):
+    """answer_first: one question per answer of each unit row; the row gets its pairs (the
+    answer is its own evidence) and the tokens of all its questions, as GenerateQA would."""
+
+    @property
+    def inputs(self) -> List[str]:
+        return ["unit", "title", "heading_path", "answers"]
+
+    @property
+    def outputs(self) -> List[str]:
+        return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
+
+    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+        flat = [{"title": row["title"], "heading_path": row["heading_path"], "answer": answer}
+                for row in inputs for answer in row["answers"]]
+        asked = iter(next(super().process(flat)) if flat else [])
+        results = []
+        for row in inputs:
+            done = [next(asked) for _ in row["answers"]]
+            errors = [r for r in done if r["parse_error"]]
+            tokens = [tokens_of(r, self.name) for r in done]
+            stats = {"input_tokens": [sum(t["prompt"] for t in tokens)],
+                     "output_tokens": [sum(t["completion"] for t in tokens)]}
+            results.append({
+                **row,
+                "pairs": None if errors else [{"question": r["question"], "answer": r["answer"], "evidence": r["answer"]}
+                                              for r in done],
+                # One unreadable question fails the unit, with its raw text kept, as in GenerateQA.
+                "parse_error": errors[0]["parse_error"] if errors else None,
+                "raw_output": errors[0]["raw_output"] if errors else None,
+                "parse_attempts": max((r["parse_attempts"] for r in done), default=0),
+                "model_name": self.llm.model_name,
+                DISTILABEL_METADATA_KEY: {f"statistics_{self.name}": stats},
+            })
+        yield results
 
 
 class JournalUnits(Step):

@@ -19,7 +19,7 @@ from distilabel.steps.base import StepInput
 from distilabel.steps.tasks.base import Task
 from pydantic import Field
 
-from docs2qa.generation.qa import prompts
+from docs2qa.generation.qa import answer_first, prompts
 from docs2qa.generation.qa.parsing import ParseError, parse_critique, parse_pairs
 
 
@@ -157,3 +157,27 @@ class CritiqueQA(_StrictTask):
 
     def get_structured_output(self) -> Union[Dict[str, Any], None]:
         return prompts.CRITIQUE_SCHEMA if self.output_format == "json" else None
+
+
+class WriteQuestion(_StrictTask):
+    """answer_first: writes the question whose answer is one given span of a chunk.
+
+    Input columns: title, heading_path, answer. Output columns: question (None on failure),
+    parse_error, raw_output, parse_attempts, model_name.
+    """
+
+    _empty: ClassVar[Dict[str, Any]] = {"question": None}
+
+    @property
+    def inputs(self) -> List[str]:
+        return ["title", "heading_path", "answer"]
+
+    @property
+    def outputs(self) -> List[str]:
+        return ["question", "parse_error", "raw_output", "parse_attempts", "model_name"]
+
+    def format_input(self, input: Dict[str, Any]) -> List[Dict[str, str]]:
+        return answer_first.messages(input["title"], list(input["heading_path"] or []), input["answer"])
+
+    def _parse(self, text: str) -> Dict[str, Any]:
+        return {"question": answer_first.parse_question(text)}

@@ -1,0 +1,182 @@
+"""Answer-first generation for small models: the answer is picked from the chunk, the model
+writes only the question.
+
+A 135M model asked for whole pairs writes fluent answers the chunk does not support. Here the
+answers are informative sentences of the chunk itself (numbers, names, commands, settings,
+steps), so they are grounded by construction, and the model's only job is the question, with
+worked examples from an unrelated invented product (their words are not in any chunk, so a
+copied example is detectable). Questions still pass the gates and a question-answer
+embedding similarity check (assemble.py).
+"""
+
+from __future__ import annotations
+
+import re
+
+from docs2qa.generation.qa.prompts import _hash
+
+TYPES = ("factual", "procedural", "conceptual")
+SELECTOR_VERSION = "1"  # bump when span picking changes: units are then generated anew
+
+_LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
+_LIST_RE = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
+_SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"])")
+_DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|then)\b", re.I)
+_IMPERATIVE = re.compile(r"^(?:select|click|run|open|add|set|use|install|create|invite|pick|choose|go|enter|"
+                         r"type|press|upload|download|attach|pin|call|send|pass|replace|start|stop|sign|generate)\b", re.I)
+_SETTING = re.compile(r"\b(?:default|limit|limited|maximum|minimum|at most|at least|up to|expire|expires|must|"
+                      r"only|never|always|required|per|every|after|before|within)\b", re.I)
+_CONCEPT = re.compile(r"\b(?:because|so that|which means|means|is an?|are|lets you|allows?|instead of|unless)\b", re.I)
+_NAME = re.compile(r"(?<=\s)[A-Z][a-zA-Z0-9]+")
+
+
+def _clean(text: str) -> str:
+    text = _LINK_RE.sub(lambda m: m.group(1) or "", text)
+    text = _EMPHASIS_RE.sub("", text)
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _code_lines(block: str) -> list[str]:
+    lines = block.strip("`\n").split("\n")[1:] if block.startswith("```") else []
+    return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+def candidates(text: str) -> list[str]:
+    """Sentences and list items of the chunk, markup removed, in order. A sentence that
+    introduces a one- or two-line command ("...: ```acme x```") takes the command along."""
+    spans: list[str] = []
+    pieces = re.split(r"(^```.*?^```[^\n]*$)", text, flags=re.DOTALL | re.MULTILINE)
+    for index, piece in enumerate(pieces):
+        if piece.startswith("```"):
+            continue
+        following = pieces[index + 1] if index + 1 < len(pieces) else ""
+        for block in re.split(r"\n\s*\n", piece):
+            lines = [line for line in block.splitlines() if line.strip()]
+            if not lines or lines[0].lstrip().startswith(("#", "|", "![", ">")):
+                continue
+            if all(_LIST_RE.match(line) for line in lines):
+                spans.extend(_clean(_LIST_RE.sub("", line)) for line in lines)
+                continue
+            for sentence in _SENTENCE_RE.split(_clean(" ".join(lines))):
+                spans.append(sentence)
+        if spans and spans[-1].endswith(":"):
+            code = _code_lines(following.strip())
+            if 1 <= len(code) <= 2:
+                spans[-1] = f"{spans[-1]} `{' && '.join(code)}`"
+    return [s for s in spans if s and not s.endswith(":")]
+
+
+def score(span: str, question_type: str) -> float:
+    """How much a span is worth asking about, for one question type (higher is better)."""
+    words = span.split()
+    if not 6 <= len(words) <= 45:
+        return -1.0
+    value = 0.0
+    digits = bool(re.search(r"\d", span))
+    code = "`" in span
+    arrows = "→" in span
+    if question_type == "factual":
+        value += 2 * digits + 1.0 * code + 0.5 * len(_NAME.findall(span)[:2]) + len(_SETTING.findall(span)[:2])
+    elif question_type == "procedural":
+        value += 2 * code + 2 * arrows + 2 * bool(_IMPERATIVE.match(span)) + bool(re.search(r"\byou can\b|\bto \w+", span))
+    else:
+        value += 2 * bool(_CONCEPT.search(span)) + 0.5 * bool(re.search(r"\b(?:when|why|how)\b", span, re.I))
+    if _DANGLING.match(span):
+        value -= 2  # "It stops when..." names nothing a question could be about
+    return value
+
+
+def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
+    """Up to `wanted[type]` distinct spans per question type; a span serves one type only.
+    Types are served in turn, so one type cannot take every good span of a small chunk."""
+    spans = list(dict.fromkeys(candidates(text)))
+    taken: set[str] = set()
+    picked: dict[str, list[str]] = {t: [] for t in wanted}
+    ranked = {t: sorted((s for s in spans if score(s, t) > 0), key=lambda s: -score(s, t)) for t in wanted}
+    for _ in range(max(wanted.values(), default=0)):
+        for question_type, n in wanted.items():
+            if len(picked[question_type]) >= n:
+                continue
+            choice = next((s for s in ranked[question_type] if s not in taken), None)
+            if choice is not None:
+                taken.add(choice)
+                picked[question_type].append(choice)
+    return picked
+
+
+# ---------------------------------------------------------------- prompt
+
+SYSTEM = (
+    "You write the question that a user of a software product would ask, whose answer is the given "
+    "sentence from the product's documentation. The question names the product or feature and makes "
+    "sense on its own."
+)
+
+# Worked examples from an invented mail product that no documentation here is about.
+EXAMPLES = (
+    ("Zephyr Mail > Attachments", "Attachments larger than 25 MB are uploaded to Zephyr Drive and sent as a link.",
+     "What happens to a Zephyr Mail attachment larger than 25 MB?"),
+    ("Zephyr Mail > Filters", "Open Settings → Filters, select New filter and choose the folder that matching messages move to.",
+     "How do I create a filter in Zephyr Mail?"),
+    ("Zephyr Mail > Shared mailboxes", "A shared mailbox is an address that several team members read and send from.",
+     "What is a shared mailbox in Zephyr Mail?"),
+)
+
+_USER = "Page: {page}\nAnswer: {answer}"
+
+
+def page_label(title: str, heading_path: list[str]) -> str:
+    parts = [title or "(untitled)"] + [h for h in heading_path if h != title]
+    return " > ".join(parts)
+
+
+def messages(title: str, heading_path: list[str], answer: str) -> list[dict]:
+    turns = [{"role": "system", "content": SYSTEM}]
+    for page, example_answer, question in EXAMPLES:
+        turns += [{"role": "user", "content": _USER.format(page=page, answer=example_answer)},
+                  {"role": "assistant", "content": f"Q: {question}"}]
+    turns.append({"role": "user", "content": _USER.format(page=page_label(title, heading_path), answer=answer)})
+    return turns
+
+
+def prompt_hash() -> str:
+    examples = "\x1e".join("\x1d".join(e) for e in EXAMPLES)
+    return _hash("answer_first", SELECTOR_VERSION, SYSTEM, _USER, examples)
+
+
+def question_grammar() -> dict:
+    from docs2qa.generation.llm.line_grammar import Field, LineGrammar
+
+    return LineGrammar((Field("Q:", max_tokens=40, end_with="?", no_start="[<"),)).to_dict()
+
+
+def parse_question(text: str) -> str:
+    """The question of a reply "Q: ...?"; a ParseError when there is none."""
+    from docs2qa.generation.qa.parsing import ParseError
+
+    if text is None or not text.strip():
+        raise ParseError("empty reply")
+    line = text.strip().splitlines()[0].strip()
+    line = re.sub(r"^(?:\*\*)?Q(?:uestion)?\s*:\s*(?:\*\*)?", "", line, flags=re.I).strip()
+    if not line.endswith("?"):
+        raise ParseError(f"expected one line 'Q: <question>?', got {text.strip()[:80]!r}")
+    return line
+
+
+_EXAMPLE_ONLY = {"zephyr"}  # the invented product of EXAMPLES: a question naming it copied an example
+
+
+def question_problem(question: str, chunk_text: str, title: str, heading_path: list[str]) -> tuple[str, str] | None:
+    """A question that copies a worked example, or asks about things its chunk never mentions."""
+    from docs2qa.generation.qa.gates import content_words
+
+    words = content_words(question)
+    copied = sorted(_EXAMPLE_ONLY & set(words))
+    if copied:
+        return "off_target", f"the question copies the worked example ({', '.join(copied)})"
+    known = set(content_words(" ".join([chunk_text, title, *heading_path])))
+    foreign = sorted({w for w in words if w not in known})
+    if len(foreign) >= 2:
+        return "off_target", f"the question asks about {', '.join(foreign)}, which its chunk never mentions"
+    return None

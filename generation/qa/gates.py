@@ -1,0 +1,186 @@
+"""Model-free gates that catch bad pairs whatever model wrote them.
+
+A small generator (and a judge of the same size) happily keeps answers such as "The answer
+is:", "1. 1. 2. 3.", "[insert answer here]", the question repeated back, or an answer the
+chunk never says. These gates read only the pair and its chunk, so they work the same for
+every model. Each returns None or a (reason, detail) failure; the reasons are
+`unsupported`, `echo` and `degenerate` (the dropped rows of the generate stage).
+
+Chunks not worth asking about (too few tokens, a list of links) are skipped before any
+model call: `chunk_skip_reason`.
+"""
+
+from __future__ import annotations
+
+import re
+from difflib import SequenceMatcher
+
+from docs2qa.generation.qa.checks import _EN_STOPWORDS, normalise
+
+_TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9._/@+-]*[a-z0-9]|[a-z0-9]")
+# Words that carry no content of their own in a question or an answer ("how do I ...").
+_FILLER = frozenset("""
+what which who whom whose why how when where does do did can could should would will may might
+is are was were be been being get gets got need needs want wants one ones thing things way ways
+answer question yes no true false please also just like
+""".split())
+
+
+def _stem(word: str) -> str:
+    # Crude suffix folding, so "limits"/"limited"/"limit" meet; enough for word overlap.
+    for suffix in ("ing", "ed", "es", "s"):
+        if len(word) > len(suffix) + 3 and word.endswith(suffix):
+            return word[: -len(suffix)]
+    return word
+
+
+def content_words(text: str) -> list[str]:
+    """Stemmed words that carry content: not function words, not filler."""
+    words = _TOKEN_RE.findall(normalise(text))
+    return [_stem(w) for w in words if w not in _EN_STOPWORDS and w not in _FILLER]
+
+
+def _words(text: str) -> list[str]:
+    return _TOKEN_RE.findall(normalise(text))
+
+
+# ---------------------------------------------------------------- support
+
+def support_problem(answer: str, evidence: str, chunk_text: str, min_share: float,
+                    min_evidence_words: int) -> tuple[str, str] | None:
+    """The answer's content words must occur in the chunk (at least `min_share` of them), and
+    the evidence must be a real span (>= `min_evidence_words` words) sharing a content word
+    with the answer: evidence that is one word ("Kaggle's") or unrelated proves nothing."""
+    answer_words = content_words(answer)
+    chunk_words = set(content_words(chunk_text))
+    if answer_words:
+        found = [w for w in answer_words if w in chunk_words]
+        share = len(found) / len(answer_words)
+        if share < min_share:
+            missing = sorted({w for w in answer_words if w not in chunk_words})[:8]
+            return "unsupported", f"{share:.0%} of the answer's content words are in the chunk (< {min_share:.0%}); missing {missing}"
+    evidence_words = _words(evidence)
+    if len(evidence_words) < min_evidence_words:
+        return "unsupported", f"evidence of {len(evidence_words)} word(s) (< {min_evidence_words}): {evidence[:60]!r}"
+    if answer_words and not set(answer_words) & set(content_words(evidence)):
+        return "unsupported", f"the evidence shares no content word with the answer: {evidence[:80]!r}"
+    return None
+
+
+# ---------------------------------------------------------------- echo
+
+_POLARITY_RE = re.compile(r"^(?:yes|no|true|false)\b", re.IGNORECASE)
+
+
+def echo_problem(question: str, answer: str) -> tuple[str, str] | None:
+    """An answer that is a question, or that only restates the question (adds no content)."""
+    stripped = answer.strip()
+    if stripped.endswith("?"):
+        return "echo", f"the answer is a question: {stripped[:80]!r}"
+    if _POLARITY_RE.match(stripped):
+        return None  # "No, X does not Y" restates the question on purpose: the yes/no is the answer
+    q, a = normalise(question).rstrip("?. "), normalise(answer).rstrip("?. ")
+    if q and a and SequenceMatcher(None, q, a, autojunk=False).ratio() >= 0.8:
+        return "echo", "the answer repeats the question"
+    question_words = set(content_words(question))
+    new = [w for w in content_words(answer) if w not in question_words]
+    if not new and content_words(answer):
+        return "echo", "the answer adds no word the question does not already hold"
+    return None
+
+
+# ---------------------------------------------------------------- degenerate
+
+_PLACEHOLDER_RE = re.compile(
+    r"\[[^\]]*\b(?:insert|answer|question|your|here|placeholder|text|todo|tbd|name|value)\b[^\]]*\]"
+    r"|<[^>]*\b(?:insert|answer|question|your|here|placeholder|todo|tbd)\b[^>]*>"
+    r"|\{\{?[^}]*\}\}?|\b(?:lorem ipsum|todo|tbd|xxx+|n/a)\b|\.{3,}\s*$|…\s*$",
+    re.IGNORECASE,
+)
+_TEMPLATE_RE = re.compile(r"^\s*[\[<(][^\]>)]*[\]>)]\s*[.?!]?\s*$")
+_LEAD_IN_RE = re.compile(
+    r"^\s*(?:sure[,!.]?\s*|certainly[,!.]?\s*|here(?:'s| is| are)\b[^:]*:?\s*|"
+    r"(?:the\s+)?(?:correct\s+|final\s+)?answer(?:\s+is)?\s*:?\s*|a(?:nswer)?\s*:\s*)+",
+    re.IGNORECASE,
+)
+_NUMBERING_RE = re.compile(r"(?:\b\d{1,3}[.)]\s*){3,}")
+
+
+def _repeated_ngram(words: list[str]) -> str | None:
+    """A phrase the text keeps repeating ("a fact, a fact, a fact", "the secret to the secret to")."""
+    for n in (1, 2, 3, 4):
+        counts: dict[tuple[str, ...], int] = {}
+        for i in range(len(words) - n + 1):
+            gram = tuple(words[i:i + n])
+            if n == 1 and (gram[0] in _EN_STOPWORDS or len(gram[0]) < 3):
+                continue
+            counts[gram] = counts.get(gram, 0) + 1
+        limit = 4 if n == 1 else 3
+        for gram, count in counts.items():
+            if count >= limit and count * n >= max(6, len(words) // 3):
+                return " ".join(gram)
+    return None
+
+
+def degenerate_problem(text: str, field: str) -> tuple[str, str] | None:
+    """Placeholders, template brackets, counting junk, repetition, or only a lead-in."""
+    stripped = text.strip()
+    match = _PLACEHOLDER_RE.search(stripped)
+    if match:
+        return "degenerate", f"{field} holds a placeholder: {match.group(0)[:60]!r}"
+    if _TEMPLATE_RE.match(stripped):
+        return "degenerate", f"{field} is a template slot: {stripped[:60]!r}"
+    if _NUMBERING_RE.search(stripped):
+        return "degenerate", f"{field} is counting/numbering: {stripped[:60]!r}"
+    words = _words(stripped)
+    if words and sum(w.isdigit() for w in words) / len(words) > 0.5 and len(words) >= 3:
+        return "degenerate", f"{field} is mostly numbers: {stripped[:60]!r}"
+    phrase = _repeated_ngram(words)
+    if phrase:
+        return "degenerate", f"{field} repeats {phrase!r}"
+    rest = _LEAD_IN_RE.sub("", stripped, count=1)
+    if not content_words(rest) and not _POLARITY_RE.match(rest):
+        return "degenerate", f"{field} says nothing: {stripped[:60]!r}"
+    return None
+
+
+def gate_pair(question: str, answer: str, evidence: str, chunk_text: str, question_type: str,
+              cfg) -> tuple[str, str] | None:
+    """The first gate a pair fails, or None. `cfg` is a GenerateConfig.
+
+    Unanswerable questions have a fixed answer and no evidence: only the question is gated."""
+    for text, field in ((question, "question"), (answer, "answer")):
+        if question_type == "unanswerable" and field == "answer":
+            continue
+        problem = degenerate_problem(text, field)
+        if problem:
+            return problem
+    if question_type == "unanswerable":
+        return None
+    return echo_problem(question, answer) or support_problem(
+        answer, evidence, chunk_text, cfg.support_min_share, cfg.evidence_min_words)
+
+
+# ---------------------------------------------------------------- chunks
+
+_LINK_RE = re.compile(r"!?\[([^\]]*)\]\([^)]*\)|<https?://[^>]+>|https?://\S+")
+_LINK_ITEM_RE = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+(?:\*\*)?\[[^\]]*\]\([^)]*\)")
+
+
+def chunk_skip_reason(text: str, token_count: int, min_tokens: int) -> tuple[str, str] | None:
+    """Why a chunk is not worth asking about, or None.
+
+    Too small: the chunker merges small sections into neighbours, but a short page (or its
+    closing remarks) stays below `chunk.min_tokens`. Navigation: mostly list items that
+    start with a link ("- [Datasets](...) - create and version datasets"), a table of
+    contents whose facts live on the linked pages."""
+    if token_count < min_tokens:
+        return "chunk_too_small", f"{token_count} tokens < chunk.min_tokens={min_tokens}"
+    lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    if not lines:
+        return "chunk_navigation", "only headings"
+    navigation = sum(bool(_LINK_ITEM_RE.match(line)) or not re.sub(r"[\W_]+", "", _LINK_RE.sub("", line))
+                     for line in lines)
+    if navigation >= 3 and navigation / len(lines) >= 0.6:
+        return "chunk_navigation", f"{navigation} of {len(lines)} lines are links or list items that start with one"
+    return None

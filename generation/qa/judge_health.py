@@ -1,0 +1,49 @@
+"""Is the judge telling pairs apart? A judge that scores everything alike, or that scores the
+pairs the model-free gates reject as high as the ones they pass, carries no information:
+its threshold would keep or drop pairs at random. Such a judge is reported loudly in the
+generate manifest (`judge_health`) and its scores are not used to drop pairs.
+"""
+
+from __future__ import annotations
+
+MIN_PAIRS = 6  # fewer judged pairs than this cannot show whether the judge discriminates
+MIN_PER_SIDE = 3  # gate-passed and gate-failed pairs needed to compare the judge with the gates
+
+
+def lowest_score(scores: dict) -> int:
+    return min(scores.values())
+
+
+def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
+    """`judged`: (scores, passed_gates) for every pair the judge scored.
+
+    Returns {"informative": True | False | None, "reason": str, "applied": bool, ...figures}.
+    `applied` says whether the judge's scores decide what is kept."""
+    n = len(judged)
+    figures: dict = {"judged": n, "min_score": min_score}
+    if n < MIN_PAIRS:
+        return {"informative": None, "applied": True, **figures,
+                "reason": f"only {n} judged pair(s): too few to tell whether the judge discriminates"}
+    distinct = {tuple(sorted(scores.items())) for scores, _ in judged}
+    figures["distinct_score_sets"] = len(distinct)
+    passed = [lowest_score(s) for s, ok in judged if ok]
+    failed = [lowest_score(s) for s, ok in judged if not ok]
+    if passed and failed:
+        agree = sum((lowest_score(s) >= min_score) == ok for s, ok in judged)
+        figures["agreement_with_gates"] = round(agree / n, 3)
+        figures["mean_lowest_score_gates_passed"] = round(sum(passed) / len(passed), 2)
+        figures["mean_lowest_score_gates_failed"] = round(sum(failed) / len(failed), 2)
+    if len(distinct) == 1:
+        scores = "/".join(str(v) for _, v in next(iter(distinct)))
+        return {"informative": False, "applied": False, **figures,
+                "reason": f"the judge gave all {n} pairs the same scores ({scores}); its scores were not used, "
+                          "only the model-free gates filtered. Use a stronger judge model (generate.judge.model)."}
+    if len(passed) >= MIN_PER_SIDE and len(failed) >= MIN_PER_SIDE and \
+            figures["mean_lowest_score_gates_passed"] <= figures["mean_lowest_score_gates_failed"]:
+        return {"informative": False, "applied": False, **figures,
+                "reason": "no agreement with the model-free gates: pairs they rejected scored as high as pairs they "
+                          f"passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
+                          f"{figures['mean_lowest_score_gates_passed']}); its scores were not used. "
+                          "Use a stronger judge model (generate.judge.model)."}
+    return {"informative": True, "applied": True, **figures, "reason": "scores vary and follow the model-free gates"
+            if failed and passed else "scores vary"}

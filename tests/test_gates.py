@@ -1,0 +1,92 @@
+"""The model-free gates against a labelled set of good and bad pairs (tests/data), written
+by hand from the demo site's pages; plus chunk skipping and the judge-health rules."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from docs2qa.config import GenerateConfig
+from docs2qa.generation.qa.gates import chunk_skip_reason, gate_pair
+from docs2qa.generation.qa.judge_health import judge_health
+
+DATA = Path(__file__).parent / "data"
+
+
+def labelled():
+    chunks = json.loads((DATA / "gate_chunks.json").read_text())
+    rows = [json.loads(line) for line in (DATA / "gate_labels.jsonl").read_text().splitlines()]
+    return [(row, chunks[row["chunk"]]) for row in rows]
+
+
+def test_gates_catch_bad_pairs_with_high_precision_and_recall():
+    cfg = GenerateConfig()
+    flagged = []  # (label, reason the gates gave or None, question)
+    for row, chunk in labelled():
+        failure = gate_pair(row["question"], row["answer"], row["evidence"], chunk, "factual", cfg)
+        flagged.append((row["label"], failure and failure[0], row["question"]))
+    bad = [v for v in flagged if v[0] != "good"]
+    caught = [v for v in bad if v[1]]
+    false_alarms = [v for v in flagged if v[0] == "good" and v[1]]
+    precision = len(caught) / (len(caught) + len(false_alarms))
+    recall = len(caught) / len(bad)
+    per_kind = {kind: sum(1 for v in bad if v[0] == kind and v[1] == kind) / sum(1 for v in bad if v[0] == kind)
+                for kind in ("unsupported", "echo", "degenerate")}
+    print(f"gates on {len(flagged)} labelled pairs: precision {precision:.2f}, recall {recall:.2f}, "
+          f"right reason per kind {per_kind}")
+    assert not false_alarms, false_alarms
+    assert precision >= 0.95 and recall >= 0.9
+    assert min(per_kind.values()) >= 0.8
+
+
+def test_each_gate_names_its_reason():
+    cfg = GenerateConfig()
+    chunk = "Invitations to an Acme organization expire after 14 days unless an Owner resends them."
+    evidence = "Invitations to an Acme organization expire after 14 days"
+    cases = {
+        "The answer is:": "degenerate", "[insert answer here]": "degenerate", "1. 1. 2. 3. 4. 5.": "degenerate",
+        "a fact, a fact, a fact, a fact, a fact": "degenerate", "When do Acme invitations expire?": "echo",
+        "Acme invitations expire.": "echo", "They expire after 30 days, by email reminder.": "unsupported",
+    }
+    for answer, reason in cases.items():
+        failure = gate_pair("When do Acme invitations expire?", answer, evidence, chunk, "factual", cfg)
+        assert failure and failure[0] == reason, (answer, failure)
+    assert gate_pair("When do Acme invitations expire?", "After 14 days.", evidence, chunk, "factual", cfg) is None
+    short = gate_pair("When do Acme invitations expire?", "After 14 days.", "14", chunk, "factual", cfg)
+    assert short[0] == "unsupported" and "evidence of 1 word" in short[1]
+    # The share of content words found in the chunk is tunable.
+    lax = GenerateConfig(support_min_share=0.0)
+    assert gate_pair("When do Acme invitations expire?", "They expire after 30 days, by email reminder.",
+                     evidence, chunk, "factual", lax) is None
+
+
+def test_small_and_navigation_chunks_are_skipped_with_a_reason():
+    assert chunk_skip_reason("Thanks for reading.", 25, 64)[0] == "chunk_too_small"
+    nav = "# All pages\n\n" + "\n".join(f"- [Page {i}](https://acme.example/docs/p{i}) — about page {i}." for i in range(6))
+    assert chunk_skip_reason(nav, 200, 64)[0] == "chunk_navigation"
+    prose = ("Acme notebooks stop after 60 minutes without input. " * 6 +
+             "\n\nSee [Sessions](https://acme.example/docs/sessions) for more.")
+    assert chunk_skip_reason(prose, 200, 64) is None
+
+
+def scores(value):
+    return dict(zip(("grounded", "correct", "useful", "standalone"), value))
+
+
+def test_a_judge_that_scores_everything_alike_is_uninformative_and_not_applied():
+    health = judge_health([(scores((1, 1, 1, 1)), ok) for ok in (True, False) * 5], min_score=3)
+    assert health["informative"] is False and health["applied"] is False and "same scores" in health["reason"]
+
+
+def test_a_judge_that_disagrees_with_the_gates_is_uninformative():
+    judged = [(scores((5, 5, 4, 5)), False)] * 4 + [(scores((2, 3, 2, 2)), True)] * 4
+    health = judge_health(judged, min_score=3)
+    assert health["informative"] is False and "no agreement with the model-free gates" in health["reason"]
+    assert health["agreement_with_gates"] == 0.0
+
+
+def test_a_judge_that_follows_the_gates_is_informative_and_applied():
+    judged = [(scores((5, 5, 4, 5)), True)] * 4 + [(scores((2, 1, 2, 2)), False)] * 4
+    health = judge_health(judged, min_score=3)
+    assert health["informative"] is True and health["applied"] is True and health["agreement_with_gates"] == 1.0
+    assert judge_health(judged[:3], min_score=3)["informative"] is None  # too few to tell
