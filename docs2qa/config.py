@@ -88,10 +88,11 @@ class CrawlConfig(Section):
 class ConvertConfig(Section):
     """HTML -> Markdown."""
 
-    main_selector: str | None = Field(None, description="CSS selector of the main content; default main/article/[role=main].")
+    main_selector: str | None = Field(None, description="CSS selector of the main content; default: detected (main/article/[role=main], else the page without its chrome).")
     drop_selectors: list[str] = Field(
         default_factory=list, description="Extra CSS selectors to remove before conversion."
     )
+    workers: int | None = Field(None, ge=1, description="Processes that convert and chunk pages; default: the machine's cores. Output is identical for any number.")
 
 
 class ChunkConfig(Section):

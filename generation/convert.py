@@ -57,6 +57,8 @@ class Converted:
     title: str
     visible_chars: int = 0  # visible text of the whole page, chrome included (whitespace excluded)
     kept_chars: int = 0  # text of the converted main content (whitespace excluded)
+    title_from_tag: bool = False  # the page has no h1 in its content: the title is <title>'s text
+    page_title: str = ""  # <title>, for learning the site's own title affixes
 
 
 # ----------------------------------------------------------------------------------- HTML
@@ -92,14 +94,17 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
             _flatten_pre(pre)
         _mark_headings(main)
         soup = _soup(lxml.html.tostring(main, encoding="unicode"))
-        root = soup.body.find(True, recursive=False) if soup.body is not None else None
-        root = root if root is not None else soup
+        # bs4 wraps the fragment in html/body again: the content is body itself or its one child.
+        root = soup.body if soup.body is not None else soup
+        if main.tag != "body":
+            root = root.find(True, recursive=False) or root
         _drop_noise(root, cfg, generic=False)
     h1 = root.find("h1")
     title = _WS_RE.sub(" ", h1.get_text(" ", strip=True)).strip() if h1 is not None else ""
     markdown = _converter(url).process_tag(root, parent_tags=set())
     markdown, ids = _finish(markdown)
-    return Converted(markdown, ids, title or page_title, visible, len(_WS_RE.sub("", markdown)))
+    return Converted(markdown, ids, title or page_title, visible, len(_WS_RE.sub("", markdown)),
+                     title_from_tag=not title and bool(page_title), page_title=page_title)
 
 
 def _soup(fragment: str):

@@ -43,6 +43,8 @@ _WS_RE = re.compile(r"\s+")
 LINK_DENSITY = 0.6
 # A paragraph with this much text of its own (outside links) is content.
 PROSE_CHARS = 40
+FOOTER_RE = re.compile(r"©|&copy;|\bcopyright\b|all rights reserved", re.I)
+FOOTER_CHARS = 300
 
 
 def hidden_or_banner(attrs, id_and_class: str) -> bool:
@@ -94,6 +96,7 @@ def strip_chrome(root, how: str) -> None:
     total = max(1, text_len(root))
     doomed = []
     skip = None  # a doomed element's descendants need no look
+    heading = None  # the last heading seen: names inside one style it ("a.header" in mdBook)
     for el in root.iter():
         if skip is not None and _inside(el, skip):
             continue
@@ -105,11 +108,14 @@ def strip_chrome(root, how: str) -> None:
             continue
         attrs = el.attrib
         names = (attrs.get("id", "") + " " + attrs.get("class", "")) if attrs else ""
+        if tag in HEADINGS:
+            heading = el  # "section-header" on a heading names its style, not the site's header
+            continue
         if tag in NOISE_TAGS:
             keep = KEEP_IF_HOLDS.get(tag)
             if keep and any(el.find(f".//{h}") is not None for h in keep):
                 continue
-        elif not names.strip():
+        elif not names.strip() or (heading is not None and _inside(el, heading)):
             continue
         elif hidden_or_banner(attrs, names):
             pass
@@ -155,7 +161,13 @@ def _is_prose(el) -> bool:
         return True
     if el.tag not in _PROSE_TAGS:
         return False
-    return text_len(el) - link_len(el) >= PROSE_CHARS
+    n = text_len(el)
+    return n - link_len(el) >= PROSE_CHARS and not _is_footer_line(el, n)
+
+
+def _is_footer_line(el, n: int) -> bool:
+    """A short block with a copyright notice: the page footer of a site without landmarks."""
+    return n < FOOTER_CHARS and bool(FOOTER_RE.search(el.text_content()))
 
 
 def _prune_link_edges(root) -> None:
@@ -178,6 +190,9 @@ def _prune_link_edges(root) -> None:
         if not (ends[i] < first or i > last):
             continue
         n = text_len(el)
+        if n and i > last and _is_footer_line(el, n):
+            doomed.append(el)
+            continue
         if n == 0 or link_len(el) < n * LINK_DENSITY or sum(1 for _ in el.iter("a")) < 2:
             continue
         prev = el.getprevious()

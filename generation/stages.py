@@ -16,6 +16,10 @@ from docs2qa.store import RunStore, StageResult
 
 JOURNAL = "_journal.jsonl"
 
+# A page keeping less than this share of its visible text gets a "main content unclear" row.
+UNCLEAR_RATIO = 0.25
+UNCLEAR_MIN_CHARS = 500
+
 
 def crawl(config: Config, store: RunStore) -> dict:
     from docs2qa.generation.crawl import crawl_site
@@ -50,45 +54,70 @@ def _demo_server():
 
 
 def convert(config: Config, store: RunStore) -> dict:
-    from docs2qa.generation.convert import html_to_markdown, normalise_markdown
+    from docs2qa.generation.page_dedup import find_duplicates, site_affixes, strip_affixes
+    from docs2qa.generation.parallel import ordered_map
 
     def body(stage) -> StageResult:
         pages = store.stage("crawl").read("pages", Page)
-        documents, dropped = [], []
+        jobs = [(str(store.blobs.root), p.body_sha256, p.url, p.source_format, config.convert) for p in pages]
+        converted, dropped = [], []
         with track("convert", len(pages)) as progress:
-            for page in pages:
+            for page, result in zip(pages, ordered_map(_convert_page, jobs, config.convert.workers)):
                 progress.advance()
-                raw = store.blobs.get(page.body_sha256).decode("utf-8", errors="replace")
-                try:
-                    if page.source_format == "markdown":
-                        markdown, heading_ids, title = normalise_markdown(raw, page.url)
-                    else:
-                        markdown, heading_ids, title = html_to_markdown(raw, page.url, config.convert)
-                except Exception as exc:  # one bad page must not sink the run; it is recorded
-                    dropped.append(Dropped(page.page_id, page.url, "convert_error", f"{type(exc).__name__}: {exc}"))
-                    continue
-                if not markdown.strip():
+                if isinstance(result, str):  # one bad page must not sink the run; it is recorded
+                    dropped.append(Dropped(page.page_id, page.url, "convert_error", result))
+                elif not result.markdown.strip():
                     dropped.append(Dropped(page.page_id, page.url, "empty_after_convert", "no main content found"))
-                    continue
-                documents.append(Document(page.page_id, page.url, title or page.title, markdown,
-                                          page.body_sha256, page.fetched_at, heading_ids))
+                else:
+                    converted.append((page, result))
+        affixes = site_affixes([c.page_title for _, c in converted if c.page_title])
+        duplicates = find_duplicates([(page.url, c.markdown) for page, c in converted])
+        documents = []
+        for page, c in converted:
+            if page.url in duplicates:
+                dropped.append(Dropped(page.page_id, page.url, *duplicates[page.url]))
+                continue
+            if c.visible_chars >= UNCLEAR_MIN_CHARS and c.kept_chars < c.visible_chars * UNCLEAR_RATIO:
+                # A warning, not a drop: the page is kept, the user learns to check it.
+                dropped.append(Dropped(page.page_id, page.url, "main_content_unclear",
+                                       f"main content unclear: {100 * c.kept_chars // c.visible_chars}% of the visible "
+                                       "text kept (page kept); set convert.main_selector if text is missing"))
+            title = strip_affixes(c.title, affixes) if c.title_from_tag else c.title
+            documents.append(Document(page.page_id, page.url, title or page.title, c.markdown,
+                                      page.body_sha256, page.fetched_at, c.heading_ids))
         return StageResult(tables={"documents": (documents, Document)}, count_in=len(pages), dropped=dropped)
 
     return record("convert", config, store, body)
 
 
+def _convert_page(job):
+    """Convert one page (runs in a worker process): a Converted, or the error as text."""
+    from pathlib import Path
+
+    from docs2qa.generation.convert import Converted, convert_html, normalise_markdown
+    from docs2qa.store import BlobStore
+
+    blobs_root, digest, url, source_format, convert_cfg = job
+    raw = BlobStore(Path(blobs_root)).get(digest).decode("utf-8", errors="replace")
+    try:
+        if source_format == "markdown":
+            markdown, heading_ids, title = normalise_markdown(raw, url)
+            return Converted(markdown, heading_ids, title)
+        return convert_html(raw, url, convert_cfg)
+    except Exception as exc:  # noqa: BLE001 - recorded as a dropped row by the caller
+        return f"{type(exc).__name__}: {exc}"
+
+
 def chunk(config: Config, store: RunStore) -> dict:
-    from docs2qa.generation.chunk import chunk_document
-    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.generation.parallel import ordered_map
 
     def body(stage) -> StageResult:
         documents = store.stage("convert").read("documents", Document)
-        counter = load_token_counter(config.chunk.tokenizer)
         chunks, dropped = [], []
+        jobs = [(document, config.chunk) for document in documents]
         with track("chunk", len(documents)) as progress:
-            for document in documents:
+            for document, pieces in zip(documents, ordered_map(_chunk_document, jobs, config.convert.workers)):
                 progress.advance()
-                pieces = chunk_document(document, counter, config.chunk)
                 if not pieces:
                     dropped.append(Dropped(document.page_id, document.url, "no_chunks", "document has no text to chunk"))
                 chunks.extend(pieces)
@@ -98,3 +127,11 @@ def chunk(config: Config, store: RunStore) -> dict:
 
     return record("chunk", config, store, body)
 
+
+def _chunk_document(job):
+    """Chunk one document (runs in a worker process, which loads the tokenizer once)."""
+    from docs2qa.generation.chunk import chunk_document
+    from docs2qa.generation.tokenizer import load_token_counter
+
+    document, chunk_cfg = job
+    return chunk_document(document, load_token_counter(chunk_cfg.tokenizer), chunk_cfg)

@@ -64,6 +64,7 @@ class Crawl:
         self.mirror = Mirror(cfg.base_url, [origin(u) for u in configured])
         self.seen: set[str] = set()
         self.claimed: dict[str, str] = {}  # final URL -> the scheduled URL that produced it
+        self.canonical: dict[str, str] = {}  # page URL -> the other URL its rel=canonical names
         self.pages: dict[str, Page] = {}
         self.dropped: list[Dropped] = []
         self._dropped_keys: set[tuple[str, str]] = set()
@@ -140,6 +141,8 @@ class Crawl:
     def record(self, url: str, result: _Result) -> None:
         if result.dropped is not None:
             self._record_dropped(result.dropped)
+            for link in result.links:  # a redirect stub's target
+                self.schedule(link, url)
             return
         page = result.page
         owner = self.claimed.get(page.url)
@@ -283,8 +286,20 @@ class Crawl:
             rendered = True
             if verdict and verdict[0] in ("js_shell", "empty"):
                 verdict = ("js_shell", f"still {verdict[1]} after rendering in Chromium")
+        if html and analysis.refresh and len(analysis.main_text) < detect.STUB_TEXT:
+            # An old URL kept as a meta-refresh stub: followed like an HTTP redirect (the target
+            # goes through the scope check when scheduled); a local file's target is read on its own.
+            target = normalize_url(analysis.refresh, final)
+            target = self.mirror.to_canonical(target) if target else None
+            links = [target] if target and local_path_of(response) is None else []
+            return _Result(dropped=Dropped(page_id(url), url, "redirect_stub", f"meta refresh to {target or analysis.refresh!r}"),
+                           links=links)
+        if html and analysis.noindex:
+            return _Result(dropped=Dropped(page_id(url), url, "noindex", "<meta name=robots content=noindex>"))
         if verdict:
             return _Result(dropped=Dropped(page_id(url), url, verdict[0], verdict[1]))
+        if html:
+            self.note_canonical(final, analysis)
         digest = await asyncio.to_thread(self.blobs.put, body)
         prev = self.previous.get(final)
         change = "new" if prev is None else ("unchanged" if prev.body_sha256 == digest else "changed")
@@ -323,7 +338,15 @@ class Crawl:
         body = self.blobs.get(page.body_sha256)
         html = page.source_format == "html"
         analysis = detect.analyze_html(body) if html else detect.analyze_markdown(body)
+        if html:
+            self.note_canonical(page.url, analysis)
         return self.resolve_links(analysis, page.url)
+
+    def note_canonical(self, url: str, analysis: detect.Analysis) -> None:
+        target = normalize_url(analysis.canonical, url) if analysis.canonical else None
+        target = self.mirror.to_canonical(target) if target else None
+        if target and target != url:
+            self.canonical[url] = target
 
     async def read_local(self, url: str, path: Path, ctype: str) -> _Result:
         size = path.stat().st_size
@@ -415,8 +438,21 @@ class Crawl:
                 self._record_dropped(Dropped(page.page_id, page.url, "duplicate", f"same body as {first.url}"))
         return list(kept.values())
 
+    def drop_non_canonical(self, pages: list[Page]) -> list[Page]:
+        """A page whose rel=canonical names another kept page is that page's copy. When the
+        canonical page was not kept (out of scope, failed) the copy stays: better twice than never."""
+        kept = {p.url for p in pages}
+        out = []
+        for page in pages:
+            target = self.canonical.get(page.url)
+            if target in kept and self.canonical.get(target) != page.url:
+                self._record_dropped(Dropped(page.page_id, page.url, "non_canonical", f"rel=canonical names {target}"))
+            else:
+                out.append(page)
+        return out
+
     def outcome(self) -> CrawlOutcome:
-        pages = sorted(self.dedupe_bodies(), key=lambda p: p.url)
+        pages = sorted(self.drop_non_canonical(self.dedupe_bodies()), key=lambda p: p.url)
         changes = Counter(p.change for p in pages)
         current = {p.url for p in pages}
         return CrawlOutcome(
@@ -428,6 +464,10 @@ class Crawl:
             not_scheduled=self.not_scheduled,
             requests=self.fetcher.requests,
         )
+
+
+def local_path_of(response: Response) -> str | None:
+    return response.url if response.url.startswith("file:") else None
 
 
 class _Drop(Exception):

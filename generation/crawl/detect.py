@@ -58,6 +58,11 @@ def binary_signature(body: bytes) -> str | None:
     return None
 
 
+REFRESH_URL = re.compile(r"^\s*\d*(?:\.\d+)?\s*[;,]\s*url\s*=\s*(\S.*)$", re.I)
+# A page with a meta refresh and less visible text than this is a redirect stub.
+STUB_TEXT = 400
+
+
 @dataclass
 class Analysis:
     title: str = ""
@@ -70,6 +75,9 @@ class Analysis:
     empty_root: bool = False
     password_field: bool = False
     captcha_marker: str = ""
+    noindex: bool = False  # <meta name="robots" content="noindex">
+    canonical: str | None = None  # <link rel="canonical" href>, raw
+    refresh: str | None = None  # target of <meta http-equiv="refresh" content="0; url=...">, raw
 
 
 def _collapse(text: str) -> str:
@@ -93,6 +101,17 @@ def analyze_html(body: bytes) -> Analysis:
     h1 = doc.find(".//h1")
     if h1 is not None:
         a.h1 = _collapse(h1.text_content())
+    for meta in doc.iter("meta"):
+        name = (meta.get("name") or "").lower()
+        if name in ("robots", "googlebot") and "noindex" in (meta.get("content") or "").lower():
+            a.noindex = True
+        if (meta.get("http-equiv") or "").lower() == "refresh":
+            m = REFRESH_URL.search(meta.get("content") or "")
+            a.refresh = m.group(1).strip().strip("'\"") if m else a.refresh
+    for link in doc.iter("link"):
+        if "canonical" in (link.get("rel") or "").lower().split() and link.get("href"):
+            a.canonical = link.get("href").strip()
+            break
     base = doc.find(".//base[@href]")
     a.base_href = base.get("href") if base is not None else None
     a.links = [el.get("href") for el in doc.iter("a") if el.get("href") is not None]

@@ -130,5 +130,10 @@ def local_files(local_dir: str, local_base_url: str | None) -> tuple[list[tuple[
             dropped.append(Dropped(page_id(url), url, "outside_local_dir",
                                    f"{rel} resolves to {real}, outside crawl.local_dir {real_root}"))
             continue
+        twin = next((path.with_suffix(x) for x in (".md", ".markdown") if path.with_suffix(x).is_file()), None)
+        if LOCAL_SUFFIXES[path.suffix.lower()] == "text/html" and twin is not None:
+            # The page's Markdown source says the same without the chrome, as on the web.
+            dropped.append(Dropped(page_id(url), url, "markdown_twin", f"{twin.name} is read instead"))
+            continue
         files.append((url, real, LOCAL_SUFFIXES[path.suffix.lower()]))
     return files, dropped
