@@ -364,7 +364,8 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     """A YAML config with its `defaults:` (preset files, relative to it) merged underneath."""
     if not path.is_file():
         where = f" (named in the defaults of {seen[-1]})" if seen else ""
-        raise Docs2qaError(f"config file {path} does not exist{where}", "pass an existing YAML file, e.g. -c configs/demo.yaml")
+        state = "is a folder, not a file" if path.is_dir() else "does not exist"
+        raise Docs2qaError(f"config file {path} {state}{where}", "pass an existing YAML file, e.g. -c configs/demo.yaml")
     if path.resolve() in seen:
         raise Docs2qaError(f"config defaults loop back to {path}", "remove the circular entry from `defaults:`")
     try:

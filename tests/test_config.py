@@ -61,6 +61,8 @@ def test_a_config_needs_a_source(tmp_path):
 def test_missing_and_invalid_files_have_clear_errors(tmp_path):
     with pytest.raises(Docs2qaError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
+    with pytest.raises(Docs2qaError, match="is a folder, not a file"):
+        load_config(tmp_path)
     broken = tmp_path / "broken.yaml"
     broken.write_text("crawl: [unclosed")
     with pytest.raises(Docs2qaError, match="not valid YAML"):
