@@ -79,6 +79,8 @@ def _report(manifest: dict) -> None:
     dropped = sum(counts["dropped"].values())
     reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items())
     line = f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {dropped} dropped"
+    if manifest.get("summary"):  # the crawl counts failed pages apart from skipped links
+        line, reasons = f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {manifest['summary']}", ""
     console = Console(stderr=True, soft_wrap=True)  # paths stay whole: copyable and greppable
     console.print(line + (f" ({reasons})" if reasons else "") + f" in {manifest['wall_s']:.1f}s")
     if "argilla" in manifest:  # where people review what was just pushed

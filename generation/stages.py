@@ -6,9 +6,11 @@ Each function reads its inputs from the run store, does the work, and lets
 
 from __future__ import annotations
 
+from collections import Counter
 from contextlib import nullcontext
 
 from docs2qa.config import Config
+from docs2qa.errors import Docs2qaError
 from docs2qa.pipeline import record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Document, Dropped, Page
@@ -32,19 +34,40 @@ def crawl(config: Config, store: RunStore) -> dict:
             if mirror:
                 crawl_cfg = crawl_cfg.model_copy(update={"base_url": mirror})
             outcome = crawl_site(crawl_cfg, store.blobs, previous, stage.path / JOURNAL)
+        kinds = {kind: dict(Counter(d.reason for d in outcome.dropped if _drop_kind(d.reason) == kind).most_common())
+                 for kind in ("pages_failed", "links_skipped", "duplicates")}
+        parts = [f"{sum(n.values())} {kind.replace('_', ' ')} ({', '.join(f'{r} {c}' for r, c in n.items())})"
+                 for kind, n in kinds.items() if n]
         return StageResult(
             tables={"pages": (outcome.pages, Page)},
             count_in=outcome.attempted,
             dropped=outcome.dropped,
             extra={"changes": outcome.changes, "not_scheduled_over_max_pages": outcome.not_scheduled,
-                   "requests": outcome.requests},
+                   "requests": outcome.requests, "dropped_by_kind": kinds,
+                   "summary": "; ".join(parts)},
         )
 
     # The hash is of the config as written: the demo mirror's random port must not
     # make every run look like a new configuration.
     manifest = record("crawl", config, store, body)
     (store.stage("crawl").path / JOURNAL).unlink(missing_ok=True)
+    if not manifest["counts"]["out"]["pages"]:
+        reasons = ", ".join(f"{r} {n}" for r, n in manifest["counts"]["dropped"].items()) or "no URL was found"
+        raise Docs2qaError(f"the crawl kept no page ({reasons}); the reasons per URL are in "
+                           f"{store.stage('crawl').table_path('dropped')}",
+                           "check crawl.seeds/crawl.scope/crawl.local_dir, or `docs2qa status` for the counts")
     return manifest
+
+
+# Dropped crawl rows are of three kinds: links never fetched (a policy, not a failure), pages that
+# repeat another page, and pages that failed.
+_SKIPPED = {"out_of_scope", "host_not_allowed", "unsupported_scheme", "unsupported_content_type",
+            "robots_disallowed", "private_address", "outside_local_dir"}
+_DUPLICATES = {"duplicate", "markdown_twin", "non_canonical", "noindex", "redirect_stub"}
+
+
+def _drop_kind(reason: str) -> str:
+    return "links_skipped" if reason in _SKIPPED else "duplicates" if reason in _DUPLICATES else "pages_failed"
 
 
 def _demo_server():

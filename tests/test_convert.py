@@ -122,3 +122,39 @@ def test_thematic_break_is_not_front_matter():
     md, _, title = normalise_markdown("---\n\nHello\n\n---\n", "")
     assert md == "---\n\nHello\n\n---\n"
     assert title == ""
+
+
+def test_link_title_attributes_are_not_inlined():
+    md, _, _ = convert('<p>See <a href="x.html" title="Opens the guide">the guide</a>.</p>')
+    assert md == "See [the guide](https://site.invalid/docs/x.html).\n"
+
+
+def test_literal_text_that_looks_like_markdown_stays_text():
+    # DocBook literallayout: a paragraph with a <br> per line.
+    md, ids, _ = convert('<h2 id="s">Shell</h2><div class="literallayout"><p>$ lantern check<br>'
+                         "# checking the offset<br>~~~~~~~~<br>---<br>&gt; done<br>1. first</p></div>"
+                         "<p># not a heading either</p>")
+    assert [h[1] for h in iter_atx_headings(md)] == ["Shell"] and ids == ["s"]
+    assert "```" not in md and "\n~~~" not in md
+    for line in ("\\# checking the offset", "\\~~~~~~~~", "\\---", "\\> done", "\\1. first", "\\# not a heading either"):
+        assert line in md, (line, md)
+
+
+def test_title_is_the_pages_own_not_the_site_header():
+    page = ("<html><head><title>Tides - Acme Book</title></head><body><div id='menu-bar'><h1 class='menu-title'>Acme Book</h1></div>"
+            "<main><h2>Tides</h2><p>" + "Tides rise and fall twice a day. " * 5 + "</p></main></body></html>")
+    _, _, title = html_to_markdown(page, "https://x.invalid/", ConvertConfig())
+    assert title == "Tides - Acme Book"  # <title>; the site's suffix is removed site-wide (page_dedup)
+
+
+def test_page_without_landmarks_keeps_its_text_not_its_first_child():
+    links = "".join(f'<li><a href="p{i}.html">Chapter {i}</a></li>' for i in range(12))
+    page = (f"<html><body><div>Acme Tools</div><ul>{links}</ul><h1>Gauges</h1>"
+            + "<p>" + "A gauge measures the water level. " * 4 + "</p>"
+            + "<h2>Calibration</h2><p>" + "Calibrate each gauge against the datum. " * 4 + "</p>"
+            + "<p><small>Copyright 2025 Acme</small></p></body></html>")
+    md, _, title = html_to_markdown(page, "https://x.invalid/", ConvertConfig())
+    assert title == "Gauges"
+    assert "Calibrate each gauge" in md and "A gauge measures" in md and "## Calibration" in md
+    assert "Chapter 3" not in md and "Copyright" not in md
+    assert "Acme Tools" in md  # unsure (not links, not named): kept

@@ -89,3 +89,32 @@ def test_bad_config_exits_non_zero_and_lists_problems(tmp_path):
     result = docs2qa("crawl", "-c", str(bad), check=False)
     assert result.returncode == 1
     assert "crawl.seedz: unknown key" in result.stderr and "crawl.max_pages" in result.stderr
+
+
+def _local_config(tmp_path: Path, folder: Path) -> Path:
+    cfg = tmp_path / "local.yaml"
+    cfg.write_text(f"crawl:\n  local_dir: {folder}\n")
+    return cfg
+
+
+def test_crawl_summary_counts_failed_pages_apart_from_skipped_links(tmp_path):
+    import os
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "ok.md").write_text("# Ok\n\n" + "Tide tables list high and low water. " * 10)
+    (docs / "blob.html").write_bytes(b"%PDF-1.7 \x00\x01\x02" * 50)
+    os.symlink("/etc/hostname", docs / "link.md")
+    result = docs2qa("crawl", "-c", str(_local_config(tmp_path, docs)), "--run", str(tmp_path / "run"))
+    assert "1 pages failed (binary_content 1)" in result.stderr
+    assert "1 links skipped (outside_local_dir 1)" in result.stderr
+
+
+def test_a_crawl_that_keeps_no_page_exits_non_zero_with_the_reasons(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "blob.html").write_bytes(b"\x89PNG\r\n\x1a\n" * 50)
+    result = docs2qa("crawl", "-c", str(_local_config(tmp_path, docs)), "--run", str(tmp_path / "run"), check=False)
+    assert result.returncode == 1
+    assert "kept no page (binary_content 1)" in result.stderr
+    assert (tmp_path / "run" / "crawl" / "dropped.parquet").exists()  # the reasons stay on disk

@@ -292,7 +292,7 @@ class Crawl:
             target = normalize_url(analysis.refresh, final)
             target = self.mirror.to_canonical(target) if target else None
             links = [target] if target and local_path_of(response) is None else []
-            return _Result(dropped=Dropped(page_id(url), url, "redirect_stub", f"meta refresh to {target or analysis.refresh!r}"),
+            return _Result(dropped=Dropped(page_id(url), url, "redirect_stub", "meta refresh to " + (target or repr(analysis.refresh))),
                            links=links)
         if html and analysis.noindex:
             return _Result(dropped=Dropped(page_id(url), url, "noindex", "<meta name=robots content=noindex>"))
