@@ -89,9 +89,9 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
             _drop_noise(root, cfg, generic=True)
     if root is None:
         main, how = find_main(doc)
-        strip_chrome(main, how)
-        for pre in main.iter("pre"):
+        for pre in list(main.iter("pre")):  # first: code's many token spans need no look after
             _flatten_pre(pre)
+        strip_chrome(main, how)
         _mark_headings(main)
         soup = _soup(lxml.html.tostring(main, encoding="unicode"))
         # bs4 wraps the fragment in html/body again: the content is body itself or its one child.
@@ -110,7 +110,9 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
 def _soup(fragment: str):
     from bs4 import BeautifulSoup
 
-    return BeautifulSoup(fragment, "lxml", element_classes={_tag_class(): _tag_class()})
+    from bs4 import Tag
+
+    return BeautifulSoup(fragment, "lxml", element_classes={Tag: _tag_class()})
 
 
 def _select_main(soup, cfg: ConvertConfig):
@@ -171,8 +173,14 @@ def _parse(html: str | bytes):
         return None
 
 
+_DEEP_XPATH = "count(/*" + "/*" * MAX_DEPTH + ")"
+
+
 def _flatten_deep(doc) -> None:
     from lxml import etree
+
+    if not doc.xpath(_DEEP_XPATH):  # the common case, answered in C
+        return
 
     deep, kept = [], [False]  # whether each open element stays (counts towards the depth)
     depth = 0

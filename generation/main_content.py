@@ -11,6 +11,7 @@ kept unless it is mostly links, and a link list introduced by a heading is conte
 
 from __future__ import annotations
 
+import functools
 import re
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
@@ -54,6 +55,7 @@ def hidden_or_banner(attrs, id_and_class: str) -> bool:
             or bool(BANNER_RE.search(id_and_class)))
 
 
+@functools.lru_cache(maxsize=4096)  # themes repeat the same few class strings on every page
 def chrome_name(id_and_class: str) -> bool:
     lowered = id_and_class.lower()
     if any(p in lowered for p in CHROME_PHRASES):
@@ -95,10 +97,10 @@ def strip_chrome(root, how: str) -> None:
     """Remove chrome from `root` in place (tail text of removed elements is kept)."""
     total = max(1, text_len(root))
     doomed = []
-    skip = None  # a doomed element's descendants need no look
-    heading = None  # the last heading seen: names inside one style it ("a.header" in mdBook)
+    skip: set = set()  # a doomed element's descendants need no look
+    in_heading: set = set()  # names inside a heading style it ("a.header" in mdBook)
     for el in root.iter():
-        if skip is not None and _inside(el, skip):
+        if el in skip:
             continue
         tag = el.tag
         if not isinstance(tag, str):
@@ -109,20 +111,21 @@ def strip_chrome(root, how: str) -> None:
         attrs = el.attrib
         names = (attrs.get("id", "") + " " + attrs.get("class", "")) if attrs else ""
         if tag in HEADINGS:
-            heading = el  # "section-header" on a heading names its style, not the site's header
+            # "section-header" on a heading names its style, not the site's header.
+            in_heading.update(el.iterdescendants())
             continue
         if tag in NOISE_TAGS:
             keep = KEEP_IF_HOLDS.get(tag)
             if keep and any(el.find(f".//{h}") is not None for h in keep):
                 continue
-        elif not names.strip() or (heading is not None and _inside(el, heading)):
+        elif not names.strip() or el in in_heading:
             continue
         elif hidden_or_banner(attrs, names):
             pass
         elif not (chrome_name(names) and _chrome_by_name_ok(el, total)):
             continue
         doomed.append(el)
-        skip = el
+        skip.update(el.iterdescendants())
     for el in doomed:
         if el.getparent() is not None:
             el.drop_tree()
