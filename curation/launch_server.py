@@ -88,9 +88,30 @@ def setup(app, reindex: bool) -> None:
     print("setup done", flush=True)
 
 
+def children_die_with_their_parent() -> None:
+    """rq's pool forks a process per worker, and each worker forks one per job. Were the
+    pool killed (SIGKILL, the OOM killer), they would run on as orphans holding Redis
+    connections; the kernel's parent-death signal ends each one with its parent instead."""
+    import ctypes
+    import signal
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    forking = {}
+
+    def armed() -> None:
+        libc.prctl(pr_set_pdeathsig, signal.SIGKILL)
+        if os.getppid() != forking["pid"]:  # the parent died before the watch was set
+            os._exit(1)
+
+    os.register_at_fork(before=lambda: forking.update(pid=os.getpid()), after_in_child=armed)
+
+
 def main(argv: list[str]) -> None:
     from argilla_server.cli import app
 
+    if argv[:1] == ["worker"]:
+        children_die_with_their_parent()
     if argv[:1] == ["serve"]:
         rest = [a for a in argv[1:] if a != "--reindex"]
         setup(app, reindex="--reindex" in argv[1:])

@@ -8,15 +8,24 @@ OpenSearch engine needs both: painless scripts when a response is submitted, edi
 deleted (or a suggestion removed), and a `knn` query for similarity search. This
 subclass swaps those for read-modify-write under optimistic concurrency and a
 brute-force cosine scan.
+
+osmem has no authentication either, so it runs in a private network namespace and is
+reached only through the Unix socket named by $DOCS2QA_SEARCH_SOCKET (private_search.py);
+this engine's client connects through that socket instead of TCP.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import math
+import os
 from typing import Any, Callable, Dict, List, Optional
 from uuid import UUID
 
+import aiohttp
+from opensearchpy import AIOHttpConnection
+from opensearchpy._async.http_aiohttp import OpenSearchClientResponse
 from opensearchpy.exceptions import ConflictError
 
 from argilla_server.models import VectorSettings
@@ -34,9 +43,31 @@ MAX_CONFLICT_RETRIES = 20
 SCAN_PAGE_SIZE = 500
 
 
+class UnixSocketConnection(AIOHttpConnection):
+    """opensearch-py's aiohttp connection, over the private Unix socket instead of TCP
+    (the same session settings as AIOHttpConnection._create_aiohttp_session)."""
+
+    async def _create_aiohttp_session(self):
+        if self.loop is None:
+            self.loop = asyncio.get_running_loop()
+        self.session = aiohttp.ClientSession(
+            headers=self.headers,
+            skip_auto_headers=("accept", "accept-encoding"),
+            auto_decompress=True,
+            loop=self.loop,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            response_class=OpenSearchClientResponse,
+            connector=aiohttp.UnixConnector(path=os.environ["DOCS2QA_SEARCH_SOCKET"], limit=self._limit),
+        )
+
+
 @SearchEngine.register(engine_name=ENGINE_NAME)
 @dataclasses.dataclass
 class OsmemSearchEngine(OpenSearchEngine):
+    def __post_init__(self):
+        self.config = {**self.config, "connection_class": UnixSocketConnection}
+        super().__post_init__()
+
     async def update_record_response(self, response) -> None:
         record = response.record
         es_response = self._map_record_response_to_es(response)

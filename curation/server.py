@@ -1,14 +1,21 @@
 """`docs2qa curate serve | stop`: a local Argilla stack that docs2qa starts and owns.
 
-Four processes, all bound to loopback except the web server (cfg.host):
-redis (rq job queue), osmem (in-memory OpenSearch API), argilla-server (API + web UI)
-and its rq worker. The SQLite database and generated credentials live in
-cfg.state_dir; osmem keeps nothing on disk, so every start rebuilds the search indices
-from the database.
+Four services, all bound to loopback except the web server (cfg.host): redis (rq job
+queue, password-protected), the search backend (osmem, an in-memory OpenSearch API with
+no authentication of its own, so it runs in a private network namespace reached only
+through a 0600 Unix socket: private_search.py), argilla-server (API + web UI) and its rq
+worker. The SQLite database and generated credentials live in cfg.state_dir; osmem keeps
+nothing on disk, so every start rebuilds the search indices from the database.
+
+Every process started here carries $DOCS2QA_ARGILLA_STATE=<state_dir> in its
+environment, which its own children inherit: `stop` ends the recorded processes, then
+any process still carrying the tag (children orphaned by a killed parent, or services a
+killed `serve` started but had not recorded yet).
 
 state_dir/
   venv/              the service's own Python (service_env.py)
-  launcher/          launch_server.py + osmem_engine.py, copied from this package
+  launcher/          launch_server.py, osmem_engine.py, private_search.py (copied from here)
+  search.sock        the search backend's Unix socket (mode 0600)
   home/argilla.db    all curated data (ARGILLA_HOME_PATH)
   credentials.json   owner username, password, API key (mode 0600)
   redis.conf         loopback-only, password-protected, no persistence (mode 0600)
@@ -40,8 +47,10 @@ from docs2qa.errors import Docs2qaError
 from .service_env import ensure_service_venv, tail
 
 USERNAME = "docs2qa"
-STOP_ORDER = ("worker", "server", "osmem", "redis")  # rq's pool takes ~30 s to exit once redis is gone
-LAUNCHER_FILES = ("launch_server.py", "osmem_engine.py")
+STOP_ORDER = ("worker", "server", "search", "redis")  # rq's pool takes ~30 s to exit once redis is gone
+LAUNCHER_FILES = ("launch_server.py", "osmem_engine.py", "private_search.py")
+STATE_TAG = "DOCS2QA_ARGILLA_STATE"  # environment variable naming the state dir of a service process
+SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 READY_TIMEOUT_S = 300.0  # migration + reindex + start; a loaded 2-core machine needs ~30 s
 _CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on stop when this process started them
 
@@ -71,6 +80,7 @@ class _Paths:
         self.pids = root / "pids.json"
         self.redis_conf = root / "redis.conf"
         self.lock = root / ".serve.lock"
+        self.search_socket = root / "search.sock"
 
 
 def _paths(cfg: CurateConfig) -> _Paths:
@@ -102,6 +112,11 @@ def serve(cfg: CurateConfig) -> ServerInfo:
                 "apt-get install redis-server   (or point curate.api_url at your own Argilla server)",
             )
         _require_free_port(cfg.host, cfg.port)
+        if len(os.fsencode(paths.search_socket)) > SOCKET_PATH_MAX:
+            raise Docs2qaError(
+                f"the state dir path is too long for the search backend's Unix socket: {paths.search_socket}",
+                f"set curate.state_dir to a path under {SOCKET_PATH_MAX - len('/search.sock')} characters",
+            )
         python = ensure_service_venv(paths.venv, paths.logs / "venv-install.log")
         creds = creds or _create_credentials(paths)
         _start(cfg, paths, python, redis_bin, creds)
@@ -193,7 +208,7 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
     paths.tmp.mkdir()
     _install_launcher(paths)
     fresh_db = not (paths.home / "argilla.db").exists()
-    redis_port, osmem_port = _free_port(), _free_port()
+    redis_port = _free_port()
     redis_password = secrets.token_urlsafe(24)
     _write_private(
         paths.redis_conf,
@@ -203,21 +218,22 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
         'proc-title-template "{title} {listen-addr} {config-file}"\n',
     )
     osmem_bin = _osmem_binary(paths.venv)
-    env = _service_env(paths, creds, f"redis://:{redis_password}@127.0.0.1:{redis_port}/0", osmem_port)
+    # redis and the search backend get no Argilla secret: only the server and worker need them.
+    base_env = _base_env(paths)
+    env = _service_env(base_env, paths, creds, f"redis://:{redis_password}@127.0.0.1:{redis_port}/0")
     launcher = str(paths.launcher / "launch_server.py")
+    search = str(paths.launcher / "private_search.py")
     record: dict = {"url": _url(cfg), "processes": {}}
     try:
         record["processes"]["redis"] = _spawn(
-            paths, "redis", [redis_bin, str(paths.redis_conf)], env, marker=str(paths.redis_conf)
+            paths, "redis", [redis_bin, str(paths.redis_conf)], base_env, marker=str(paths.redis_conf)
         )
-        osmem_addr = f"127.0.0.1:{osmem_port}"
-        record["processes"]["osmem"] = _spawn(
-            paths, "osmem", [osmem_bin, "--addr", osmem_addr, "--no-stdin-watch", "--no-ja"], env,
-            marker=f"{osmem_bin} --addr {osmem_addr}",
+        record["processes"]["search"] = _spawn(
+            paths, "search", [str(python), search, str(paths.search_socket), osmem_bin], base_env, marker=search,
         )
         _write_pids(paths, record)
         _wait_port(redis_port, record["processes"]["redis"], paths.logs / "redis.log")
-        _wait_port(osmem_port, record["processes"]["osmem"], paths.logs / "osmem.log")
+        _wait_socket(paths.search_socket, record["processes"]["search"], paths.logs / "search.log")
         reindex = [] if fresh_db else ["--reindex"]  # osmem starts empty; SQLite holds the records
         record["processes"]["server"] = _spawn(
             paths, "server", [str(python), launcher, "serve", *reindex, "--host", cfg.host, "--port", str(cfg.port)],
@@ -251,18 +267,26 @@ def _wait_ready(cfg: CurateConfig, paths: _Paths, record: dict, creds: dict) -> 
     raise Docs2qaError(f"the Argilla server did not answer at {url} within {READY_TIMEOUT_S:.0f} s:\n{tail(log)}")
 
 
-def _service_env(paths: _Paths, creds: dict, redis_url: str, osmem_port: int) -> _Secret:
-    env = _Secret((k, v) for k, v in os.environ.items() if not k.startswith(("ARGILLA_", "PYTHON", "VIRTUAL_ENV", "DOCS2QA_")))
+def _base_env(paths: _Paths) -> dict:
+    """The caller's environment without Argilla's, Python's or docs2qa's own variables
+    (a user's ARGILLA_API_KEY for another server has no business here), plus the tag."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("ARGILLA_", "PYTHON", "VIRTUAL_ENV", "DOCS2QA_"))}
+    env.update({STATE_TAG: str(paths.root), "TMPDIR": str(paths.tmp), "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _service_env(base_env: dict, paths: _Paths, creds: dict, redis_url: str) -> _Secret:
+    env = _Secret(base_env)
     env.update(
         ARGILLA_HOME_PATH=str(paths.home),
         ARGILLA_SEARCH_ENGINE="osmem",
-        ARGILLA_ELASTICSEARCH=f"http://127.0.0.1:{osmem_port}",
+        # The host only names the backend in requests: osmem_engine connects to the socket.
+        ARGILLA_ELASTICSEARCH="http://search.invalid:9200",
+        DOCS2QA_SEARCH_SOCKET=str(paths.search_socket),
         ARGILLA_REDIS_URL=redis_url,
         ARGILLA_AUTH_SECRET_KEY=creds["auth_secret_key"],  # web sign-ins survive a restart
         HF_HUB_OFFLINE="1",
         HF_HUB_DISABLE_TELEMETRY="1",
-        TMPDIR=str(paths.tmp),
-        PYTHONUNBUFFERED="1",
         # typer's default rich tracebacks print every frame's local variables, secrets included
         _TYPER_STANDARD_TRACEBACK="1",
         DOCS2QA_OWNER_USERNAME=creds["username"],
@@ -304,8 +328,39 @@ def _spawn(paths: _Paths, name: str, cmd: list[str], env: dict, marker: str) -> 
 def _stop_recorded(paths: _Paths) -> bool:
     record = _read_pids(paths)
     ran = _stop_processes(record.get("processes", {}))
+    ran = _stop_tagged(paths.root) or ran
     paths.pids.unlink(missing_ok=True)
     return ran
+
+
+def _stop_tagged(root: Path) -> bool:
+    """End every process whose environment names this state dir: what the recorded
+    process groups no longer reach (children of a killed parent, unrecorded starts)."""
+    pids = _tagged(root)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10.0
+    while time.monotonic() < deadline and any(_is_live(pid) for pid in pids):
+        time.sleep(0.1)
+    for pid in pids:
+        if _is_live(pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
+    return bool(pids)
+
+
+def _tagged(root: Path) -> list[int]:
+    tag = f"{STATE_TAG}={root}".encode() + b"\0"
+    found = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or another user's
+            continue
+        if (environ.startswith(tag) or b"\0" + tag in environ) and _is_live(int(entry.name)):
+            found.append(int(entry.name))
+    return found
 
 
 def _stop_processes(processes: dict) -> bool:
@@ -525,6 +580,18 @@ def _require_free_port(host: str, port: int) -> None:
                 f"cannot start Argilla on {host}:{port}: the port is in use by another program ({exc.strerror})",
                 f"stop that program, or pick another port: --set curate.port={port + 1}",
             ) from exc
+
+
+def _wait_socket(path: Path, entry: dict, log: Path, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
+            sock.connect(str(path))
+            return
+        if _exited(entry):
+            raise Docs2qaError(f"the search backend exited while starting:\n{tail(log)}", f"full log: {log}")
+        time.sleep(0.05)
+    raise Docs2qaError(f"the search backend did not listen on {path} within {timeout_s:.0f} s:\n{tail(log)}")
 
 
 def _wait_port(port: int, entry: dict, log: Path, timeout_s: float = 15.0) -> None:

@@ -6,9 +6,12 @@ this file and leaves the server running again for whoever uses the fixture next.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
+import time
 import stat
 import urllib.request
 import uuid
@@ -105,6 +108,28 @@ def test_credentials_private_and_loopback_only(argilla_server, argilla_config):
         assert argilla_server.api_key not in text and argilla_server.password not in text, log.name
 
 
+def test_search_backend_is_private_and_holds_no_argilla_secret(argilla_server, argilla_config):
+    # osmem has no authentication: nothing of the stack may listen on TCP but the web
+    # server and redis (which has a password); the search backend is a 0600 Unix socket.
+    redis_port = int(next(line.split()[1] for line in (argilla_server.state_dir / "redis.conf").read_text().splitlines()
+                          if line.startswith("port ")))
+    ours = _stack_processes(argilla_server.state_dir)
+    assert _tcp_listen_ports(ours) == {argilla_config.port, redis_port}
+    sock = argilla_server.state_dir / "search.sock"
+    assert stat.S_ISSOCK(sock.stat().st_mode) and stat.S_IMODE(sock.stat().st_mode) == 0o600
+    if os.getuid() == 0:  # another local user cannot reach it (this state dir's folders and the socket)
+        assert _connect_as_nobody(sock) == "PermissionError"
+    # Only the server and the worker receive Argilla's secrets.
+    creds = json.loads((argilla_server.state_dir / "credentials.json").read_text())
+    secrets = [creds[k].encode() for k in ("api_key", "password", "auth_secret_key")]
+    names = {pid: _cmdline(pid) for pid in ours}
+    backend = [pid for pid, cmd in names.items() if "osmem-server" in cmd or "private_search.py" in cmd or "redis" in cmd]
+    assert len(backend) >= 3, names  # redis, the relay and osmem
+    for pid in backend:
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert not any(secret in environ for secret in secrets), names[pid]
+
+
 def test_wrong_api_key_is_a_clear_error(argilla_server):
     assert check_api_key(argilla_server.url, argilla_server.api_key) == argilla_server.username
     with pytest.raises(Docs2qaError, match="rejected the API key"):
@@ -179,12 +204,25 @@ def test_a_server_that_dies_at_start_is_reported_and_cleaned_up(argilla_config, 
 
 def test_restart_keeps_data_search_and_leaves_nothing_running(argilla_server, argilla_config, dataset):
     accepted_before = _accepted(dataset)
-    groups = set(server_status(argilla_config)["pids"].values())
-    ours = _group_members(groups)
-    assert len(ours) >= 5  # redis, osmem, server, worker and the worker's rq children
+    pids = server_status(argilla_config)["pids"]
+    deadline = time.monotonic() + 120  # the pool forks its workers a while after it starts
+    while not (pool_children := _children(pids["worker"])) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert pool_children, "rq's pool started no worker"
+    ours = _group_members(set(pids.values()))
+    assert len(ours) >= 6  # redis, relay + osmem, server, worker and the worker's rq children
+    assert _stack_processes(argilla_server.state_dir) >= ours
+
+    # The rq pool killed outright: its forked workers must not live on as orphans.
+    os.kill(pids["worker"], signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while _alive(pool_children) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(pool_children), "rq workers outlived their killed pool"
 
     assert stop(argilla_config) is True
     assert not _alive(ours), f"still running after stop: {_alive(ours)}"
+    assert not _stack_processes(argilla_server.state_dir), "a process of this state dir survived stop"
     assert not (argilla_server.state_dir / "pids.json").exists()
     assert server_status(argilla_config)["running"] is False
     assert stop(argilla_config) is False
@@ -230,6 +268,78 @@ def _group_members(pgids: set[int]) -> set[int]:
             if int(fields[2]) in pgids and fields[0] != "Z":
                 members.add(int(entry.name))
     return members
+
+
+def _stack_processes(state_dir: Path) -> set[int]:
+    """Live processes whose command line or environment names this state dir."""
+    mark = str(state_dir).encode()
+    found = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            text = (entry / "cmdline").read_bytes() + b"\0" + (entry / "environ").read_bytes()
+        except OSError:
+            continue
+        if mark in text and int(entry.name) != os.getpid() and _alive({int(entry.name)}):
+            found.add(int(entry.name))
+    return found
+
+
+def _tcp_listen_ports(pids: set[int]) -> set[int]:
+    """TCP ports in LISTEN state, in this network namespace, held by these processes."""
+    inodes = set()
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                with contextlib.suppress(OSError):
+                    target = os.readlink(fd)
+                    if target.startswith("socket:["):
+                        inodes.add(target[8:-1])
+    ports = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A" and fields[9] in inodes:
+                ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+def _connect_as_nobody(path: Path) -> str:
+    """What connecting to a Unix socket as user `nobody` gives, from a forked child."""
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:
+        outcome = "connected"
+        try:
+            os.setgroups([])
+            os.setgid(65534)
+            os.setuid(65534)
+            with socket.socket(socket.AF_UNIX) as sock:
+                sock.connect(str(path))
+        except OSError as exc:
+            outcome = type(exc).__name__
+        finally:
+            os.write(write, outcome.encode())
+            os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    with os.fdopen(read) as pipe:
+        return pipe.read()
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _children(parent: int) -> set[int]:
+    children = set()
+    for entry in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                children.add(int(entry.name))
+    return _alive(children)
 
 
 def _alive(pids: set[int]) -> set[int]:
