@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,6 +11,26 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `from site_server import SiteServer`
 
 from site_server import SiteServer  # noqa: E402
+
+# DOCS2QA_BNB_CPU_PACKED=1|0 runs the whole suite on bitsandbytes' packed AVX512-BF16 CPU path or
+# its plain one, whatever this CPU has (tests/bnb_cpu/bnb_packed.py); unset, the CPU decides.
+_BNB_CPU = Path(__file__).parent / "bnb_cpu"
+sys.path.insert(0, str(_BNB_CPU))
+import bnb_packed  # noqa: E402
+
+if bnb_packed.requested() is not None:
+    # Children (docs2qa finetune/eval as subprocesses) take the same branch via sitecustomize.py.
+    os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_BNB_CPU), os.environ.get("PYTHONPATH")]))
+
+
+def pytest_configure(config):
+    if bnb_packed.requested() is not None:
+        bnb_packed.force(bnb_packed.requested())
+
+
+def pytest_report_header(config):
+    forced = {None: "as this CPU decides", True: "packed AVX512-BF16 path (forced)", False: "plain path (forced)"}
+    return f"bitsandbytes CPU 4-bit inference: {forced[bnb_packed.requested()]}"
 
 # One real Argilla stack per test session, shared by every curation test.
 pytest_plugins = ["argilla_fixtures"]

@@ -31,7 +31,8 @@ GEMMA_CHAT_TEMPLATE = (
 SPECIAL_TOKENS = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
 
 
-def build_tiny_gemma(path: str | Path, *, seed: int = 0, vocab_size: int = 512) -> Path:
+def build_tiny_gemma(path: str | Path, *, seed: int = 0, vocab_size: int = 512, **config) -> Path:
+    """Write the tiny Gemma and its tokenizer to `path`; `config` overrides GemmaConfig fields."""
     import torch
     from transformers import GemmaConfig, GemmaForCausalLM
 
@@ -43,21 +44,23 @@ def build_tiny_gemma(path: str | Path, *, seed: int = 0, vocab_size: int = 512) 
     tokenizer.save_pretrained(path)
 
     torch.manual_seed(seed)
-    config = GemmaConfig(
+    settings = dict(
         vocab_size=len(tokenizer),
         hidden_size=64,
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
-        num_key_value_heads=1,
+        # Every projection's out_features is a multiple of 32 (k/v: 2 x 16), and every in_features a
+        # multiple of 64 (the 4-bit block size): bitsandbytes' packed CPU path (AVX512-BF16) asserts both.
+        num_key_value_heads=2,
         head_dim=16,
         max_position_embeddings=1024,
         bos_token_id=tokenizer.bos_token_id,
         eos_token_id=tokenizer.eos_token_id,
         pad_token_id=tokenizer.pad_token_id,
         tie_word_embeddings=True,
-    )
-    model = GemmaForCausalLM(config)
+    ) | config
+    model = GemmaForCausalLM(GemmaConfig(**settings))
     with torch.no_grad():
         # With the default std 0.02 the tied, frozen embeddings make every logit nearly equal
         # and LoRA cannot move the loss; std 0.1 gives it something to work with.

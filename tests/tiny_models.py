@@ -96,6 +96,8 @@ def build_tiny_chat_model(path: str | Path, *, seed: int = 0, vocab_size: int = 
         intermediate_size=128,
         num_hidden_layers=2,
         num_attention_heads=4,
+        # k/v project to 2 x 16 = 32: bitsandbytes' packed 4-bit CPU path (AVX512-BF16) needs every
+        # quantized layer's out_features to be a multiple of 32 (tests/test_bnb_cpu_paths.py).
         num_key_value_heads=2,
         max_position_embeddings=512,
         bos_token_id=tokenizer.bos_token_id,
