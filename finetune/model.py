@@ -13,6 +13,8 @@ from docs2qa.errors import Docs2qaError, require
 from docs2qa.finetune.config import FinetuneConfig
 
 EXTRA = "finetune"
+# bitsandbytes' packed CPU layout for 4-bit weights holds output rows in blocks of this many.
+PACKED_ROWS = 32
 
 
 def set_threads(threads: int | None) -> int:
@@ -60,6 +62,33 @@ def quantization_config(kind: str, compute_dtype):
     )
 
 
+def fits_packed_cpu_path(layer) -> bool:
+    """Whether bitsandbytes' packed CPU layout can hold this 4-bit layer: its conversion asserts
+    out_features % 32 == 0, and its regrouped scales need in_features to be whole 4-bit blocks."""
+    return layer.out_features % PACKED_ROWS == 0 and layer.in_features % layer.weight.blocksize == 0
+
+
+def choose_cpu_4bit_path(model, *, training: bool) -> int:
+    """Keep 4-bit layers off bitsandbytes' packed CPU path where it would break; return how many.
+
+    On a CPU with AVX512-BF16, bitsandbytes 0.50.2 repacks a `Linear4bit` weight in its first
+    no-grad eval-mode forward and multiplies packed weights with a kernel that has no backward.
+    The weight stays packed, so a training step after an evaluation (the Trainer's eval_steps)
+    would pass no gradient through the frozen base layers: training models keep the plain path.
+    For inference the packed path is kept (it is bitsandbytes' fast path) except on layers whose
+    shape it cannot hold, which would fail its assertion ("N must be divisible by block_n").
+    """
+    from bitsandbytes.nn import Linear4bit
+
+    switched = 0
+    for layer in model.modules():
+        if isinstance(layer, Linear4bit) and layer.support_avx512bf16_for_cpu and (
+                training or not fits_packed_cpu_path(layer)):
+            layer.support_avx512bf16_for_cpu = False
+            switched += 1
+    return switched
+
+
 def load_tokenizer(path: str | Path):
     from transformers import AutoTokenizer
 
@@ -75,8 +104,9 @@ def load_tokenizer(path: str | Path):
     return tokenizer
 
 
-def load_base(path: str | Path, *, quantization: str, bf16: bool, attn_implementation: str = "sdpa"):
-    """The frozen base model, quantised as asked; compute in bf16 or fp32."""
+def load_base(path: str | Path, *, quantization: str, bf16: bool, attn_implementation: str = "sdpa",
+              inference: bool = False):
+    """The frozen base model, quantised as asked; compute in bf16 or fp32. For training unless `inference`."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -91,6 +121,8 @@ def load_base(path: str | Path, *, quantization: str, bf16: bool, attn_implement
         attn_implementation=attn_implementation,
     )
     model.config.use_cache = False  # the KV cache is useless in training and breaks packed attention
+    if quantization == "nf4":
+        choose_cpu_4bit_path(model, training=not inference)
     return model
 
 
@@ -114,7 +146,7 @@ def load_with_adapter(base: str | Path, adapter_dir: str | Path, *, quantization
 
     from docs2qa.generation.llm.embedded import resolve_model
 
-    model = PeftModel.from_pretrained(load_base(resolve_model(str(base)), quantization=quantization, bf16=bf16),
-                                      str(adapter_dir))
+    model = PeftModel.from_pretrained(load_base(resolve_model(str(base)), quantization=quantization, bf16=bf16,
+                                                inference=True), str(adapter_dir))
     model.eval()
     return model
