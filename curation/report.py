@@ -1,5 +1,6 @@
 """A dataset version as one self-contained HTML page of plots (inline SVG, no scripts, no
-network), for people who would rather look than read."""
+network), for people who would rather look than read: what filtered the pairs, the judge's
+health and calibration, the statistics, and a few rows as they are."""
 
 from __future__ import annotations
 
@@ -48,7 +49,42 @@ def histogram(values: list[int], bins: int = 10) -> dict:
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222}
 h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}svg text{font-size:12px;fill:#333}
 svg rect{fill:#4c78a8}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
-.empty{color:#888}.warn{color:#a33;font-weight:bold}"""
+.empty{color:#888}.warn{color:#a33;font-weight:bold}
+.alarm{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6em;font-weight:bold}
+table.rows td{text-align:left;vertical-align:top}"""
+
+
+def _filtering(manifest: dict, stats: dict) -> str:
+    from docs2qa.curation.card import filters, judge_state
+
+    informative, judge = judge_state(manifest)
+    alarm = f'<p class=alarm>The LLM judge was not informative: {escape(judge)}</p>' if informative is False else ""
+    items = "".join(f"<li><b>{escape(stage)}:</b> {escape(text)}</li>" for stage, text in filters(manifest, stats))
+    return f"{alarm}<section><h2>How these pairs were chosen</h2><ul>{items}</ul></section>"
+
+
+def _calibration(manifest: dict) -> str:
+    calibration = manifest.get("curation", {}).get("judge_calibration") or {}
+    if not calibration.get("thresholds"):
+        return ""
+    head = "".join(f"<th>{escape(h)}</th>" for h in ("keep when lowest score >=", "judge keeps", "agreement",
+                                                      "precision of keep", "recall of keep", "kappa"))
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(t[k]))}</td>" for k in ("min_score", "judge_keeps", "agreement",
+                                                                               "precision", "recall", "kappa")) + "</tr>"
+                   for t in calibration["thresholds"])
+    note = f"<p>{escape(calibration['note'])}</p>" if calibration.get("note") else ""
+    return (f"<section><h2>The judge against people ({calibration['reviewed']} decisions; proposed min_score "
+            f"{calibration['proposed_min_score']})</h2><table id=calibration><tr>{head}</tr>{body}</table>{note}</section>")
+
+
+def _samples(stats: dict) -> str:
+    rows = stats.get("samples", [])
+    body = "".join("<tr>" + "".join(f"<td>{escape(str(r[k]))}</td>" for k in ("split", "question_type", "question",
+                                                                               "answer", "min_judge_score")) + "</tr>"
+                   for r in rows)
+    return (f"<section><h2>Sample rows ({len(rows)} at random, seeded)</h2><table class=rows id=samples>"
+            "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th></tr>"
+            f"{body}</table></section>")
 
 
 def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
@@ -59,6 +95,10 @@ def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
                     for s, d in [*stats["splits"].items(), ("all", stats["total"])])
     curated = set(stats["curation"]) == {"human"}
     sections = [
+        _filtering(manifest, stats),
+        bar_chart("Dropped at generation, by reason", manifest.get("generation", {}).get("dropped") or {}),
+        _calibration(manifest),
+        _samples(stats),
         bar_chart("Pairs per split", {s: d["rows"] for s, d in stats["splits"].items()}),
         bar_chart("Lowest judge score per pair", stats["judge_min_score"]),
         bar_chart("Question types", stats["question_types"]),

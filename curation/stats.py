@@ -3,7 +3,11 @@ these numbers, and tests check them against the data)."""
 
 from __future__ import annotations
 
+import random
 from collections import Counter
+
+SAMPLES = 5  # rows the card and report show as they are: statistics alone hide what the pairs say
+SAMPLE_SEED = 0
 
 
 def _words(text: str) -> int:
@@ -37,4 +41,15 @@ def compute(splits: dict[str, list[dict]], extra: dict) -> dict:
         "curation_outcomes": extra.get("curation_outcomes", {}),
         "rejections": extra.get("rejections", {}),
         "leakage_removed": extra.get("leakage_removed", 0),
+        "samples": sample_rows(splits),
     }
+
+
+def sample_rows(splits: dict[str, list[dict]], k: int = SAMPLES, seed: int = SAMPLE_SEED) -> list[dict]:
+    """k rows drawn at random (seeded, from rows in pair-id order, so the same data gives the
+    same sample), with what a reader needs to judge them."""
+    everything = sorted(((split, r) for split, rows in splits.items() for r in rows), key=lambda sr: sr[1]["pair_id"])
+    chosen = random.Random(seed).sample(everything, min(k, len(everything)))
+    return [{"split": split, "question_type": r["question_type"], "question": r["question"], "answer": r["answer"],
+             "min_judge_score": r["min_judge_score"], "curation": r["curation"], "source": r["anchor_url"]}
+            for split, r in chosen]
