@@ -214,8 +214,9 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
         paths.redis_conf,
         f"bind 127.0.0.1\nport {redis_port}\nsave \"\"\nappendonly no\ndir {paths.redis_dir}\n"
         f"requirepass {redis_password}\nprotected-mode yes\ndaemonize no\n"
-        # redis rewrites its process title; keep the config path in it for stop's identity check
-        'proc-title-template "{title} {listen-addr} {config-file}"\n',
+        # Rewriting its title would overwrite the memory /proc/PID/environ reads, hiding the
+        # state tag from stop; the unchanged command line holds the config path for _matches.
+        "set-proc-title no\n",
     )
     osmem_bin = _osmem_binary(paths.venv)
     # redis and the search backend get no Argilla secret: only the server and worker need them.

@@ -11,8 +11,10 @@ import json
 import os
 import signal
 import socket
-import time
 import stat
+import subprocess
+import sys
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -200,6 +202,34 @@ def test_a_server_that_dies_at_start_is_reported_and_cleaned_up(argilla_config, 
     assert not (state / "pids.json").exists()
     assert server_status(cfg)["pids"] == {}
     assert _listen_addresses(cfg.port) == set()
+
+
+KILLED_SERVE = """
+import os, signal, sys
+from docs2qa.config import CurateConfig
+from docs2qa.curation import server
+
+def killed(paths, record):  # SIGKILL at the worst moment: services started, none recorded yet
+    os.kill(os.getpid(), signal.SIGKILL)
+
+server._write_pids = killed
+server.serve(CurateConfig(state_dir=sys.argv[1], port=int(sys.argv[2])))
+"""
+
+
+def test_stop_after_a_killed_serve_leaves_nothing_of_its_state_dir(argilla_config, tmp_path):
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "venv").symlink_to(Path(argilla_config.state_dir, "venv").resolve(), target_is_directory=True)
+    cfg = CurateConfig(state_dir=str(state), port=_free_port())
+    killed = subprocess.run([sys.executable, "-c", KILLED_SERVE, str(state), str(cfg.port)], timeout=300)
+    assert killed.returncode == -signal.SIGKILL
+    assert not (state / "pids.json").exists()
+    left = _stack_processes(state)
+    assert len(left) >= 2, "redis and the search backend were running when serve was killed"
+
+    assert stop(cfg) is True
+    assert not _alive(left) and not _stack_processes(state)
 
 
 def test_restart_keeps_data_search_and_leaves_nothing_running(argilla_server, argilla_config, dataset):
