@@ -2,8 +2,8 @@
 
 distilabel's own cache cannot always recover an interrupted run (upstream issue #1065),
 so the last pipeline step appends every finished unit here and fsyncs before the batch
-counts as done. A rerun reads the journal and skips every unit found in it. One process
-writes it, so appends never interleave.
+counts as done. A rerun reads the journal and skips every unit found in it. A unit is
+written once: appends take a lock on the file and skip units already there.
 """
 
 from __future__ import annotations
@@ -18,17 +18,30 @@ from docs2qa.store import drop_partial_last_line
 UNITS = "journal.jsonl"
 
 
-def append(path: str | Path, records: list[dict]) -> None:
-    if not records:
-        return
-    data = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records).encode()
-    drop_partial_last_line(Path(path))  # a killed run's half line would swallow this append
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+def append(path: str | Path, records: list[dict]) -> list[dict]:
+    """Append the records whose unit the journal does not hold yet; return those written.
+
+    Under an exclusive lock on the file, so that two writers (a pipeline that outlived its
+    CLI and the rerun's) can neither interleave nor journal one unit twice.
+    """
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        drop_partial_last_line(Path(path))  # a killed run's half line would swallow this append
+        seen = {r["unit"] for r in read(path)}
+        fresh = []
+        for record in records:
+            if record["unit"] not in seen:
+                seen.add(record["unit"])
+                fresh.append(record)
+        if fresh:
+            os.write(fd, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in fresh).encode())
+            os.fsync(fd)
+        return fresh
     finally:
-        os.close(fd)
+        os.close(fd)  # releases the lock
 
 
 def read(path: str | Path) -> Iterator[dict]:
@@ -52,6 +65,9 @@ def count_lines(path: str | Path) -> int:
 
 
 def finished_units(folder: Path) -> dict[str, dict]:
-    """unit key -> its journal record; a unit journaled twice (a rerun after a kill between
-    the append and the next batch) keeps its last record, so nothing is counted twice."""
-    return {record["unit"]: record for record in read(folder / UNITS)}
+    """unit key -> its journal record. A journal written before appends skipped known units
+    may hold a unit twice: its first record counts, once, as it would have."""
+    finished: dict[str, dict] = {}
+    for record in read(folder / UNITS):
+        finished.setdefault(record["unit"], record)
+    return finished
