@@ -5,6 +5,7 @@
     RUN/<stage>/<table>.parquet   stage outputs, plus `dropped.parquet` with reasons
     RUN/<stage>/manifest.json  hashes, counts, versions, wall time
     RUN/<stage>/_COMPLETE      written last: a stage without it is unfinished
+    RUN/.lock                  held by the one process writing the run (docs2qa/run_lock.py)
 
 A stage is fresh when it is complete and was made from the same config section and the
 same input data (the output hashes of the stages it reads); `docs2qa run` skips fresh stages.
@@ -186,7 +187,14 @@ class RunStore:
         """Run `body`, then write its tables, the dropped table, the manifest and the marker.
 
         The marker goes last, so a run killed anywhere before it leaves an unfinished stage.
+        The run folder's lock is held throughout: one writer per run.
         """
+        from docs2qa import run_lock
+
+        with run_lock.writing(self.root, name):
+            return self._run_stage(name, config_hash, inputs, body)
+
+    def _run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult]) -> dict:
         stage = self.stage(name)
         stage.invalidate()
         stage.path.mkdir(parents=True, exist_ok=True)
