@@ -113,8 +113,8 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
     spawn it never re-imports the caller's __main__.
     """
     import pickle
-    import subprocess
 
+    from docs2qa import child_group, run_lock
     from docs2qa.generation.llm import resolve_model
 
     gen = config.generate
@@ -123,7 +123,10 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
             resolve_model(llm.model)  # convert an embedded model once, here, not in each step
     request = folder / "_wave.pickle"
     request.write_bytes(pickle.dumps((units, config, folder, ray)))
-    code = subprocess.call([sys.executable, "-m", "docs2qa.generation.generate", str(request)])
+    # The run folder's lock goes with the pipeline: while any of it lives, no rerun can start.
+    lock = run_lock.held_fd(folder.parent)
+    code = child_group.run([sys.executable, "-m", "docs2qa.generation.generate", str(request)],
+                           pass_fds=() if lock is None else (lock,))
     request.unlink(missing_ok=True)
     if code != 0:
         raise Docs2qaError(f"the generation pipeline exited with code {code}",
@@ -198,7 +201,7 @@ def _wave_size(gen, spent: int, done: int) -> int | None:
 def _watch(folder: Path, total: int, stop: threading.Event) -> None:
     """Progress from the journal files, which the step processes append to."""
     with track("generate (units)", total) as progress:
-        seen = 0
+        seen = journal.count_lines(folder / journal.UNITS)  # earlier waves' and runs' units
         while not stop.wait(1.0):
             done = journal.count_lines(folder / journal.UNITS)
             progress.advance(done - seen)
@@ -282,4 +285,7 @@ if __name__ == "__main__":  # the pipeline process started by _run_pipeline
     import pickle
     import sys
 
+    from docs2qa.child_group import die_with_parent
+
+    die_with_parent()
     _pipeline_process(*pickle.loads(Path(sys.argv[1]).read_bytes()))
