@@ -248,3 +248,20 @@ def test_child_processes_take_the_path_the_suite_was_asked_for(value, expected):
     result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().splitlines()[-1] == expected
+
+
+def test_a_4bit_eval_of_a_misfit_model_runs_on_a_packed_cpu(tmp_path, packed_layers):
+    """docs2qa eval --set eval.quantize=4bit loads its own base (finetune/evaluate/models.py)."""
+    import json
+
+    from docs2qa.finetune.evaluate.config import EvalConfig
+    from docs2qa.finetune.evaluate.run import evaluate
+    from eval_helpers import build_adapter, write_demo_version
+
+    version = write_demo_version(tmp_path / "datasets")
+    finetune_dir = build_adapter(misfit_gemma(tmp_path), tmp_path / "finetune")
+    packed_layers(True)
+    cfg = EvalConfig(quantize="4bit", max_examples=2, max_new_tokens=4, embedding_model=None)
+    evaluate(cfg, model_dir=finetune_dir, out_dir=tmp_path / "eval", dataset=version)
+    results = json.loads((tmp_path / "eval" / "results.json").read_text())
+    assert all(row["outputs"]["tuned"]["output_tokens"] > 0 for row in results["examples"])
