@@ -99,7 +99,7 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
         if main.tag != "body":
             root = root.find(True, recursive=False) or root
         _drop_noise(root, cfg, generic=False)
-    h1 = root.find("h1")
+    h1 = _first(root, ("h1",))
     title = _WS_RE.sub(" ", h1.get_text(" ", strip=True)).strip() if h1 is not None else ""
     markdown = _converter(url).process_tag(root, parent_tags=set())
     markdown, ids = _finish(markdown)
@@ -357,15 +357,14 @@ def _converter(url: str):
             return f"\n\n{fence}{_code_language(el)}\n{code}\n{fence}\n\n"
 
         def _table(self, el, parent_tags):
-            rows = [[c for c in tr.find_all(("td", "th"), recursive=False)]
-                    for tr in el.find_all("tr") if tr.find_parent("table") is el]
+            rows = [[c for c in tr.contents if c.name in ("td", "th")] for tr in _own_rows(el, [])]
             rows = [r for r in rows if r]
             cells = [c for r in rows for c in r]
             if not cells:
                 return ""
             if "_inline" in parent_tags:  # a table inside a table cell: flatten it
                 return " " + " ".join(self._cell_text(c, parent_tags) for c in cells) + " "
-            if len(cells) == 1 or el.find(_LAYOUT_CELL_CONTENT) is not None:
+            if len(cells) == 1 or _first(el, _LAYOUT_CELL_CONTENT) is not None:
                 # A layout table: its cells are page content, not data.
                 parts = []
                 for cell in cells:
@@ -384,7 +383,7 @@ def _converter(url: str):
             grid = [r + [""] * (width - len(r)) for r in grid]
             lines = ["| " + " | ".join(grid[0]) + " |", "|" + "|".join(["---"] * width) + "|"]
             lines += ["| " + " | ".join(r) + " |" for r in grid[1:]]
-            caption = el.find("caption")
+            caption = _first(el, ("caption",))
             head = _WS_RE.sub(" ", caption.get_text(" ", strip=True)) + "\n\n" if caption is not None else ""
             return "\n\n" + head + "\n".join(lines) + "\n\n"
 
@@ -403,6 +402,25 @@ def _converter(url: str):
         wrap_width=None,
         strip_document=None,
     )
+
+
+# bs4's find/find_all build a filter per call and cost more than the rest of a table's
+# conversion; these plain walks return the same elements.
+def _first(root, names: tuple[str, ...]):
+    """The first descendant named one of `names`, in document order (bs4's find)."""
+    return next((d for d in root.descendants if d.name in names), None)
+
+
+def _own_rows(el, out: list) -> list:
+    """The <tr>s of table `el` in document order, not those of tables nested in it."""
+    for child in el.contents:
+        name = child.name
+        if name is None or name == "table":
+            continue
+        if name == "tr":
+            out.append(child)
+        _own_rows(child, out)
+    return out
 
 
 def _escape_block_starts(text: str) -> str:
