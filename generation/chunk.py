@@ -76,14 +76,17 @@ def chunk_document(doc: Document, counter, cfg: ChunkConfig) -> list[Chunk]:
     chunks: list[Chunk] = []
     for group in _merge(sections, packer, cfg):
         units = [u for i in group.sections for u in sections[i].units]
-        # Pack on summed estimates, then count every piece exactly in one batch; only a group
-        # whose estimate was off is packed again, verifying each piece as it goes.
+        # Pack on summed estimates, then count every piece exactly (from its parts' counts,
+        # see TokenCounter.count_joined); only a group whose estimate was off is packed again,
+        # verifying each piece as it goes.
         pieces = list(packer.pack(units, verify=False))
-        counts = counter.count_many([t for _, t in pieces])
+        counts = counter.count_joined([parts for _, parts in pieces])
         if any(n > cfg.max_tokens for n in counts):
             units = [_Unit(u.start, u.end, u.text, u.kind, u.section, tokens=u.tokens) for u in units]
             pieces = list(packer.pack(units, verify=True))
-        for piece, body_text in pieces:
+            counts = counter.count_joined([parts for _, parts in pieces])
+        for (piece, parts), n in zip(pieces, counts):
+            body_text = "".join(parts)
             first = sections[piece[0].section]
             notes = list(dict.fromkeys(u.note for u in piece if u.note))
             start, end = piece[0].start, piece[-1].end
@@ -95,7 +98,7 @@ def chunk_document(doc: Document, counter, cfg: ChunkConfig) -> list[Chunk]:
                 title=doc.title,
                 heading_path=list(first.path),
                 text=body_text,
-                token_count=counter.count(body_text),
+                token_count=n,
                 start=start,
                 end=end,
                 body_sha256=doc.body_sha256,
@@ -229,15 +232,19 @@ class _Packer:
             return raw if a.end <= b.start else "\n"
         return "\n\n" if raw.count("\n") > 1 else "\n"
 
-    def render(self, prefix: str, overlap: str, units: list[_Unit], prev: _Unit | None) -> str:
-        parts = [prefix + "\n\n"] if prefix else []
+    def render(self, prefix: str, overlap: str, units: list[_Unit], prev: _Unit | None) -> list[str]:
+        """The piece's text as parts that alternate text and separator (joined, its text)."""
+        parts = [prefix, "\n\n"] if prefix else []
         if overlap:
-            parts.append(overlap + self.gap(prev, units[0]))
+            parts += [overlap, self.gap(prev, units[0])]
         parts.append(units[0].text)
         for a, b in zip(units, units[1:]):
             parts.append(self.gap(a, b))
             parts.append(b.text)
-        return "".join(parts)
+        return parts
+
+    def count(self, parts: list[str]) -> int:
+        return self.counter.count_joined([parts])[0]
 
     def tokens(self, unit: _Unit) -> int:
         if unit.tokens < 0:
@@ -263,7 +270,7 @@ class _Packer:
         return tail.strip()
 
     def pack(self, units: list[_Unit], verify: bool = True):
-        """Yield (units, text) pieces; with `verify`, each text is counted and kept in budget."""
+        """Yield (units, parts of the text) pieces; with `verify`, each is counted and kept in budget."""
         queue = deque(units)
         prev: _Unit | None = None
         while queue:
@@ -282,8 +289,12 @@ class _Packer:
                 if piece and self._too_big_alone(queue[0]):
                     # It will be split anyway: split it now and fill this piece with its start,
                     # rather than leave a small piece (e.g. a lone heading) behind.
+                    # Its later parts start pieces of their own, behind its own heading context:
+                    # a budget that leaves that out let every part come back whole.
                     unit = queue.popleft()
-                    queue.extendleft(reversed(self.refine(unit, self.max - fixed - 2)))
+                    own = self.prefix_for(unit)
+                    own = self.counter.count(own) + 1 if own else 0
+                    queue.extendleft(reversed(self.refine(unit, self.max - max(fixed, own) - 2)))
                     continue
                 break
             # Don't end a piece on a bare heading whose content went to the next piece.
@@ -296,25 +307,25 @@ class _Packer:
                 unit = queue.popleft()
                 queue.extendleft(reversed(self.refine(unit, self.max - fixed - 2)))
                 continue
-            text = self.render(prefix, overlap, piece, prev)
+            parts = self.render(prefix, overlap, piece, prev)
             if not verify:
-                yield piece, text
+                yield piece, parts
                 prev = piece[-1]
                 continue
-            # Estimates add up per-unit counts; the exact count of the joined text decides.
-            while self.counter.count(text) > self.max and len(piece) > 1:
+            # Estimates add up per-unit counts; the exact count of the joined parts decides.
+            while self.count(parts) > self.max and len(piece) > 1:
                 queue.appendleft(piece.pop())
-                text = self.render(prefix, overlap, piece, prev)
-            if self.counter.count(text) > self.max:
+                parts = self.render(prefix, overlap, piece, prev)
+            if self.count(parts) > self.max:
                 if overlap:
                     queue.appendleft(piece.pop())
                     prev = None
                     continue
                 unit = piece.pop()
-                budget = max(8, self.max - fixed - 2 - (self.counter.count(text) - self.max))
+                budget = max(8, self.max - fixed - 2 - (self.count(parts) - self.max))
                 queue.extendleft(reversed(self.refine(unit, min(budget, self.tokens(unit) * 3 // 4))))
                 continue
-            yield piece, text
+            yield piece, parts
             prev = piece[-1]
 
     # ---------------------------------------------------------------------- refinement
@@ -325,6 +336,9 @@ class _Packer:
         parts = self._refine(unit, budget)
         if len(parts) == 1 and parts[0].text == unit.text:  # no progress: cut by tokens, smaller
             parts = self._words(unit, max(4, min(budget, self.tokens(unit)) // 2), (unit.start, unit.end))
+        uncounted = [p for p in parts if p.tokens < 0]  # counted in one batch, not one by one
+        for p, n in zip(uncounted, self.counter.count_many([p.text for p in uncounted])):
+            p.tokens = n
         return parts
 
     def _refine(self, unit: _Unit, budget: int) -> list[_Unit]:

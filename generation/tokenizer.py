@@ -26,6 +26,7 @@ class TokenCounter:
         self._tok = tokenizer
         self.name = name
         self._cache: dict[str, int] = {}
+        self.additive = _splits_at_whitespace(tokenizer)
 
     def count(self, text: str) -> int:
         cached = self._cache.get(text)
@@ -41,6 +42,38 @@ class TokenCounter:
             for text, enc in zip(missing, self._tok.encode_batch(missing, add_special_tokens=False)):
                 self._remember(text, len(enc.ids))
         return [self._cache[t] if t else 0 for t in texts]
+
+    def count_joined(self, parts_list: list[list[str]]) -> list[int]:
+        """Tokens of each "".join(parts), where parts alternate text and separator
+        (text, sep, text, ..., text).
+
+        With a tokenizer that splits at whitespace before merging (see _splits_at_whitespace),
+        texts that start and end with non-space, joined by runs of newlines, have exactly the
+        tokens of their parts: the texts' own (cached) counts are added up, so each text is
+        tokenized once however many chunks hold it. Other joins and tokenizers are counted
+        whole, in one batch.
+        """
+        out: list[int | None] = [None] * len(parts_list)
+        texts: set[str] = set()
+        for k, parts in enumerate(parts_list):
+            if self.additive and _clean_join(parts):
+                texts.update(parts[::2])
+                out[k] = -1
+        self.count_many([t for t in texts if t not in self._cache])
+        whole = []
+        for k, parts in enumerate(parts_list):
+            if out[k] == -1:
+                out[k] = sum(self.count(t) for t in parts[::2]) + sum(map(self._separator, parts[1::2]))
+            else:
+                whole.append(k)
+        for k, n in zip(whole, self.count_many(["".join(parts_list[k]) for k in whole])):
+            out[k] = n
+        return out
+
+    def _separator(self, sep: str) -> int:
+        # Before text, a whitespace run is split off its last character ("\n\n" + "x" is
+        # "\n", "\n", "x"), so it is not counted as it would be alone.
+        return self.count(sep[:-1]) + self.count(sep[-1]) if len(sep) > 1 else self.count(sep)
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token in `text`."""
@@ -89,6 +122,34 @@ class TokenCounter:
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[text] = n
+
+
+def _clean_join(parts: list[str]) -> bool:
+    texts, seps = parts[::2], parts[1::2]
+    return (len(parts) % 2 == 1
+            and all(t and not t[0].isspace() and not t[-1].isspace() for t in texts)
+            and all(s and s.count("\n") == len(s) for s in seps))
+
+
+def _splits_at_whitespace(tok) -> bool:
+    """Does this tokenizer count text+"\n"+text as the sum of its parts (see count_joined)?
+
+    True for GPT-2-style byte-level BPE (SmolLM2, Llama 3, Qwen, GPT-NeoX...): no normaliser,
+    the byte-level pre-tokenizer's regex (whose pieces never cross from non-space into a
+    newline, nor from a newline into the next text) with no prefix space, and merges only
+    inside those pieces; no added token that could span or absorb whitespace. Anything else
+    (SentencePiece's prefix space, WordPiece, a normaliser, truncation) is counted whole.
+    """
+    from tokenizers import models, pre_tokenizers
+
+    pre = tok.pre_tokenizer
+    if (tok.normalizer is not None or tok.truncation is not None or not isinstance(pre, pre_tokenizers.ByteLevel)
+            or pre.add_prefix_space or not pre.use_regex):
+        return False
+    if not isinstance(tok.model, models.BPE) or tok.model.dropout:
+        return False
+    return not any(a.lstrip or a.rstrip or a.single_word or any(c.isspace() for c in a.content)
+                   for a in tok.get_added_tokens_decoder().values())
 
 
 _LOADED: dict[str, TokenCounter] = {}

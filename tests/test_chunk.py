@@ -179,3 +179,17 @@ def test_overlap_carries_trailing_context(counter):
 
 def test_empty_document_has_no_chunks(counter):
     assert chunk_document(doc_of("\n\n"), counter, CFG) == []
+
+
+def test_table_after_a_heading_is_split_at_rows_not_words(counter):
+    """The split budget of a table that will start its own pieces counts its own heading context:
+    without it the rows all 'fit', the split made no progress and the table was cut mid-row."""
+    markdown = "## Tide tide tide\n\nTide.\n\n| tide | pool |\n|---|---|\n" + "| tide | tide |\n" * 13
+    cfg = ChunkConfig(tokenizer="unused", max_tokens=96, min_tokens=0, overlap_tokens=0)
+    chunks = chunk_document(doc_of(markdown), counter, cfg)
+    assert_lines_in_order(markdown, chunks)
+    tables = [c for c in chunks if "|" in c.text]
+    assert len(tables) >= 2
+    for c in tables:
+        assert "| tide | pool |\n|---|---|\n" in c.text
+        assert all(line.startswith("|") and line.endswith("|") for line in c.text.split("\n") if "|" in line)
