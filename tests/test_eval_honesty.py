@@ -218,19 +218,23 @@ def test_the_knowledge_check_picks_the_option_the_model_finds_most_likely(tiny_c
     other = [(t * 7 + 13) % vocab for t in greedy]
     shuffled = list(reversed(greedy))
     # Reference: each continuation alone, one forward pass, no padding.
-    def alone(continuation):
+    def alone_for(item_prompt, continuation):
         with torch.inference_mode():
-            logits = model(torch.tensor([prompt + continuation]), use_cache=False).logits[0]
+            logits = model(torch.tensor([item_prompt + continuation]), use_cache=False).logits[0]
         logprobs = torch.log_softmax(logits.float(), -1)
-        return float(sum(logprobs[len(prompt) - 1 + k, t] for k, t in enumerate(continuation)) / len(continuation))
+        return float(sum(logprobs[len(item_prompt) - 1 + k, t] for k, t in enumerate(continuation)) / len(continuation))
+
+    def alone(continuation):
+        return alone_for(prompt, continuation)
 
     continuations = [other, greedy, shuffled, greedy[:2]]
-    batched = continuation_logprobs(model, [prompt] * 4, continuations, tokenizer.pad_token_id or 0, batch_size=3)
+    batched = continuation_logprobs(model, [prompt] * 4, continuations, tokenizer.pad_token_id or 0, batch_size=4)
     assert batched == pytest.approx([alone(c) for c in continuations], abs=1e-4)
     # The greedy continuation is, token by token, the most likely: it must win.
     assert picks([batched[:3]]) == [1]
-    # Through the text interface, the options in any order.
-    text = tokenizer.decode(greedy)
-    if tokenizer(text, add_special_tokens=False)["input_ids"] == greedy:
-        scores = option_scores(model, tokenizer, [prompt], [[tokenizer.decode(other), text]], batch_size=2)
-        assert picks(scores) == [1]
+    # Through the text interface: each option's score lands at its own index, for several items.
+    texts = [[tokenizer.decode(other), tokenizer.decode(greedy)], ["the sitemap", "robots", tokenizer.decode(shuffled)]]
+    scores = option_scores(model, tokenizer, [prompt, prompt[:-1]], texts, batch_size=2)
+    for item_prompt, options, found in zip([prompt, prompt[:-1]], texts, scores):
+        assert found == pytest.approx([alone_for(item_prompt, tokenizer(t, add_special_tokens=False)["input_ids"])
+                                       for t in options], abs=1e-4)

@@ -251,10 +251,11 @@ def test_the_vllm_path_sends_token_ids_and_the_adapter_only_for_tuned(tmp_path, 
     monkeypatch.setitem(sys.modules, "vllm.lora.request", request)
     monkeypatch.setattr(vllm_engine, "usable", lambda: True)
 
-    cfg = EvalConfig(engine="auto", max_examples=3, max_new_tokens=7, embedding_model=None)
+    cfg = EvalConfig(engine="auto", max_examples=5, max_new_tokens=7, embedding_model=None)
     evaluate(cfg, model_dir=finetune_dir, out_dir=tmp_path / "eval", dataset=version)
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["generation"]["engine"] == "vllm"
+    assert results["knowledge_check"]["reason"] == "needs the transformers engine (set eval.engine: transformers)"
     assert calls["init"]["enable_lora"] is True and calls["init"]["max_lora_rank"] == 8  # rank 4 -> vLLM's smallest slot
     assert calls["init"]["model"] == locate(finetune_dir).base_path
     (base_prompts, base_lora), (tuned_prompts, tuned_lora) = calls["generate"]

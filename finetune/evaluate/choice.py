@@ -79,18 +79,24 @@ def continuation_logprobs(model: Any, prompts: Sequence[list[int]], continuation
             batch = order[start:start + batch_size]
             sequences = [prompts[k] + continuations[k] for k in batch]
             width = max(len(s) for s in sequences)
-            # Right padding: every real token keeps the position it has alone, so the
-            # scores do not depend on what shares the batch.
-            ids = torch.tensor([s + [pad] * (width - len(s)) for s in sequences], device=device)
-            mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=device)
+            # Left padding puts every continuation at the right edge, so only the last
+            # `keep` positions need logits (the whole vocabulary at every position of a long
+            # prompt would cost ~1 GB per batch); explicit positions keep each token where it
+            # is alone, so a score does not depend on what shares the batch.
+            ids = torch.tensor([[pad] * (width - len(s)) + s for s in sequences], device=device)
+            mask = torch.tensor([[0] * (width - len(s)) + [1] * len(s) for s in sequences], device=device)
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)
+            keep = max(len(continuations[k]) for k in batch) + 1
             # use_cache=False: packed-training models and our own forward passes must not reuse a cache.
-            logprobs = torch.log_softmax(model(input_ids=ids, attention_mask=mask, use_cache=False).logits.float(), -1)
+            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
+                           logits_to_keep=keep).logits
             for row, k in enumerate(batch):
-                start_at, count = len(prompts[k]), len(continuations[k])
-                # The logits at position p predict token p + 1.
-                positions = torch.arange(start_at - 1, start_at - 1 + count, device=device)
-                targets = ids[row, start_at:start_at + count]
-                results[k] = float(logprobs[row, positions, targets].mean())
+                count = len(continuations[k])
+                # The logits at a position predict the next token: the continuation's tokens are
+                # predicted by the `count` positions before the last one.
+                scores = torch.log_softmax(logits[row, keep - 1 - count:keep - 1].float(), -1)
+                targets = ids[row, width - count:]
+                results[k] = float(scores.gather(-1, targets[:, None]).mean())
     return results
 
 
