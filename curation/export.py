@@ -88,9 +88,9 @@ def lineage(config: Config, store: RunStore, pairs: list[QAPair], source: str, c
     generate = store.stage("generate").manifest() or {}
     return {
         "source": source,
-        "source_url": (config.crawl.seeds or config.crawl.sitemaps or [config.crawl.local_dir or ""])[0],
+        "source_url": (config.crawl.seeds or config.crawl.sitemaps or [_local_source(config.crawl)])[0],
         "curation_note": curation_note(source, curation),
-        "run": {"name": config.name, "folder": str(store.root), "config_hash": config.hash(),
+        "run": {"name": config.name, "folder": _published_path(store.root), "config_hash": config.hash(),
                 "stage_outputs": {s: store.stage(s).output_hash() for s in ("crawl", "convert", "chunk", "generate")}},
         "crawl": {"pages": sorted(({"url": p.url, "body_sha256": p.body_sha256} for p in pages), key=lambda p: p["url"])},
         "generation": {
@@ -104,6 +104,19 @@ def lineage(config: Config, store: RunStore, pairs: list[QAPair], source: str, c
         "code": code_version(),
         "libraries": library_versions(_LIBRARIES),
     }
+
+
+def _published_path(path: Path) -> str:
+    """A path as the manifest may publish it: relative to the working folder when inside it,
+    else its last part only; an absolute path would publish a home or temp folder."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return path.name
+
+
+def _local_source(crawl) -> str:
+    return crawl.local_base_url or (f"the local folder {Path(crawl.local_dir).name}" if crawl.local_dir else "")
 
 
 def _snapshot(config: Config, store: RunStore):

@@ -1,17 +1,20 @@
 """The versioned dataset store: frozen, content-addressed dataset versions.
 
-    <root>/<name>/index.json                  every version: content id, manifest sha256, created
+    <root>/<name>/index.json                  per version: content id, manifest sha256 (a seal), created
+    <root>/<name>/.lock                       held by the one process writing to the dataset
     <root>/<name>/<version>/README.md         dataset card (Hugging Face YAML header + statistics)
     <root>/<name>/<version>/manifest.json     lineage, content id, export settings, file hashes
     <root>/<name>/<version>/report.html       the same numbers as plots, one self-contained file
     <root>/<name>/<version>/data/<split>.parquet              canonical rows (CANONICAL_COLUMNS)
     <root>/<name>/<version>/formats/<format>/<split>.parquet  the same rows per training format
 
-A version is written under a temporary name and renamed into place whole, its files are made
-read-only, and it is never modified again (only the record of hub pushes is appended to its
-manifest). The content id hashes the sorted rows with their splits and the export settings that
-shape the files, so exporting the same content finds the existing version instead of adding one.
-`verify_version` recomputes everything: any changed byte is reported.
+A version is written whole under `.tmp-*`, its files made read-only, and renamed to vN: that
+rename is the commit, so a folder named vN is a version and the index only seals it (a kill
+between the two is healed by the next export). It is never modified again (only the record of
+hub pushes is appended to its manifest). The content id hashes the sorted rows with their splits
+and the export settings that shape the files, so exporting the same content finds the existing
+version, verified first, instead of adding one. `verify_version` recomputes everything: any
+changed byte is reported, and a damaged or unreadable file is a problem listed, never a crash.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import os
 import re
 import shutil
 import stat
+from contextlib import contextmanager
 from pathlib import Path
 
 from docs2qa.config import stable_hash
@@ -32,6 +36,7 @@ INDEX = "index.json"
 MANIFEST = "manifest.json"
 CARD = "README.md"
 REPORT = "report.html"
+LOCK = ".lock"
 _VERSION = re.compile(r"^v(\d+)$")
 
 
@@ -61,23 +66,61 @@ def split_file(path, split: str, fmt: str = "data") -> Path:
     return path / "data" / f"{split}.parquet" if fmt == "data" else path / "formats" / fmt / f"{split}.parquet"
 
 
+_REQUIRED = {"name": str, "version": str, "content_id": str, "created_at": str, "counts": dict, "export": dict,
+             "files": dict}
+_INDEX_KEYS = ("version", "content_id", "manifest_sha256")
+
+
+def _broken_hint(path: Path) -> str:
+    return (f"restore the folder from a copy (or the hub), or delete {path} and run `docs2qa export` again; "
+            "`docs2qa datasets verify` checks the others")
+
+
+def _read_json(file: Path, what: str, expected: type, hint: str):
+    """The JSON value of `file`, or a Docs2qaError saying what is wrong with it."""
+    try:
+        value = json.loads(file.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise Docs2qaError(f"{what} {file} is unreadable ({type(exc).__name__}: {exc})", hint) from exc
+    if not isinstance(value, expected):
+        raise Docs2qaError(f"{what} {file} holds a JSON {type(value).__name__}, not a JSON "
+                           f"{'object' if expected is dict else 'list'}", hint)
+    return value
+
+
 def read_manifest(path) -> dict:
-    file = Path(path) / MANIFEST
+    path = Path(path)
+    file = path / MANIFEST
     if not file.is_file():
+        if _VERSION.match(path.name) and path.is_dir():
+            raise Docs2qaError(f"dataset version {path} is broken: {MANIFEST} is missing", _broken_hint(path))
         raise Docs2qaError(f"{path} is not a dataset version (no {MANIFEST})",
                            "pass name/version, a dataset name, or a version folder; `docs2qa datasets list` shows them")
-    return json.loads(file.read_text())
+    manifest = _read_json(file, "the manifest", dict, _broken_hint(path))
+    wrong = [k for k, kind in _REQUIRED.items() if not isinstance(manifest.get(k), kind)]
+    if wrong:
+        raise Docs2qaError(f"the manifest {file} lacks or mistypes {', '.join(wrong)}", _broken_hint(path))
+    return manifest
 
 
 def read_index(dataset_dir: Path) -> list[dict]:
+    """The index of a dataset: a seal (manifest sha256) per committed version. The version
+    folders are the truth; a version committed without its entry gets one when export finds it."""
     file = dataset_dir / INDEX
-    return json.loads(file.read_text()) if file.is_file() else []
+    if not file.is_file():
+        return []
+    hint = (f"move {file} aside and rerun `docs2qa export`: it records each version again as it finds "
+            "and verifies it")
+    entries = _read_json(file, "the dataset index", list, hint)
+    if not all(isinstance(e, dict) and all(isinstance(e.get(k), str) for k in _INDEX_KEYS) for e in entries):
+        raise Docs2qaError(f"the dataset index {file} has entries without {', '.join(_INDEX_KEYS)}", hint)
+    return entries
 
 
 def _write_index(dataset_dir: Path, entries: list[dict]) -> None:
-    from docs2qa.store import atomic_write_bytes
-
-    atomic_write_bytes(dataset_dir / INDEX, (json.dumps(entries, indent=2) + "\n").encode())
+    tmp = dataset_dir / f".tmp-index-{os.getpid()}"
+    tmp.write_bytes((json.dumps(entries, indent=2) + "\n").encode())
+    os.replace(tmp, dataset_dir / INDEX)
 
 
 def version_number(version: str) -> int:
@@ -86,19 +129,23 @@ def version_number(version: str) -> int:
 
 
 def list_versions(root: str | Path = "datasets") -> list[Path]:
-    """Every complete version under root, by dataset name then version number."""
+    """Every committed version folder under root (broken ones too), by dataset name then number.
+    The rename of a finished folder to vN is the commit: a folder named vN is a version."""
     root = Path(root)
     if not root.is_dir():
         return []
-    found = [v for d in sorted(root.iterdir()) if d.is_dir() for v in d.iterdir()
-             if v.is_dir() and _VERSION.match(v.name) and (v / MANIFEST).is_file()]
-    return sorted(found, key=lambda v: (v.parent.name, version_number(v.name)))
+    return [v for d in sorted(root.iterdir()) if d.is_dir() for v in _version_dirs(d)]
+
+
+def _version_dirs(dataset_dir: Path) -> list[Path]:
+    found = [v for v in dataset_dir.iterdir() if v.is_dir() and _VERSION.match(v.name)] if dataset_dir.is_dir() else []
+    return sorted(found, key=lambda v: version_number(v.name))
 
 
 def resolve_version(ref: str, root: str | Path = "datasets") -> Path:
     """`name/version`, `name` (its newest version) or the path of a version folder."""
     as_path = Path(ref)
-    if (as_path / MANIFEST).is_file():
+    if (as_path / MANIFEST).is_file() or (as_path.is_dir() and _VERSION.match(as_path.name)):
         return as_path
     name, _, version = ref.strip("/").partition("/")
     candidates = [v for v in list_versions(root) if v.parent.name == name]
@@ -122,35 +169,91 @@ def read_split_rows(path, split: str, fmt: str = "data") -> list[dict]:
     return pq.read_table(split_file(path, split, fmt)).to_pylist()
 
 
-def verify_version(path) -> None:
-    """Raise, listing every problem, if any byte of the version differs from what was written."""
+def version_problems(path) -> list[str]:
+    """Everything that differs from what was written: empty when the version is intact."""
     path = Path(path)
-    manifest = read_manifest(path)
+    try:
+        manifest = read_manifest(path)
+    except Docs2qaError as exc:
+        return [exc.message]
     problems = []
-    recorded, actual = manifest.get("files", {}), _file_hashes(path)
+    recorded, actual = manifest["files"], _file_hashes(path)
     problems += [f"{f}: changed" for f in recorded if f in actual and actual[f] != recorded[f]]
     problems += [f"{f}: missing" for f in recorded if f not in actual]
     problems += [f"{f}: not part of the version" for f in actual if f not in recorded]
     if not problems:
         splits = {s: read_split_rows(path, s) for s in manifest["counts"]}
         if compute_content_id(splits, manifest["export"]) != manifest["content_id"]:
-            problems.append("manifest.json: content id does not match the data")
-    entry = next((e for e in read_index(path.parent) if e["version"] == path.name), None)
+            problems.append(f"{MANIFEST}: content id does not match the data")
+    try:
+        entry = next((e for e in read_index(path.parent) if e["version"] == path.name), None)
+    except Docs2qaError as exc:
+        return [*problems, exc.message]
     if entry is not None:
         if entry["content_id"] != manifest["content_id"]:
-            problems.append(f"manifest.json: content id differs from {INDEX}")
+            problems.append(f"{MANIFEST}: content id differs from {INDEX}")
         if entry["manifest_sha256"] != sha256_hex((path / MANIFEST).read_bytes()):
-            problems.append(f"manifest.json: changed since it was written (see {INDEX})")
+            problems.append(f"{MANIFEST}: changed since it was written (see {INDEX})")
+    return problems
+
+
+def verify_version(path) -> None:
+    """Raise, listing every problem, if any byte of the version differs from what was written."""
+    problems = version_problems(path)
     if problems:
         raise Docs2qaError(f"dataset version {path} failed verification:\n  " + "\n  ".join(problems),
-                           "this version was modified after export; export a new version instead of editing one")
+                           "a version is never edited after export: " + _broken_hint(Path(path)))
 
 
 def find_content(dataset_dir: Path, content: str) -> Path | None:
-    for entry in read_index(dataset_dir):
-        if entry["content_id"] == content and (dataset_dir / entry["version"] / MANIFEST).is_file():
-            return dataset_dir / entry["version"]
+    """The intact version holding `content`, sealed in the index (a version whose export was
+    killed after its commit gets its entry here); an error if that version is damaged, since
+    reusing it would publish or train on bytes nobody exported."""
+    entries = read_index(dataset_dir)
+    indexed = {e["version"] for e in entries if e["content_id"] == content}
+    for path in _version_dirs(dataset_dir):
+        try:
+            same = read_manifest(path)["content_id"] == content
+        except Docs2qaError:
+            same = False  # an unreadable manifest names no content; the index may still
+        if not same and path.name not in indexed:
+            continue
+        problems = version_problems(path)
+        if problems:
+            raise Docs2qaError(f"dataset version {path} holds the same content as this export but is damaged:\n  "
+                               + "\n  ".join(problems),
+                               f"delete {path} (or restore it from a copy) and run `docs2qa export` again")
+        if path.name not in {e["version"] for e in entries}:
+            manifest_blob = (path / MANIFEST).read_bytes()
+            _write_index(dataset_dir, [*entries, _index_entry(path.name, json.loads(manifest_blob), manifest_blob)])
+        return path
     return None
+
+
+def _index_entry(version: str, manifest: dict, blob: bytes) -> dict:
+    return {"version": version, "content_id": manifest["content_id"], "manifest_sha256": sha256_hex(blob),
+            "created_at": manifest["created_at"]}
+
+
+@contextmanager
+def _dataset_lock(dataset_dir: Path):
+    """One writer per dataset at a time (an OS lock a killed process releases): numbering,
+    temporary folders and the index change only under it."""
+    import fcntl
+
+    dataset_dir.mkdir(parents=True, exist_ok=True)
+    with open(dataset_dir / LOCK, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _remove_leftovers(dataset_dir: Path) -> None:
+    # Only a lock holder writes `.tmp-*`: under the lock, any that exists is from a killed export.
+    for tmp in dataset_dir.glob(".tmp-*"):
+        shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
 
 
 def _write_table(rows: list[dict], schema, target: Path) -> None:
@@ -164,55 +267,50 @@ def _write_table(rows: list[dict], schema, target: Path) -> None:
 def write_version(root, name: str, splits: dict[str, list[dict]], export: dict, lineage: dict,
                   extra_stats: dict | None = None) -> Path:
     """Write a complete version (data, every format, card, report, manifest) unless one with
-    the same content exists; return its folder. `export` holds at least system_prompt and
-    include_context; `extra_stats` adds the counts only the exporter knows (curation outcomes,
-    rejection reasons, leakage removed)."""
+    the same content exists (verified first); return its folder. `export` holds at least
+    system_prompt and include_context; `extra_stats` adds the counts only the exporter knows
+    (curation outcomes, rejection reasons, leakage removed)."""
     from docs2qa.curation import card, formats, report, stats
 
     dataset_dir = Path(root) / name
     export = {"formats": list(formats.FORMATS), **export}
     content = compute_content_id(splits, export)
-    existing = find_content(dataset_dir, content)
-    if existing is not None:
-        return existing
-    dataset_dir.mkdir(parents=True, exist_ok=True)
-    tmp = dataset_dir / f".tmp-{content}-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    for split, rows in splits.items():
-        _write_table(rows, canonical_schema(), split_file(tmp, split))
-        for fmt in export["formats"]:
-            shaped = [formats.format_row(r, fmt, export.get("system_prompt"), export["include_context"]) for r in rows]
-            _write_table(shaped, formats.arrow_schema(fmt), split_file(tmp, split, fmt))
-    numbers = stats.compute(splits, extra_stats or {})
-    manifest = {"name": name, "version": "", "content_id": content, "created_at": utc_now(),
-                "counts": {s: len(r) for s, r in splits.items()}, "export": export, "stats": numbers, **lineage}
-    return _publish(dataset_dir, tmp, manifest, lambda m: (card.render(m, numbers), report.render(m, numbers, splits)))
+    with _dataset_lock(dataset_dir):
+        _remove_leftovers(dataset_dir)
+        existing = find_content(dataset_dir, content)
+        if existing is not None:
+            return existing
+        tmp = dataset_dir / f".tmp-{content}-{os.getpid()}"
+        for split, rows in splits.items():
+            _write_table(rows, canonical_schema(), split_file(tmp, split))
+            for fmt in export["formats"]:
+                shaped = [formats.format_row(r, fmt, export.get("system_prompt"), export["include_context"]) for r in rows]
+                _write_table(shaped, formats.arrow_schema(fmt), split_file(tmp, split, fmt))
+        numbers = stats.compute(splits, extra_stats or {})
+        manifest = {"name": name, "version": "", "content_id": content, "created_at": utc_now(),
+                    "counts": {s: len(r) for s, r in splits.items()}, "export": export, "stats": numbers, **lineage}
+        return _commit(dataset_dir, tmp, manifest,
+                       lambda m: (card.render(m, numbers), report.render(m, numbers, splits)))
 
 
-def _publish(dataset_dir: Path, tmp: Path, manifest: dict, render) -> Path:
-    """Number the version, write card, report and manifest, and rename it into place.
-    Two exports racing for the same number: the loser takes the next one."""
-    while True:
-        entries = read_index(dataset_dir)
-        taken = [version_number(e["version"]) for e in entries] + [
-            version_number(p.name) for p in dataset_dir.iterdir() if _VERSION.match(p.name)]
-        manifest["version"] = f"v{max(taken, default=0) + 1}"
-        card_text, report_html = render(manifest)
-        (tmp / CARD).write_text(card_text)
-        (tmp / REPORT).write_text(report_html)
-        manifest["files"] = _file_hashes(tmp)
-        blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-        (tmp / MANIFEST).write_bytes(blob)
-        final = dataset_dir / manifest["version"]
-        try:
-            os.rename(tmp, final)
-        except OSError:
-            continue
-        _make_read_only(final)
-        _write_index(dataset_dir, [*entries, {"version": final.name, "content_id": manifest["content_id"],
-                                              "manifest_sha256": sha256_hex(blob),
-                                              "created_at": manifest["created_at"]}])
-        return final
+def _commit(dataset_dir: Path, tmp: Path, manifest: dict, render) -> Path:
+    """Number the version, finish it in `tmp` (card, report, manifest, read-only files) and
+    rename it into place: the rename is the commit. The index entry that follows is a seal;
+    a kill before it leaves a whole version that `find_content` seals on the next export."""
+    entries = read_index(dataset_dir)
+    taken = [version_number(e["version"]) for e in entries] + [version_number(p.name) for p in _version_dirs(dataset_dir)]
+    manifest["version"] = f"v{max(taken, default=0) + 1}"
+    card_text, report_html = render(manifest)
+    (tmp / CARD).write_text(card_text)
+    (tmp / REPORT).write_text(report_html)
+    manifest["files"] = _file_hashes(tmp)
+    blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+    (tmp / MANIFEST).write_bytes(blob)
+    _make_read_only(tmp)
+    final = dataset_dir / manifest["version"]
+    os.rename(tmp, final)
+    _write_index(dataset_dir, [*entries, _index_entry(final.name, manifest, blob)])
+    return final
 
 
 def _make_read_only(path: Path) -> None:
@@ -225,18 +323,18 @@ def _make_read_only(path: Path) -> None:
 def record_hub_push(path: Path, push: dict) -> None:
     """Append a hub push (repo, commit, tag) to the manifest and re-seal it in the index:
     the one change a version ever gets, and it touches no data."""
-    manifest = read_manifest(path)
-    manifest["hub"] = [*manifest.get("hub", []), push]
-    blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-    target = path / MANIFEST
-    target.chmod(stat.S_IRUSR | stat.S_IWUSR)
-    target.write_bytes(blob)
-    target.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-    entries = read_index(path.parent)
-    for entry in entries:
-        if entry["version"] == path.name:
-            entry["manifest_sha256"] = sha256_hex(blob)
-    _write_index(path.parent, entries)
+    with _dataset_lock(path.parent):
+        manifest = read_manifest(path)
+        manifest["hub"] = [*manifest.get("hub", []), push]
+        blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
+        # Written beside the dataset and renamed in: a kill leaves the old or the new manifest, whole.
+        tmp = path.parent / f".tmp-manifest-{os.getpid()}"
+        tmp.write_bytes(blob)
+        tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+        os.replace(tmp, path / MANIFEST)
+        sealed = _index_entry(path.name, manifest, blob)
+        entries = [e for e in read_index(path.parent) if e["version"] != path.name]
+        _write_index(path.parent, sorted([*entries, sealed], key=lambda e: version_number(e["version"])))
 
 
 def load(ref: str, fmt: str = "data", root: str | Path = "datasets"):

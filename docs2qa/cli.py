@@ -363,42 +363,80 @@ def _print_curation(summary: dict) -> None:
 
 datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")
 app.add_typer(datasets_app, name="datasets")
-RootOption = Annotated[Path, typer.Option("--root", help="Folder of the dataset store.")]
+RootOption = Annotated[
+    Optional[Path], typer.Option("--root", help="Folder of the dataset store (default: export.root of the config).")
+]
 RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newest version) or a version folder.")]
 
 
-@datasets_app.command("list")
-def datasets_list(root: RootOption = Path("datasets")) -> None:
-    """Every version: rows per split, content id, source, when."""
-    from docs2qa.curation.versions import list_versions, read_manifest
+def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] | None) -> Path:
+    """--root, else export.root of the config after --set (without -c: of the defaults after --set)."""
+    from docs2qa.config import ExportConfig, apply_override, format_validation_error, load_config
 
+    if root is not None:
+        return root
+    if config is not None:
+        return Path(load_config(config, overrides or []).export.root)
+    data: dict = {}
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:  # without a config file only the export section matters here
+        return Path(ExportConfig.model_validate(data.get("export", {})).root)
+    except ValueError as exc:  # pydantic's ValidationError
+        problems = format_validation_error(exc, None).replace("\n  ", "\n  export.")  # keys as the user typed them
+        raise Docs2qaError(problems, "see `docs2qa config --reference` for the export.* keys") from exc
+
+
+@datasets_app.command("list")
+def datasets_list(config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
+    """Every version: rows per split, content id, source, when; BROKEN with the reason for a damaged one."""
+    from docs2qa.curation.versions import list_versions, read_index, read_manifest
+
+    root = _dataset_root(root, config, set_)
     versions = list_versions(root)
     if not versions:
         print(f"no dataset versions under {root}; make one with `docs2qa export`")
+    broken = []
+    for dataset in sorted({path.parent for path in versions}):
+        try:
+            read_index(dataset)
+        except Docs2qaError as exc:
+            broken.append(f"{dataset.name}/index.json  BROKEN  {exc.message}")
+            print(broken[-1])
     for path in versions:
-        m = read_manifest(path)
+        try:
+            m = read_manifest(path)
+        except Docs2qaError as exc:  # one damaged version must not hide the others
+            broken.append(f"{path.parent.name}/{path.name}  BROKEN  {exc.message}")
+            print(broken[-1])
+            continue
         counts = " ".join(f"{s}={n}" for s, n in m["counts"].items())
-        print(f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m['source']}  {m['created_at']}")
+        print(f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m.get('source', '?')}  {m['created_at']}")
+    if broken:
+        print(f"{len(broken)} broken: `docs2qa datasets verify NAME/VERSION` says what is wrong and what to do",
+              file=sys.stderr)
 
 
 @datasets_app.command("show")
-def datasets_show(ref: RefArgument, root: RootOption = Path("datasets")) -> None:
+def datasets_show(ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
     """A version's manifest: lineage, settings, statistics, files."""
     import json
 
     from docs2qa.curation.versions import read_manifest, resolve_version
 
-    print(json.dumps(read_manifest(resolve_version(ref, root)), indent=2, ensure_ascii=False))
+    print(json.dumps(read_manifest(resolve_version(ref, _dataset_root(root, config, set_))), indent=2, ensure_ascii=False))
 
 
 @datasets_app.command("diff")
-def datasets_diff(a: RefArgument, b: RefArgument, root: RootOption = Path("datasets")) -> None:
+def datasets_diff(a: RefArgument, b: RefArgument, config: ConfigOption = None, set_: SetOption = None,
+                  root: RootOption = None) -> None:
     """Pairs added, removed and changed from version A to version B, and the statistics delta."""
     import json
 
     from docs2qa.curation.compare import diff
     from docs2qa.curation.versions import resolve_version
 
+    root = _dataset_root(root, config, set_)
     result = diff(resolve_version(a, root), resolve_version(b, root))
     print(json.dumps(result, indent=2, ensure_ascii=False))
     print(f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['changed'])} changed",
@@ -406,11 +444,12 @@ def datasets_diff(a: RefArgument, b: RefArgument, root: RootOption = Path("datas
 
 
 @datasets_app.command("verify")
-def datasets_verify(ref: RefArgument, root: RootOption = Path("datasets")) -> None:
+def datasets_verify(ref: RefArgument, config: ConfigOption = None, set_: SetOption = None,
+                    root: RootOption = None) -> None:
     """Check every byte of a version against its manifest (exit 1 on any change)."""
     from docs2qa.curation.versions import resolve_version, verify_version
 
-    path = resolve_version(ref, root)
+    path = resolve_version(ref, _dataset_root(root, config, set_))
     verify_version(path)
     print(f"{path}: ok")
 

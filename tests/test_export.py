@@ -130,16 +130,19 @@ def test_verify_detects_any_changed_byte(run, tmp_path):
     import shutil
 
     tmp, *_ = run
-    for target in ("data/test.parquet", "formats/alpaca/train.parquet", "README.md", "manifest.json"):
-        copy = tmp_path / target.replace("/", "_") / "exp"
+    # Which byte sits in the middle of manifest.json depends on the machine (paths, git commit):
+    # flip the first byte too, so the manifest is also checked when it stops being JSON.
+    for target, where in [(t, "middle") for t in ("data/test.parquet", "formats/alpaca/train.parquet", "README.md",
+                                                  "manifest.json")] + [("manifest.json", "first")]:
+        copy = tmp_path / f"{target.replace('/', '_')}-{where}" / "exp"
         shutil.copytree(tmp / "datasets" / "exp", copy)
         for f in copy.rglob("*"):
             f.chmod(f.stat().st_mode | stat.S_IWUSR)
         victim = copy / "v1" / target
         data = bytearray(victim.read_bytes())
-        data[len(data) // 2] ^= 1
+        data[len(data) // 2 if where == "middle" else 0] ^= 1
         victim.write_bytes(bytes(data))
-        with pytest.raises(Docs2qaError, match="failed verification"):
+        with pytest.raises(Docs2qaError, match=f"failed verification:\n  .*{target}"):
             versions.verify_version(copy / "v1")
 
 
