@@ -75,7 +75,7 @@ def code_version() -> dict:
 
 def curation_note(source: str, curation: dict) -> str:
     if source == "generation":
-        return "Exported straight from generation: no person reviewed these pairs; the LLM judge's checks are the only filter."
+        return "Exported straight from generation: no person reviewed these pairs; only the automatic filters below chose them."
     by_policy = curation.get("counts", {}).get("accepted", 0) and curation.get("demo_policy_accepted", 0)
     if by_policy:
         return (f"{by_policy} pair(s) were accepted by the demo policy (curate.demo_accept_min_score="
@@ -99,6 +99,10 @@ def lineage(config: Config, store: RunStore, pairs: list[QAPair], source: str, c
             "judge_model": ", ".join(sorted({p.judge_model for p in pairs if p.judge_model})),
             "prompt_hashes": sorted({p.generate_prompt_hash for p in pairs} | {p.judge_prompt_hash for p in pairs
                                                                                 if p.judge_prompt_hash}),
+            # What filtered the pairs, for the card and report: drops by reason, the judge's health.
+            "dropped": (generate.get("counts") or {}).get("dropped", {}),
+            "judge_health": generate.get("judge_health"),
+            "strategy": generate.get("strategy"),
         },
         "curation": curation,
         "code": code_version(),
@@ -147,7 +151,8 @@ def export(config: Config, store: RunStore) -> dict:
                         "policy": meta.get("policy"), "annotators_per_record": meta.get("annotators_per_record"),
                         "annotators": meta.get("annotators", {}), "agreement": meta.get("agreement", {}),
                         "counts": meta.get("counts", {}), "demo_accept_min_score": meta.get("demo_accept_min_score"),
-                        "demo_policy_accepted": meta.get("demo_policy_accepted", 0)}
+                        "demo_policy_accepted": meta.get("demo_policy_accepted", 0),
+                        "judge_calibration": meta.get("judge_calibration")}
             outcomes = meta.get("counts", {})
             count_in = len(snapshot_rows)
         else:
