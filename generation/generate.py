@@ -247,7 +247,7 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 raise Docs2qaError("the generation pipeline finished no unit", "see the distilabel log above")
 
         current = _current(complete, units)
-        pairs, dropped, health = assemble(units, current, gen, labels, judge_hash, similarity=_qa_similarity(gen))
+        pairs, dropped, health = assemble(units, current, gen, labels, judge_hash, embed=_embedder(gen))
         if health["informative"] is False:
             print(f"WARNING: the judge is uninformative: {health['reason']}", file=sys.stderr)
         pairs, duplicates = remove_near_duplicates(pairs, gen)
@@ -262,16 +262,20 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
     return record("generate", config, store, body)
 
 
-def _qa_similarity(gen):
-    """Cosine of each question with its answer, with the dedup embedding model."""
-    def similarity(questions: list[str], answers: list[str]) -> list[float]:
-        from docs2qa.generation.qa.dedup import embed_questions
+def _embedder(gen):
+    """texts -> normalised vectors with the dedup embedding model, loaded once."""
+    from functools import lru_cache
 
-        vectors = embed_questions([*questions, *answers], gen.dedup.model)
-        n = len(questions)
-        return [float(vectors[i] @ vectors[n + i]) for i in range(n)]
+    @lru_cache(maxsize=1)
+    def model():
+        from docs2qa.generation.qa.dedup import load_embedder
 
-    return similarity
+        return load_embedder(gen.dedup.model)
+
+    def embed(texts: list[str]):
+        return model().encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+
+    return embed
 
 
 def _current(complete: dict, units: list[Unit]) -> dict:

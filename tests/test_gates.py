@@ -90,3 +90,11 @@ def test_a_judge_that_follows_the_gates_is_informative_and_applied():
     health = judge_health(judged, min_score=3)
     assert health["informative"] is True and health["applied"] is True and health["agreement_with_gates"] == 1.0
     assert judge_health(judged[:3], min_score=3)["informative"] is None  # too few to tell
+
+
+def test_a_judge_that_keeps_what_the_gates_rejected_is_uninformative():
+    judged = [(scores((4, 4, 3, 4)), False)] * 5 + [(scores((2, 2, 2, 2)), False)] * 3
+    health = judge_health(judged, min_score=3)
+    assert health["informative"] is False and "keep 5 of the 8 pairs they rejected" in health["reason"]
+    judged = [(scores((1, 2, 1, 1)), False)] * 5 + [(scores((4, 4, 4, 4)), False)] * 2
+    assert judge_health(judged, min_score=3)["informative"] is True

@@ -63,3 +63,21 @@ def test_evidence_is_always_a_verbatim_quote_of_the_excerpt(tiny_llm):
     for output in llm.generate(prompts, max_new_tokens=120):
         (pair,) = parse_pairs(output["generations"][0], "lines")
         assert pair["evidence"] and evidence_ratio(pair["evidence"], CHUNK) == 1.0, pair["evidence"]
+
+
+def test_a_question_line_ends_at_its_question_mark(tiny_chat_model):
+    from transformers import AutoTokenizer
+
+    from docs2qa.generation.llm.line_grammar import Field, LineGrammar, LineGrammarProcessor, Vocabulary
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
+    vocab = Vocabulary(tokenizer, {tokenizer.eos_token_id})
+    for stop, after_mark in ((True, [vocab.newline]), (False, None)):
+        grammar = LineGrammar((Field("Q:", max_tokens=40, end_with="?", stop_at_end=stop),))
+        processor = LineGrammarProcessor(grammar, vocab, prompt_width=0, rows=1, max_new_tokens=60)
+        row = processor.rows[0]
+        row.mode, row.produced = "text", vocab.encode(" When do uploads stop")
+        assert processor._allowed(row, 50) is None  # free text until the question mark
+        row.produced = vocab.encode(" When do uploads stop?")
+        # stop_at_end: the line ends at "?", so the model cannot go on to answer its own question.
+        assert processor._allowed(row, 50) == after_mark

@@ -28,6 +28,8 @@ class Field:
     # Free text may not start with these characters: small models copy format placeholders
     # such as "[The question]" or "<the answer>" instead of writing one.
     no_start: str = ""
+    # End the line as soon as it reaches `end_with`: one question, not a question and its answer.
+    stop_at_end: bool = False
 
 
 @dataclass(frozen=True)
@@ -39,14 +41,15 @@ class LineGrammar:
         return {"max_groups": self.max_groups,
                 "fields": [{"label": f.label, "choices": list(f.choices), "max_tokens": f.max_tokens,
                             "copy_between": list(f.copy_between) if f.copy_between else None,
-                            "min_tokens": f.min_tokens, "end_with": f.end_with, "no_start": f.no_start}
+                            "min_tokens": f.min_tokens, "end_with": f.end_with, "no_start": f.no_start,
+                            "stop_at_end": f.stop_at_end}
                            for f in self.fields]}
 
     @classmethod
     def from_dict(cls, data: dict) -> "LineGrammar":
         fields = tuple(Field(f["label"], tuple(f["choices"]), f["max_tokens"],
                              tuple(f["copy_between"]) if f.get("copy_between") else None, f.get("min_tokens", 1),
-                             f.get("end_with", ""), f.get("no_start", ""))
+                             f.get("end_with", ""), f.get("no_start", ""), f.get("stop_at_end", False))
                        for f in data["fields"])
         return cls(fields, data.get("max_groups", 1))
 
@@ -205,6 +208,8 @@ class LineGrammarProcessor:
         spec = self._field(row)
         has_text = bool(row.produced)
         if has_text and (len(row.produced) >= spec.max_tokens or remaining <= self.reserve_after[row.field_index] + 1):
+            return [self.vocab.newline]
+        if has_text and spec.stop_at_end and self.vocab.texts[row.produced[-1]].rstrip().endswith(spec.end_with):
             return [self.vocab.newline]
         if spec.copy_between and row.source:
             return self._quote_continuations(row, spec)

@@ -22,7 +22,7 @@ _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
 _LIST_RE = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"])")
-_DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|then)\b", re.I)
+_DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|then)\b|\b(?:on|of|with|by) (?:it|them)\b|\b(?:below|above)\b", re.I)
 _IMPERATIVE = re.compile(r"^(?:select|click|run|open|add|set|use|install|create|invite|pick|choose|go|enter|"
                          r"type|press|upload|download|attach|pin|call|send|pass|replace|start|stop|sign|generate)\b", re.I)
 _SETTING = re.compile(r"\b(?:default|limit|limited|maximum|minimum|at most|at least|up to|expire|expires|must|"
@@ -109,18 +109,19 @@ def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
 
 SYSTEM = (
     "You write the question that a user of a software product would ask, whose answer is the given "
-    "sentence from the product's documentation. The question names the product or feature and makes "
-    "sense on its own."
+    "sentence from the product's documentation. Ask about the subject of the sentence, in the words "
+    "of the sentence, so that the question makes sense on its own."
 )
 
-# Worked examples from an invented mail product that no documentation here is about.
+# Worked examples from an invented mail product that no documentation here is about. Their
+# questions do not name the product: SmolLM2 copied a named product into every question.
 EXAMPLES = (
-    ("Zephyr Mail > Attachments", "Attachments larger than 25 MB are uploaded to Zephyr Drive and sent as a link.",
-     "What happens to a Zephyr Mail attachment larger than 25 MB?"),
-    ("Zephyr Mail > Filters", "Open Settings → Filters, select New filter and choose the folder that matching messages move to.",
-     "How do I create a filter in Zephyr Mail?"),
-    ("Zephyr Mail > Shared mailboxes", "A shared mailbox is an address that several team members read and send from.",
-     "What is a shared mailbox in Zephyr Mail?"),
+    ("Attachments", "Attachments larger than 25 MB are uploaded to the cloud drive and sent as a link.",
+     "What happens to an attachment larger than 25 MB?"),
+    ("Filters", "Open Settings → Filters, select New filter and choose the folder that matching messages move to.",
+     "How do I create a mail filter?"),
+    ("Shared mailboxes", "A shared mailbox is an address that several team members read and send from.",
+     "What is a shared mailbox?"),
 )
 
 _USER = "Page: {page}\nAnswer: {answer}"
@@ -148,7 +149,7 @@ def prompt_hash() -> str:
 def question_grammar() -> dict:
     from docs2qa.generation.llm.line_grammar import Field, LineGrammar
 
-    return LineGrammar((Field("Q:", max_tokens=40, end_with="?", no_start="[<"),)).to_dict()
+    return LineGrammar((Field("Q:", max_tokens=40, end_with="?", no_start="[<", stop_at_end=True),)).to_dict()
 
 
 def parse_question(text: str) -> str:
@@ -164,19 +165,31 @@ def parse_question(text: str) -> str:
     return line
 
 
-_EXAMPLE_ONLY = {"zephyr"}  # the invented product of EXAMPLES: a question naming it copied an example
+# Words of the worked examples: a question using them where its chunk does not copied an example.
+_EXAMPLE_ONLY = {"mail", "mailbox", "attachment", "filter"}
+# Verbs a question may add to its answer's words ("How does X work?").
+_QUESTION_VERBS = {"work", "happen", "mean", "do", "use", "make"}
+_WHAT_IS_RE = re.compile(r"^what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(?P<x>[^?]+)\?$", re.IGNORECASE)
+_COPULA_RE = re.compile(r"\s(?:is|are)\s")
 
 
-def question_problem(question: str, chunk_text: str, title: str, heading_path: list[str]) -> tuple[str, str] | None:
-    """A question that copies a worked example, or asks about things its chunk never mentions."""
+def question_problem(question: str, answer: str, title: str, heading_path: list[str]) -> tuple[str, str] | None:
+    """A question that copies a worked example, asks about words its answer (and page) never
+    uses, or asks "What is X?" of an answer about something else."""
     from docs2qa.generation.qa.gates import content_words
 
-    words = content_words(question)
-    copied = sorted(_EXAMPLE_ONLY & set(words))
+    words = set(content_words(question))
+    known = set(content_words(" ".join([answer, title, *heading_path])))
+    copied = sorted((_EXAMPLE_ONLY & words) - known)
     if copied:
         return "off_target", f"the question copies the worked example ({', '.join(copied)})"
-    known = set(content_words(" ".join([chunk_text, title, *heading_path])))
-    foreign = sorted({w for w in words if w not in known})
-    if len(foreign) >= 2:
-        return "off_target", f"the question asks about {', '.join(foreign)}, which its chunk never mentions"
+    foreign = sorted(w for w in words - known if w not in _QUESTION_VERBS)
+    if foreign:
+        return "off_target", f"the question asks about {', '.join(foreign)}, which its answer never mentions"
+    match = _WHAT_IS_RE.match(question.strip())
+    if match:
+        subject = _COPULA_RE.split(answer, maxsplit=1)[0]
+        missing = set(content_words(match["x"])) - set(content_words(subject))
+        if missing:
+            return "off_target", f"asks what {match['x']!r} is, but the answer is about {subject[:60]!r}"
     return None

@@ -5,14 +5,17 @@ its reason."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from docs2qa.config import GenerateConfig
 from docs2qa.records import Chunk, Dropped, QAPair, content_id, pair_id
-from docs2qa.generation.qa.answer_first import question_problem
+from docs2qa.generation.qa.answer_first import candidates as spans, question_problem
 from docs2qa.generation.qa.checks import check_pair
 from docs2qa.generation.qa.gates import gate_pair
 from docs2qa.generation.qa.judge_health import judge_health, lowest_score
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -36,16 +39,16 @@ def unit_key(chunk_id: str, question_type: str, n: int, prompt_hash: str, genera
     return content_id("unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers)
 
 
-Similarity = Callable[[list[str], list[str]], list[float]]
+Embed = Callable[[list[str]], "np.ndarray"]  # texts -> L2-normalised rows
 
 
 def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dict[str, str],
-             judge_prompt_hash: str, similarity: Similarity | None = None) -> tuple[list[QAPair], list[Dropped], dict]:
+             judge_prompt_hash: str, embed: Embed | None = None) -> tuple[list[QAPair], list[Dropped], dict]:
     """Checked, judged pairs of the finished units (before dedup), what was rejected, and the
     judge's health (judge_health.py).
 
-    `similarity(questions, answers)` gives the cosine of each question with its answer; the
-    questions of answer_first units below `cfg.min_qa_similarity` are off target."""
+    `embed` (texts -> normalised vectors) lets answer_first questions be checked against
+    their answer and the other sentences of their chunk (`_off_target`)."""
     candidates = []  # [unit, pid, pair, verdict, failure or None, evidence ratio]
     dropped: list[Dropped] = []
     seen: set[str] = set()
@@ -66,7 +69,7 @@ def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dic
             seen.add(pid)
             candidates.append([unit, pid, pair, verdict, *_first_failure(pair, unit, cfg)])
 
-    _off_target(candidates, similarity, cfg.min_qa_similarity)
+    _off_target(candidates, embed, cfg.min_qa_similarity)
     health = judge_health([(c[3]["scores"], c[4] is None) for c in candidates if not c[3]["parse_error"]],
                           cfg.judge.min_score)
 
@@ -118,24 +121,31 @@ def _first_failure(pair: dict, unit: Unit, cfg: GenerateConfig) -> tuple[tuple[s
     return (reason, detail + (f" (also {more})" if more else "")), ratio
 
 
-def _off_target(candidates: list, similarity: Similarity | None, threshold: float) -> None:
-    """answer_first questions must be about their answer and their chunk: no copied worked
-    example, no subject the chunk never mentions, and a question-answer embedding cosine of
-    at least `threshold`."""
+def _off_target(candidates: list, embed: Embed | None, threshold: float) -> None:
+    """answer_first questions must be about their answer: no copied worked example, no word
+    the answer does not use, an embedding cosine with the answer of at least `threshold`, and
+    the answer must be the sentence of the chunk closest to the question."""
     checked = []
     for candidate in candidates:
         unit, _, pair, _, failure, _ = candidate
         if unit.strategy != "answer_first" or failure is not None:
             continue
-        candidate[4] = question_problem(pair["question"], unit.chunk.text, unit.chunk.title, list(unit.chunk.heading_path))
+        chunk = unit.chunk
+        candidate[4] = question_problem(pair["question"], pair["answer"], chunk.title, list(chunk.heading_path))
         if candidate[4] is None:
             checked.append(candidate)
-    if not checked or similarity is None:
+    if embed is None:
         return
-    cosines = similarity([c[2]["question"] for c in checked], [c[2]["answer"] for c in checked])
-    for candidate, cosine in zip(checked, cosines):
-        if cosine < threshold:
-            candidate[4] = ("off_target", f"question-answer cosine {cosine:.2f} < generate.min_qa_similarity={threshold}")
+    for candidate in checked:
+        question, answer = candidate[2]["question"], candidate[2]["answer"]
+        others = [s for s in dict.fromkeys(spans(candidate[0].chunk.text)) if s != answer]
+        vectors = embed([question, answer, *others])
+        cosines = vectors[1:] @ vectors[0]
+        if cosines[0] < threshold:
+            candidate[4] = ("off_target", f"question-answer cosine {cosines[0]:.2f} < generate.min_qa_similarity={threshold}")
+        elif len(cosines) > 1 and cosines[1:].max() > cosines[0]:
+            closer = others[int(cosines[1:].argmax())]
+            candidate[4] = ("off_target", f"another sentence of the chunk fits the question better: {closer[:80]!r}")
 
 
 def judge_score(pair: QAPair) -> float:

@@ -178,6 +178,16 @@ def _choose_head(y: np.ndarray, threshold: float) -> int:
 
 def embed_questions(questions: list[str], model_spec: str, batch_size: int = 64) -> np.ndarray:
     """(n, d) float32, L2-normalised sentence-transformers embeddings, on CPU, offline."""
+    model = load_embedder(model_spec)
+    if not questions:
+        return np.zeros((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
+    vectors = model.encode(list(questions), batch_size=batch_size, normalize_embeddings=True,
+                           convert_to_numpy=True, show_progress_bar=False)
+    return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def load_embedder(model_spec: str):
+    """A sentence-transformers model on CPU, offline; a clear error when it cannot load."""
     from docs2qa.generation.llm.embedded import resolve_model
 
     path = resolve_model(model_spec)
@@ -193,8 +203,4 @@ def embed_questions(questions: list[str], model_spec: str, batch_size: int = 64)
     except Exception as exc:
         hint = "pass a local folder" if not Path(path).exists() else "the folder is not a sentence-transformers model"
         raise Docs2qaError(f"cannot load embedding model {model_spec!r}: {type(exc).__name__}: {exc}", hint) from exc
-    if not questions:
-        return np.zeros((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
-    vectors = model.encode(list(questions), batch_size=batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
-    return np.ascontiguousarray(vectors, dtype=np.float32)
+    return model

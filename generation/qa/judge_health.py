@@ -38,12 +38,22 @@ def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
         return {"informative": False, "applied": False, **figures,
                 "reason": f"the judge gave all {n} pairs the same scores ({scores}); its scores were not used, "
                           "only the model-free gates filtered. Use a stronger judge model (generate.judge.model)."}
-    if len(passed) >= MIN_PER_SIDE and len(failed) >= MIN_PER_SIDE and \
-            figures["mean_lowest_score_gates_passed"] <= figures["mean_lowest_score_gates_failed"]:
-        return {"informative": False, "applied": False, **figures,
-                "reason": "no agreement with the model-free gates: pairs they rejected scored as high as pairs they "
-                          f"passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
-                          f"{figures['mean_lowest_score_gates_passed']}); its scores were not used. "
-                          "Use a stronger judge model (generate.judge.model)."}
-    return {"informative": True, "applied": True, **figures, "reason": "scores vary and follow the model-free gates"
-            if failed and passed else "scores vary"}
+    use = "Use a stronger judge model (generate.judge.model)."
+    if len(passed) >= MIN_PER_SIDE and len(failed) >= MIN_PER_SIDE:
+        if figures["mean_lowest_score_gates_passed"] <= figures["mean_lowest_score_gates_failed"]:
+            return {"informative": False, "applied": False, **figures,
+                    "reason": "no agreement with the model-free gates: pairs they rejected scored as high as pairs "
+                              f"they passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
+                              f"{figures['mean_lowest_score_gates_passed']}); its scores were not used. {use}"}
+        return {"informative": True, "applied": True, **figures,
+                "reason": "scores vary and rank the pairs the gates passed above those they rejected"}
+    if len(failed) >= MIN_PER_SIDE:
+        kept = sum(score >= min_score for score in failed)
+        if kept * 2 >= len(failed):
+            return {"informative": False, "applied": False, **figures,
+                    "reason": f"no agreement with the model-free gates: it would keep {kept} of the {len(failed)} "
+                              f"pairs they rejected; its scores were not used. {use}"}
+        return {"informative": True, "applied": True, **figures,
+                "reason": f"scores vary and reject {len(failed) - kept} of the {len(failed)} pairs the gates rejected"}
+    return {"informative": None, "applied": True, **figures,
+            "reason": "scores vary, but too few pairs failed the gates to check the judge against them"}

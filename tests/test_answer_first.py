@@ -1,0 +1,106 @@
+"""answer_first: spans picked from the chunk, questions checked against their answer."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from docs2qa.config import GenerateConfig
+from docs2qa.generation.qa import answer_first
+from docs2qa.generation.qa.assemble import Unit, assemble
+from docs2qa.records import Chunk
+
+TEXT = """# Organizations
+
+An organization is a shared space where a group of people own notebooks and datasets together.
+Organizations are available on every plan; single sign-on requires the Team plan.
+
+Select **New → Organization**, pick a display name and a slug. Invitations expire after 14 days.
+
+It is also described [below](#more).
+
+```bash
+acme orgs list
+```
+"""
+CHUNK = Chunk("c1", "p1", "https://acme.example/docs/orgs", "https://acme.example/docs/orgs#organizations",
+              "Organizations", ["Organizations"], TEXT, 80, 0, len(TEXT), "sha", "2026-01-01T00:00:00+00:00")
+
+
+def test_spans_are_clean_sentences_of_the_chunk_and_each_serves_one_type():
+    spans = answer_first.candidates(TEXT)
+    assert "Select New → Organization, pick a display name and a slug." in spans  # markup removed
+    assert not any(s.startswith(("#", "```")) for s in spans)
+    picked = answer_first.pick_answers(TEXT, {"factual": 1, "procedural": 1, "conceptual": 1})
+    assert picked["factual"][0] in ("Invitations expire after 14 days.",
+                                    "Organizations are available on every plan; single sign-on requires the Team plan.")
+    assert picked["procedural"] == ["Select New → Organization, pick a display name and a slug."]
+    assert picked["conceptual"][0].startswith("An organization is a shared space")
+    every = [s for spans in picked.values() for s in spans]
+    assert len(every) == len(set(every))
+    assert answer_first.score("It is also described below.", "factual") < 0  # dangling, too short
+
+
+def test_a_sentence_introducing_a_command_takes_the_command_along():
+    text = "To list them, run this command:\n\n```bash\nacme orgs list --mine\n```\n"
+    assert answer_first.candidates(text) == ["To list them, run this command: `acme orgs list --mine`"]
+
+
+def test_off_target_questions_are_named():
+    answer = "Invitations expire after 14 days."
+    assert answer_first.question_problem("When do invitations expire?", answer, "Organizations", []) is None
+    copied = answer_first.question_problem("How do I create a mail filter?", answer, "Organizations", [])
+    assert copied[0] == "off_target" and "worked example" in copied[1]
+    foreign = answer_first.question_problem("How do I install Ubuntu invitations?", answer, "Organizations", [])
+    assert "ubuntu" in foreign[1]
+    wrong_subject = answer_first.question_problem(
+        "What is a shared environment?", "An organization is a shared space for a group of people's environments.",
+        "Organizations", [])
+    assert "answer is about 'An organization'" in wrong_subject[1]
+
+
+def test_questions_are_checked_against_their_answer_and_the_rest_of_the_chunk():
+    target = "Invitations expire after 14 days."
+    question = "When do invitations expire?"
+    where = {}
+
+    def embed(texts):
+        # A fake embedder: the answer on one axis, the chunk's other sentences on the other,
+        # and the question wherever the case puts it.
+        return np.array([where["question"] if t == question else [1.0, 0.0] if t == target else [0.0, 1.0]
+                         for t in texts])
+
+    record = {"u1": {"parse_error": None, "pairs": [{"question": question, "answer": target, "evidence": target}],
+                     "tokens": {"prompt": 100, "completion": 10},
+                     "judgements": [{"scores": {"grounded": 4, "correct": 4, "useful": 4, "standalone": 4},
+                                     "verdict": "keep", "revised_answer": "", "rationale": "ok", "parse_error": None,
+                                     "raw_output": None, "parse_attempts": 1, "tokens": {"prompt": 10, "completion": 5}}]}}
+    unit = Unit("u1", CHUNK, "factual", 1, "hash", "answer_first", (target,))
+
+    def outcome(vector):
+        where["question"] = vector
+        pairs, dropped, _ = assemble([unit], record, GenerateConfig(), {"generator": "g", "judge": "j"}, "jh", embed)
+        return pairs, dropped
+
+    pairs, dropped = outcome([1.0, 0.0])
+    assert [p.question for p in pairs] == [question] and not dropped and pairs[0].evidence_ratio == 1.0
+    _, dropped = outcome([0.0, 1.0])
+    assert [d.reason for d in dropped] == ["off_target"] and "cosine 0.00 < generate.min_qa_similarity" in dropped[0].detail
+    _, dropped = outcome([0.6, 0.8])  # close enough to its answer, closer to another sentence
+    assert [d.reason for d in dropped] == ["off_target"] and "fits the question better" in dropped[0].detail
+
+
+def test_auto_strategy_is_answer_first_for_small_models_only():
+    assert GenerateConfig().resolved_strategy() == "answer_first"
+    for small in ("HuggingFaceTB/SmolLM2-360M-Instruct", "Qwen/Qwen2.5-0.5B-Instruct"):
+        assert GenerateConfig(generator={"model": small}).resolved_strategy() == "answer_first"
+    for large in ("Qwen/Qwen2.5-7B-Instruct", "gpt-4o-mini", "meta-llama/Llama-3.1-8B-Instruct"):
+        assert GenerateConfig(generator={"model": large}).resolved_strategy() == "free"
+    assert GenerateConfig(strategy="free").resolved_strategy() == "free"
+
+
+def test_the_judge_is_the_generator_unless_a_judge_model_is_set():
+    assert GenerateConfig(judge={"min_score": 4}).judge_llm().model == "embedded:smollm2"
+    cfg = GenerateConfig(generator={"model": "a"}, judge={"min_score": 4})
+    assert cfg.judge_llm().model == "a"
+    cfg = GenerateConfig(generator={"model": "a"}, judge={"model": "b", "min_score": 4})
+    assert cfg.judge_llm().model == "b" and not hasattr(cfg.judge_llm(), "min_score")
