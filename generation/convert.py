@@ -8,6 +8,7 @@ has one, else a GitHub-style slug.
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from urllib.parse import unquote, urljoin
@@ -26,6 +27,8 @@ from docs2qa.generation.markdown_blocks import (
     split_lines,
 )
 from docs2qa.generation.main_content import HEADINGS, KEEP_IF_HOLDS, NOISE_TAGS, find_main, hidden_or_banner, strip_chrome, visible_text_len
+from docs2qa.generation import fast_markdownify
+from docs2qa.generation.soup_from_lxml import soup_for
 
 # Private-use marker that carries a heading's anchor through markdownify to the output line.
 _MARK = "\ue000"
@@ -70,10 +73,8 @@ def html_to_markdown(html: str | bytes, url: str, cfg: ConvertConfig) -> tuple[s
 
 
 def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
-    """One lxml pass finds the content and cuts away chrome; bs4 (the slow part) then builds a
-    tree only for what will be converted, and markdownify renders it."""
-    import lxml.html
-
+    """One lxml pass finds the content and cuts away chrome; bs4 objects are then made only for
+    what will be converted (straight from the lxml nodes), and markdownify renders them."""
     doc = _parse(html)
     if doc is None:
         return Converted("", [], "")
@@ -83,7 +84,7 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
     root = None
     if cfg.main_selector:
         _mark_headings(doc)
-        soup = _soup(lxml.html.tostring(doc, encoding="unicode"))
+        soup, _ = soup_for(doc)
         root = _select_main(soup, cfg)
         if root is not None:
             _drop_noise(root, cfg, generic=True)
@@ -93,26 +94,14 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
             _flatten_pre(pre)
         strip_chrome(main, how)
         _mark_headings(main)
-        soup = _soup(lxml.html.tostring(main, encoding="unicode"))
-        # bs4 wraps the fragment in html/body again: the content is body itself or its one child.
-        root = soup.body if soup.body is not None else soup
-        if main.tag != "body":
-            root = root.find(True, recursive=False) or root
+        _, root = soup_for(main)
         _drop_noise(root, cfg, generic=False)
     h1 = _first(root, ("h1",))
     title = _WS_RE.sub(" ", h1.get_text(" ", strip=True)).strip() if h1 is not None else ""
-    markdown = _converter(url).process_tag(root, parent_tags=set())
+    markdown = _converter(url).convert_root(root)
     markdown, ids = _finish(markdown)
-    return Converted(markdown, ids, title or page_title, visible, len(_WS_RE.sub("", markdown)),
+    return Converted(markdown, ids, title or page_title, visible, sum(map(len, markdown.split())),
                      title_from_tag=not title and bool(page_title), page_title=page_title)
-
-
-def _soup(fragment: str):
-    from bs4 import BeautifulSoup
-
-    from bs4 import Tag
-
-    return BeautifulSoup(fragment, "lxml", element_classes={Tag: _tag_class()})
 
 
 def _select_main(soup, cfg: ConvertConfig):
@@ -121,30 +110,6 @@ def _select_main(soup, cfg: ConvertConfig):
     except Exception as exc:  # soupsieve raises its own SelectorSyntaxError
         raise Docs2qaError(f"convert.main_selector {cfg.main_selector!r} is not a valid CSS selector: {exc}",
                            "use a CSS selector such as 'div.content' or '#main'") from exc
-
-
-def _tag_class():
-    """bs4's Tag with a fast find_parent: markdownify asks every tag whether it sits inside a
-    <pre> (never true here: pre is rendered whole), and bs4's generic search made that walk the
-    slowest part of conversion."""
-    global _FastTag
-    if _FastTag is None:
-        from bs4 import Tag
-
-        class FastTag(Tag):
-            def find_parent(self, name=None, attrs={}, **kwargs):  # noqa: B006 - bs4's signature
-                if not isinstance(name, str) or attrs or kwargs:
-                    return super().find_parent(name, attrs, **kwargs)
-                parent = self.parent
-                while parent is not None and parent.name != name:
-                    parent = parent.parent
-                return parent
-
-        _FastTag = FastTag
-    return _FastTag
-
-
-_FastTag = None
 
 
 def _decode(html: str | bytes) -> str:
@@ -211,8 +176,7 @@ def _flatten_pre(pre) -> None:
     code = pre.find("code")
     keep = {k: v for k, v in code.attrib.items() if k in ("class", "data-lang", "data-language")} if code is not None else {}
     tail = pre.tail
-    for child in list(pre):
-        pre.remove(child)
+    del pre[:]  # in C: a Python loop over the token spans cost more than the rest of the page
     if keep:
         pre.text = None
         etree.SubElement(pre, "code", keep).text = text
@@ -278,11 +242,31 @@ def _mark_headings(root) -> None:
             h.set(_ANCHOR_ATTR, anchor.strip())
 
 
-def _converter(url: str):
-    from markdownify import MarkdownConverter, chomp
+def _converter(url: str, base=None):
+    """A converter for the page at `url`; `base` is markdownify's class to build on (tests
+    compare the fast walk with markdownify's own)."""
+    converter = _converter_class(base or fast_markdownify.base_class())(
+        heading_style="atx",
+        bullets="-",
+        escape_asterisks=False,
+        escape_underscores=False,
+        escape_misc=False,
+        wrap=True,  # with no width: collapses the HTML source's line breaks inside paragraphs
+        wrap_width=None,
+        strip_document=None,
+    )
+    converter.url = url
+    return converter
 
-    class Converter(MarkdownConverter):
+
+@functools.lru_cache(maxsize=4)
+def _converter_class(base):
+    from markdownify import chomp
+
+    class Converter(base):
         """markdownify with docs2qa's rules for headings, links, images, code and tables."""
+
+        url = ""
 
         def process_tag(self, node, parent_tags=None):
             # Code and tables are rendered from the element itself; converting their
@@ -324,7 +308,7 @@ def _converter(url: str):
             href = (el.get("href") or "").strip()
             if not href or href.lower().startswith(("javascript:", "data:", "vbscript:")):
                 return prefix + text + suffix
-            href = _absolute(href, url)
+            href = _absolute(href, self.url)
             if text == href:
                 return f"{prefix}<{href}>{suffix}"
             # A link's title attribute is a tooltip, not text of the page: it is left out.
@@ -337,7 +321,7 @@ def _converter(url: str):
                 return alt
             if not alt:
                 return ""  # a decorative image says nothing to a reader of text
-            return "![%s](%s)" % (alt.replace("]", r"\]"), _absolute(src, url))
+            return "![%s](%s)" % (alt.replace("]", r"\]"), _absolute(src, self.url))
 
         def convert_td(self, el, text, parent_tags):
             return text
@@ -345,7 +329,7 @@ def _converter(url: str):
         convert_th = convert_td
 
         def _pre(self, el, parent_tags):
-            for br in el.find_all("br"):
+            for br in [d for d in el.descendants if d.name == "br"]:
                 br.replace_with("\n")
             code = el.get_text().strip("\n").rstrip()
             if not code.strip():
@@ -388,20 +372,10 @@ def _converter(url: str):
             return "\n\n" + head + "\n".join(lines) + "\n\n"
 
         def _cell_text(self, cell, parent_tags):
-            text = super().process_tag(cell, parent_tags | {"_inline"})
-            text = _WS_RE.sub(" ", text).strip()
+            text = " ".join(super().process_tag(cell, parent_tags | {"_inline"}).split())
             return re.sub(r"(?<!\\)\|", r"\|", text)
 
-    return Converter(
-        heading_style="atx",
-        bullets="-",
-        escape_asterisks=False,
-        escape_underscores=False,
-        escape_misc=False,
-        wrap=True,  # with no width: collapses the HTML source's line breaks inside paragraphs
-        wrap_width=None,
-        strip_document=None,
-    )
+    return Converter
 
 
 # bs4's find/find_all build a filter per call and cost more than the rest of a table's
@@ -429,7 +403,7 @@ def _escape_block_starts(text: str) -> str:
 
 def _code_language(pre) -> str:
     candidates = [pre]
-    code = pre.find("code")
+    code = _first(pre, ("code",))
     if code is not None:
         candidates.insert(0, code)
     parent = pre.parent
