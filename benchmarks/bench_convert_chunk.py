@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import sys
 import time
@@ -153,6 +154,9 @@ def main(argv: list[str] | None = None) -> dict:
         lxml_s, convert_s, chunk_s = lxml_s + t1 - t0, convert_s + t2 - t1, chunk_s + t3 - t2
 
     result = {
+        # The machine's load while it ran: scaling over processes needs idle cores to show.
+        "load_average_1min": round(os.getloadavg()[0], 2),
+        "cpus": len(os.sched_getaffinity(0)),
         "pages": len(pages),
         "html_mb": round(total_mb, 2),
         "chunks": sum(map(len, chunks)),

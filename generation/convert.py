@@ -72,6 +72,12 @@ def html_to_markdown(html: str | bytes, url: str, cfg: ConvertConfig) -> tuple[s
     return c.markdown, c.heading_ids, c.title
 
 
+def warm_up() -> None:
+    """Load what converting needs (lxml, bs4, markdownify, their per-name tables) by converting
+    a tiny page: worker processes forked after this start with it all in memory."""
+    convert_html("<main><h1>x</h1><p>x</p><pre>x</pre><table><tr><td>x</td></tr></table></main>", "", ConvertConfig())
+
+
 def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
     """One lxml pass finds the content and cuts away chrome; bs4 objects are then made only for
     what will be converted (straight from the lxml nodes), and markdownify renders them."""

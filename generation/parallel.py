@@ -23,16 +23,30 @@ def _init_worker() -> None:
 
 
 def ordered_map(fn: Callable, items: list, workers: int | None) -> Iterator:
+    """fn over items, in order. The workers start now, not at the first next(): call it before
+    starting threads (a progress bar) that forked workers should not copy."""
     workers = workers or default_workers()
     if workers <= 1 or len(items) < INLINE_BELOW:
-        yield from map(fn, items)
-        return
-    import multiprocessing
+        return map(fn, items)
     from concurrent.futures import ProcessPoolExecutor
 
-    # spawn: the parent may hold threads (progress bar, tokenizer pool) that fork would copy mid-state.
-    context = multiprocessing.get_context("spawn")
     chunksize = max(1, min(32, len(items) // (workers * 4)))
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_init_worker) as pool:
-        yield from pool.map(fn, items, chunksize=chunksize)
+    pool = ProcessPoolExecutor(workers, mp_context=_context(), initializer=_init_worker)
+    return _results(pool, pool.map(fn, items, chunksize=chunksize))  # map submits all: workers fork here
 
+
+def _results(pool, results: Iterator) -> Iterator:
+    with pool:
+        yield from results
+
+
+def _context():
+    """fork on Linux: a worker starts as a copy of this process, with bs4, lxml, markdownify and
+    the tokenizer already loaded (what the caller loaded before the map); spawned workers spent
+    more time importing and loading them than a small site takes to convert. The stages fork
+    before their progress bar's thread starts, and `tokenizers` turns its own thread pool off
+    in a forked child. Elsewhere (macOS, Windows) fork is unsafe or missing: spawn."""
+    import multiprocessing
+    import sys
+
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux") else "spawn")

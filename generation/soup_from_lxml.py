@@ -91,7 +91,8 @@ def _string(kit, text: str, cls, parent, state, preserve: bool):
 
 def _element(kit, el, parent, state, container, preserve: bool):
     name = el.tag
-    fields = dict(kit.template(name))
+    fields = kit.templates.get(name) or kit.template(name)
+    fields = fields.copy()
     attrib = el.attrib
     if attrib:
         attrs = kit.builder.attribute_dict_class()

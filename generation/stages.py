@@ -77,15 +77,18 @@ def _demo_server():
 
 
 def convert(config: Config, store: RunStore) -> dict:
+    from docs2qa.generation.convert import warm_up
     from docs2qa.generation.page_dedup import find_duplicates, site_affixes, strip_affixes
     from docs2qa.generation.parallel import ordered_map
 
     def body(stage) -> StageResult:
         pages = store.stage("crawl").read("pages", Page)
         jobs = [(str(store.blobs.root), p.body_sha256, p.url, p.source_format, config.convert) for p in pages]
+        warm_up()  # here, so that forked workers start with the converter's libraries loaded
         converted, dropped = [], []
+        results = ordered_map(_convert_page, jobs, config.convert.workers)  # workers start before the bar's thread
         with track("convert", len(pages)) as progress:
-            for page, result in zip(pages, ordered_map(_convert_page, jobs, config.convert.workers)):
+            for page, result in zip(pages, results):
                 progress.advance()
                 if isinstance(result, str):  # one bad page must not sink the run; it is recorded
                     dropped.append(Dropped(page.page_id, page.url, "convert_error", result))
@@ -133,13 +136,16 @@ def _convert_page(job):
 
 def chunk(config: Config, store: RunStore) -> dict:
     from docs2qa.generation.parallel import ordered_map
+    from docs2qa.generation.tokenizer import load_token_counter
 
     def body(stage) -> StageResult:
         documents = store.stage("convert").read("documents", Document)
+        load_token_counter(config.chunk.tokenizer)  # loaded once here; forked workers inherit it
         chunks, dropped = [], []
         jobs = [(document, config.chunk) for document in documents]
+        results = ordered_map(_chunk_document, jobs, config.convert.workers)  # workers start before the bar's thread
         with track("chunk", len(documents)) as progress:
-            for document, pieces in zip(documents, ordered_map(_chunk_document, jobs, config.convert.workers)):
+            for document, pieces in zip(documents, results):
                 progress.advance()
                 if not pieces:
                     dropped.append(Dropped(document.page_id, document.url, "no_chunks", "document has no text to chunk"))
