@@ -99,7 +99,7 @@ def base_class():
                     strings.append(out)
             if enters_pre:
                 self._in_pre = False
-            elif not self._in_pre:  # inside a <pre> newlines are kept as they are
+            elif not self._in_pre and len(strings) > 1:  # one string joins to itself; in a <pre> newlines stay
                 strings = _collapse_newlines(strings)
             text = "".join(strings)
             convert_fn = self.convert_fn_cache.get(name)
