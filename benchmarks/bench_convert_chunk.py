@@ -5,7 +5,9 @@
 Pages are generated (invented text, deterministic): a docs-site shell (header, nav, sidebar,
 footer, cookie banner) around a main column of headings, prose, highlighted code, tables and
 nested lists, 10-80 KB each like real documentation pages. Only ratios measured in the same
-run are meaningful; the machine's absolute speed is not.
+run are meaningful; the machine's absolute speed is not. Next to each scaling figure stands the
+machine's ceiling at that moment (plain arithmetic over the same number of processes): on a
+shared machine whose cores are busy, scaling cannot show, and the ceiling says so.
 """
 
 from __future__ import annotations
@@ -111,6 +113,30 @@ def _convert_and_chunk(job):
     return doc.markdown, [c.text for c in chunk_document(doc, load_token_counter(chunk_cfg.tokenizer), chunk_cfg)]
 
 
+def _burn(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def machine_ceiling(workers: int, tasks_per_worker: int = 4, n: int = 2_000_000) -> float:
+    """Speed-up of plain Python arithmetic over `workers` processes on this machine now: the most
+    any parallel code can show here (a shared or throttled machine shows far less than the cores)."""
+    from docs2qa.generation.parallel import _context
+
+    tasks = [n] * (workers * tasks_per_worker)
+    t0 = time.perf_counter()
+    for task in tasks:
+        _burn(task)
+    serial = time.perf_counter() - t0
+    with _context().Pool(workers) as pool:
+        t0 = time.perf_counter()
+        pool.map(_burn, tasks, chunksize=tasks_per_worker)
+        parallel = time.perf_counter() - t0
+    return serial / parallel
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--pages", type=int, default=300)
@@ -182,6 +208,7 @@ def main(argv: list[str] | None = None) -> dict:
         result[f"workers_{workers}_s"] = round(wall, 3)
         result[f"workers_{workers}_speedup"] = round((convert_s + chunk_s) / wall, 2)
         result[f"workers_{workers}_identical"] = out == single
+        result[f"workers_{workers}_machine_ceiling"] = round(machine_ceiling(workers), 2)
     if args.json:
         print(json.dumps(result, indent=2))
     else:
