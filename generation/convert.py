@@ -15,6 +15,16 @@ from urllib.parse import unquote, urljoin
 
 from docs2qa.config import ConvertConfig
 from docs2qa.errors import Docs2qaError
+from docs2qa.generation import fast_markdownify
+from docs2qa.generation.main_content import (
+    HEADINGS,
+    KEEP_IF_HOLDS,
+    NOISE_TAGS,
+    find_main,
+    hidden_or_banner,
+    strip_chrome,
+    visible_text_len,
+)
 from docs2qa.generation.markdown_blocks import (
     EXPLICIT_ID_RE,
     HR_RE,
@@ -26,8 +36,6 @@ from docs2qa.generation.markdown_blocks import (
     parse_blocks,
     split_lines,
 )
-from docs2qa.generation.main_content import HEADINGS, KEEP_IF_HOLDS, NOISE_TAGS, find_main, hidden_or_banner, strip_chrome, visible_text_len
-from docs2qa.generation import fast_markdownify
 from docs2qa.generation.soup_from_lxml import soup_for
 
 # Private-use marker that carries a heading's anchor through markdownify to the output line.

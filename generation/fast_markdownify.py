@@ -22,26 +22,26 @@ _BLOCKS = {"p", "blockquote", "article", "div", "section", "ol", "ul", "li", "dl
 _NOFORMAT = {"pre", "code", "kbd", "samp"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _inside(name: str | None) -> bool:
     """markdownify's should_remove_whitespace_inside, by tag name (None for strings)."""
     return bool(name) and (_HEADING_RE.match(name) is not None or name in _BLOCKS)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _outside(name: str | None) -> bool:
     """markdownify's should_remove_whitespace_outside, by tag name (None for strings)."""
     return _inside(name) or name == "pre"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _child_context(name: str) -> tuple[str, ...]:
     """Pseudo-tags a tag adds to its children's parent_tags besides its own name."""
     extra = ("_inline",) if _HEADING_RE.match(name) is not None or name in ("td", "th") else ()
     return extra + (("_noformat",) if name in _NOFORMAT else ())
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def base_class():
     from bs4 import Comment, Doctype
     from markdownify import MarkdownConverter

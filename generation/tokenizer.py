@@ -62,11 +62,11 @@ class TokenCounter:
         if len(self._pieces) + len(new) > _CACHE_LIMIT:
             self._pieces.clear()
             new = list({p for _, pieces in split for p in pieces})
-        for piece, enc in zip(new, self._encode(new)):
+        for piece, enc in zip(new, self._encode(new), strict=True):
             self._pieces[piece] = len(enc.ids)
         for text, pieces in split:
             self._cache[text] = sum(map(self._pieces.__getitem__, pieces))
-        for text, enc in zip(whole, self._encode(whole)):
+        for text, enc in zip(whole, self._encode(whole), strict=True):
             self._cache[text] = len(enc.ids)
         return [self._cache[t] if t else 0 for t in texts]
 

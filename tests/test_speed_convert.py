@@ -15,13 +15,13 @@ from pathlib import Path
 import lxml.html
 import pytest
 from bs4 import BeautifulSoup
+from generator_sites.sites import GENERATORS, build
 from markdownify import MarkdownConverter
 
 from docs2qa.generation import convert as cv
 from docs2qa.generation.fast_markdownify import base_class
 from docs2qa.generation.main_content import find_main, strip_chrome
 from docs2qa.generation.soup_from_lxml import soup_for
-from generator_sites.sites import GENERATORS, build
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS.parent / "benchmarks"))
@@ -58,7 +58,7 @@ def _pages(tmp_path_factory) -> list[tuple[str, bytes]]:
                   for p in sorted((root / name).rglob("*.htm*"))]
     rng = random.Random(3)
     pages += [(f"https://bench.invalid/p{i}.html", bench.make_page(i, rng).encode()) for i in range(4)]
-    return pages + [("https://edge.invalid/page.html", EDGES.encode())]
+    return [*pages, ("https://edge.invalid/page.html", EDGES.encode())]
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +121,8 @@ def _describe(root, include_root_links: bool) -> list:
 
 def test_soup_from_lxml_is_bs4s_own_tree(pages):
     for url, body in pages:
-        doc, main = _content(body)
-        got_doc, got_root = soup_for(main)
+        _, main = _content(body)
+        _, got_root = soup_for(main)
         want_root = _bs4_parse(main, whole=False)
         assert _describe(got_root, False) == _describe(want_root, False), url
         chain = lambda tag: [(t.name, dict(t.attrs)) for t in tag.parents]  # noqa: E731

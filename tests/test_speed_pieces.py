@@ -7,9 +7,9 @@ import importlib.util
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_tokenizer import train_tiny_tokenizer
 
 from docs2qa.generation import tokenizer as tk
-from test_tokenizer import train_tiny_tokenizer
 
 # Contractions and near-contractions, every ASCII whitespace and the controls Python calls
 # space but Unicode does not (\x1c-\x1f), digits, punctuation runs, Markdown, an added token,
