@@ -117,6 +117,10 @@ def load_peft_model(tuned: TunedModel, dtype: str, quantize: str, device: str):
     base = AutoModelForCausalLM.from_pretrained(tuned.base_path, **options)
     if quantize == "none":
         base.to(device)
+    elif quantize == "4bit":
+        from docs2qa.finetune.model import choose_cpu_4bit_path
+
+        choose_cpu_4bit_path(base, training=False)  # layers bitsandbytes' packed CPU path cannot hold
     model = peft.PeftModel.from_pretrained(base, str(tuned.adapter_dir))
     model.eval()
     return model
