@@ -79,10 +79,21 @@ def test_a_judge_that_scores_everything_alike_is_uninformative_and_not_applied()
 
 
 def test_a_judge_that_disagrees_with_the_gates_is_uninformative():
-    judged = [(scores((5, 5, 4, 5)), False)] * 4 + [(scores((2, 3, 2, 2)), True)] * 4
+    judged = [(scores((5, 5, 4, 5)), False)] * 4 + [(scores((3, 4, 3, 3)), True)] * 4
     health = judge_health(judged, min_score=3)
     assert health["informative"] is False and "no agreement with the model-free gates" in health["reason"]
-    assert health["agreement_with_gates"] == 0.0
+    assert health["agreement_with_gates"] == 0.5  # it keeps all: right on the passed half only
+
+
+def test_a_judge_that_barely_separates_or_rejects_everything_is_uninformative():
+    # Measured on the demo: SmolLM2's lowest scores averaged 1.17 (gates passed) vs 1.16 (failed).
+    judged = [(scores((1, 1, 1, 1)), True)] * 5 + [(scores((2, 2, 2, 2)), True)] + \
+        [(scores((1, 1, 1, 1)), False)] * 16 + [(scores((2, 2, 2, 2)), False)] * 3
+    health = judge_health(judged, min_score=3)
+    assert health["informative"] is False and health["applied"] is False
+    assert "below generate.judge.min_score=3" in health["reason"]
+    judged = [(scores((3, 3, 4, 3)), True)] * 4 + [(scores((3, 3, 3, 3)), False)] * 4
+    assert "about as high" in judge_health(judged, min_score=3)["reason"]
 
 
 def test_a_judge_that_follows_the_gates_is_informative_and_applied():

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 MIN_PAIRS = 6  # fewer judged pairs than this cannot show whether the judge discriminates
 MIN_PER_SIDE = 3  # gate-passed and gate-failed pairs needed to compare the judge with the gates
+# Score points (1-5 scale) by which the judge must rank gate-passed pairs above gate-failed ones:
+# SmolLM2 scored both 1.17 against 1.16, which is no ranking at all.
+MIN_MARGIN = 0.5
 
 
 def lowest_score(scores: dict) -> int:
@@ -33,17 +36,22 @@ def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
         figures["agreement_with_gates"] = round(agree / n, 3)
         figures["mean_lowest_score_gates_passed"] = round(sum(passed) / len(passed), 2)
         figures["mean_lowest_score_gates_failed"] = round(sum(failed) / len(failed), 2)
+    use = "Use a stronger judge model (generate.judge.model)."
     if len(distinct) == 1:
         scores = "/".join(str(v) for _, v in next(iter(distinct)))
         return {"informative": False, "applied": False, **figures,
                 "reason": f"the judge gave all {n} pairs the same scores ({scores}); its scores were not used, "
                           "only the model-free gates filtered. Use a stronger judge model (generate.judge.model)."}
-    use = "Use a stronger judge model (generate.judge.model)."
+    if len(passed) >= MIN_PER_SIDE and not any(score >= min_score for score in passed):
+        return {"informative": False, "applied": False, **figures,
+                "reason": f"it scored every one of the {len(passed)} pairs the model-free gates passed below "
+                          f"generate.judge.min_score={min_score}; its scores were not used. {use}"}
     if len(passed) >= MIN_PER_SIDE and len(failed) >= MIN_PER_SIDE:
-        if figures["mean_lowest_score_gates_passed"] <= figures["mean_lowest_score_gates_failed"]:
+        margin = figures["mean_lowest_score_gates_passed"] - figures["mean_lowest_score_gates_failed"]
+        if margin < MIN_MARGIN:
             return {"informative": False, "applied": False, **figures,
-                    "reason": "no agreement with the model-free gates: pairs they rejected scored as high as pairs "
-                              f"they passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
+                    "reason": "no agreement with the model-free gates: pairs they rejected scored about as high as "
+                              f"pairs they passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
                               f"{figures['mean_lowest_score_gates_passed']}); its scores were not used. {use}"}
         return {"informative": True, "applied": True, **figures,
                 "reason": "scores vary and rank the pairs the gates passed above those they rejected"}
