@@ -12,10 +12,12 @@ from collections import Counter
 from pathlib import Path
 
 from docs2qa.config import Config, ExportConfig
+from docs2qa.curation.versions import CANONICAL_COLUMNS
 from docs2qa.errors import AwaitingReview, Docs2qaError
+from docs2qa.fsio import library_versions
 from docs2qa.pipeline import record
 from docs2qa.records import Chunk, Dropped, Page, QAPair
-from docs2qa.store import RunStore, StageResult, library_versions
+from docs2qa.store import RunStore, StageResult
 
 NOT_CURATED = "none (not human-curated)"
 _LIBRARIES = ("docs2qa", "distilabel", "argilla", "transformers", "sentence-transformers", "datasets", "pyarrow", "torch")
@@ -24,15 +26,16 @@ _LIBRARIES = ("docs2qa", "distilabel", "argilla", "transformers", "sentence-tran
 def canonical_row(pair: QAPair, chunk: Chunk | None, curation: str, question: str | None = None,
                   answer: str | None = None) -> dict:
     scores = (pair.score_grounded, pair.score_correct, pair.score_useful, pair.score_standalone)
-    if answer is None:  # uncurated: the judge's revision, when it asked for one, is the better answer
-        answer = pair.revised_answer if pair.judge_verdict == "revise" and pair.revised_answer.strip() else pair.answer
-    return {
-        "pair_id": pair.pair_id, "question": (question or pair.question).strip(), "answer": answer.strip(),
+    values = {
+        "pair_id": pair.pair_id, "question": (question or pair.question).strip(),
+        "answer": (answer if answer is not None else pair.shown_answer).strip(),  # uncurated: the judge's revision
         "context": chunk.text if chunk else "", "question_type": pair.question_type, "page_id": pair.page_id,
         "url": pair.url, "anchor_url": pair.anchor_url, "title": pair.title, "heading_path": list(pair.heading_path),
         "chunk_id": pair.chunk_id, "generator_model": pair.generator_model, "min_judge_score": min(scores),
         "curation": curation,
     }
+    # The columns and their order are the store's (CANONICAL_COLUMNS); a value missing here fails loudly.
+    return {column: values[column] for column in CANONICAL_COLUMNS}
 
 
 def rows_from_generation(pairs: list[QAPair], chunks: dict[str, Chunk]) -> list[dict]:

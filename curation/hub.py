@@ -4,21 +4,18 @@ variable `export.hub_token_env` names and is never written anywhere."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from docs2qa.config import ExportConfig
-from docs2qa.errors import Docs2qaError
 from docs2qa.records import utc_now
+from docs2qa.secrets import env_secret
 
 
 def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
     from docs2qa.curation.versions import read_manifest, record_hub_push, verify_version
 
-    token = os.environ.get(cfg.hub_token_env)
-    if not token:
-        raise Docs2qaError(f"--push-to-hub needs a Hugging Face token in ${cfg.hub_token_env}",
-                           f"export {cfg.hub_token_env}=hf_... (a token with write access), then rerun")
+    token = env_secret(cfg.hub_token_env, "--push-to-hub (a Hugging Face token)",
+                       f"export {cfg.hub_token_env}=hf_... (a token with write access), then rerun")
     verify_version(path)  # never publish a version that differs from what was exported
     manifest = read_manifest(path)
     if any(p["repo"] == repo for p in manifest.get("hub", [])):

@@ -53,11 +53,6 @@ def is_judged(pair: QAPair) -> bool:
     return any(judge_scores(pair).values())
 
 
-def shown_answer(pair: QAPair) -> str:
-    revised = pair.judge_verdict == "revise" and pair.revised_answer.strip()
-    return pair.revised_answer if revised else pair.answer
-
-
 def context_markdown(chunk: Chunk, anchor_url: str) -> str:
     heading = " > ".join(chunk.heading_path)
     title = f"**{chunk.title}**" + (f" — {heading}" if heading else "")
@@ -69,7 +64,7 @@ def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
     scores = judge_scores(pair)
     judged = is_judged(pair)
     mean = sum(scores.values()) / len(scores) if judged else 0.0
-    answer = shown_answer(pair)
+    answer = pair.shown_answer
     fields = {"question": pair.question, "answer": answer, "context": context_markdown(chunk, pair.anchor_url)}
     if answer != pair.answer:
         fields["original_answer"] = pair.answer

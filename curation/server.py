@@ -43,6 +43,7 @@ from pathlib import Path
 
 from docs2qa.config import CurateConfig
 from docs2qa.errors import Docs2qaError
+from docs2qa.secrets import env_secret
 
 from .service_env import ensure_service_venv, tail
 
@@ -159,12 +160,8 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
     """(api_url, api_key): your own server if configured, else the one `serve` started."""
     url = configured_url(cfg)
     if url:
-        key = os.environ.get(cfg.api_key_env)
-        if not key:
-            raise Docs2qaError(
-                f"Argilla server {url} is configured, but ${cfg.api_key_env} is not set",
-                f"export {cfg.api_key_env}=<the API key of an owner or admin on that server>",
-            )
+        key = env_secret(cfg.api_key_env, f"the configured Argilla server {url}",
+                         f"export {cfg.api_key_env}=<the API key of an owner or admin on that server>")
         return url.rstrip("/"), key
     paths = _paths(cfg)
     creds = _read_credentials(paths)

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from docs2qa.config import stable_hash
 from docs2qa.errors import Docs2qaError
+from docs2qa.fsio import atomic_write_bytes
 from docs2qa.records import utc_now
-from docs2qa.store import atomic_write_bytes
 
 SNAPSHOTS = Path("curate") / "snapshots"
 LATEST = "LATEST"

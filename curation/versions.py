@@ -29,6 +29,7 @@ from pathlib import Path
 
 from docs2qa.config import stable_hash
 from docs2qa.errors import Docs2qaError
+from docs2qa.fsio import atomic_write_bytes
 from docs2qa.records import sha256_hex, utc_now
 
 SPLITS = ("train", "validation", "test")
@@ -40,20 +41,21 @@ LOCK = ".lock"
 _VERSION = re.compile(r"^v(\d+)$")
 
 
+# The canonical row, declared once: column -> arrow type ("list" is a list of strings). The parquet
+# schema, the content id and export's rows (curation/export.py canonical_row) all follow it.
+_CANONICAL = {
+    "pair_id": "string", "question": "string", "answer": "string", "context": "string", "question_type": "string",
+    "page_id": "string", "url": "string", "anchor_url": "string", "title": "string", "heading_path": "list",
+    "chunk_id": "string", "generator_model": "string", "min_judge_score": "int64", "curation": "string",
+}
+CANONICAL_COLUMNS = tuple(_CANONICAL)
+
+
 def canonical_schema():
     import pyarrow as pa
 
-    return pa.schema([
-        ("pair_id", pa.string()), ("question", pa.string()), ("answer", pa.string()), ("context", pa.string()),
-        ("question_type", pa.string()), ("page_id", pa.string()), ("url", pa.string()),
-        ("anchor_url", pa.string()), ("title", pa.string()), ("heading_path", pa.list_(pa.string())),
-        ("chunk_id", pa.string()), ("generator_model", pa.string()), ("min_judge_score", pa.int64()),
-        ("curation", pa.string()),
-    ])
-
-
-CANONICAL_COLUMNS = ("pair_id", "question", "answer", "context", "question_type", "page_id", "url", "anchor_url",
-                     "title", "heading_path", "chunk_id", "generator_model", "min_judge_score", "curation")
+    types = {"string": pa.string(), "int64": pa.int64(), "list": pa.list_(pa.string())}
+    return pa.schema([(name, types[kind]) for name, kind in _CANONICAL.items()])
 def compute_content_id(splits: dict[str, list[dict]], export: dict) -> str:
     rows = sorted(({**{c: row[c] for c in CANONICAL_COLUMNS}, "split": split}
                    for split, split_rows in splits.items() for row in split_rows), key=lambda r: r["pair_id"])
@@ -118,9 +120,8 @@ def read_index(dataset_dir: Path) -> list[dict]:
 
 
 def _write_index(dataset_dir: Path, entries: list[dict]) -> None:
-    tmp = dataset_dir / f".tmp-index-{os.getpid()}"
-    tmp.write_bytes((json.dumps(entries, indent=2) + "\n").encode())
-    os.replace(tmp, dataset_dir / INDEX)
+    atomic_write_bytes(dataset_dir / INDEX, (json.dumps(entries, indent=2) + "\n").encode(),
+                       tmp=dataset_dir / f".tmp-index-{os.getpid()}")  # `.tmp-*`: swept after a kill
 
 
 def version_number(version: str) -> int:
@@ -327,11 +328,9 @@ def record_hub_push(path: Path, push: dict) -> None:
         manifest = read_manifest(path)
         manifest["hub"] = [*manifest.get("hub", []), push]
         blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
-        # Written beside the dataset and renamed in: a kill leaves the old or the new manifest, whole.
-        tmp = path.parent / f".tmp-manifest-{os.getpid()}"
-        tmp.write_bytes(blob)
-        tmp.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
-        os.replace(tmp, path / MANIFEST)
+        # Written beside the dataset (`.tmp-*`, swept after a kill) and renamed in, read-only.
+        atomic_write_bytes(path / MANIFEST, blob, mode=stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH,
+                           tmp=path.parent / f".tmp-manifest-{os.getpid()}")
         sealed = _index_entry(path.name, manifest, blob)
         entries = [e for e in read_index(path.parent) if e["version"] != path.name]
         _write_index(path.parent, sorted([*entries, sealed], key=lambda e: version_number(e["version"])))

@@ -130,6 +130,12 @@ class QAPair:
     cluster_id: str = ""
     cluster_size: int = 1
 
+    @property
+    def shown_answer(self) -> str:
+        """The answer reviewers and uncurated exports get: the judge's revision when it asked for one."""
+        revised = self.judge_verdict == "revise" and self.revised_answer.strip()
+        return self.revised_answer if revised else self.answer
+
 
 @dataclass(frozen=True)
 class Dropped:

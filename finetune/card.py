@@ -6,19 +6,14 @@ import json
 import platform
 from pathlib import Path
 
+from docs2qa import fsio
+
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate")
 
 
 def library_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for name in LIBRARIES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            found[name] = None
-    return found
+    # A library missing from the training environment is recorded as None: the manifest says so.
+    return fsio.library_versions(LIBRARIES, keep_missing=True)
 
 
 def hardware() -> dict:

