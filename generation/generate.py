@@ -136,17 +136,10 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
 def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str | None) -> None:
     import logging
 
-    import warnings
-
     # distilabel logs every batch at INFO; our progress bar reads the journal instead.
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "WARNING")
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # Library deprecation chatter (pydantic, transformers, torch) buries the progress bar;
-    # the step workers are forked from here and inherit the filter.
-    warnings.filterwarnings("ignore", category=DeprecationWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    warnings.filterwarnings("ignore", module=r"(pydantic|transformers|torch|distilabel)(\.|$)")
     # openai>=3 logs each request through 'httpx2', which distilabel does not quiet.
     logging.getLogger("httpx2").setLevel(logging.WARNING)
     from distilabel.pipeline import Pipeline
