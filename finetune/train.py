@@ -155,6 +155,10 @@ def build_trainer(cfg: FinetuneConfig, model, tokenizer, train_set, eval_set, ou
 
     evaluate = eval_set is not None
     early_stopping = evaluate and cfg.early_stopping_patience is not None
+    # transformers 5.x renamed gradient_checkpointing* to activation_checkpointing* and warns on the old
+    # names; older releases (trl accepts >=4.56) know only the old ones.
+    checkpointing = ("activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+                     else "gradient_checkpointing")
     args = SFTConfig(
         output_dir=str(output_dir),
         seed=cfg.seed,
@@ -171,9 +175,8 @@ def build_trainer(cfg: FinetuneConfig, model, tokenizer, train_set, eval_set, ou
         optim=cfg.optimizer,
         bf16=bf16,
         fp16=False,
-        gradient_checkpointing=cfg.gradient_checkpointing,
         # Reentrant checkpointing made QLoRA steps 6-35x slower on CPU and does not mix with DDP.
-        gradient_checkpointing_kwargs={"use_reentrant": False},
+        **{checkpointing: cfg.gradient_checkpointing, f"{checkpointing}_kwargs": {"use_reentrant": False}},
         max_length=cfg.max_length,
         packing=cfg.packing,
         # Best-fit packing keeps every example whole and sends position ids, so attention stays inside an example.
