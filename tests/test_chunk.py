@@ -1,5 +1,7 @@
 """Chunker: hypothesis properties over generated Markdown pages, plus focused behaviour checks."""
 
+from itertools import pairwise
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -106,7 +108,7 @@ def test_chunk_properties(counter, markdown, budget, title):
         assert ch.anchor_url.startswith(doc.url)
         if ch.heading_path and ch.heading_path != [title]:
             assert ch.text.startswith("#")
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         assert a.end <= b.start
     assert_lines_in_order(markdown, chunks)
     ids = [c.chunk_id for c in chunks]
@@ -172,7 +174,7 @@ def test_overlap_carries_trailing_context(counter):
     cfg = ChunkConfig(tokenizer="unused", max_tokens=64, min_tokens=0, overlap_tokens=8)
     chunks = chunk_document(doc_of(md), counter, cfg)
     assert len(chunks) > 2
-    for a, b in zip(chunks, chunks[1:]):
+    for a, b in pairwise(chunks):
         tail = a.text.split()[-2:]
         assert " ".join(tail) in b.text
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from email.utils import formatdate
 
-from docs2qa.generation.crawl.detect import analyze_html, analyze_markdown, classify, markdown_links
+from docs2qa.generation.crawl.detect import analyze_html, analyze_markdown, classify
 from docs2qa.generation.crawl.fetch import parse_retry_after
 from docs2qa.generation.crawl.journal import Journal
 from docs2qa.generation.crawl.scope import Mirror, Scope, folder_of, markdown_twin, normalize_url

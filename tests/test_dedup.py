@@ -18,13 +18,13 @@ def _unit(rows: np.ndarray) -> np.ndarray:
 
 def _brute_pairs(x: np.ndarray, threshold: float) -> set[tuple[int, int]]:
     i, j = np.nonzero(np.triu(x @ x.T >= threshold, 1))
-    return set(zip(i.tolist(), j.tolist()))
+    return set(zip(i.tolist(), j.tolist(), strict=True))
 
 
 def _planted(n: int, d: int, groups: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     x = _unit(rng.standard_normal((n, d)))
-    for g in range(groups):
+    for _ in range(groups):
         base, copy = rng.choice(n, 2, replace=False)
         x[copy] = _unit(x[base] + rng.uniform(0.1, 0.6) * _unit(rng.standard_normal((1, d))))[0]
     return x
@@ -37,7 +37,7 @@ def test_similar_pairs_is_exact(n, d):
         assert _choose_head(x, 0.8) < d, "the pruned path must be the one under test"
     for threshold in (0.8, 0.9):
         left, right = similar_pairs(x, threshold)
-        assert set(zip(left.tolist(), right.tolist())) == _brute_pairs(x, threshold)
+        assert set(zip(left.tolist(), right.tolist(), strict=True)) == _brute_pairs(x, threshold)
         assert np.all(left < right)
 
 
