@@ -1,4 +1,5 @@
-"""HTML -> Markdown (beautifulsoup4 + markdownify), and normalisation of pages served as Markdown.
+"""HTML -> Markdown (lxml finds the content, beautifulsoup4 + markdownify render it). Pages
+served as Markdown take the other path: markdown_source.py.
 
 Both return (markdown, heading_ids, title). `heading_ids` has one entry per ATX heading of
 the returned Markdown, in order, as markdown_blocks.parse_blocks sees them (the chunker
@@ -11,7 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urljoin
+from urllib.parse import unquote
 
 from docs2qa.config import ConvertConfig
 from docs2qa.errors import Docs2qaError
@@ -26,23 +27,18 @@ from docs2qa.generation.main_content import (
     visible_text_len,
 )
 from docs2qa.generation.markdown_blocks import (
-    EXPLICIT_ID_RE,
-    HR_RE,
-    LIST_RE,
+    CONTROL_RE,
+    MARK,
+    MARK_RE,
+    absolute_link,
     fence_closes,
     fence_open,
-    github_slug,
-    parse_atx,
     parse_blocks,
     split_lines,
 )
 from docs2qa.generation.soup_from_lxml import soup_for
 
-# Private-use marker that carries a heading's anchor through markdownify to the output line.
-_MARK = "\ue000"
-_MARK_RE = re.compile(f"{_MARK}([^{_MARK}]*){_MARK}")
 _ANCHOR_ATTR = "data-docs2qa-anchor"
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _PERMALINK_CLASSES = {"headerlink", "anchor", "anchorjs-link", "header-anchor", "heading-anchor",
                       "hash-link", "anchor-link", "permalink", "heading-link"}
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
@@ -142,8 +138,8 @@ def _parse(html: str | bytes):
     import lxml.html
     from lxml import etree
 
-    text = re.sub(r"^\s*<\?xml[^>]*>", "", _decode(html)).replace(_MARK, "")
-    text = _CONTROL_RE.sub("", text)
+    text = re.sub(r"^\s*<\?xml[^>]*>", "", _decode(html)).replace(MARK, "")
+    text = CONTROL_RE.sub("", text)
     if not text.strip():
         return None
     try:
@@ -297,7 +293,7 @@ def _converter_class(base):
             text = _WS_RE.sub(" ", text).strip()
             if not text:
                 return ""
-            return f"\n\n{'#' * min(n, 6)} {text}{_MARK}{el.get(_ANCHOR_ATTR, '')}{_MARK}\n\n"
+            return f"\n\n{'#' * min(n, 6)} {text}{MARK}{el.get(_ANCHOR_ATTR, '')}{MARK}\n\n"
 
         def convert_p(self, el, text, parent_tags):
             out = super().convert_p(el, text, parent_tags)
@@ -322,7 +318,7 @@ def _converter_class(base):
             href = (el.get("href") or "").strip()
             if not href or href.lower().startswith(("javascript:", "data:", "vbscript:")):
                 return prefix + text + suffix
-            href = _absolute(href, self.url)
+            href = absolute_link(href, self.url)
             if text == href:
                 return f"{prefix}<{href}>{suffix}"
             # A link's title attribute is a tooltip, not text of the page: it is left out.
@@ -335,7 +331,7 @@ def _converter_class(base):
                 return alt
             if not alt:
                 return ""  # a decorative image says nothing to a reader of text
-            return "![%s](%s)" % (alt.replace("]", r"\]"), _absolute(src, self.url))
+            return "![%s](%s)" % (alt.replace("]", r"\]"), absolute_link(src, self.url))
 
         def convert_td(self, el, text, parent_tags):
             return text
@@ -438,14 +434,6 @@ def _code_language(pre) -> str:
     return ""
 
 
-def _absolute(href: str, url: str) -> str:
-    if not url:
-        return href
-    out = urljoin(url, href)
-    # Markdown link destinations end at a space or an unbalanced ')'.
-    return out.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
-
-
 def _tidy_lines(lines: list[str]) -> list[str]:
     """Trailing whitespace off, blank runs collapsed to one, outside code kept verbatim."""
     out: list[str] = []
@@ -471,145 +459,17 @@ def _tidy_lines(lines: list[str]) -> list[str]:
 
 
 def _finish(markdown: str) -> tuple[str, list[str]]:
-    markdown = _CONTROL_RE.sub("", markdown.replace("\r", ""))
+    markdown = CONTROL_RE.sub("", markdown.replace("\r", ""))
     text = "\n".join(_tidy_lines(markdown.split("\n")))
     lines, _ = split_lines(text)
     explicit: dict[int, str] = {}
     headings: list[tuple[int, str]] = []
     for block in parse_blocks(text):
         if block.kind == "heading":
-            m = _MARK_RE.search(lines[block.first_line])
+            m = MARK_RE.search(lines[block.first_line])
             if m and m.group(1):
                 explicit[block.first_line] = m.group(1)
             headings.append(block.first_line)
-    text = _MARK_RE.sub("", text)
+    text = MARK_RE.sub("", text)
     # Only anchors the page really has: a made-up slug would be a link to nowhere.
     return (text + "\n" if text else ""), [explicit.get(line, "") for line in headings]
-
-
-def _assign_ids(headings: list[tuple[int, str]], explicit: dict[int, str]) -> list[str]:
-    seen = set(explicit.values())
-    return [explicit.get(line) or github_slug(text, seen) for line, text in headings]
-
-
-# ------------------------------------------------------------------------------ Markdown
-
-_SETEXT_RE = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
-_CODE_SPAN_RE = re.compile(r"(`+)(?!`).+?(?<!`)\1(?!`)")
-_LINK_DEST_RE = re.compile(r"(\]\()[ \t]*(<[^>\n]*>|[^)\s]+)")
-_REF_DEF_RE = re.compile(r"^( {0,3}\[[^\]]+\]:[ \t]*)(<[^>]*>|\S+)")
-_HTML_ATTR_RE = re.compile(r"""(\b(?:href|src)=)(["'])([^"']*)\2""", re.I)
-
-
-def normalise_markdown(text: str, url: str) -> tuple[str, list[str], str]:
-    """Tidy a page the site serves as Markdown, without a trip through HTML."""
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    text = _CONTROL_RE.sub("", text).replace(_MARK, "")
-    text, title = _front_matter(text)
-    lines: list[str] = []
-    paragraph: list[bool] = []  # whether each output line is paragraph text (setext candidates)
-    explicit: dict[int, str] = {}
-    fence = None
-    for raw in text.split("\n"):
-        line = raw.rstrip()
-        if fence is not None:
-            if fence_closes(line, fence):
-                fence = None
-            lines.append(line)
-            paragraph.append(False)
-            continue
-        opened = fence_open(line)
-        if opened:
-            fence = opened[1]
-            lines.append(line)
-            paragraph.append(False)
-            continue
-        if not line:
-            if lines and lines[-1]:
-                lines.append("")
-                paragraph.append(False)
-            continue
-        setext = _SETEXT_RE.match(line)
-        if setext and paragraph and paragraph[-1]:
-            k = len(lines)
-            while k > 0 and paragraph[k - 1]:
-                k -= 1
-            content = " ".join(s.strip() for s in lines[k:])
-            del lines[k:], paragraph[k:]
-            line = ("#" if setext.group(1)[0] == "=" else "##") + " " + content
-        atx = parse_atx(line)
-        if atx:
-            m = EXPLICIT_ID_RE.search(line)
-            if m:
-                explicit[len(lines)] = m.group(1)
-            lines.append(("#" * atx[0] + " " + atx[1]).rstrip())
-            paragraph.append(False)
-            continue
-        line = _absolute_links(line, url)
-        lines.append(line)
-        paragraph.append(_is_paragraph_line(line, paragraph[-1] if paragraph else False))
-    if fence is not None:
-        while lines and not lines[-1]:
-            lines.pop()
-        lines.append(fence)
-    while lines and not lines[-1]:
-        lines.pop()
-    out = "\n".join(lines)
-    headings = [(b.first_line, b.text) for b in parse_blocks(out) if b.kind == "heading"]
-    ids = _assign_ids(headings, {k: v for k, v in explicit.items() if any(k == h[0] for h in headings)})
-    if not title:
-        title = next((b.text for b in parse_blocks(out) if b.kind == "heading" and b.level == 1), "")
-    return (out + "\n" if out else ""), ids, title
-
-
-def _is_paragraph_line(line: str, continues: bool) -> bool:
-    stripped = line.lstrip()
-    if len(line) - len(stripped) >= 4 and not continues:
-        return False  # indented code
-    return not (
-        stripped.startswith((">", "|", "<"))
-        or LIST_RE.match(line)
-        or HR_RE.match(line)
-    )
-
-
-def _front_matter(text: str) -> tuple[str, str]:
-    if not text.startswith("---\n"):
-        return text, ""
-    end = re.search(r"^(---|\.\.\.)[ \t]*$", text[4:], re.M)
-    if not end:
-        return text, ""
-    import yaml
-
-    try:
-        data = yaml.safe_load(text[4:4 + end.start()])
-    except yaml.YAMLError:
-        return text, ""
-    if not isinstance(data, dict):
-        return text, ""  # a thematic break, not front matter
-    title = data.get("title")
-    return text[4 + end.end():].lstrip("\n"), (str(title).strip() if title else "")
-
-
-def _absolute_links(line: str, url: str) -> str:
-    if not url or ("](" not in line and "]:" not in line and "=" not in line):
-        return line
-    spans: list[str] = []
-
-    def protect(m: re.Match) -> str:
-        spans.append(m.group(0))
-        return f"{_MARK}{len(spans) - 1}{_MARK}"
-
-    line = _CODE_SPAN_RE.sub(protect, line)
-    line = _LINK_DEST_RE.sub(lambda m: m.group(1) + _absolute_dest(m.group(2), url), line)
-    line = _REF_DEF_RE.sub(lambda m: m.group(1) + _absolute_dest(m.group(2), url), line)
-    line = _HTML_ATTR_RE.sub(lambda m: m.group(1) + m.group(2) + urljoin(url, m.group(3)) + m.group(2), line)
-    return _MARK_RE.sub(lambda m: spans[int(m.group(1))], line)
-
-
-def _absolute_dest(dest: str, url: str) -> str:
-    if dest.startswith("<") and dest.endswith(">"):
-        return "<" + urljoin(url, dest[1:-1]) + ">"
-    if dest.lower().startswith(("javascript:", "data:")):
-        return dest
-    return _absolute(dest, url)

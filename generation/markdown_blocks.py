@@ -19,6 +19,11 @@ LIST_RE = re.compile(r"^([ \t]*)([-*+]|\d{1,9}[.)])([ \t]+|$)")
 HR_RE = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 TABLE_DELIM_RE = re.compile(r"^[ \t]*\|?[ \t]*:?-+:?[ \t]*(\|[ \t]*:?-+:?[ \t]*)*\|?[ \t]*$")
 EXPLICIT_ID_RE = re.compile(r"[ \t]*\{#([A-Za-z0-9_:.\-]+)[^}]*\}[ \t]*$")
+# Private-use marker: carries a heading's anchor through markdownify to the output line (HTML),
+# and shields code spans while links are made absolute (Markdown). Never left in the output.
+MARK = "\ue000"
+MARK_RE = re.compile(f"{MARK}([^{MARK}]*){MARK}")
+CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 @dataclass(slots=True)
@@ -245,3 +250,14 @@ def strip_inline_markdown(text: str) -> str:
     for pattern, repl in _INLINE_SUBS:
         text = pattern.sub(repl, text)
     return text.strip()
+
+
+def absolute_link(href: str, url: str) -> str:
+    """`href` resolved against the page's url, escaped to stay one Markdown link destination."""
+    if not url:
+        return href
+    from urllib.parse import urljoin
+
+    out = urljoin(url, href)
+    # Markdown link destinations end at a space or an unbalanced ')'.
+    return out.replace(" ", "%20").replace("(", "%28").replace(")", "%29")
