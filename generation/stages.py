@@ -120,7 +120,8 @@ def _convert_page(job):
     """Convert one page (runs in a worker process): a Converted, or the error as text."""
     from pathlib import Path
 
-    from docs2qa.generation.convert import Converted, convert_html, normalise_markdown
+    from docs2qa.generation.convert import Converted, convert_html
+    from docs2qa.generation.markdown_source import normalise_markdown
     from docs2qa.store import BlobStore
 
     blobs_root, digest, url, source_format, convert_cfg = job
