@@ -33,15 +33,12 @@ def main() -> int:
             link = Path(tmp, *module.split("."))
             link.symlink_to(ROOT / folder)
             back[f"{link.relative_to(tmp)}{os.sep}"] = f"{folder}{os.sep}"
-        done = subprocess.run(
-            [sys.executable, "-m", "mypy", "--config-file", str(pyproject),
-             "--cache-dir", str(ROOT / ".mypy_cache"), "docs2qa"],
-            cwd=tmp, capture_output=True, text=True,
-        )
+        mypy = [sys.executable, "-m", "mypy", "--config-file", str(pyproject), "--cache-dir", str(ROOT / ".mypy_cache")]
+        done = subprocess.run([*mypy, "docs2qa"], cwd=tmp, capture_output=True, text=True)
     for line in (done.stdout + done.stderr).splitlines():
         for linked, real in back.items():
             if line.startswith(linked):
-                line = real + line[len(linked):]
+                line = real + line[len(linked) :]
                 break
         print(line)
     return done.returncode
