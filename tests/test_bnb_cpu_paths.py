@@ -66,6 +66,7 @@ def test_the_packed_path_multiplies_like_the_plain_path():
 
 @pytest.mark.parametrize("packed", [False, True], ids=["plain", "packed"])
 @pytest.mark.parametrize("model_fixture", ["tiny_gemma", "tiny_chat_model"])
+@pytest.mark.slow  # four 4-bit model loads and generations
 def test_tiny_nf4_models_evaluate_and_generate_on_either_path(request, model_fixture, packed):
     import bitsandbytes as bnb
     import torch
@@ -157,6 +158,7 @@ def lora_gradients_around_an_evaluation(model) -> float:
     return max(float((before[n] - after[n]).abs().max() / before[n].abs().max()) for n in before)
 
 
+@pytest.mark.slow  # trains a 4-bit model
 def test_a_training_model_keeps_its_gradients_after_an_evaluation(tiny_gemma, packed_layers):  # noqa: F811
     """The Trainer evaluates the model it trains (eval_steps): packed weights would stay packed, and the
     packed kernel has no backward, so every later step would lose the gradient through the base layers."""
@@ -170,6 +172,7 @@ def test_a_training_model_keeps_its_gradients_after_an_evaluation(tiny_gemma, pa
     assert lora_gradients_around_an_evaluation(model) > 0.1
 
 
+@pytest.mark.slow  # a real finetune + eval run
 def test_a_finetune_run_on_a_misfit_model_trains_and_evaluates_on_a_packed_cpu(tmp_path, packed_layers):
     from docs2qa.curation.versions import write_version
     from docs2qa.finetune.config import FinetuneConfig
@@ -235,6 +238,7 @@ def test_the_presets_real_shapes_keep_the_fast_packed_path(name):
 
 
 @pytest.mark.parametrize("value, expected", [("1", "True"), ("0", "False")])
+@pytest.mark.slow  # a child process imports torch and bitsandbytes (~20 s each)
 def test_child_processes_take_the_path_the_suite_was_asked_for(value, expected):
     """docs2qa finetune/eval run as subprocesses in the suite: DOCS2QA_BNB_CPU_PACKED reaches them."""
     import os
@@ -250,6 +254,7 @@ def test_child_processes_take_the_path_the_suite_was_asked_for(value, expected):
     assert result.stdout.strip().splitlines()[-1] == expected
 
 
+@pytest.mark.slow  # a real 4-bit eval run
 def test_a_4bit_eval_of_a_misfit_model_runs_on_a_packed_cpu(tmp_path, packed_layers):
     """docs2qa eval --set eval.quantize=4bit loads its own base (finetune/evaluate/models.py)."""
     import json

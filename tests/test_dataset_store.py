@@ -60,6 +60,7 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("damage", [b"", b'{"name": "exp", "vers', b"[1, 2]", b"{}", None],
                          ids=["empty", "invalid", "list", "no-keys", "missing"])
+@pytest.mark.slow  # each case runs docs2qa in a subprocess
 def test_a_broken_manifest_is_reported_and_hides_nothing(two_versions, damage):
     manifest = two_versions / "exp" / "v1" / versions.MANIFEST
     writable(manifest).unlink() if damage is None else writable(manifest).write_bytes(damage)
@@ -88,6 +89,7 @@ def test_a_broken_manifest_is_reported_and_hides_nothing(two_versions, damage):
 
 @pytest.mark.parametrize("damage", [b"[{]", b'{"v1": 1}', b'[{"version": "v1"}]'],
                          ids=["invalid", "object", "entry-without-keys"])
+@pytest.mark.slow  # each case runs docs2qa in a subprocess
 def test_a_broken_index_is_reported_and_export_says_what_to_do(two_versions, damage):
     index = two_versions / "exp" / versions.INDEX
     index.write_bytes(damage)
@@ -152,6 +154,7 @@ def writer(root: Path, hook: str, *extra: str, **popen) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
 
 
+@pytest.mark.slow  # kills a writer subprocess
 def test_a_version_killed_after_its_commit_is_found_again_not_duplicated(tmp_path):
     root = tmp_path / "datasets"
     killed = writer(root, "kill-after")
@@ -165,6 +168,7 @@ def test_a_version_killed_after_its_commit_is_found_again_not_duplicated(tmp_pat
     versions.verify_version(root / "exp" / "v1")
 
 
+@pytest.mark.slow  # kills a writer subprocess
 def test_a_kill_before_the_commit_leaves_nothing_listed_and_its_leftovers_go(tmp_path):
     root = tmp_path / "datasets"
     killed = writer(root, "kill-before")
@@ -176,6 +180,7 @@ def test_a_kill_before_the_commit_leaves_nothing_listed_and_its_leftovers_go(tmp
     assert not list((root / "exp").glob(".tmp-*"))
 
 
+@pytest.mark.slow  # two writer subprocesses
 def test_a_second_writer_waits_for_the_first_and_leaves_its_folder_alone(tmp_path):
     root, ready = tmp_path / "datasets", tmp_path / "ready"
     first = writer(root, "slow", str(ready))

@@ -43,6 +43,7 @@ def run(tmp_path_factory):
     return tmp, config_path, store
 
 
+@pytest.mark.slow  # kills and reruns a real export
 def test_export_killed_at_its_commit_reruns_into_the_same_version(run, tmp_path):
     _, config_path, store = run
     shutil.copytree(store.root, tmp_path / "run")
@@ -69,6 +70,7 @@ def test_export_killed_at_its_commit_reruns_into_the_same_version(run, tmp_path)
     assert "exp/v1" not in docs2qa("datasets", "list", "--root", str(tmp_path / "empty")).stdout
 
 
+@pytest.mark.slow  # a real export run
 def test_a_version_publishes_no_local_path(run):
     import pyarrow.parquet as pq
 

@@ -32,6 +32,7 @@ def finetune_dir(tmp_path_factory, tiny_chat_model, version):
     return build_adapter(tiny_chat_model, tmp_path_factory.mktemp("finetune"), dataset=trained_on)
 
 
+@pytest.mark.slow  # finetune output + a judge model, ~45 s
 def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, version, tiny_chat_model):
     judge = LLMConfig(backend="transformers", model=str(tiny_chat_model), max_new_tokens=6, batch_size=8)
     cfg = EvalConfig(batch_size=3, max_new_tokens=10, ceiling=True, judge=judge)

@@ -41,6 +41,7 @@ def all_rows(path: Path) -> dict[str, list[dict]]:
     return {s: versions.read_split_rows(path, s) for s in versions.SPLITS}
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_a_version_holds_every_split_format_card_and_report(run):
     tmp, config_path, store, chunks = run
     path = versions.resolve_version("exp/v1", tmp / "datasets")
@@ -64,6 +65,7 @@ def test_a_version_holds_every_split_format_card_and_report(run):
     assert all(not (f.stat().st_mode & stat.S_IWUSR) for f in path.rglob("*") if f.is_file())
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_manifest_lineage_and_card_numbers_match_the_data(run):
     tmp, config_path, store, chunks = run
     path = versions.resolve_version("exp", tmp / "datasets")
@@ -95,6 +97,7 @@ def test_manifest_lineage_and_card_numbers_match_the_data(run):
                                                    for t in sorted({r["question_type"] for r in rows})}
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_the_report_is_one_self_contained_page_of_plots(run):
     tmp, *_ = run
     html = (versions.resolve_version("exp/v1", tmp / "datasets") / "report.html").read_text()
@@ -114,6 +117,7 @@ def test_the_report_is_one_self_contained_page_of_plots(run):
     assert "Pairs per page" in html and "Lowest judge score" in html and "Not human-curated" in html
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_same_content_same_version_and_a_new_version_never_overwrites(run):
     tmp, config_path, store, _ = run
     v1 = versions.resolve_version("exp/v1", tmp / "datasets")
@@ -126,6 +130,7 @@ def test_same_content_same_version_and_a_new_version_never_overwrites(run):
     assert [e["version"] for e in versions.read_index(v1.parent)] == ["v1", "v2"]
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_verify_detects_any_changed_byte(run, tmp_path):
     import shutil
 
@@ -146,6 +151,7 @@ def test_verify_detects_any_changed_byte(run, tmp_path):
             versions.verify_version(copy / "v1")
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_leaked_pairs_are_removed_from_evaluation_splits_with_the_reason(run, tmp_path):
     _, config_path, store, chunks = run
     path = versions.resolve_version("exp/v1", Path(load_config(config_path).export.root))
@@ -169,6 +175,7 @@ def test_leaked_pairs_are_removed_from_evaluation_splits_with_the_reason(run, tm
     assert train_question.replace("say?", "say ?") not in questions
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_diff_reports_added_removed_and_changed_pairs(run, tmp_path):
     import shutil
 
@@ -193,6 +200,7 @@ def test_diff_reports_added_removed_and_changed_pairs(run, tmp_path):
     assert result["stats_delta"]["rows"] == 0
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_every_format_trains_in_trl_sft_trainer(run, tiny_chat_model, tmp_path):
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -206,7 +214,7 @@ def test_every_format_trains_in_trl_sft_trainer(run, tiny_chat_model, tmp_path):
     for fmt in FORMATS:
         data = load_dataset("parquet", data_files={"train": str(versions.split_file(path, "train", fmt))})["train"]
         args = SFTConfig(output_dir=str(tmp_path / fmt), max_steps=1, per_device_train_batch_size=2, report_to=[],
-                         bf16=False, gradient_checkpointing=False, max_length=512, use_cpu=True, save_strategy="no")
+                         bf16=False, activation_checkpointing=False, max_length=512, use_cpu=True, save_strategy="no")
         trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_chat_model), args=args,
                              train_dataset=data, processing_class=tokenizer,
                              formatting_func=alpaca_text if fmt == "alpaca" else None)
@@ -216,6 +224,7 @@ def test_every_format_trains_in_trl_sft_trainer(run, tiny_chat_model, tmp_path):
         assert trainer.train().training_loss > 0
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_load_helper_returns_a_datasetdict(run):
     tmp, *_ = run
     loaded = versions.load("exp/v1", "prompt_completion", root=tmp / "datasets")
@@ -224,6 +233,7 @@ def test_load_helper_returns_a_datasetdict(run):
     assert loaded["train"].column_names == ["prompt", "completion"]
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_hub_push_uploads_tags_and_records_the_commit(run, tmp_path, monkeypatch):
     import shutil
 
@@ -263,6 +273,7 @@ def test_hub_push_uploads_tags_and_records_the_commit(run, tmp_path, monkeypatch
     assert all(b"hf_secret_value" not in f.read_bytes() for f in (tmp_path / "exp").rglob("*") if f.is_file())
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_cli_export_list_show_diff_verify(run, tmp_path):
     import shutil
 
@@ -318,6 +329,7 @@ def test_split_sizes_always_leave_training_a_group(groups):
             assert counts["test"] >= 1 and counts["validation"] >= 1
 
 
+@pytest.mark.slow  # the module's demo run takes ~100 s
 def test_split_assignment_is_seeded_and_independent_of_row_order(run):
     from docs2qa.curation.splits import assign
 
