@@ -3,6 +3,8 @@ judge's health and calibration against people) and a few rows as they are."""
 
 from __future__ import annotations
 
+import pytest
+
 from docs2qa.curation import versions
 from docs2qa.curation.pull import judge_calibration
 from docs2qa.curation.stats import sample_rows
@@ -95,6 +97,7 @@ def test_curated_versions_show_the_judge_calibration_against_people(tmp_path):
     assert "proposed min_score 4" in html
 
 
+@pytest.mark.slow  # crawls, converts and chunks the demo site, then exports
 def test_export_carries_the_generate_stage_drops_and_judge_health_into_the_card(tmp_path):
     """Through the real export: the generate stage's dropped table and judge health reach the card."""
     from docs2qa.config import load_config
