@@ -84,10 +84,10 @@ def plan_units(chunks: list[Chunk], config: Config, labels: dict[str, str],
 def tokens_used(complete: dict) -> dict[str, dict[str, int]]:
     """Token ledger per step, from the journals (every attempt counted)."""
     ledger = {"generate": {"prompt": 0, "completion": 0}, "judge": {"prompt": 0, "completion": 0}}
-    for record in complete.values():
+    for done in complete.values():
         for kind in ("prompt", "completion"):
-            ledger["generate"][kind] += record["tokens"][kind]
-            ledger["judge"][kind] += sum(j["tokens"][kind] for j in record["judgements"])
+            ledger["generate"][kind] += done["tokens"][kind]
+            ledger["judge"][kind] += sum(j["tokens"][kind] for j in done["judgements"])
     return ledger
 
 
