@@ -19,10 +19,8 @@ from docs2qa.errors import Docs2qaError
 from docs2qa.generation import fast_markdownify
 from docs2qa.generation.main_content import (
     HEADINGS,
-    KEEP_IF_HOLDS,
-    NOISE_TAGS,
     find_main,
-    hidden_or_banner,
+    is_noise,
     strip_chrome,
     visible_text_len,
 )
@@ -197,14 +195,11 @@ def _flatten_pre(pre) -> None:
 
 def _drop_noise(root, cfg: ConvertConfig, generic: bool = True) -> None:
     doomed = []
+    # The same noise rules strip_chrome applies to the lxml tree (main_content.is_noise).
     for el in (root.find_all(True) if generic else ()):
-        name = el.name
         attrs = el.attrs
-        if name in NOISE_TAGS:
-            if name in KEEP_IF_HOLDS and el.find(KEEP_IF_HOLDS[name]) is not None:
-                continue
-            doomed.append(el)
-        elif attrs and hidden_or_banner(attrs, " ".join([attrs.get("id", ""), *attrs.get("class", ())])):
+        names = " ".join([attrs.get("id", ""), *attrs.get("class", ())]) if attrs else ""
+        if is_noise(el.name, attrs, names, lambda hs, el=el: el.find(hs) is not None):
             doomed.append(el)
     for selector in cfg.drop_selectors:
         try:

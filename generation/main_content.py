@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 NOISE_TAGS = {
@@ -52,6 +53,16 @@ def hidden_or_banner(attrs, id_and_class: str) -> bool:
     return ("hidden" in attrs or attrs.get("aria-hidden") == "true"
             or "display:none" in attrs.get("style", "").replace(" ", "")
             or bool(BANNER_RE.search(id_and_class)))
+
+
+def is_noise(tag: str, attrs, id_and_class: str, holds: Callable[[tuple[str, ...]], bool]) -> bool:
+    """The noise rules, for lxml (strip_chrome) and bs4 (convert's main_selector path) alike:
+    a noise tag unless it holds what makes it content (`holds(names)`: a descendant with one
+    of these tag names), a hidden element, a cookie banner."""
+    if tag in NOISE_TAGS:
+        keep = KEEP_IF_HOLDS.get(tag)
+        return not (keep and holds(keep))
+    return bool(attrs) and hidden_or_banner(attrs, id_and_class)
 
 
 @functools.lru_cache(maxsize=4096)  # themes repeat the same few class strings on every page
@@ -113,14 +124,10 @@ def strip_chrome(root, how: str) -> None:
             # "section-header" on a heading names its style, not the site's header.
             in_heading.update(el.iterdescendants())
             continue
-        if tag in NOISE_TAGS:
-            keep = KEEP_IF_HOLDS.get(tag)
-            if keep and any(el.find(f".//{h}") is not None for h in keep):
-                continue
-        elif not names.strip() or el in in_heading:
+        if is_noise(tag, attrs, names, lambda hs, el=el: any(el.find(f".//{h}") is not None for h in hs)):
+            pass  # hidden, a banner or a noise tag: whatever its names, as in the main_selector path
+        elif tag in NOISE_TAGS or not names.strip() or el in in_heading:
             continue
-        elif hidden_or_banner(attrs, names):
-            pass
         elif not (chrome_name(names) and _chrome_by_name_ok(el, total)):
             continue
         doomed.append(el)
