@@ -13,7 +13,7 @@ import warnings
 from collections import Counter
 from typing import Mapping, Sequence
 
-from docs2qa.curation import schema
+from docs2qa.curation import argilla_api, schema
 from docs2qa.errors import Docs2qaError
 from docs2qa.records import Chunk, QAPair
 
@@ -22,27 +22,6 @@ BATCH = 500  # the server's limit per bulk upsert
 
 def dataset_name(cfg, run_name: str) -> str:
     return cfg.dataset or f"docs2qa-{run_name}"
-
-
-def connect(api_url: str, api_key: str, timeout: int = 120):
-    """An rg.Argilla client whose credentials were checked, or a Docs2qaError saying what to do."""
-    import argilla as rg
-    import httpx
-    from argilla._exceptions import ArgillaCredentialsError, ArgillaError
-
-    try:
-        # retries=1: a dead server should fail in a second, not after five reconnect attempts.
-        return rg.Argilla(api_url=api_url, api_key=api_key, timeout=timeout, retries=1)
-    except ArgillaCredentialsError as exc:
-        raise Docs2qaError(
-            f"the Argilla server at {api_url} rejected the API key",
-            "use the key printed by `docs2qa curate serve` (or set the variable named by curate.api_key_env)",
-        ) from exc
-    except (httpx.HTTPError, ArgillaError, OSError) as exc:
-        raise Docs2qaError(
-            f"cannot reach the Argilla server at {api_url}: {type(exc).__name__}: {exc}",
-            "start it with `docs2qa curate serve`, or point curate.api_url / $ARGILLA_API_URL at your server",
-        ) from exc
 
 
 def judge_scores(pair: QAPair) -> dict[str, int]:
@@ -140,8 +119,6 @@ def ensure_dataset(client, cfg, name: str):
     whose settings are a part of our layout is that unfinished creation, so it is finished
     here; anything else under the name is refused. Returns (dataset, created)."""
     import argilla as rg
-    from argilla._exceptions import ArgillaAPIError
-    from argilla._models import DatasetModel
 
     try:
         workspace = client.workspaces(cfg.workspace)
@@ -152,20 +129,18 @@ def ensure_dataset(client, cfg, name: str):
             warnings.simplefilter("ignore")  # "dataset not found" is an expected answer here
             existing = client.datasets(name=name, workspace=workspace)
         if existing is None:
-            draft = client.api.datasets.create(DatasetModel(name=name, workspace_id=workspace.id))
-            return _finish_creation(client, rg.Dataset.from_model(draft, client), expected), True
-        if existing.api_model().status == "draft":
+            return _finish_creation(client, argilla_api.create_draft_dataset(client, name, workspace), expected), True
+        if argilla_api.is_draft(existing):
             _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
             return _finish_creation(client, existing, expected), True
-    except ArgillaAPIError as exc:
+    except argilla_api.api_error() as exc:
         raise Docs2qaError(f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}: {exc}",
                            "the API key must belong to an owner (or an admin of that workspace)") from exc
     _refuse_clash(cfg, name, schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings)))
     guidelines = schema.guidelines_text()
     if (existing.settings.guidelines or "").strip() != guidelines:
         # Guidelines are presentation, not layout: reviewers should see the current text.
-        response = client.http_client.patch(f"/api/v1/datasets/{existing.id}", json={"guidelines": guidelines})
-        response.raise_for_status()
+        argilla_api.set_guidelines(client, existing.id, guidelines)
     return existing, False
 
 
@@ -199,20 +174,8 @@ def _finish_creation(client, dataset, expected):
             if prop.name not in present:
                 prop.dataset = dataset
                 prop.create()
-    response = client.http_client.patch(f"/api/v1/datasets/{dataset.id}", json={
-        "guidelines": expected.guidelines,
-        "allow_extra_metadata": expected.allow_extra_metadata,
-        "distribution": {"strategy": "overlap", "min_submitted": expected.distribution.min_submitted},
-    })
-    response.raise_for_status()
-    client.api.datasets.publish(dataset_id=dataset.id)
+    argilla_api.configure_and_publish(client, dataset.id, expected)
     return dataset.get()
-
-
-def record_total(client, dataset_id) -> int:
-    response = client.http_client.get(f"/api/v1/datasets/{dataset_id}/records", params={"limit": 1})
-    response.raise_for_status()
-    return int(response.json()["total"])
 
 
 def push(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings, cfg, run_name: str,
@@ -220,27 +183,24 @@ def push(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings,
     """Create or update the review dataset with one record per pair. Returns a summary dict:
     dataset, dataset_id, workspace, url, created_dataset, records, created, updated, wall_s."""
     import httpx
-    from argilla import Record
-    from argilla._exceptions import ArgillaAPIError
 
     t0 = time.perf_counter()
     records = build_records(pairs, chunks_by_id, embeddings)
-    client = connect(api_url, api_key)
+    client = argilla_api.connect(api_url, api_key)
     name = dataset_name(cfg, run_name)
     dataset, created_dataset = ensure_dataset(client, cfg, name)
-    before = record_total(client, dataset.id)
+    before = argilla_api.record_total(client, dataset.id)
     for start in range(0, len(records), batch_size):
-        batch = [Record.from_dict(r, dataset=dataset).api_model() for r in records[start:start + batch_size]]
         try:
-            client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
-        except (ArgillaAPIError, httpx.HTTPError) as exc:
+            argilla_api.bulk_upsert(client, dataset, records[start:start + batch_size])
+        except (argilla_api.api_error(), httpx.HTTPError) as exc:
             raise Docs2qaError(
                 f"pushing to {name!r} stopped after {start} of {len(records)} records: {type(exc).__name__}: {exc}",
                 "push again once the server is healthy: records are keyed by pair_id, so nothing is duplicated",
             ) from exc
     # argilla-server 2.8 answers a bulk upsert without the ids it updated, so the split
     # between new and updated records comes from the dataset's size before and after.
-    created = record_total(client, dataset.id) - before
+    created = argilla_api.record_total(client, dataset.id) - before
     return {
         "dataset": name,
         "dataset_id": str(dataset.id),

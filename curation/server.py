@@ -11,6 +11,7 @@ Every process started here carries $DOCS2QA_ARGILLA_STATE=<state_dir> in its
 environment, which its own children inherit: `stop` ends the recorded processes, then
 any process still carrying the tag (children orphaned by a killed parent, or services a
 killed `serve` started but had not recorded yet).
+How processes are started, recognised and stopped lives in process_groups.py.
 
 state_dir/
   venv/              the service's own Python (service_env.py)
@@ -32,12 +33,8 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import socket
-import subprocess
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,6 +42,8 @@ from docs2qa.config import CurateConfig
 from docs2qa.errors import Docs2qaError
 from docs2qa.secrets import env_secret
 
+from . import process_groups
+from .argilla_api import answers_as
 from .service_env import ensure_service_venv, tail
 
 USERNAME = "docs2qa"
@@ -53,7 +52,6 @@ LAUNCHER_FILES = ("launch_server.py", "osmem_engine.py", "private_search.py")
 STATE_TAG = "DOCS2QA_ARGILLA_STATE"  # environment variable naming the state dir of a service process
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 READY_TIMEOUT_S = 300.0  # migration + reindex + start; a loaded 2-core machine needs ~30 s
-_CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on stop when this process started them
 
 
 @dataclass(frozen=True)
@@ -103,7 +101,7 @@ def serve(cfg: CurateConfig) -> ServerInfo:
     paths.root.mkdir(parents=True, exist_ok=True, mode=0o700)
     with _locked(paths):
         creds = _read_credentials(paths)
-        if creds and _all_alive(paths) and _answers(_url(cfg), creds["api_key"], creds["username"]):
+        if creds and _all_alive(paths) and answers_as(_url(cfg), creds["api_key"], creds["username"]):
             return _info(cfg, paths, creds)
         _stop_recorded(paths)  # leftovers of a crash or a half-finished start
         redis_bin = shutil.which("redis-server")
@@ -136,9 +134,9 @@ def stop(cfg: CurateConfig) -> bool:
 def server_status(cfg: CurateConfig) -> dict:
     paths = _paths(cfg)
     record = _read_pids(paths)
-    alive = {name: _matches(entry) for name, entry in record.get("processes", {}).items()}
+    alive = {name: process_groups.matches(entry) for name, entry in record.get("processes", {}).items()}
     creds = _read_credentials(paths)
-    up = bool(alive) and all(alive.values()) and creds is not None and _answers(
+    up = bool(alive) and all(alive.values()) and creds is not None and answers_as(
         _url(cfg), creds["api_key"], creds["username"]
     )
     return {
@@ -173,24 +171,6 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
     )
 
 
-def check_api_key(url: str, api_key: str, timeout_s: float = 10.0) -> str:
-    """Username the key belongs to; a clear Docs2qaError when the server or the key is wrong."""
-    req = urllib.request.Request(f"{url.rstrip('/')}/api/v1/me", headers={"X-Argilla-Api-Key": api_key})
-    try:
-        with urllib.request.urlopen(req, timeout=timeout_s) as resp:
-            return json.load(resp)["username"]
-    except urllib.error.HTTPError as exc:
-        if exc.code in (401, 403):
-            raise Docs2qaError(
-                f"Argilla at {url} rejected the API key (HTTP {exc.code})",
-                "use the key shown by `docs2qa curate serve`, or the one in your Argilla user settings",
-            ) from exc
-        raise Docs2qaError(f"Argilla at {url} answered HTTP {exc.code} to /api/v1/me") from exc
-    except (urllib.error.URLError, OSError) as exc:
-        raise Docs2qaError(
-            f"cannot reach Argilla at {url}: {getattr(exc, 'reason', exc)}",
-            "is the server running? `docs2qa curate serve` starts a local one",
-        ) from exc
 
 
 # ---------------------------------------------------------------- starting
@@ -212,7 +192,7 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
         f"bind 127.0.0.1\nport {redis_port}\nsave \"\"\nappendonly no\ndir {paths.redis_dir}\n"
         f"requirepass {redis_password}\nprotected-mode yes\ndaemonize no\n"
         # Rewriting its title would overwrite the memory /proc/PID/environ reads, hiding the
-        # state tag from stop; the unchanged command line holds the config path for _matches.
+        # state tag from stop; the unchanged command line holds the config path for processes.matches.
         "set-proc-title no\n",
     )
     osmem_bin = _osmem_binary(paths.venv)
@@ -223,26 +203,30 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
     search = str(paths.launcher / "private_search.py")
     record: dict = {"url": _url(cfg), "processes": {}}
     try:
-        record["processes"]["redis"] = _spawn(
-            paths, "redis", [redis_bin, str(paths.redis_conf)], base_env, marker=str(paths.redis_conf)
+        record["processes"]["redis"] = process_groups.spawn(
+            paths.logs / "redis.log", paths.root, [redis_bin, str(paths.redis_conf)], base_env,
+            marker=str(paths.redis_conf),
         )
-        record["processes"]["search"] = _spawn(
-            paths, "search", [str(python), search, str(paths.search_socket), osmem_bin], base_env, marker=search,
+        record["processes"]["search"] = process_groups.spawn(
+            paths.logs / "search.log", paths.root, [str(python), search, str(paths.search_socket), osmem_bin],
+            base_env, marker=search,
         )
         _write_pids(paths, record)
         _wait_port(redis_port, record["processes"]["redis"], paths.logs / "redis.log")
         _wait_socket(paths.search_socket, record["processes"]["search"], paths.logs / "search.log")
         reindex = [] if fresh_db else ["--reindex"]  # osmem starts empty; SQLite holds the records
-        record["processes"]["server"] = _spawn(
-            paths, "server", [str(python), launcher, "serve", *reindex, "--host", cfg.host, "--port", str(cfg.port)],
-            env, marker=f"{launcher} serve",
+        record["processes"]["server"] = process_groups.spawn(
+            paths.logs / "server.log", paths.root,
+            [str(python), launcher, "serve", *reindex, "--host", cfg.host, "--port", str(cfg.port)], env,
+            marker=f"{launcher} serve",
         )
         _write_pids(paths, record)
         _wait_ready(cfg, paths, record, creds)
         # The rq worker (dataset distribution changes, Hub jobs) starts once the server
         # answers: on two cores the two imports would otherwise slow each other down.
-        record["processes"]["worker"] = _spawn(
-            paths, "worker", [str(python), launcher, "worker", "--num-workers", "1"], env, marker=f"{launcher} worker"
+        record["processes"]["worker"] = process_groups.spawn(
+            paths.logs / "worker.log", paths.root, [str(python), launcher, "worker", "--num-workers", "1"], env,
+            marker=f"{launcher} worker",
         )
         _write_pids(paths, record)
     except BaseException:
@@ -255,10 +239,10 @@ def _wait_ready(cfg: CurateConfig, paths: _Paths, record: dict, creds: dict) -> 
     deadline = time.monotonic() + READY_TIMEOUT_S
     url = _url(cfg)
     while time.monotonic() < deadline:
-        if _exited(record["processes"]["server"]):
+        if process_groups.exited(record["processes"]["server"]):
             log = paths.logs / "server.log"
             raise Docs2qaError(f"the Argilla server exited while starting:\n{tail(log)}", f"full log: {log}")
-        if _answers(url, creds["api_key"], creds["username"]):
+        if answers_as(url, creds["api_key"], creds["username"]):
             return
         time.sleep(0.5)
     log = paths.logs / "server.log"
@@ -308,178 +292,30 @@ def _osmem_binary(venv: Path) -> str:
     return str(found[0])
 
 
-def _spawn(paths: _Paths, name: str, cmd: list[str], env: dict, marker: str) -> dict:
-    """Start one service; `marker` is a part of its command line unique to this state dir,
-    which `stop` checks so that a PID reused by another program is never signalled."""
-    with open(paths.logs / f"{name}.log", "ab") as log:
-        proc = subprocess.Popen(
-            cmd, env=env, cwd=paths.root, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,  # own process group: outlives the CLI, and stop reaches rq's children
-        )
-    _CHILDREN[proc.pid] = proc
-    return {"pid": proc.pid, "started": _start_time(proc.pid), "marker": marker}
-
-
 # ---------------------------------------------------------------- stopping
 
 
 def _stop_recorded(paths: _Paths) -> bool:
     record = _read_pids(paths)
     ran = _stop_processes(record.get("processes", {}))
-    ran = _stop_tagged(paths.root) or ran
+    ran = process_groups.stop_tagged(f"{STATE_TAG}={paths.root}") or ran
     paths.pids.unlink(missing_ok=True)
     return ran
-
-
-def _stop_tagged(root: Path) -> bool:
-    """End every process whose environment names this state dir: what the recorded
-    process groups no longer reach (children of a killed parent, unrecorded starts)."""
-    pids = _tagged(root)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10.0
-    while time.monotonic() < deadline and any(_is_live(pid) for pid in pids):
-        time.sleep(0.1)
-    for pid in pids:
-        if _is_live(pid):
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
-    return bool(pids)
-
-
-def _tagged(root: Path) -> list[int]:
-    tag = f"{STATE_TAG}={root}".encode() + b"\0"
-    found = []
-    for entry in Path("/proc").glob("[0-9]*"):
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or another user's
-            continue
-        if (environ.startswith(tag) or b"\0" + tag in environ) and _is_live(int(entry.name)):
-            found.append(int(entry.name))
-    return found
 
 
 def _stop_processes(processes: dict) -> bool:
     ran = False
     for name in STOP_ORDER:
         entry = processes.get(name)
-        if entry and _matches(entry):
+        if entry and process_groups.matches(entry):
             ran = True
-            _terminate(entry["pid"], grace_s=20.0 if name in ("worker", "server") else 5.0)
+            process_groups.terminate(entry["pid"], grace_s=20.0 if name in ("worker", "server") else 5.0)
     return ran
-
-
-def _terminate(pid: int, grace_s: float) -> None:
-    _signal_group(pid, signal.SIGTERM)
-    deadline = time.monotonic() + grace_s
-    while time.monotonic() < deadline:
-        if not _group_alive(pid):
-            return
-        time.sleep(0.1)
-    _signal_group(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 5.0
-    while time.monotonic() < deadline and _group_alive(pid):
-        time.sleep(0.1)
-
-
-def _signal_group(pid: int, sig: int) -> None:
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        if os.getpgid(pid) == pid:
-            os.killpg(pid, sig)
-        else:
-            os.kill(pid, sig)
-
-
-def _group_alive(pid: int) -> bool:
-    child = _CHILDREN.get(pid)
-    if child is not None and child.poll() is not None:
-        _CHILDREN.pop(pid, None)
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return _is_live(pid) or _group_has_live_member(pid)
-
-
-def _group_has_live_member(pgid: int) -> bool:
-    proc = Path("/proc")
-    if not proc.is_dir():
-        return True
-    for entry in proc.iterdir():
-        if entry.name.isdigit():
-            stat = _stat_fields(int(entry.name))
-            if stat and stat[2] == str(pgid) and stat[0] != "Z":
-                return True
-    return False
-
-
-# ---------------------------------------------------------------- process identity
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat from the state field on (the command name may hold spaces)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rsplit(")", 1)[1].split()
-
-
-def _start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
-    return fields[19] if fields else None
-
-
-def _is_live(pid: int) -> bool:
-    if Path("/proc").is_dir():
-        fields = _stat_fields(pid)
-        return fields is not None and fields[0] not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        for _ in range(20):
-            raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-            if raw:
-                break
-            time.sleep(0.05)  # empty while the process is between fork and exec
-        return raw.replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        result = subprocess.run(["ps", "-o", "args=", "-p", str(pid)], capture_output=True, text=True)
-        return result.stdout
-
-
-def _matches(entry: dict) -> bool:
-    """Is this still the process we started (not a dead one whose PID was reused)?"""
-    pid = entry.get("pid")
-    if not isinstance(pid, int) or pid <= 1 or not _is_live(pid):
-        return False
-    if entry.get("started") and _start_time(pid) not in (None, entry["started"]):
-        return False
-    return entry.get("marker", "\0") in _cmdline(pid)
-
-
-def _exited(entry: dict) -> bool:
-    child = _CHILDREN.get(entry["pid"])
-    if child is not None:
-        return child.poll() is not None
-    return not _matches(entry)
 
 
 def _all_alive(paths: _Paths) -> bool:
     processes = _read_pids(paths).get("processes", {})
-    return set(processes) == set(STOP_ORDER) and all(_matches(e) for e in processes.values())
+    return set(processes) == set(STOP_ORDER) and all(process_groups.matches(e) for e in processes.values())
 
 
 # ---------------------------------------------------------------- small helpers
@@ -544,14 +380,6 @@ def _info(cfg: CurateConfig, paths: _Paths, creds: dict) -> ServerInfo:
     return ServerInfo(_url(cfg), creds["api_key"], creds["username"], creds["password"], paths.root)
 
 
-def _answers(url: str, api_key: str, username: str) -> bool:
-    """Our server is up: it knows our owner's key (a stranger on the port would not)."""
-    req = urllib.request.Request(f"{url}/api/v1/me", headers={"X-Argilla-Api-Key": api_key})
-    try:
-        with urllib.request.urlopen(req, timeout=3) as resp:
-            return json.load(resp).get("username") == username
-    except (OSError, ValueError):
-        return False
 
 
 def _free_port() -> int:
@@ -586,7 +414,7 @@ def _wait_socket(path: Path, entry: dict, log: Path, timeout_s: float = 30.0) ->
         with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX) as sock:
             sock.connect(str(path))
             return
-        if _exited(entry):
+        if process_groups.exited(entry):
             raise Docs2qaError(f"the search backend exited while starting:\n{tail(log)}", f"full log: {log}")
         time.sleep(0.05)
     raise Docs2qaError(f"the search backend did not listen on {path} within {timeout_s:.0f} s:\n{tail(log)}")
@@ -597,7 +425,7 @@ def _wait_port(port: int, entry: dict, log: Path, timeout_s: float = 15.0) -> No
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.5):
             return
-        if _exited(entry):
+        if process_groups.exited(entry):
             raise Docs2qaError(f"{log.stem} exited while starting:\n{tail(log)}", f"full log: {log}")
         time.sleep(0.05)
     raise Docs2qaError(f"{log.stem} did not listen on 127.0.0.1:{port} within {timeout_s:.0f} s:\n{tail(log)}")

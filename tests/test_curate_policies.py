@@ -6,18 +6,15 @@ import os
 
 import pytest
 
-from docs2qa.curation.pull import (
+from docs2qa.curation.agreement import agreement, annotator_counts, cohen_kappa, fleiss_kappa
+from docs2qa.curation.pull import summarize
+from docs2qa.curation.review_policy import (
     DEMO_POLICY,
     ServerRecord,
     Vote,
-    agreement,
-    annotator_counts,
-    cohen_kappa,
     corrections,
-    fleiss_kappa,
     resolve,
     resolve_record,
-    summarize,
 )
 from docs2qa.curation.snapshot import latest_snapshot, list_snapshots, read_snapshot, write_snapshot
 from docs2qa.errors import Docs2qaError

@@ -9,8 +9,10 @@ import pytest
 
 from docs2qa.config import CurateConfig
 from docs2qa.curation import schema
-from docs2qa.curation.pull import DEMO_POLICY, pull
-from docs2qa.curation.push import connect, push
+from docs2qa.curation.argilla_api import connect
+from docs2qa.curation.pull import pull
+from docs2qa.curation.push import push
+from docs2qa.curation.review_policy import DEMO_POLICY
 from docs2qa.curation.snapshot import latest_snapshot, list_snapshots, read_snapshot
 from docs2qa.errors import Docs2qaError
 from docs2qa.records import Chunk, QAPair

@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from docs2qa.curation import schema
-from docs2qa.curation.push import connect, push
+from docs2qa.curation.argilla_api import connect
+from docs2qa.curation.push import push
 from docs2qa.errors import Docs2qaError
 from test_curate_push_pull import fresh_cfg, make_pairs, vectors
 

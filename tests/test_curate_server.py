@@ -22,7 +22,8 @@ from pathlib import Path
 import pytest
 
 from docs2qa.config import CurateConfig
-from docs2qa.curation.server import check_api_key, connection, serve, server_status, stop
+from docs2qa.curation.argilla_api import check_api_key
+from docs2qa.curation.server import connection, serve, server_status, stop
 from docs2qa.errors import Docs2qaError
 
 rg = pytest.importorskip("argilla", reason="needs the Argilla SDK: pip install argilla==2.8.0")

@@ -11,7 +11,7 @@ import pytest
 from docs2qa.config import load_config
 from docs2qa.curation import versions
 from docs2qa.curation.export import export
-from docs2qa.curation.push import connect
+from docs2qa.curation.argilla_api import connect
 from docs2qa.curation.stage import pull, push
 from docs2qa.errors import AwaitingReview
 from docs2qa.records import Dropped, QAPair
@@ -73,14 +73,14 @@ def test_export_holds_exactly_what_people_accepted(argilla_server, tmp_path, mon
 
 
 def test_run_waits_for_review_instead_of_exporting_nothing(argilla_server, tmp_path, monkeypatch):
+    from docs2qa.pipeline import record
     from docs2qa.store import StageResult
     from generate_helpers import docs2qa
 
     config_path, store, overrides, config = curated_run(argilla_server, tmp_path, monkeypatch)
     pairs = store.stage("generate").read("pairs", QAPair)
-    # Recorded under this config's hash, so `run` takes the pairs as up to date and generates nothing.
-    store.run_stage("generate", config.section_hash("generate"), ["chunk"],
-                    lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
+    # Recorded under this config's hash and code version, so `run` takes the pairs as up to date.
+    record("generate", config, store, lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
     done = docs2qa("run", "-c", str(config_path), "--run", str(store.root),
                    *[x for o in overrides for x in ("--set", o)])
     assert done.returncode == 0, done.stderr[-3000:]

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from docs2qa.curation.pull import DEMO_POLICY, HUMAN, judge_calibration, summarize
+from docs2qa.curation.agreement import judge_calibration
+from docs2qa.curation.pull import summarize
+from docs2qa.curation.review_policy import DEMO_POLICY, HUMAN
 from docs2qa.curation.snapshot import read_snapshot, write_snapshot
 
 
