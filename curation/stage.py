@@ -1,12 +1,18 @@
 """Curation as run stages: `push` sends the generated pairs to Argilla; `pull` freezes
-people's decisions into an immutable snapshot (curation/snapshot.py)."""
+people's decisions into an immutable snapshot (curation/snapshot.py); `export` freezes the
+accepted pairs into a dataset version (curation/export.py). Their declarations are at the end."""
 
 from __future__ import annotations
 
-from docs2qa.config import Config, CurateConfig
-from docs2qa.pipeline import record
+from typing import TYPE_CHECKING
+
+from docs2qa.pipeline import Description, Option, Stage, record
 from docs2qa.records import Chunk, QAPair
-from docs2qa.store import RunStore, StageResult
+from docs2qa.store import StageResult
+
+if TYPE_CHECKING:
+    from docs2qa.config import Config, CurateConfig
+    from docs2qa.store import RunStore
 
 
 def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
@@ -20,7 +26,7 @@ def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
 
 def push(config: Config, store: RunStore) -> dict:
     from docs2qa.curation.push import push as push_pairs
-    from docs2qa.generation.qa.dedup import embed_questions
+    from docs2qa.models.embeddings import embed_questions
 
     def body(stage) -> StageResult:
         pairs = store.stage("generate").read("pairs", QAPair)
@@ -47,3 +53,73 @@ def pull(config: Config, store: RunStore) -> dict:
                            identity=result["snapshot_id"])
 
     return record("pull", config, store, body)
+
+
+def export(config: Config, store: RunStore, push_to_hub: str | None = None) -> dict:
+    """The export stage (curation/export.py), then the upload `--push-to-hub` asks for."""
+    from pathlib import Path
+
+    from docs2qa.curation.export import export as export_version
+
+    manifest = export_version(config, store)
+    if push_to_hub:
+        from docs2qa.curation.hub import push_version
+
+        pushed = push_version(Path(manifest["dataset"]["path"]), push_to_hub, config.export)
+        print(f"pushed to https://huggingface.co/datasets/{pushed['repo']} at {pushed['commit']} (tag {pushed['tag']})")
+    return manifest
+
+
+def _reviewed(config: Config) -> bool:
+    # Without human review there is nothing to push or pull.
+    return config.export.source != "generation"
+
+
+def _describe_push(manifest: dict) -> Description:
+    argilla = manifest.get("argilla", {})
+    return Description(product=f"{argilla.get('records', '?')} records in Argilla",
+                       notes=(f"review at {argilla.get('url')}, then `docs2qa curate pull`",))
+
+
+def _describe_pull(manifest: dict) -> Description:
+    snapshot = manifest.get("snapshot", {})
+    accepted = snapshot.get("counts", {}).get("accepted", 0)
+    return Description(product=f"snapshot {snapshot.get('id')} ({accepted} accepted)")
+
+
+def _describe_export(manifest: dict) -> Description:
+    version = manifest.get("dataset")
+    if not version:
+        return Description()
+    state = "new version" if version["created"] else "unchanged, existing version"
+    return Description(product=f"{version['name']}/{version['version']}",
+                       notes=(f"{state} {version['name']}/{version['version']} (content {version['content_id']}) at "
+                              f"{version['path']}; report: {version['path']}/report.html",))
+
+
+_STAGE = "docs2qa.curation.stage"
+
+STAGES = (
+    Stage("push", f"{_STAGE}:push", ("generate", "chunk"),
+          "send the pairs to Argilla for people to review (starts the local server if needed)", section="curate",
+          code=(_STAGE, "docs2qa.curation.push", "docs2qa.curation.schema", "docs2qa.curation.argilla_api"),
+          enabled=_reviewed,
+          describe=_describe_push, command="curate push"),
+    Stage("pull", f"{_STAGE}:pull", ("push",),
+          "freeze people's decisions into an immutable curation snapshot", section="curate", always_run=True,
+          code=(_STAGE, "docs2qa.curation.pull", "docs2qa.curation.review_policy", "docs2qa.curation.agreement",
+                "docs2qa.curation.argilla_api", "docs2qa.curation.snapshot", "docs2qa.curation.schema"),
+          enabled=_reviewed, describe=_describe_pull, command="curate pull"),
+    # export reads the crawl (page lineage), every ingest stage's output hash (lineage) and the pairs;
+    # the curation snapshot only when it exports reviewed pairs.
+    Stage("export", f"{_STAGE}:export", ("crawl", "convert", "chunk", "generate", "pull"),
+          "freeze the accepted pairs into a versioned dataset with card, manifest and report",
+          code=(_STAGE, "docs2qa.curation.export", "docs2qa.curation.splits", "docs2qa.curation.formats",
+                "docs2qa.curation.card", "docs2qa.curation.report", "docs2qa.curation.versions",
+                "docs2qa.curation.stats"),
+          select_inputs=lambda config: ("crawl", "convert", "chunk", "generate",
+                                        *(("pull",) if _reviewed(config) else ())),
+          describe=_describe_export,
+          options=(Option("--push-to-hub", "push_to_hub", str, None,
+                          "Also upload the version to this Hugging Face dataset repo."),)),
+)

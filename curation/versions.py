@@ -28,7 +28,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from docs2qa.config import stable_hash
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import Docs2qaError, IntegrityError
 from docs2qa.fsio import atomic_write_bytes
 from docs2qa.records import sha256_hex, utc_now
 
@@ -83,9 +83,9 @@ def _read_json(file: Path, what: str, expected: type, hint: str):
     try:
         value = json.loads(file.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise Docs2qaError(f"{what} {file} is unreadable ({type(exc).__name__}: {exc})", hint) from exc
+        raise IntegrityError(f"{what} {file} is unreadable ({type(exc).__name__}: {exc})", hint) from exc
     if not isinstance(value, expected):
-        raise Docs2qaError(f"{what} {file} holds a JSON {type(value).__name__}, not a JSON "
+        raise IntegrityError(f"{what} {file} holds a JSON {type(value).__name__}, not a JSON "
                            f"{'object' if expected is dict else 'list'}", hint)
     return value
 
@@ -95,13 +95,13 @@ def read_manifest(path) -> dict:
     file = path / MANIFEST
     if not file.is_file():
         if _VERSION.match(path.name) and path.is_dir():
-            raise Docs2qaError(f"dataset version {path} is broken: {MANIFEST} is missing", _broken_hint(path))
+            raise IntegrityError(f"dataset version {path} is broken: {MANIFEST} is missing", _broken_hint(path))
         raise Docs2qaError(f"{path} is not a dataset version (no {MANIFEST})",
                            "pass name/version, a dataset name, or a version folder; `docs2qa datasets list` shows them")
     manifest = _read_json(file, "the manifest", dict, _broken_hint(path))
     wrong = [k for k, kind in _REQUIRED.items() if not isinstance(manifest.get(k), kind)]
     if wrong:
-        raise Docs2qaError(f"the manifest {file} lacks or mistypes {', '.join(wrong)}", _broken_hint(path))
+        raise IntegrityError(f"the manifest {file} lacks or mistypes {', '.join(wrong)}", _broken_hint(path))
     return manifest
 
 
@@ -115,7 +115,7 @@ def read_index(dataset_dir: Path) -> list[dict]:
             "and verifies it")
     entries = _read_json(file, "the dataset index", list, hint)
     if not all(isinstance(e, dict) and all(isinstance(e.get(k), str) for k in _INDEX_KEYS) for e in entries):
-        raise Docs2qaError(f"the dataset index {file} has entries without {', '.join(_INDEX_KEYS)}", hint)
+        raise IntegrityError(f"the dataset index {file} has entries without {', '.join(_INDEX_KEYS)}", hint)
     return entries
 
 
@@ -202,7 +202,7 @@ def verify_version(path) -> None:
     """Raise, listing every problem, if any byte of the version differs from what was written."""
     problems = version_problems(path)
     if problems:
-        raise Docs2qaError(f"dataset version {path} failed verification:\n  " + "\n  ".join(problems),
+        raise IntegrityError(f"dataset version {path} failed verification:\n  " + "\n  ".join(problems),
                            "a version is never edited after export: " + _broken_hint(Path(path)))
 
 

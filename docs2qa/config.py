@@ -6,6 +6,7 @@ problem is reported at once with its dotted path.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -15,7 +16,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import ConfigError
 
 
 class Section(BaseModel):
@@ -294,12 +295,9 @@ class ExportConfig(Section):
         return self
 
 
-# The fine-tuning sections live with their code; they import only pydantic and Section above.
-from docs2qa.finetune.config import FinetuneConfig  # noqa: E402
-from docs2qa.finetune.evaluate.config import EvalConfig  # noqa: E402
+class ConfigBase(Section):
+    """The whole config: core's sections here, the stage packages' sections added by `config_model`."""
 
-
-class Config(Section):
     name: FolderName = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
     crawl: CrawlConfig
     convert: ConvertConfig = Field(default_factory=ConvertConfig)
@@ -307,14 +305,33 @@ class Config(Section):
     generate: GenerateConfig = Field(default_factory=GenerateConfig)
     curate: CurateConfig = Field(default_factory=CurateConfig)
     export: ExportConfig = Field(default_factory=ExportConfig)
-    finetune: FinetuneConfig = Field(default_factory=FinetuneConfig)
-    eval: EvalConfig = Field(default_factory=EvalConfig)
 
     def section_hash(self, section: str) -> str:
         return stable_hash(getattr(self, section).model_dump(mode="json"))
 
     def hash(self) -> str:
         return stable_hash(self.model_dump(mode="json"))
+
+
+@functools.cache
+def config_model() -> type[ConfigBase]:
+    """`Config`: the core sections plus those the stage packages declare (docs2qa/registry.py),
+    which are imported by name here, on first use, never when this module loads."""
+    from pydantic import create_model
+
+    from docs2qa.registry import declared_sections
+
+    fields: dict[str, Any] = {name: (model, Field(default_factory=model))
+                              for name, model in declared_sections().items()}
+    model = create_model("Config", __base__=ConfigBase, __module__=__name__, **fields)
+    model.__qualname__ = "Config"  # pickle finds it again through __getattr__ below
+    return model
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Config":
+        return config_model()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def stable_hash(value: Any) -> str:
@@ -326,18 +343,18 @@ def apply_override(data: dict, assignment: str) -> None:
     """`a.b.c=value`: the value is parsed as YAML, so numbers, booleans and lists work."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
-        raise Docs2qaError(f"--set {assignment!r} is not key=value", "example: --set crawl.max_pages=20")
+        raise ConfigError(f"--set {assignment!r} is not key=value", "example: --set crawl.max_pages=20")
     parts = key.strip().split(".")
     node = data
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise Docs2qaError(f"--set {key}: '{part}' is a value, not a section")
+            raise ConfigError(f"--set {key}: '{part}' is a value, not a section")
         node = child
     try:
         node[parts[-1]] = yaml.safe_load(raw) if raw.strip() else None
     except (yaml.YAMLError, RecursionError) as exc:  # RecursionError: nesting deeper than the parser goes
-        raise Docs2qaError(
+        raise ConfigError(
             f"--set {key.strip()}: the value is not valid YAML ({_yaml_problem(exc)})",
             f"""quote text that holds ': ', '[' or '#': --set '{key.strip()}="text"'; a list is [a, b]""",
         ) from exc
@@ -365,32 +382,32 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     if not path.is_file():
         where = f" (named in the defaults of {seen[-1]})" if seen else ""
         state = "is a folder, not a file" if path.is_dir() else "does not exist"
-        raise Docs2qaError(f"config file {path} {state}{where}", "pass an existing YAML file, e.g. -c configs/demo.yaml")
+        raise ConfigError(f"config file {path} {state}{where}", "pass an existing YAML file, e.g. -c configs/demo.yaml")
     if path.resolve() in seen:
-        raise Docs2qaError(f"config defaults loop back to {path}", "remove the circular entry from `defaults:`")
+        raise ConfigError(f"config defaults loop back to {path}", "remove the circular entry from `defaults:`")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise Docs2qaError(f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
                            "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from exc
     except OSError as exc:
-        raise Docs2qaError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
         data = yaml.safe_load(text) or {}
     except (yaml.YAMLError, RecursionError) as exc:
-        raise Docs2qaError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from exc
+        raise ConfigError(f"{path} is not valid YAML: {_yaml_problem(exc)}") from exc
     if not isinstance(data, dict):
-        raise Docs2qaError(f"{path} must hold a mapping of sections at the top level")
+        raise ConfigError(f"{path} must hold a mapping of sections at the top level")
     presets = data.pop("defaults", None) or []
     if not isinstance(presets, list) or not all(isinstance(preset, str) for preset in presets):
-        raise Docs2qaError(f"{path}: `defaults` must be a list of YAML file names", "e.g. defaults: [finetune/smollm2-cpu.yaml]")
+        raise ConfigError(f"{path}: `defaults` must be a list of YAML file names", "e.g. defaults: [finetune/smollm2-cpu.yaml]")
     merged: dict = {}
     for preset in presets:
         merged = deep_merge(merged, read_config_file(path.parent / preset, (*seen, path.resolve())))
     return deep_merge(merged, data)
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
+def load_config(path: str | Path | None, overrides: list[str] = ()) -> ConfigBase:
     data: dict = {}
     if path is not None:
         path = Path(path)
@@ -399,9 +416,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> Config:
     for assignment in overrides:
         apply_override(data, assignment)
     try:
-        return Config.model_validate(data)
+        return config_model().model_validate(data)
     except ValidationError as exc:
-        raise Docs2qaError(format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default") from exc
+        raise ConfigError(format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default") from exc
 
 
 def format_validation_error(exc: ValidationError, path: Path | None) -> str:

@@ -1,4 +1,13 @@
-"""One error type the CLI knows how to show: what went wrong, then what to do."""
+"""The errors the CLI knows how to show (what went wrong, then what to do), by kind:
+
+    Docs2qaError        refused input or state: exit 1, no traceback
+      ConfigError       a config file, a --set or an option is wrong
+      IntegrityError    data on disk is not what its manifest says (a damaged version, a broken file)
+      ServiceError      a server we talk to (Argilla, an LLM endpoint, the hub) is unreachable or refuses
+      AwaitingReview    nothing accepted yet: `docs2qa run` stops there, successfully
+
+Code that catches one kind (a retry on ServiceError) need not parse messages.
+"""
 
 
 class Docs2qaError(Exception):
@@ -22,6 +31,18 @@ def require(module: str, extra: str, feature: str):
             f"{feature} needs the Python package '{module}', which is not installed.",
             f'pip install "docs2qa[{extra}]"',
         ) from exc
+
+
+class ConfigError(Docs2qaError):
+    """A config file, a --set override or a command-line option is wrong."""
+
+
+class IntegrityError(Docs2qaError):
+    """Files on disk do not match what was recorded about them."""
+
+
+class ServiceError(Docs2qaError):
+    """A server docs2qa talks to cannot be reached or refuses the request."""
 
 
 class AwaitingReview(Docs2qaError):

@@ -10,7 +10,7 @@ import json
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from docs2qa.config import Config
+from docs2qa.config import config_model
 
 
 def _default(field) -> str:
@@ -37,4 +37,4 @@ def _rows(model: type[BaseModel], prefix: str = ""):
 
 
 def config_reference() -> str:
-    return "\n".join(["| key | default | meaning |", "| --- | --- | --- |", *_rows(Config)])
+    return "\n".join(["| key | default | meaning |", "| --- | --- | --- |", *_rows(config_model())])

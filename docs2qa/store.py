@@ -7,66 +7,30 @@
     RUN/<stage>/_COMPLETE      written last: a stage without it is unfinished
     RUN/.lock                  held by the one process writing the run (docs2qa/run_lock.py)
 
-A stage is fresh when it is complete and was made from the same config section and the
-same input data (the output hashes of the stages it reads); `docs2qa run` skips fresh stages.
+A stage is fresh when it is complete and was made from the same config section, the same
+input data (the output hashes of the stages it reads) and the same code (the stage's version:
+a hash of its source modules and prompt templates); `docs2qa run` skips fresh stages.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable
 
-import yaml
-
+from docs2qa.fsio import atomic_write_bytes, library_versions
 from docs2qa.records import Dropped, arrow_schema, sha256_hex, to_rows, utc_now
+
+log = logging.getLogger(__name__)
 
 COMPLETE_MARKER = "_COMPLETE"
 MANIFEST = "manifest.json"
 TRACKED_LIBRARIES = ("docs2qa", "httpx", "beautifulsoup4", "markdownify", "tokenizers", "pyarrow", "pydantic")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def drop_partial_last_line(path: Path) -> None:
-    """Cut a JSONL file back to its last complete line.
-
-    A kill mid-write leaves half a line at the end; the next append would be glued onto it
-    and both records would be lost. Call this before appending to a journal.
-    """
-    try:
-        with open(path, "r+b") as handle:
-            size = handle.seek(0, os.SEEK_END)
-            if size == 0:
-                return
-            handle.seek(size - 1)
-            if handle.read(1) == b"\n":
-                return
-            handle.seek(0)
-            data = handle.read()
-            handle.truncate(data.rfind(b"\n") + 1)
-    except FileNotFoundError:
-        return
-
-
-def library_versions(names: Iterable[str] = TRACKED_LIBRARIES) -> dict[str, str]:
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            continue
-    return versions
 
 
 class BlobStore:
@@ -124,9 +88,19 @@ class StageDir:
         return self.path / MANIFEST
 
     def manifest(self) -> dict | None:
-        if not self.manifest_path.exists():
+        """The manifest, or None when there is none or it cannot be read (then the stage counts as
+        not run: a truncated file from a full disk or a hand edit must not crash `status` or `run`)."""
+        try:
+            manifest = json.loads(self.manifest_path.read_bytes())
+        except FileNotFoundError:
             return None
-        return json.loads(self.manifest_path.read_text())
+        except (OSError, ValueError) as exc:  # ValueError: empty, invalid JSON or invalid UTF-8
+            log.debug("%s is unreadable (%s): the stage counts as not run", self.manifest_path, exc)
+            return None
+        return manifest if isinstance(manifest, dict) else None
+
+    def manifest_unreadable(self) -> bool:
+        return self.manifest_path.exists() and self.manifest() is None
 
     def output_hash(self) -> str:
         """Identity of what the stage produced: its tables' bytes, not its timestamps."""
@@ -161,16 +135,33 @@ class RunStore:
         return StageDir(self.root, name)
 
     def save_config(self, resolved: dict, config_hash: str) -> None:
+        import yaml
+
         header = f"# Resolved config of this run (hash {config_hash}); written by docs2qa, do not edit.\n"
         atomic_write_bytes(self.root / "config.yaml", (header + yaml.safe_dump(resolved, sort_keys=False)).encode())
 
-    def is_fresh(self, name: str, config_hash: str, inputs: list[str]) -> bool:
+    def is_fresh(self, name: str, config_hash: str, inputs: list[str], version: str = "") -> bool:
+        return not self.stale_reasons(name, config_hash, inputs, version)
+
+    def stale_reasons(self, name: str, config_hash: str, inputs: list[str], version: str = "") -> list[str]:
+        """Why the stage's output is not what this config, these inputs and this code would make;
+        empty when it is up to date."""
         stage = self.stage(name)
         manifest = stage.manifest()
-        if not stage.is_complete() or manifest is None:
-            return False
-        expected = {i: self.stage(i).output_hash() for i in inputs}
-        return manifest.get("config_hash") == config_hash and manifest.get("inputs") == expected
+        if manifest is None:
+            return ["manifest unreadable"] if stage.manifest_unreadable() else ["not run"]
+        if not stage.is_complete():
+            return ["unfinished"]
+        reasons = []
+        if manifest.get("config_hash") != config_hash:
+            reasons.append("config")
+        recorded = manifest.get("inputs") or {}
+        changed = [i for i in inputs if recorded.get(i) != self.stage(i).output_hash()]
+        if changed or set(recorded) != set(inputs):
+            reasons.append("inputs (" + ", ".join(changed or sorted(set(recorded) ^ set(inputs))) + ")")
+        if manifest.get("version", "") != version:
+            reasons.append("code version")
+        return reasons
 
     def require_complete(self, name: str, needed_by: str) -> StageDir:
         from docs2qa.errors import Docs2qaError
@@ -183,7 +174,8 @@ class RunStore:
             )
         return stage
 
-    def run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult]) -> dict:
+    def run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult],
+                  version: str = "") -> dict:
         """Run `body`, then write its tables, the dropped table, the manifest and the marker.
 
         The marker goes last, so a run killed anywhere before it leaves an unfinished stage.
@@ -192,9 +184,10 @@ class RunStore:
         from docs2qa import run_lock
 
         with run_lock.writing(self.root, name):
-            return self._run_stage(name, config_hash, inputs, body)
+            return self._run_stage(name, config_hash, inputs, body, version)
 
-    def _run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult]) -> dict:
+    def _run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult],
+                   version: str) -> dict:
         stage = self.stage(name)
         stage.invalidate()
         stage.path.mkdir(parents=True, exist_ok=True)
@@ -210,6 +203,7 @@ class RunStore:
         manifest = {
             "stage": name,
             "config_hash": config_hash,
+            "version": version,
             "inputs": input_hashes,
             "output_hash": output_hash[:16],
             "counts": {
@@ -220,7 +214,7 @@ class RunStore:
             "started_at": started,
             "finished_at": utc_now(),
             "wall_s": round(time.perf_counter() - t0, 3),
-            "libraries": library_versions(),
+            "libraries": library_versions(TRACKED_LIBRARIES),
             **result.extra,
         }
         atomic_write_bytes(stage.manifest_path, json.dumps(manifest, indent=2).encode())

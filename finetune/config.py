@@ -94,3 +94,7 @@ class FinetuneConfig(Section):
     @property
     def checkpoint_steps(self) -> int:
         return self.save_steps or self.eval_steps
+
+
+# Registered with core by name (docs2qa/registry.py): the `finetune:` section of Config.
+SECTIONS = {"finetune": FinetuneConfig}

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from docs2qa.config import Config, stable_hash
 from docs2qa.errors import Docs2qaError
-from docs2qa.pipeline import record
+from docs2qa.pipeline import Description, Option, Stage, record
 from docs2qa.records import sha256_hex
-from docs2qa.store import RunStore, StageResult
+from docs2qa.store import StageResult
+
+if TYPE_CHECKING:  # the declarations below load for `docs2qa --help`: no pydantic models here
+    from docs2qa.config import Config
+    from docs2qa.store import RunStore
 
 RESULTS_DIR = "results"
 
@@ -32,6 +36,7 @@ def model_dir(config: Config, store: RunStore, dataset: str) -> Path:
     meets an older run's checkpoints, and nothing earlier is overwritten."""
     if config.finetune.output_dir:
         return Path(config.finetune.output_dir)
+    from docs2qa.config import stable_hash
     from docs2qa.curation.versions import read_manifest, resolve_version
     from docs2qa.finetune.train import RESUME_FREE
 
@@ -82,6 +87,7 @@ def _summary(manifest: dict) -> dict:
 
 
 def evaluate(config: Config, store: RunStore) -> dict:
+    from docs2qa.config import stable_hash
     from docs2qa.finetune.evaluate.run import evaluate as run_eval
 
     def body(stage) -> StageResult:
@@ -97,3 +103,44 @@ def evaluate(config: Config, store: RunStore) -> dict:
                            identity=stable_hash(summary["aggregates"]))
 
     return record("eval", config, store, body)
+
+
+def _describe_finetune(manifest: dict) -> Description:
+    tuned = manifest.get("finetune", {})
+    steps = tuned.get("global_step", "?")
+    return Description(product=f"adapter after {steps} steps",
+                       notes=(f"adapter and model card in {tuned.get('model_dir')} ({steps} steps)",))
+
+
+def _describe_eval(manifest: dict) -> Description:
+    summary = manifest.get("eval", {})
+    rouge = {name: agg.get("rouge_l", {}).get("mean") for name, agg in summary.get("aggregates", {}).items()}
+    product = "ROUGE-L " + ", ".join(f"{name} {value:.3f}" for name, value in rouge.items() if value is not None)
+    return Description(product=product,
+                       notes=(f"results: {summary.get('results')}; report: {summary.get('report')}",))
+
+
+_STAGE = "docs2qa.finetune.stage"
+
+STAGES = (
+    # A dataset version named in the config replaces this run's export.
+    Stage("finetune", f"{_STAGE}:finetune", ("export",),
+          "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)",
+          code=(_STAGE, "docs2qa.finetune.train", "docs2qa.finetune.data", "docs2qa.finetune.model",
+                "docs2qa.finetune.merge", "docs2qa.finetune.card"),
+          select_inputs=lambda config: () if config.finetune.dataset else ("export",),
+          describe=_describe_finetune,
+          help="QLoRA-tune the base model on a dataset version "
+               "(multi-GPU: `accelerate launch -m docs2qa finetune ...`).",
+          options=(Option("--resume", "resume", bool, False, "Continue from the last checkpoint (same step count)."),
+                   Option("--merge", "merge", bool, False,
+                          "Also write the adapter merged into an un-quantized base."))),
+    # ... and a gold file replaces the dataset version's split.
+    Stage("eval", f"{_STAGE}:evaluate", ("finetune", "export"),
+          "compare the tuned model with its base on the test split (results.json, report.html)",
+          code=(_STAGE, "docs2qa.finetune.evaluate"),
+          select_inputs=lambda config: ("finetune",) if config.finetune.dataset or config.eval.gold_file
+          else ("finetune", "export"),
+          describe=_describe_eval,
+          help="Compare the tuned model with its base on the test split (or eval.gold_file)."),
+)

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 from collections import Counter
 from contextlib import nullcontext
+from typing import TYPE_CHECKING
 
-from docs2qa.config import Config
 from docs2qa.errors import Docs2qaError
-from docs2qa.pipeline import record
+from docs2qa.pipeline import Description, Option, Stage, record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Document, Dropped, Page
 from docs2qa.store import RunStore, StageResult
+
+if TYPE_CHECKING:
+    from docs2qa.config import Config
 
 JOURNAL = "_journal.jsonl"
 
@@ -165,3 +168,52 @@ def _chunk_document(job):
 
     document, chunk_cfg = job
     return chunk_document(document, load_token_counter(chunk_cfg.tokenizer), chunk_cfg)
+
+
+def _describe_crawl(manifest: dict) -> Description:
+    # The crawl counts failed pages apart from skipped links and duplicates.
+    return Description(dropped=manifest.get("summary") or None)
+
+
+def _describe_generate(manifest: dict) -> Description:
+    notes = []
+    if manifest.get("tokens"):
+        tokens = ", ".join(f"{step} {t['prompt']}+{t['completion']}" for step, t in manifest["tokens"].items())
+        cost = manifest.get("cost_usd")
+        notes.append(f"tokens (prompt+completion): {tokens}" + (f"; cost ${cost}" if cost is not None else ""))
+    health = manifest.get("judge_health") or {}
+    if health.get("informative") is False:  # its scores were not used: say so where nobody can miss it
+        notes.append(f"[bold red]WARNING: the judge is uninformative:[/] {health.get('reason', '')}")
+    elif health:
+        state = "informative" if health.get("informative") else "not assessed"
+        notes.append(f"judge: {state} ({health.get('reason', '')})")
+    return Description(notes=tuple(notes))
+
+
+_INGEST = "docs2qa.generation.stages"  # the module of these stages' bodies: part of each one's code
+
+STAGES = (
+    Stage("crawl", f"{_INGEST}:crawl", (), "fetch the docs site into the run (incremental)",
+          code=(_INGEST, "docs2qa.generation.crawl", "docs2qa.demo"), describe=_describe_crawl),
+    Stage("convert", f"{_INGEST}:convert", ("crawl",), "turn pages into clean Markdown",
+          code=(_INGEST, "docs2qa.generation.convert", "docs2qa.generation.markdown_source",
+                "docs2qa.generation.main_content",
+                "docs2qa.generation.fast_markdownify", "docs2qa.generation.soup_from_lxml",
+                "docs2qa.generation.markdown_blocks", "docs2qa.generation.markdown_source",
+                "docs2qa.generation.page_dedup")),
+    Stage("chunk", f"{_INGEST}:chunk", ("convert",), "split Markdown into token-budgeted chunks",
+          code=(_INGEST, "docs2qa.generation.chunk", "docs2qa.generation.tokenizer",
+                "docs2qa.generation.markdown_blocks")),
+    Stage("generate", "docs2qa.generation.generate:generate", ("chunk",),
+          "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates",
+          code=("docs2qa.generation.generate", "docs2qa.generation.qa", "docs2qa.generation.llm"),
+          describe=_describe_generate,
+          options=(
+              Option("--max-tokens", "max_tokens", int, None, "Token budget; stops cleanly (resumable) when reached.",
+                     override="generate.max_tokens"),
+              Option("--ray", "ray", bool, False, "Run the pipeline on a Ray cluster (a local one by default)."),
+              Option("--ray-address", "ray_address", str, None, "Join this Ray cluster instead of starting a local one."),
+          ),
+          # generate() takes "" for a local cluster and an address to join one; None means no Ray.
+          arguments=lambda o: {"ray": o.get("ray_address") or ("" if o.get("ray") else None)}),
+)

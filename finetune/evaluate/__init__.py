@@ -7,8 +7,3 @@ multiple-choice knowledge check, scored by likelihood), metrics, judge, scoring 
 metrics, aggregates, baselines), intervals (paired bootstrap intervals and verdicts), report
 (self-contained HTML) and run (`evaluate`, which ties them together).
 """
-
-# docs2qa.config imports this package's config module to build `Config`; loading it first
-# means importing any module here (config first of all) finds Section and LLMConfig defined
-# instead of a half-initialised docs2qa.config.
-import docs2qa.config  # noqa: E402,F401

@@ -56,3 +56,7 @@ class EvalConfig(Section):
         description="Options per multiple-choice knowledge item (the gold answer and distractors from other answers "
         "of the same question type), scored by the model's likelihood; below 2 turns the check off.",
     )
+
+
+# Registered with core by name (docs2qa/registry.py): the `eval:` section of Config.
+SECTIONS = {"eval": EvalConfig}

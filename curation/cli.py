@@ -1,0 +1,178 @@
+"""`docs2qa curate ...` and `docs2qa datasets ...`: the command groups of the curation package.
+
+Core's CLI (docs2qa/cli.py) adds them by name (docs2qa/registry.py), so that core imports no
+stage package; the stage commands themselves (`curate push`, `curate pull`) run the declared stages.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from docs2qa.cli import ConfigOption, RunOption, SetOption, _load, _open_run, _report
+from docs2qa.errors import ConfigError, Docs2qaError
+
+curate_app = typer.Typer(no_args_is_help=True, help="Human review in Argilla: serve, push, pull, status, stop.")
+
+
+@curate_app.command("serve")
+def curate_serve(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Start the local Argilla server (first use builds its environment, about 2 minutes)."""
+    import shlex
+
+    from docs2qa.curation.server import serve
+
+    info = serve(_load(config, set_).curate)  # the server belongs to no run: no run folder is written
+    # The same options, so that the hint stops this server (--set may move its port or state_dir).
+    options = ["-c", str(config), *(word for value in set_ or [] for word in ("--set", value))]
+    options += ["--run", str(run)] if run else []
+    print(f"Argilla is running at {info.url}\n"
+          f"  sign in as {info.username!r}; the password is in {info.state_dir / 'credentials.json'} (mode 0600)\n"
+          f"  stop it with: {shlex.join(['docs2qa', 'curate', 'stop', *options])}")
+
+
+@curate_app.command("stop")
+def curate_stop(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Stop the local Argilla server that `curate serve` started (and nothing else)."""
+    from docs2qa.curation.server import stop
+
+    print("stopped" if stop(_load(config, set_).curate) else "nothing was running")
+
+
+@curate_app.command("push")
+def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Send the generated pairs to Argilla with the judge's suggestions (idempotent)."""
+    from docs2qa.pipeline import stage_named
+
+    cfg, store = _open_run(config, set_, run)
+    stage = stage_named("push")
+    manifest = stage.run(cfg, store)
+    _report(stage, manifest)
+    summary = manifest["argilla"]
+    print(f"{summary['records']} records in dataset {summary['dataset']!r} ({summary['created']} new, "
+          f"{summary['updated']} updated)\nreview them at {summary['url']}, then run `docs2qa curate pull`")
+
+
+@curate_app.command("pull")
+def curate_pull(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Freeze people's decisions into an immutable snapshot of the run."""
+    from docs2qa.pipeline import stage_named
+
+    cfg, store = _open_run(config, set_, run)
+    snapshot = stage_named("pull").run(cfg, store)["snapshot"]
+    _print_curation(snapshot)
+    state = "new snapshot" if snapshot["created"] else "unchanged, same snapshot"
+    print(f"{state}: {snapshot['path']}")
+
+
+@curate_app.command("status")
+def curate_status(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Review progress: pending / submitted / discarded, per annotator, and agreement."""
+    from docs2qa.curation.pull import collect
+    from docs2qa.curation.stage import connect_or_serve
+
+    cfg = _load(config, set_)  # reads Argilla only: no run folder is written
+    _, summary = collect(cfg.curate, cfg.name, *connect_or_serve(cfg.curate))
+    _print_curation(summary)
+
+
+def _print_curation(summary: dict) -> None:
+    import json
+
+    hidden = {"dataset", "path", "created", "id"}
+    print(json.dumps({k: summary[k] for k in summary if k not in hidden}, indent=2))
+
+
+datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")
+RootOption = Annotated[
+    Optional[Path], typer.Option("--root", help="Folder of the dataset store (default: export.root of the config).")
+]
+RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newest version) or a version folder.")]
+
+
+def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] | None) -> Path:
+    """--root, else export.root of the config after --set (without -c: of the defaults after --set)."""
+    from docs2qa.config import ExportConfig, apply_override, format_validation_error, load_config
+
+    if root is not None:
+        return root
+    if config is not None:
+        return Path(load_config(config, overrides or []).export.root)
+    data: dict = {}
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:  # without a config file only the export section matters here
+        return Path(ExportConfig.model_validate(data.get("export", {})).root)
+    except ValueError as exc:  # pydantic's ValidationError
+        problems = format_validation_error(exc, None).replace("\n  ", "\n  export.")  # keys as the user typed them
+        raise ConfigError(problems, "see `docs2qa config --reference` for the export.* keys") from exc
+
+
+@datasets_app.command("list")
+def datasets_list(config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
+    """Every version: rows per split, content id, source, when; BROKEN with the reason for a damaged one."""
+    from docs2qa.curation.versions import list_versions, read_index, read_manifest
+
+    root = _dataset_root(root, config, set_)
+    versions = list_versions(root)
+    if not versions:
+        print(f"no dataset versions under {root}; make one with `docs2qa export`")
+    broken = []
+    for dataset in sorted({path.parent for path in versions}):
+        try:
+            read_index(dataset)
+        except Docs2qaError as exc:
+            broken.append(f"{dataset.name}/index.json  BROKEN  {exc.message}")
+            print(broken[-1])
+    for path in versions:
+        try:
+            m = read_manifest(path)
+        except Docs2qaError as exc:  # one damaged version must not hide the others
+            broken.append(f"{path.parent.name}/{path.name}  BROKEN  {exc.message}")
+            print(broken[-1])
+            continue
+        counts = " ".join(f"{s}={n}" for s, n in m["counts"].items())
+        print(f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m.get('source', '?')}  {m['created_at']}")
+    if broken:
+        print(f"{len(broken)} broken: `docs2qa datasets verify NAME/VERSION` says what is wrong and what to do",
+              file=sys.stderr)
+
+
+@datasets_app.command("show")
+def datasets_show(ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
+    """A version's manifest: lineage, settings, statistics, files."""
+    import json
+
+    from docs2qa.curation.versions import read_manifest, resolve_version
+
+    print(json.dumps(read_manifest(resolve_version(ref, _dataset_root(root, config, set_))), indent=2, ensure_ascii=False))
+
+
+@datasets_app.command("diff")
+def datasets_diff(a: RefArgument, b: RefArgument, config: ConfigOption = None, set_: SetOption = None,
+                  root: RootOption = None) -> None:
+    """Pairs added, removed and changed from version A to version B, and the statistics delta."""
+    import json
+
+    from docs2qa.curation.compare import diff
+    from docs2qa.curation.versions import resolve_version
+
+    root = _dataset_root(root, config, set_)
+    result = diff(resolve_version(a, root), resolve_version(b, root))
+    print(json.dumps(result, indent=2, ensure_ascii=False))
+    print(f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['changed'])} changed",
+          file=sys.stderr)
+
+
+@datasets_app.command("verify")
+def datasets_verify(ref: RefArgument, config: ConfigOption = None, set_: SetOption = None,
+                    root: RootOption = None) -> None:
+    """Check every byte of a version against its manifest (exit 1 on any change)."""
+    from docs2qa.curation.versions import resolve_version, verify_version
+
+    path = resolve_version(ref, _dataset_root(root, config, set_))
+    verify_version(path)
+    print(f"{path}: ok")

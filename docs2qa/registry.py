@@ -1,0 +1,39 @@
+"""Where core finds the stage packages: module names, imported by name when first needed (like
+entry points), so that core never imports generation/, curation/ or finetune/ itself and
+`import docs2qa.cli` loads none of them.
+
+A stage module holds `STAGES` (a tuple of pipeline.Stage, in order); a section module holds
+`SECTIONS` ({"finetune": FinetuneConfig}), config sections the package adds to `Config`.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+
+# In pipeline order.
+STAGE_MODULES = ("docs2qa.generation.stages", "docs2qa.curation.stage", "docs2qa.finetune.stage")
+# Section modules import only pydantic and docs2qa.config, so loading a config stays light.
+SECTION_MODULES = ("docs2qa.finetune.config", "docs2qa.finetune.evaluate.config")
+# CLI command groups a stage package adds: (name, "module:typer app").
+COMMAND_GROUPS = (("curate", "docs2qa.curation.cli:curate_app"), ("datasets", "docs2qa.curation.cli:datasets_app"))
+
+
+@functools.cache
+def declared_stages() -> tuple:
+    found = tuple(stage for name in STAGE_MODULES for stage in importlib.import_module(name).STAGES)
+    names = [stage.name for stage in found]
+    if len(set(names)) != len(names):
+        raise ValueError(f"a stage is declared twice: {names}")
+    return found
+
+
+@functools.cache
+def declared_sections() -> dict:
+    sections: dict = {}
+    for name in SECTION_MODULES:
+        for section, model in importlib.import_module(name).SECTIONS.items():
+            if section in sections:
+                raise ValueError(f"config section {section!r} is declared twice ({name})")
+            sections[section] = model
+    return sections
