@@ -30,8 +30,10 @@ def _stem(word: str) -> str:
     # Crude suffix folding, so "limits"/"limited"/"limit" meet; enough for word overlap.
     for suffix in ("ing", "ed", "es", "s"):
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
-            return word[: -len(suffix)]
-    return word
+            word = word[: -len(suffix)]
+            break
+    # A final e goes too, so "describes"/"describe" and "cycling"/"cycle" meet as well.
+    return word[:-1] if len(word) > 4 and word.endswith("e") else word
 
 
 def content_words(text: str) -> list[str]:
