@@ -161,6 +161,7 @@ def run(tiny_gemma, dataset_root, tmp_path_factory) -> tuple[Path, dict]:
     return out, finetune(cfg, out_dir=out, dataset_root=dataset_root, merge=True)
 
 
+@pytest.mark.slow  # the module's finetune run (~90 s)
 def test_a_run_from_a_dataset_version_writes_adapter_card_and_lineage(run, dataset_root, tiny_gemma):
     from docs2qa.config import stable_hash
 
@@ -182,6 +183,7 @@ def test_a_run_from_a_dataset_version_writes_adapter_card_and_lineage(run, datas
         assert fact in card
 
 
+@pytest.mark.slow  # the module's finetune run (~90 s)
 def test_loss_falls(run):
     losses = run[1]["losses"]
     first, last = losses["train"][0][1], losses["train"][-1][1]
@@ -189,6 +191,7 @@ def test_loss_falls(run):
     assert losses["validation"][-1][1] < losses["validation"][0][1], losses["validation"]
 
 
+@pytest.mark.slow  # the module's finetune run (~90 s)
 def test_merged_model_equals_base_plus_adapter(run, tiny_gemma, tmp_path):
     import torch
     from peft import PeftModel
@@ -209,6 +212,7 @@ def test_merged_model_equals_base_plus_adapter(run, tiny_gemma, tmp_path):
     assert (logits(merged16, ids) - unmerged).abs().max() < 0.15
 
 
+@pytest.mark.slow  # trains, saves and reloads
 def test_reloaded_adapter_reproduces_the_trained_logits(tiny_gemma, dataset_root, tmp_path):
     import torch
 
@@ -231,6 +235,7 @@ class Killed(Exception):
     pass
 
 
+@pytest.mark.slow  # two training runs
 def test_resume_continues_the_step_count_exactly(tiny_gemma, dataset_root, tmp_path, monkeypatch):
     import torch
     from safetensors.torch import load_file
@@ -337,6 +342,7 @@ def test_smollm2_cpu_preset_trains_the_embedded_model(dataset_root, tmp_path):
     assert manifest["losses"]["validation"][-1][1] < manifest["losses"]["validation"][0][1]
 
 
+@pytest.mark.slow  # benchmarks QLoRA steps
 def test_qlora_benchmark_runs_with_tiny_shapes():
     import subprocess
     import sys
@@ -358,6 +364,7 @@ def test_every_format_of_a_version_trains_as_the_same_prompt_and_answer(dataset_
         assert data.load_split(version, split, fmt).to_list() == data.load_split(version, split).to_list()
 
 
+@pytest.mark.slow  # trains until validation stops improving
 def test_early_stopping_ends_a_run_whose_validation_loss_stops_improving(tiny_gemma, dataset_root, tmp_path):
     from docs2qa.finetune.train import finetune
 
