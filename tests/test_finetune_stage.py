@@ -27,6 +27,7 @@ def exported(tmp_path_factory, tiny_gemma):  # noqa: F811
     return store, base
 
 
+@pytest.mark.slow  # finetune and eval through the CLI (~100 s here)
 def test_finetune_then_eval_through_the_cli(exported):
     store, base = exported
     tuned = docs2qa("finetune", *base)
@@ -51,6 +52,7 @@ def test_finetune_then_eval_through_the_cli(exported):
     assert status.returncode == 0 and "finetune  up to date" in status.stdout and "eval      up to date" in status.stdout
 
 
+@pytest.mark.slow  # training runs through the CLI
 def test_rerunning_finetune_needs_resume_and_resume_keeps_the_step_count(exported):
     store, base = exported
     again = docs2qa("finetune", *base)
@@ -62,6 +64,7 @@ def test_rerunning_finetune_needs_resume_and_resume_keeps_the_step_count(exporte
     assert (manifest["global_step"], manifest["resumed_from_step"]) == (2, 2), manifest
 
 
+@pytest.mark.slow  # training runs through the CLI
 def test_a_new_recipe_gets_its_own_folder(exported):
     store, base = exported
     other = docs2qa("finetune", *base, "--set", "finetune.learning_rate=0.001")

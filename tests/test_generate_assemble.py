@@ -5,6 +5,8 @@ Journal records are written by hand here: this tests our assembly rules, not a m
 
 from __future__ import annotations
 
+import pytest
+
 from docs2qa.config import GenerateConfig
 from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates
 from docs2qa.records import Chunk
@@ -80,6 +82,7 @@ def test_exact_repeats_within_a_unit_are_dropped():
     assert len(pairs) == 1 and [d.reason for d in dropped] == ["duplicate_exact"]
 
 
+@pytest.mark.slow  # loads the MiniLM embedding model
 def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
     pairs, _ = run(record(
         [pair("How large can an Acme dataset upload be?"), pair("What is the maximum size of an Acme dataset upload?"),
