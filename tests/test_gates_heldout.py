@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from generator_sites.content import PAGES
-from generator_sites.sites import _markdown
-
 from docs2qa.config import GenerateConfig
 from docs2qa.generation.qa.gates import gate_pair
+from generator_sites.content import PAGES
+from generator_sites.sites import _markdown
 
 LABELS = Path(__file__).parent / "data" / "gate_labels_heldout.jsonl"
 REASONS = ("unsupported", "echo", "degenerate")
