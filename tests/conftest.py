@@ -28,6 +28,14 @@ def pytest_configure(config):
         bnb_packed.force(bnb_packed.requested())
 
 
+def pytest_collection_modifyitems(config, items):
+    # Starting the real Argilla stack (redis, the osmem search engine, argilla-server) takes ~15 s
+    # and each push/pull round trip seconds more: those tests stay out of the `-m "not slow"` lane.
+    for item in items:
+        if "argilla_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 def pytest_report_header(config):
     forced = {None: "as this CPU decides", True: "packed AVX512-BF16 path (forced)", False: "plain path (forced)"}
     return f"bitsandbytes CPU 4-bit inference: {forced[bnb_packed.requested()]}"
