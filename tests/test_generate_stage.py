@@ -18,6 +18,9 @@ import pytest
 from docs2qa.generation.qa import journal
 from generate_helpers import demo_chunks, docs2qa, docs2qa_process, make_run
 
+# Every test runs the distilabel pipeline in a fresh interpreter: 60-80 s each here, Ray past 600 s.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def chunks(tmp_path_factory):
