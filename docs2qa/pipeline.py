@@ -16,9 +16,15 @@ import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docs2qa.errors import Docs2qaError
+
+if TYPE_CHECKING:
+    from docs2qa.config import ConfigBase
+    from docs2qa.store import BlobStore, RunStore, StageDir, StageResult
+
+Manifest = dict[str, Any]
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +68,10 @@ class Stage:
     select_inputs: Callable[[Any], Iterable[str]] | None = None
     # Whether `docs2qa run` goes through it under a config; default: always.
     enabled: Callable[[Any], bool] | None = None
-    describe: Callable[[dict], Description] = field(default=lambda manifest: Description())
+    describe: Callable[[Manifest], Description] = field(default=lambda manifest: Description())
     options: tuple[Option, ...] = ()
     # CLI option values -> the keyword arguments of `target`; default: passed as they are.
-    arguments: Callable[[dict], dict] | None = None
+    arguments: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     command: str = ""  # CLI name when it differs ("curate push")
     help: str = ""  # the command's help; default: the summary
 
@@ -77,33 +83,34 @@ class Stage:
     def version(self) -> str:
         return code_version(self.code)
 
-    def inputs_for(self, config) -> tuple[str, ...]:
+    def inputs_for(self, config: ConfigBase) -> tuple[str, ...]:
         chosen = set(self.select_inputs(config)) if self.select_inputs else set(self.inputs)
         if not chosen <= set(self.inputs):
             undeclared = sorted(chosen - set(self.inputs))
             raise ValueError(f"stage {self.name} selects inputs it does not declare: {undeclared}")
         return tuple(i for i in self.inputs if i in chosen)
 
-    def cli_arguments(self, values: dict) -> dict:
+    def cli_arguments(self, values: dict[str, Any]) -> dict[str, Any]:
         passed = {o.param: values[o.param] for o in self.options if not o.override and o.param in values}
         return self.arguments(passed) if self.arguments else passed
 
-    def run(self, config, store, **options) -> dict:
+    def run(self, config: ConfigBase, store: RunStore, **options: Any) -> Manifest:
         module, _, function = self.target.partition(":")
         view = StageView(store, self.name, self.inputs_for(config))
         log.debug("stage %s: inputs %s, code version %s, options %s", self.name, sorted(view._readable - {self.name}),
                   self.version, options)
-        return getattr(importlib.import_module(module), function)(config, view, **options)
+        manifest: Manifest = getattr(importlib.import_module(module), function)(config, view, **options)
+        return manifest
 
-    def stale_reasons(self, config, store) -> list[str]:
+    def stale_reasons(self, config: ConfigBase, store: RunStore) -> list[str]:
         """Empty when up to date; else what differs: "config", "inputs (chunk)", "code version"."""
-        stale = store.stale_reasons(self.name, config.section_hash(self.config_section),
+        stale: list[str] = store.stale_reasons(self.name, config.section_hash(self.config_section),
                                     list(self.inputs_for(config)), self.version)
         if stale:
             log.debug("stage %s is not up to date: %s", self.name, ", ".join(stale))
         return stale
 
-    def is_fresh(self, config, store) -> bool:
+    def is_fresh(self, config: ConfigBase, store: RunStore) -> bool:
         return not self.stale_reasons(config, store)
 
 
@@ -115,24 +122,25 @@ class StageView:
     """The run store as a stage sees it: its own folder and its declared inputs, nothing else,
     so that what freshness compares is exactly what the stage reads."""
 
-    def __init__(self, store, name: str, inputs: Iterable[str]):
+    def __init__(self, store: RunStore, name: str, inputs: Iterable[str]):
         self._store = store
         self._readable = {name, *inputs}
         self.name = name
-        self.root = store.root
-        self.blobs = store.blobs
+        self.root: Path = store.root
+        self.blobs: BlobStore = store.blobs
 
-    def stage(self, name: str):
+    def stage(self, name: str) -> StageDir:
         if name not in self._readable:
             raise UndeclaredInput(f"stage {self.name} read stage {name!r}, which it does not declare as an input "
                                   f"(it reads {sorted(self._readable - {self.name})})",
                                   f"add {name!r} to the inputs of the {self.name} stage's declaration")
         return self._store.stage(name)
 
-    def run_stage(self, *args, **kwargs) -> dict:
-        return self._store.run_stage(*args, **kwargs)
+    def run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult],
+                  version: str = "") -> Manifest:
+        return self._store.run_stage(name, config_hash, inputs, body, version)
 
-    def require_complete(self, name: str, needed_by: str):
+    def require_complete(self, name: str, needed_by: str) -> StageDir:
         self.stage(name)
         return self._store.require_complete(name, needed_by)
 
@@ -171,13 +179,14 @@ def stage_named(name: str) -> Stage:
     raise KeyError(name)
 
 
-def record(name: str, config, store, body) -> dict:
+def record(name: str, config: ConfigBase, store: RunStore | StageView,
+           body: Callable[[StageDir], StageResult]) -> Manifest:
     """Run a stage's body through the run store under the stage's config section, inputs and version."""
     stage = stage_named(name)
     return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs_for(config)),
                            body, version=stage.version)
 
 
-def stages_for(config) -> list[Stage]:
+def stages_for(config: ConfigBase) -> list[Stage]:
     """The stages `docs2qa run` and `status` go through under this config."""
     return [s for s in stages() if s.enabled is None or s.enabled(config)]

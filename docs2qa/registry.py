@@ -10,6 +10,12 @@ from __future__ import annotations
 
 import functools
 import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from docs2qa.pipeline import Stage
 
 # In pipeline order.
 STAGE_MODULES = ("docs2qa.generation.stages", "docs2qa.curation.stage", "docs2qa.finetune.stage")
@@ -20,8 +26,8 @@ COMMAND_GROUPS = (("curate", "docs2qa.curation.cli:curate_app"), ("datasets", "d
 
 
 @functools.cache
-def declared_stages() -> tuple:
-    found = tuple(stage for name in STAGE_MODULES for stage in importlib.import_module(name).STAGES)
+def declared_stages() -> tuple[Stage, ...]:
+    found: tuple[Stage, ...] = tuple(stage for name in STAGE_MODULES for stage in importlib.import_module(name).STAGES)
     names = [stage.name for stage in found]
     if len(set(names)) != len(names):
         raise ValueError(f"a stage is declared twice: {names}")
@@ -29,8 +35,8 @@ def declared_stages() -> tuple:
 
 
 @functools.cache
-def declared_sections() -> dict:
-    sections: dict = {}
+def declared_sections() -> dict[str, type[BaseModel]]:
+    sections: dict[str, type[BaseModel]] = {}
     for name in SECTION_MODULES:
         for section, model in importlib.import_module(name).SECTIONS.items():
             if section in sections:

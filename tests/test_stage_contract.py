@@ -216,3 +216,15 @@ def test_verbose_shows_our_debug_lines_and_quiet_is_the_default(tmp_path):
     assert "DEBUG" not in quiet.stderr
     assert "DEBUG docs2qa.store: " in loud.stderr and "manifest.json is unreadable" in loud.stderr
     assert "DEBUG docs2qa.pipeline: stage convert is not up to date: inputs (crawl)" in loud.stderr
+
+
+def test_cli_options_reach_the_stage_function_as_before():
+    generate = stage_named("generate")
+    # --max-tokens is a config override (recorded in the run's config.yaml), not an argument.
+    assert [o.override for o in generate.options if o.flag == "--max-tokens"] == ["generate.max_tokens"]
+    assert generate.cli_arguments({"max_tokens": 5, "ray": False, "ray_address": None}) == {"ray": None}
+    assert generate.cli_arguments({"max_tokens": None, "ray": True, "ray_address": None}) == {"ray": ""}
+    assert generate.cli_arguments({"max_tokens": None, "ray": True, "ray_address": "10.0.0.1:6379"}) == {
+        "ray": "10.0.0.1:6379"}
+    assert stage_named("finetune").cli_arguments({"resume": True, "merge": False}) == {"resume": True, "merge": False}
+    assert stage_named("export").cli_arguments({"push_to_hub": "me/ds"}) == {"push_to_hub": "me/ds"}
