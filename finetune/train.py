@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from docs2qa.config import stable_hash
 from docs2qa.errors import Docs2qaError, require
@@ -157,8 +158,10 @@ def build_trainer(cfg: FinetuneConfig, model, tokenizer, train_set, eval_set, ou
     early_stopping = evaluate and cfg.early_stopping_patience is not None
     # transformers 5.x renamed gradient_checkpointing* to activation_checkpointing* and warns on the old
     # names; older releases (trl accepts >=4.56) know only the old ones.
-    checkpointing = ("activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
-                     else "gradient_checkpointing")
+    name = ("activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+            else "gradient_checkpointing")
+    # Reentrant checkpointing made QLoRA steps 6-35x slower on CPU and does not mix with DDP.
+    checkpointing: dict[str, Any] = {name: cfg.gradient_checkpointing, f"{name}_kwargs": {"use_reentrant": False}}
     args = SFTConfig(
         output_dir=str(output_dir),
         seed=cfg.seed,
@@ -175,8 +178,7 @@ def build_trainer(cfg: FinetuneConfig, model, tokenizer, train_set, eval_set, ou
         optim=cfg.optimizer,
         bf16=bf16,
         fp16=False,
-        # Reentrant checkpointing made QLoRA steps 6-35x slower on CPU and does not mix with DDP.
-        **{checkpointing: cfg.gradient_checkpointing, f"{checkpointing}_kwargs": {"use_reentrant": False}},
+        **checkpointing,
         max_length=cfg.max_length,
         packing=cfg.packing,
         # Best-fit packing keeps every example whole and sends position ids, so attention stays inside an example.
