@@ -18,6 +18,9 @@ from docs2qa.generation.qa import journal
 from generate_helpers import demo_chunks, docs2qa, docs2qa_process, make_run
 from process_helpers import kill_all, leftovers
 
+# Each test runs and kills the distilabel pipeline, then reruns it (>7 min for the two here, under load).
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture(scope="module")
 def chunks(tmp_path_factory):
