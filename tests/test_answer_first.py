@@ -113,19 +113,16 @@ Datasets are versioned collections of files that notebooks can mount read-only.
 | Limit | Free | Pro |
 | --- | --- | --- |
 | Largest single file | 50 GB | 80 GB |
-| Versions kept per dataset | 50 | 200 |
+
+A single file may be at most 50 GB on the Free plan. Pro raises the limit to 80 GB per file.
 
 Start with the quick tour, or pick a topic below.
 """
 
 
-def test_table_rows_are_factual_answers_that_name_their_columns():
-    spans = answer_first.candidates(LIMITS)
-    assert "Largest single file — Free: 50 GB, Pro: 80 GB." in spans
-    assert "Versions kept per dataset — Free: 50, Pro: 200." in spans
-    assert not any("---" in s or "|" in s for s in spans)
-    assert answer_first.score("Largest single file — Free: 50 GB, Pro: 80 GB.", "factual") > 0
-    assert answer_first.score("`acme/py:1` — Python: 3.12, CUDA: 12.6, Status: Default.", "procedural") < 0
+def test_table_rows_are_not_answers_since_evidence_must_be_verbatim():
+    # Measured on the demo: rows rewritten as sentences were dropped as evidence_not_in_chunk.
+    assert not any("|" in s or "Largest" in s for s in answer_first.candidates(LIMITS))
 
 
 def test_a_span_pointing_elsewhere_on_the_page_is_not_an_answer():
@@ -134,11 +131,11 @@ def test_a_span_pointing_elsewhere_on_the_page_is_not_an_answer():
 
 
 def test_a_type_with_no_span_gives_its_slot_to_another_types_strong_span():
-    # A table of limits has no steps: the procedural slot goes to a second factual row, so the
-    # chunk still yields two pairs; the weak pointer sentence is never taken.
+    # A page of limits has no steps: the procedural slot goes to a second factual sentence, so
+    # the chunk still yields two pairs; the weak pointer sentence is never taken.
     picked = answer_first.pick_answers(LIMITS, {"factual": 1, "procedural": 1})
     assert picked["procedural"] == [] and len(picked["factual"]) == 2
-    assert all(" — " in span for span in picked["factual"])
+    assert all("GB" in span for span in picked["factual"])
     # Nothing strong enough left: no filler span.
     thin = "# Notes\n\nA session is the container your notebook runs in.\n"
     assert sum(map(len, answer_first.pick_answers(thin, {"factual": 1, "procedural": 1}).values())) <= 1

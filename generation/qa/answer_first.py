@@ -16,7 +16,7 @@ import re
 from docs2qa.generation.qa.prompts import _hash
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "2"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "3"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
@@ -25,12 +25,10 @@ _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"])")
 _DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|then)\b", re.I)
 # Pointers into the rest of the page, anywhere in the span ("pick a topic below").
 _POINTER = re.compile(r"\b(?:on|of|with|by) (?:it|them)\b|\b(?:below|above)\b", re.I)
-_TABLE_RULE = re.compile(r"^\|?[\s:|-]+\|?$")
 # A type that finds no span of its own hands its slot to another type's next span, but only
 # to one that scores at least this (a name, a number, a setting): a span no type values is
 # worse than no pair.
 FALLBACK_MIN_SCORE = 1.0
-_TABLE_ROW = re.compile(r"^[^—]+ — [^:]+: ")
 _IMPERATIVE = re.compile(r"^(?:select|click|run|open|add|set|use|install|create|invite|pick|choose|go|enter|"
                          r"type|press|upload|download|attach|pin|call|send|pass|replace|start|stop|sign|generate)\b", re.I)
 _SETTING = re.compile(r"\b(?:default|limit|limited|maximum|minimum|at most|at least|up to|expire|expires|must|"
@@ -50,26 +48,12 @@ def _code_lines(block: str) -> list[str]:
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
 
 
-def _table_rows(lines: list[str]) -> list[str]:
-    """Each row of a Markdown table as one span that names its columns:
-    "Largest single file — Free: 50 GB, Pro: 50 GB, Team: 50 GB." """
-    rows = [[_clean(cell) for cell in line.strip().strip("|").split("|")]
-            for line in lines if not _TABLE_RULE.match(line.strip())]
-    if len(rows) < 2:
-        return []
-    header, spans = rows[0], []
-    for row in rows[1:]:
-        if len(row) != len(header) or not row[0]:
-            continue
-        cells = ", ".join(f"{name}: {value}" for name, value in zip(header[1:], row[1:], strict=True) if value)
-        if cells:
-            spans.append(f"{row[0]} — {cells}.")
-    return spans
-
-
 def candidates(text: str) -> list[str]:
-    """Sentences, list items and table rows of the chunk, markup removed, in order. A sentence
-    that introduces a one- or two-line command ("...: ```acme x```") takes the command along."""
+    """Sentences and list items of the chunk, markup removed, in order. A sentence that
+    introduces a one- or two-line command ("...: ```acme x```") takes the command along.
+    Table rows are not answers: an answer is its own evidence, and evidence must be found
+    verbatim in the chunk, which a row rewritten as a sentence is not (measured: both such
+    pairs dropped as evidence_not_in_chunk)."""
     spans: list[str] = []
     pieces = re.split(r"(^```.*?^```[^\n]*$)", text, flags=re.DOTALL | re.MULTILINE)
     for index, piece in enumerate(pieces):
@@ -78,9 +62,6 @@ def candidates(text: str) -> list[str]:
         following = pieces[index + 1] if index + 1 < len(pieces) else ""
         for block in re.split(r"\n\s*\n", piece):
             lines = [line for line in block.splitlines() if line.strip()]
-            if lines and all(line.lstrip().startswith("|") for line in lines):
-                spans.extend(_table_rows(lines))
-                continue
             if not lines or lines[0].lstrip().startswith(("#", "|", "![", ">")):
                 continue
             if all(_LIST_RE.match(line) for line in lines):
@@ -100,8 +81,6 @@ def score(span: str, question_type: str) -> float:
     words = span.split()
     if not 6 <= len(words) <= 45:
         return -1.0
-    if question_type != "factual" and _TABLE_ROW.match(span):
-        return -1.0  # a row of values is a fact, not a step or a concept
     value = 0.0
     digits = bool(re.search(r"\d", span))
     code = "`" in span
@@ -120,7 +99,7 @@ def score(span: str, question_type: str) -> float:
 def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
     """Up to `wanted[type]` distinct spans per question type; a span serves one type only.
     Types are served in turn, so one type cannot take every good span of a small chunk. A
-    type left short (a table of limits has no steps) gives its slots to the other types'
+    type left short (a page of limits has no steps) gives its slots to the other types'
     next spans of score >= FALLBACK_MIN_SCORE, so the chunk still yields as many pairs."""
     spans = list(dict.fromkeys(candidates(text)))
     taken: set[str] = set()
