@@ -20,6 +20,7 @@ import json
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
@@ -44,6 +45,7 @@ def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
         raise SystemExit(f"{strategy}: docs2qa generate failed:\n{result.stderr[-3000:]}")
     manifest = json.loads((run / "generate" / "manifest.json").read_text())
     kept = pq.read_table(run / "generate" / "pairs.parquet").to_pylist()
+    dropped = pq.read_table(run / "generate" / "dropped.parquet").to_pylist()
     by_chunk = {c.chunk_id: c for c in chunks}
     cfg = GenerateConfig()
     produced = []  # (reason the gates give or None) for every pair the model wrote
@@ -65,7 +67,9 @@ def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
         "tokens": manifest["tokens"], "tokens_per_kept_pair": round(tokens / len(kept)) if kept else None,
         "generator_tokens_per_kept_pair": round(sum(manifest["tokens"]["generate"].values()) / len(kept)) if kept else None,
         "judge_health": manifest["judge_health"], "skipped_chunks": manifest.get("skipped_chunks"),
-        "pairs": [(p["question"], p["answer"]) for p in kept],
+        "dropped": dict(Counter(d["reason"] for d in dropped).most_common()),
+        "dropped_rows": [(d["item_id"], d["reason"], d["detail"]) for d in dropped],
+        "pairs": [(p["chunk_id"], p["question"], p["answer"]) for p in kept],
     }
 
 
@@ -74,6 +78,8 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=12, help="chunks, spread over the demo site's pages")
     parser.add_argument("--types", default="factual", help="question types, comma-separated, one question each")
     parser.add_argument("--strategies", default="free,answer_first")
+    parser.add_argument("--show-chunks", action="store_true",
+                        help="print each chunk's text, to read kept pairs beside it")
     args = parser.parse_args()
 
     from docs2qa.generation.generate import spread
@@ -83,12 +89,24 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-genq-") as tmp:
         chunks = spread(demo_chunks(Path(tmp) / "ingest"), args.chunks)
         results = [run_strategy(s, chunks, types, Path(tmp) / s) for s in args.strategies.split(",")]
+    if args.show_chunks:
+        for chunk in chunks:
+            print(f"\n-- chunk {chunk.chunk_id} {' > '.join(chunk.heading_path)}\n{chunk.text}")
     for result in results:
         print(f"\n== {result['strategy']}: {result['kept']} kept of {result['produced']} produced, "
               f"{result['chunks']} chunks, {result['seconds']} s")
-        for question, answer in result.pop("pairs"):
-            print(f"  Q: {question}\n     A: {answer[:160]}")
+        for chunk_id, question, answer in result.pop("pairs"):
+            print(f"  [{chunk_id}] Q: {question}\n     A: {answer[:200]}")
+        for item_id, reason, detail in result.pop("dropped_rows"):
+            print(f"  dropped {item_id} {reason}: {detail[:200]}")
         print(json.dumps(result, indent=1))
+    print("\n| strategy | kept/chunk | supported share | echo produced/kept | degenerate produced/kept "
+          "| tokens per kept pair (generator) | wall s |\n|---|---|---|---|---|---|---|")
+    for r in results:
+        print(f"| {r['strategy']} | {r['kept_per_chunk']} | {r['supported_share']} "
+              f"| {r['echo_produced']}/{r['echo_kept']} "
+              f"| {r['degenerate_produced']}/{r['degenerate_kept']} | {r['tokens_per_kept_pair']} "
+              f"({r['generator_tokens_per_kept_pair']}) | {r['seconds']} |")
     if len(results) == 2 and all(r["tokens_per_kept_pair"] for r in results):
         print(f"\ntokens per kept pair, {results[0]['strategy']} / {results[1]['strategy']}: "
               f"{results[0]['tokens_per_kept_pair'] / results[1]['tokens_per_kept_pair']:.1f}x; "
