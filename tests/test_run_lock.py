@@ -70,6 +70,7 @@ def orphaned_lock(tmp_path):
     child = int(holder.stdout.readline())
     os.kill(holder.pid, signal.SIGKILL)
     holder.wait(10)
+    holder.stdout.close()  # read what we needed; an open pipe warns (an error under filterwarnings)
     yield tmp_path, child
     try:
         os.kill(child, signal.SIGKILL)
