@@ -76,7 +76,7 @@ def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
 
 def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
     if embeddings is None:
-        from docs2qa.generation.qa.dedup import embed_questions
+        from docs2qa.models.embeddings import embed_questions
 
         embeddings = embed_questions([p.question for p in pairs], schema.EMBED_MODEL)
     if isinstance(embeddings, Mapping):

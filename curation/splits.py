@@ -54,7 +54,7 @@ def remove_leakage(splits: dict[str, list[dict]], model: str, question_threshold
     earlier split (validation is compared with train; test with train and validation).
     Returns the cleaned splits and one record per removed pair: its nearest neighbour, which
     text matched and how closely."""
-    from docs2qa.generation.qa.dedup import embed_questions
+    from docs2qa.models.embeddings import embed_questions
 
     everything = [r for s in ("train", "validation", "test") for r in splits[s]]
     if not splits["train"] or len(everything) == len(splits["train"]):

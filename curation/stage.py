@@ -102,7 +102,8 @@ _STAGE = "docs2qa.curation.stage"
 STAGES = (
     Stage("push", f"{_STAGE}:push", ("generate", "chunk"),
           "send the pairs to Argilla for people to review (starts the local server if needed)", section="curate",
-          code=(_STAGE, "docs2qa.curation.push", "docs2qa.curation.schema", "docs2qa.curation.argilla_api"),
+          code=(_STAGE, "docs2qa.curation.push", "docs2qa.curation.schema", "docs2qa.curation.argilla_api",
+                "docs2qa.models.embeddings"),
           enabled=_reviewed,
           describe=_describe_push, command="curate push"),
     Stage("pull", f"{_STAGE}:pull", ("push",),
@@ -116,7 +117,7 @@ STAGES = (
           "freeze the accepted pairs into a versioned dataset with card, manifest and report",
           code=(_STAGE, "docs2qa.curation.export", "docs2qa.curation.splits", "docs2qa.curation.formats",
                 "docs2qa.curation.card", "docs2qa.curation.report", "docs2qa.curation.versions",
-                "docs2qa.curation.stats"),
+                "docs2qa.curation.stats", "docs2qa.models.embeddings"),
           select_inputs=lambda config: ("crawl", "convert", "chunk", "generate",
                                         *(("pull",) if _reviewed(config) else ())),
           describe=_describe_export,

@@ -144,7 +144,7 @@ def load_with_adapter(base: str | Path, adapter_dir: str | Path, *, quantization
     quantised the way it was trained."""
     from peft import PeftModel
 
-    from docs2qa.generation.llm.embedded import resolve_model
+    from docs2qa.models.embedded import resolve_model
 
     model = PeftModel.from_pretrained(load_base(resolve_model(str(base)), quantization=quantization, bf16=bf16,
                                                 inference=True), str(adapter_dir))

@@ -127,7 +127,7 @@ STAGES = (
     Stage("finetune", f"{_STAGE}:finetune", ("export",),
           "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)",
           code=(_STAGE, "docs2qa.finetune.train", "docs2qa.finetune.data", "docs2qa.finetune.model",
-                "docs2qa.finetune.merge", "docs2qa.finetune.card"),
+                "docs2qa.finetune.merge", "docs2qa.finetune.card", "docs2qa.models"),
           select_inputs=lambda config: () if config.finetune.dataset else ("export",),
           describe=_describe_finetune,
           help="QLoRA-tune the base model on a dataset version "
@@ -138,7 +138,7 @@ STAGES = (
     # ... and a gold file replaces the dataset version's split.
     Stage("eval", f"{_STAGE}:evaluate", ("finetune", "export"),
           "compare the tuned model with its base on the test split (results.json, report.html)",
-          code=(_STAGE, "docs2qa.finetune.evaluate"),
+          code=(_STAGE, "docs2qa.finetune.evaluate", "docs2qa.models"),
           select_inputs=lambda config: ("finetune",) if config.finetune.dataset or config.eval.gold_file
           else ("finetune", "export"),
           describe=_describe_eval,

@@ -39,7 +39,7 @@ RESUME_FREE = ("max_steps", "output_dir", "torch_threads", "eval_batch_size")
 def finetune(cfg: FinetuneConfig, *, out_dir: Path, dataset_root: Path = Path("datasets"), resume: bool = False,
              merge: bool = False) -> dict:
     """Train an adapter on `cfg.dataset`; write it with a card and a manifest to `out_dir`; return the manifest."""
-    from docs2qa.generation.llm.embedded import resolve_model
+    from docs2qa.models.embedded import resolve_model
 
     for module in ("torch", "transformers", "peft", "trl", "datasets", "accelerate"):
         require(module, EXTRA, "docs2qa finetune")

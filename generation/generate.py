@@ -261,7 +261,7 @@ def _embedder(gen):
 
     @lru_cache(maxsize=1)
     def model():
-        from docs2qa.generation.qa.dedup import load_embedder
+        from docs2qa.models.embeddings import load_embedder
 
         return load_embedder(gen.dedup.model)
 

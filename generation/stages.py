@@ -206,7 +206,7 @@ STAGES = (
                 "docs2qa.generation.markdown_blocks")),
     Stage("generate", "docs2qa.generation.generate:generate", ("chunk",),
           "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates",
-          code=("docs2qa.generation.generate", "docs2qa.generation.qa", "docs2qa.generation.llm"),
+          code=("docs2qa.generation.generate", "docs2qa.generation.qa", "docs2qa.generation.llm", "docs2qa.models"),
           describe=_describe_generate,
           options=(
               Option("--max-tokens", "max_tokens", int, None, "Token budget; stops cleanly (resumable) when reached.",

@@ -8,7 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation.qa.dedup import _choose_head, cluster_duplicates, embed_questions, similar_pairs
+from docs2qa.generation.qa.dedup import _choose_head, cluster_duplicates, similar_pairs
+from docs2qa.models.embeddings import embed_questions
 
 
 def _unit(rows: np.ndarray) -> np.ndarray:

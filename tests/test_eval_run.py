@@ -201,7 +201,7 @@ def test_prompts_use_the_model_template_and_fold_the_system_prompt_where_it_has_
 def test_smollm2_eval_on_cpu(tmp_path):
     """A real small model: fluent answers, and the time per question printed (pytest -s)."""
     from docs2qa.curation.versions import write_version
-    from docs2qa.generation.llm.embedded import resolve_model
+    from docs2qa.models.embedded import resolve_model
     from eval_helpers import canonical_rows
 
     rows = [dict(row, pair_id=f"{k}-{row['pair_id']}") for k in range(3) for row in canonical_rows("test")][:16]

@@ -13,7 +13,7 @@ import pytest
 from docs2qa.config import LLMConfig
 from docs2qa.errors import Docs2qaError
 from docs2qa.generation.llm import build_llm, generation_kwargs, model_label, resolve_model
-from docs2qa.generation.llm import embedded
+from docs2qa.models import embedded
 from tiny_models import tiny_chat_model, transformers_server  # noqa: F401  (session fixture)
 
 PROMPTS = [

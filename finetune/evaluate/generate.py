@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from docs2qa.finetune.evaluate.data import Example
-from docs2qa.generation.llm.decoding import eos_token_ids, generated_length
+from docs2qa.models.decoding import eos_token_ids, generated_length
 
 
 @dataclass(frozen=True)

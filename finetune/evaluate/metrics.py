@@ -125,7 +125,7 @@ class EmbeddingScorer:
 
     def __init__(self, model: str):
         from docs2qa.errors import require
-        from docs2qa.generation.llm.embedded import resolve_model
+        from docs2qa.models.embedded import resolve_model
 
         sentence_transformers = require("sentence_transformers", "generate", "eval.embedding_model")
         self.model_id = model

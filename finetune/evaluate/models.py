@@ -43,7 +43,7 @@ class TunedModel:
 
 def locate(model_dir: str | Path) -> TunedModel:
     """Accept an adapter folder or the fine-tune output folder holding adapter/ and manifest.json."""
-    from docs2qa.generation.llm.embedded import resolve_model
+    from docs2qa.models.embedded import resolve_model
 
     model_dir = Path(model_dir)
     if (model_dir / "adapter_config.json").is_file():

@@ -13,7 +13,7 @@ from distilabel.models.llms.utils import prepare_output
 from distilabel.typing import GenerateOutput, StandardInput
 from pydantic import Field, PrivateAttr, validate_call
 
-from docs2qa.generation.llm.decoding import eos_token_ids, generated_length
+from docs2qa.models.decoding import eos_token_ids, generated_length
 
 
 class BatchedTransformersLLM(TransformersLLM):

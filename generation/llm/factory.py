@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from docs2qa.config import LLMConfig
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation.llm.embedded import PREFIX, SMOLLM2_DIRNAME, resolve_gguf, resolve_model
+from docs2qa.models.embedded import PREFIX, SMOLLM2_DIRNAME, resolve_gguf, resolve_model
 from docs2qa.secrets import env_secret
 
 if TYPE_CHECKING:

@@ -155,7 +155,8 @@ def judge_score(pair: QAPair) -> float:
 def remove_near_duplicates(pairs: list[QAPair], cfg: GenerateConfig) -> tuple[list[QAPair], list[Dropped]]:
     """Within and across chunks: keep the best-scored pair of each cluster, record the
     cluster on every pair (kept and dropped)."""
-    from docs2qa.generation.qa.dedup import cluster_duplicates, embed_questions
+    from docs2qa.generation.qa.dedup import cluster_duplicates
+    from docs2qa.models.embeddings import embed_questions
 
     if not pairs:
         return [], []

@@ -19,9 +19,6 @@ Finding the pairs is exact, not approximate, and fits 100k x 384 in well under 2
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import numpy as np
 
 from docs2qa.errors import Docs2qaError
@@ -174,33 +171,3 @@ def _choose_head(y: np.ndarray, threshold: float) -> int:
         if cost < best_cost:
             best_k, best_cost = k, cost
     return best_k
-
-
-def embed_questions(questions: list[str], model_spec: str, batch_size: int = 64) -> np.ndarray:
-    """(n, d) float32, L2-normalised sentence-transformers embeddings, on CPU, offline."""
-    model = load_embedder(model_spec)
-    if not questions:
-        return np.zeros((0, model.get_sentence_embedding_dimension() or 0), dtype=np.float32)
-    vectors = model.encode(list(questions), batch_size=batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
-    return np.ascontiguousarray(vectors, dtype=np.float32)
-
-
-def load_embedder(model_spec: str):
-    """A sentence-transformers model on CPU, offline; a clear error when it cannot load."""
-    from docs2qa.generation.llm.embedded import resolve_model
-
-    path = resolve_model(model_spec)
-    # No model hub is reachable; a missing model must fail at once, not after retries.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError as exc:
-        raise Docs2qaError("dedup needs the package 'sentence-transformers'",
-                           "pip install sentence-transformers") from exc
-    try:
-        model = SentenceTransformer(path, device="cpu", local_files_only=True)
-    except Exception as exc:
-        hint = "pass a local folder" if not Path(path).exists() else "the folder is not a sentence-transformers model"
-        raise Docs2qaError(f"cannot load embedding model {model_spec!r}: {type(exc).__name__}: {exc}", hint) from exc
-    return model

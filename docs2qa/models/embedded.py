@@ -121,7 +121,7 @@ def convert_gguf(gguf: Path, target: Path, threads: int = 2) -> Path:
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The loader marks the model as quantized; save_pretrained would refuse or write
         # quantization metadata for weights that are already plain fp32.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # typed as the quantizer; None clears it
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp)
