@@ -17,6 +17,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from docs2qa.processes import is_live, stat_fields
+
 CHILDREN: dict[int, subprocess.Popen] = {}  # reaped on stop when this process started them
 
 
@@ -103,7 +105,7 @@ def _group_has_live_member(pgid: int) -> bool:
         return True
     for entry in proc.iterdir():
         if entry.name.isdigit():
-            stat = _stat_fields(int(entry.name))
+            stat = stat_fields(int(entry.name))
             if stat and stat[2] == str(pgid) and stat[0] != "Z":
                 return True
     return False
@@ -112,31 +114,9 @@ def _group_has_live_member(pgid: int) -> bool:
 # ---------------------------------------------------------------- process identity
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/PID/stat from the state field on (the command name may hold spaces)."""
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return raw.rsplit(")", 1)[1].split()
-
-
 def start_time(pid: int) -> str | None:
-    fields = _stat_fields(pid)
+    fields = stat_fields(pid)
     return fields[19] if fields else None
-
-
-def is_live(pid: int) -> bool:
-    if Path("/proc").is_dir():
-        fields = _stat_fields(pid)
-        return fields is not None and fields[0] not in ("Z", "X")
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _cmdline(pid: int) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Iterator
 
 from docs2qa.errors import Docs2qaError
+from docs2qa.processes import is_live
 
 LOCK_FILE = ".lock"
 # A holder that is gone while the lock is still held has children that took the lock with
@@ -59,15 +60,7 @@ def _holder(path: Path) -> dict:
 
 
 def _alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return bool(pid) and is_live(pid)
 
 
 def _openers(path: Path) -> list[int]:
