@@ -10,6 +10,7 @@ the budget is checked between waves and a stop leaves only finished work behind.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 from collections import Counter
@@ -158,7 +159,12 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
     rows = [{"unit": u.key, "chunk_id": u.chunk.chunk_id, "title": u.chunk.title,
              "heading_path": list(u.chunk.heading_path), "text": u.chunk.text,
              "question_type": u.question_type, "n": u.n, "answers": list(u.answers)} for u in units]
-    with Pipeline(name="docs2qa-generate", cache_dir=str(folder / "_distilabel")) as pipeline:
+    # Our journals are the cache: distilabel's cannot always resume (upstream #1065), and a run killed
+    # while distilabel wrote its pipeline.yaml leaves a file that crashes every rerun at load (even with
+    # use_cache=False, distilabel reads it back): each pipeline process starts from an empty one.
+    cache_dir = folder / "_distilabel"
+    shutil.rmtree(cache_dir, ignore_errors=True)
+    with Pipeline(name="docs2qa-generate", cache_dir=str(cache_dir)) as pipeline:
         load = LoadDataFromDicts(name="load_units", data=rows, batch_size=generator.batch_size)
         if gen.resolved_strategy() == "answer_first":
             # Questions are one line whatever the output format: the answers are given.
@@ -177,7 +183,6 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
         init = {} if ray else {"_node_ip_address": "127.0.0.1", "include_dashboard": False,
                                "num_cpus": os.cpu_count()}
         pipeline = pipeline.ray(ray_head_node_url=ray or None, ray_init_kwargs=init)
-    # Our journals are the cache: distilabel's cannot always resume (upstream #1065).
     pipeline.run(use_cache=False)
 
 

@@ -115,6 +115,23 @@ def test_killed_run_resumes_without_loss_duplicates_or_regeneration(tmp_path, ch
     assert len({p["pair_id"] for p in pairs}) == len(pairs)
 
 
+def test_a_pipeline_file_cut_by_a_kill_does_not_block_the_rerun(tmp_path, chunks, tiny_chat_model):
+    """kill -9 while distilabel writes its cached pipeline.yaml left an empty file that crashed every
+    rerun at load ("'NoneType' object is not subscriptable"), whatever use_cache said."""
+    run, config = make_run(tmp_path, chunks[:2], tiny_generate(tiny_chat_model))
+    assert docs2qa("generate", "-c", str(config), "--run", str(run)).returncode == 0
+    cached = list((run / "generate" / "_distilabel").rglob("pipeline.yaml"))
+    assert cached, "distilabel no longer writes pipeline.yaml: this test no longer reproduces the kill"
+    for path in cached:
+        path.write_text("")
+    for path in (run / "generate").iterdir():  # the same pipeline again, from nothing but the cut cache
+        if path.name != "_distilabel":
+            path.unlink()
+    result = docs2qa("generate", "-c", str(config), "--run", str(run))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(journal_records(run)) == 4
+
+
 def test_unchanged_units_are_not_regenerated_and_changed_ones_are(tmp_path, chunks, tiny_chat_model):
     run, config = make_run(tmp_path, chunks[:2], tiny_generate(tiny_chat_model))
     assert docs2qa("generate", "-c", str(config), "--run", str(run)).returncode == 0
