@@ -22,9 +22,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-VOCAB = ("tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "
-         "current depth sample record station export import schema field value option default "
-         "returns raises parameter client request response batch index query filter limit offset").split()
+VOCAB = (
+    "tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "
+    "current depth sample record station export import schema field value option default "
+    "returns raises parameter client request response batch index query filter limit offset"
+).split()
 
 
 def _sentence(rng: random.Random) -> str:
@@ -42,9 +44,11 @@ def _code(rng: random.Random) -> str:
     lines = []
     for _ in range(rng.randint(3, 30)):
         a, b = rng.choice(VOCAB), rng.choice(VOCAB)
-        lines.append(f'<span class="n">{a}</span> <span class="o">=</span> <span class="n">client</span>'
-                     f'<span class="o">.</span><span class="n">{b}</span><span class="p">(</span>'
-                     f'<span class="s2">"{rng.choice(VOCAB)}"</span><span class="p">)</span>')
+        lines.append(
+            f'<span class="n">{a}</span> <span class="o">=</span> <span class="n">client</span>'
+            f'<span class="o">.</span><span class="n">{b}</span><span class="p">(</span>'
+            f'<span class="s2">"{rng.choice(VOCAB)}"</span><span class="p">)</span>'
+        )
     lang = rng.choice(["python", "bash", "json"])
     return f'<div class="highlight-{lang}"><div class="highlight"><pre>' + "\n".join(lines) + "</pre></div></div>"
 
@@ -52,8 +56,12 @@ def _code(rng: random.Random) -> str:
 def _table(rng: random.Random) -> str:
     cols = rng.randint(2, 5)
     head = "".join(f"<th>{rng.choice(VOCAB).title()}</th>" for _ in range(cols))
-    rows = "".join("<tr>" + "".join(f"<td>{' '.join(rng.choice(VOCAB) for _ in range(rng.randint(1, 6)))}</td>"
-                                    for _ in range(cols)) + "</tr>" for _ in range(rng.randint(2, 25)))
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{' '.join(rng.choice(VOCAB) for _ in range(rng.randint(1, 6)))}</td>" for _ in range(cols))
+        + "</tr>"
+        for _ in range(rng.randint(2, 25))
+    )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
@@ -88,12 +96,14 @@ def make_page(i: int, rng: random.Random) -> str:
             else:
                 body.append(f"<h3>{rng.choice(VOCAB).title()} details</h3><p>{_sentence(rng)}</p>")
         body.append("</section>")
-    return (f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title} | Bench Docs</title>"
-            "<script>window.dataLayer=[];</script><style>.x{color:red}</style></head><body>"
-            "<div class='cookie-banner'>Cookies? <button>OK</button></div>"
-            f"<header><a href='/'>Bench Docs</a><nav><ul>{nav}</ul></nav></header>"
-            f"<aside><ul>{nav}</ul></aside><main><article>{''.join(body)}</article></main>"
-            "<footer><p>Footer text</p></footer></body></html>")
+    return (
+        f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{title} | Bench Docs</title>"
+        "<script>window.dataLayer=[];</script><style>.x{color:red}</style></head><body>"
+        "<div class='cookie-banner'>Cookies? <button>OK</button></div>"
+        f"<header><a href='/'>Bench Docs</a><nav><ul>{nav}</ul></nav></header>"
+        f"<aside><ul>{nav}</ul></aside><main><article>{''.join(body)}</article></main>"
+        "<footer><p>Footer text</p></footer></body></html>"
+    )
 
 
 def _document(url: str, body: bytes, convert_cfg):
@@ -143,8 +153,13 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--tokenizer", default="embedded:smollm2")
     parser.add_argument("--max-tokens", type=int, default=512)
-    parser.add_argument("--workers", type=int, nargs="*", default=[2],
-                        help="process counts whose scaling is measured (the first figure is always one process)")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        nargs="*",
+        default=[2],
+        help="process counts whose scaling is measured (the first figure is always one process)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
@@ -162,7 +177,9 @@ def main(argv: list[str] | None = None) -> dict:
     counter = load_token_counter(args.tokenizer)
     load_s = time.perf_counter() - t0
     convert_cfg = ConvertConfig()
-    chunk_cfg = ChunkConfig(tokenizer=args.tokenizer, max_tokens=args.max_tokens, min_tokens=min(64, args.max_tokens // 4))
+    chunk_cfg = ChunkConfig(
+        tokenizer=args.tokenizer, max_tokens=args.max_tokens, min_tokens=min(64, args.max_tokens // 4)
+    )
 
     _document(*pages[0], convert_cfg)  # first-use imports are not throughput
     # Page by page, lxml then convert then chunk: on a shared machine whose load swings, the

@@ -41,12 +41,22 @@ def main() -> None:
     from docs2qa.generation.crawl import crawl_site
     from docs2qa.store import BlobStore
 
-    server = subprocess.Popen([sys.executable, "-c", SERVER, str(TESTS), str(args.latency), str(args.pages)],
-                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, "-c", SERVER, str(TESTS), str(args.latency), str(args.pages)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     base_url = server.stdout.readline().strip()
     try:
-        cfg = CrawlConfig(seeds=[f"{base_url}/bench/"], allow_private_addresses=True, markdown_alternates=False,
-                          concurrency_per_host=args.concurrency, max_pages=args.pages + 1, retries=0)
+        cfg = CrawlConfig(
+            seeds=[f"{base_url}/bench/"],
+            allow_private_addresses=True,
+            markdown_alternates=False,
+            concurrency_per_host=args.concurrency,
+            max_pages=args.pages + 1,
+            retries=0,
+        )
         with tempfile.TemporaryDirectory() as tmp:
             t0, c0 = time.perf_counter(), time.process_time()
             outcome = crawl_site(cfg, BlobStore(Path(tmp) / "blobs"), [], Path(tmp) / "journal.jsonl")
@@ -57,10 +67,12 @@ def main() -> None:
     pages = len(outcome.pages) - 1  # minus the index
     ideal_rate = args.concurrency / args.latency
     ideal_elapsed = (2 + math.ceil(args.pages / args.concurrency)) * args.latency
-    print(f"bench_crawl: N={args.pages} L={args.latency}s C={args.concurrency} pages={pages} "
-          f"dropped={len(outcome.dropped)} wall={elapsed:.2f}s rate={pages / elapsed:.1f} pages/s "
-          f"ideal={ideal_rate:.1f} pages/s ratio={ideal_elapsed / elapsed:.3f} "
-          f"(raw rate/ideal={pages / elapsed / ideal_rate:.3f}) crawler_cpu={1000 * cpu / max(pages, 1):.1f}ms/page")
+    print(
+        f"bench_crawl: N={args.pages} L={args.latency}s C={args.concurrency} pages={pages} "
+        f"dropped={len(outcome.dropped)} wall={elapsed:.2f}s rate={pages / elapsed:.1f} pages/s "
+        f"ideal={ideal_rate:.1f} pages/s ratio={ideal_elapsed / elapsed:.3f} "
+        f"(raw rate/ideal={pages / elapsed / ideal_rate:.3f}) crawler_cpu={1000 * cpu / max(pages, 1):.1f}ms/page"
+    )
 
 
 if __name__ == "__main__":

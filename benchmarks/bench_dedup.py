@@ -32,7 +32,7 @@ def make_data(n: int, dim: int, planted_groups: int, seed: int = 0, topics: int 
     group_of = np.full(n, -1)
     base_rows = rng.choice(n, planted_groups * 4, replace=False).reshape(planted_groups, 4)
     for g, rows in enumerate(base_rows):
-        copies = rows[1:1 + rng.integers(1, 4)]
+        copies = rows[1 : 1 + rng.integers(1, 4)]
         noise = rng.standard_normal((len(copies), dim), dtype=np.float32)
         noise /= np.linalg.norm(noise, axis=1, keepdims=True)
         x[copies] = 0.97 * x[rows[0]] + 0.243 * noise  # cos ~ 0.97 before renormalising
@@ -61,7 +61,7 @@ def main() -> None:
     scores = np.random.default_rng(1).random(args.n).tolist()
     rss_before = peak_rss_mb()
     start = time.perf_counter()
-    keep, cluster_of, sizes = cluster_duplicates(x, scores, args.threshold)
+    keep, cluster_of, _sizes = cluster_duplicates(x, scores, args.threshold)
     elapsed = time.perf_counter() - start
     rss_peak = peak_rss_mb()
 
@@ -74,14 +74,20 @@ def main() -> None:
     kept_per_cluster = np.bincount(cluster_of[keep], minlength=args.n)
     best_kept = all(scores[c] >= scores[i] for i, c in enumerate(cluster_of.tolist()) if c != i)
 
-    print(f"n={args.n} dim={args.dim} threshold={args.threshold} topics={args.topics or 'none'} planted groups={args.groups} "
-          f"({int(planted.sum())} rows)")
+    print(
+        f"n={args.n} dim={args.dim} threshold={args.threshold} topics={args.topics or 'none'} planted groups={args.groups} "
+        f"({int(planted.sum())} rows)"
+    )
     print(f"time            {elapsed:8.1f} s    goal < 60 s    {'OK' if elapsed < 60 else 'MISSED'}")
-    print(f"peak RSS        {rss_peak:8.0f} MB   goal < 2048 MB {'OK' if rss_peak < 2048 else 'MISSED'}"
-          f"  (data + interpreter before the call: {rss_before:.0f} MB)")
-    print(f"planted groups found whole: {found}/{args.groups}; kept {int(keep.sum())} of {args.n}; "
-          f"exactly one kept per cluster: {bool(np.all(kept_per_cluster[keep] == 1))}; "
-          f"kept member is the best of its cluster: {best_kept}")
+    print(
+        f"peak RSS        {rss_peak:8.0f} MB   goal < 2048 MB {'OK' if rss_peak < 2048 else 'MISSED'}"
+        f"  (data + interpreter before the call: {rss_before:.0f} MB)"
+    )
+    print(
+        f"planted groups found whole: {found}/{args.groups}; kept {int(keep.sum())} of {args.n}; "
+        f"exactly one kept per cluster: {bool(np.all(kept_per_cluster[keep] == 1))}; "
+        f"kept member is the best of its cluster: {best_kept}"
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,11 @@ def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
     from docs2qa.generation.qa.gates import gate_pair
     from generate_helpers import docs2qa, make_run
 
-    settings = {"strategy": strategy, "questions_per_type": types,
-                "generator": {"batch_size": 4, "max_new_tokens": 200}}
+    settings = {
+        "strategy": strategy,
+        "questions_per_type": types,
+        "generator": {"batch_size": 4, "max_new_tokens": 200},
+    }
     folder.mkdir(parents=True)
     run, config = make_run(folder, chunks, settings)
     started = time.monotonic()
@@ -51,22 +54,39 @@ def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
     produced = []  # (reason the gates give or None) for every pair the model wrote
     for record in journal.read(run / "generate" / journal.UNITS):
         for pair in record["pairs"]:
-            failure = gate_pair(pair["question"], pair["answer"], pair.get("evidence") or "",
-                                by_chunk[record["chunk_id"]].text, record["question_type"], cfg)
+            failure = gate_pair(
+                pair["question"],
+                pair["answer"],
+                pair.get("evidence") or "",
+                by_chunk[record["chunk_id"]].text,
+                record["question_type"],
+                cfg,
+            )
             produced.append(failure[0] if failure else None)
-    kept_reasons = [gate_pair(p["question"], p["answer"], p["evidence"], by_chunk[p["chunk_id"]].text,
-                              p["question_type"], cfg) for p in kept]
+    kept_reasons = [
+        gate_pair(p["question"], p["answer"], p["evidence"], by_chunk[p["chunk_id"]].text, p["question_type"], cfg)
+        for p in kept
+    ]
     tokens = sum(sum(step.values()) for step in manifest["tokens"].values())
     return {
-        "strategy": strategy, "seconds": round(seconds), "chunks": len(chunks), "produced": len(produced),
-        "kept": len(kept), "kept_per_chunk": round(len(kept) / len(chunks), 2),
+        "strategy": strategy,
+        "seconds": round(seconds),
+        "chunks": len(chunks),
+        "produced": len(produced),
+        "kept": len(kept),
+        "kept_per_chunk": round(len(kept) / len(chunks), 2),
         "supported_share": round(sum(r != "unsupported" for r in produced) / max(1, len(produced)), 2),
-        "echo_produced": produced.count("echo"), "degenerate_produced": produced.count("degenerate"),
+        "echo_produced": produced.count("echo"),
+        "degenerate_produced": produced.count("degenerate"),
         "echo_kept": sum(1 for r in kept_reasons if r and r[0] == "echo"),
         "degenerate_kept": sum(1 for r in kept_reasons if r and r[0] == "degenerate"),
-        "tokens": manifest["tokens"], "tokens_per_kept_pair": round(tokens / len(kept)) if kept else None,
-        "generator_tokens_per_kept_pair": round(sum(manifest["tokens"]["generate"].values()) / len(kept)) if kept else None,
-        "judge_health": manifest["judge_health"], "skipped_chunks": manifest.get("skipped_chunks"),
+        "tokens": manifest["tokens"],
+        "tokens_per_kept_pair": round(tokens / len(kept)) if kept else None,
+        "generator_tokens_per_kept_pair": round(sum(manifest["tokens"]["generate"].values()) / len(kept))
+        if kept
+        else None,
+        "judge_health": manifest["judge_health"],
+        "skipped_chunks": manifest.get("skipped_chunks"),
         "dropped": dict(Counter(d["reason"] for d in dropped).most_common()),
         "dropped_rows": [(d["item_id"], d["reason"], d["detail"]) for d in dropped],
         "pairs": [(p["chunk_id"], p["question"], p["answer"]) for p in kept],
@@ -78,8 +98,9 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=12, help="chunks, spread over the demo site's pages")
     parser.add_argument("--types", default="factual", help="question types, comma-separated, one question each")
     parser.add_argument("--strategies", default="free,answer_first")
-    parser.add_argument("--show-chunks", action="store_true",
-                        help="print each chunk's text, to read kept pairs beside it")
+    parser.add_argument(
+        "--show-chunks", action="store_true", help="print each chunk's text, to read kept pairs beside it"
+    )
     args = parser.parse_args()
 
     from docs2qa.generation.generate import spread
@@ -93,24 +114,32 @@ def main() -> None:
         for chunk in chunks:
             print(f"\n-- chunk {chunk.chunk_id} {' > '.join(chunk.heading_path)}\n{chunk.text}")
     for result in results:
-        print(f"\n== {result['strategy']}: {result['kept']} kept of {result['produced']} produced, "
-              f"{result['chunks']} chunks, {result['seconds']} s")
+        print(
+            f"\n== {result['strategy']}: {result['kept']} kept of {result['produced']} produced, "
+            f"{result['chunks']} chunks, {result['seconds']} s"
+        )
         for chunk_id, question, answer in result.pop("pairs"):
             print(f"  [{chunk_id}] Q: {question}\n     A: {answer[:200]}")
         for item_id, reason, detail in result.pop("dropped_rows"):
             print(f"  dropped {item_id} {reason}: {detail[:200]}")
         print(json.dumps(result, indent=1))
-    print("\n| strategy | kept/chunk | supported share | echo produced/kept | degenerate produced/kept "
-          "| tokens per kept pair (generator) | wall s |\n|---|---|---|---|---|---|---|")
+    print(
+        "\n| strategy | kept/chunk | supported share | echo produced/kept | degenerate produced/kept "
+        "| tokens per kept pair (generator) | wall s |\n|---|---|---|---|---|---|---|"
+    )
     for r in results:
-        print(f"| {r['strategy']} | {r['kept_per_chunk']} | {r['supported_share']} "
-              f"| {r['echo_produced']}/{r['echo_kept']} "
-              f"| {r['degenerate_produced']}/{r['degenerate_kept']} | {r['tokens_per_kept_pair']} "
-              f"({r['generator_tokens_per_kept_pair']}) | {r['seconds']} |")
+        print(
+            f"| {r['strategy']} | {r['kept_per_chunk']} | {r['supported_share']} "
+            f"| {r['echo_produced']}/{r['echo_kept']} "
+            f"| {r['degenerate_produced']}/{r['degenerate_kept']} | {r['tokens_per_kept_pair']} "
+            f"({r['generator_tokens_per_kept_pair']}) | {r['seconds']} |"
+        )
     if len(results) == 2 and all(r["tokens_per_kept_pair"] for r in results):
-        print(f"\ntokens per kept pair, {results[0]['strategy']} / {results[1]['strategy']}: "
-              f"{results[0]['tokens_per_kept_pair'] / results[1]['tokens_per_kept_pair']:.1f}x; "
-              f"wall time ratio {results[0]['seconds'] / max(1, results[1]['seconds']):.2f}")
+        print(
+            f"\ntokens per kept pair, {results[0]['strategy']} / {results[1]['strategy']}: "
+            f"{results[0]['tokens_per_kept_pair'] / results[1]['tokens_per_kept_pair']:.1f}x; "
+            f"wall time ratio {results[0]['seconds'] / max(1, results[1]['seconds']):.2f}"
+        )
 
 
 if __name__ == "__main__":

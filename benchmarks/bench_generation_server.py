@@ -33,8 +33,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 TOPICS = [
-    "the sitemap", "a Markdown table", "the robots file", "a code block", "the run manifest",
-    "a dropped record", "the chunk size", "an answer with evidence",
+    "the sitemap",
+    "a Markdown table",
+    "the robots file",
+    "a code block",
+    "the run manifest",
+    "a dropped record",
+    "the chunk size",
+    "an answer with evidence",
 ]
 
 
@@ -118,36 +124,46 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="requests in flight")
     parser.add_argument("--max-tokens", type=int, default=32)
     parser.add_argument("--model", default="tiny", help="'tiny' (built now), 'embedded:smollm2' or a model folder")
-    parser.add_argument("--base-url", help="use this running server (…/v1) instead of starting one; --model is its model name")
+    parser.add_argument(
+        "--base-url", help="use this running server (…/v1) instead of starting one; --model is its model name"
+    )
     parser.add_argument("--server-threads", type=int, default=1, help="OMP threads of the started server")
     args = parser.parse_args()
     os.environ.setdefault("DISTILABEL_LOG_LEVEL", "WARNING")
 
-    from tiny_models import build_tiny_chat_model, transformers_server
-
     from docs2qa.generation.llm import resolve_model
+    from tiny_models import build_tiny_chat_model, transformers_server
 
     workdir = tempfile.TemporaryDirectory()
     if args.base_url:
         model, server = args.model, nullcontext(args.base_url)
     else:
-        model = str(build_tiny_chat_model(Path(workdir.name) / "tiny")) if args.model == "tiny" else resolve_model(args.model)
+        model = (
+            str(build_tiny_chat_model(Path(workdir.name) / "tiny"))
+            if args.model == "tiny"
+            else resolve_model(args.model)
+        )
         server = transformers_server(model, threads=args.server_threads)
     texts = prompts(args.n)
     with server as base_url:
-        print(f"server {base_url}  model {Path(model).name}  n={args.n} concurrency={args.concurrency} max_tokens={args.max_tokens}")
+        print(
+            f"server {base_url}  model {Path(model).name}  n={args.n} concurrency={args.concurrency} max_tokens={args.max_tokens}"
+        )
         direct(base_url, model, texts[: args.concurrency], args.concurrency, args.max_tokens)  # warm-up
         results = {}
         for name, run in (("direct", direct), ("task", task), ("pipeline", pipeline)):
             elapsed, tokens = run(base_url, model, texts, args.concurrency, args.max_tokens)
             results[name] = tokens / elapsed
-            print(f"{name:9s} {elapsed:7.2f} s  {tokens:6d} completion tokens  {results[name]:8.1f} tok/s  {args.n / elapsed:6.2f} req/s")
+            print(
+                f"{name:9s} {elapsed:7.2f} s  {tokens:6d} completion tokens  {results[name]:8.1f} tok/s  {args.n / elapsed:6.2f} req/s"
+            )
             if name == "pipeline":
                 pipeline_s, pipeline_tokens = elapsed, tokens
         one_batch = texts[: args.concurrency]
-        overhead = pipeline(base_url, model, one_batch, args.concurrency, args.max_tokens)[0] - direct(
-            base_url, model, one_batch, args.concurrency, args.max_tokens
-        )[0]
+        overhead = (
+            pipeline(base_url, model, one_batch, args.concurrency, args.max_tokens)[0]
+            - direct(base_url, model, one_batch, args.concurrency, args.max_tokens)[0]
+        )
         print(f"pipeline fixed start-up ≈ {overhead:.2f} s (one-batch pipeline minus one direct batch)")
         results["pipeline steady"] = pipeline_tokens / max(pipeline_s - overhead, 1e-9)
     workdir.cleanup()

@@ -33,8 +33,10 @@ def synthetic(n: int, seed: int = 0):
 
     verdicts = ("keep", "revise", "drop")
     rng = np.random.default_rng(seed)
-    pairs = [make_pair(i, verdicts[i % 3], scores=tuple(int(s) for s in rng.integers(1, 6, 4)), chunk=i % 50)
-             for i in range(n)]
+    pairs = [
+        make_pair(i, verdicts[i % 3], scores=tuple(int(s) for s in rng.integers(1, 6, 4)), chunk=i % 50)
+        for i in range(n)
+    ]
     chunks = {f"chunk{i}": make_chunk(i) for i in range(50)}
     vectors = rng.standard_normal((n, 384), dtype=np.float32)
     vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
@@ -50,8 +52,12 @@ def sdk_log(pairs, chunks, vectors, cfg, url: str, key: str) -> float:
 
     client = rg.Argilla(api_url=url, api_key=key, timeout=300)
     workspace = client.workspaces(cfg.workspace) or rg.Workspace(name=cfg.workspace, client=client).create()
-    dataset = rg.Dataset(name=f"bench-sdk-{uuid.uuid4().hex[:8]}", workspace=workspace,
-                         settings=schema.build_settings(cfg.annotators_per_record, client), client=client).create()
+    dataset = rg.Dataset(
+        name=f"bench-sdk-{uuid.uuid4().hex[:8]}",
+        workspace=workspace,
+        settings=schema.build_settings(cfg.annotators_per_record, client),
+        client=client,
+    ).create()
     records = [rg.Record.from_dict(r) for r in build_records(pairs, chunks, vectors)]  # same content
     t0 = time.perf_counter()
     dataset.records.log(records, batch_size=500)
@@ -62,8 +68,15 @@ def our_push(pairs, chunks, vectors, cfg, url: str, key: str) -> tuple[float, di
     from docs2qa.curation.push import push
 
     t0 = time.perf_counter()
-    summary = push(pairs, chunks, vectors, cfg.model_copy(update={"dataset": f"bench-push-{uuid.uuid4().hex[:8]}"}),
-                   "bench", url, key)
+    summary = push(
+        pairs,
+        chunks,
+        vectors,
+        cfg.model_copy(update={"dataset": f"bench-push-{uuid.uuid4().hex[:8]}"}),
+        "bench",
+        url,
+        key,
+    )
     return time.perf_counter() - t0, summary
 
 
@@ -103,8 +116,12 @@ def main() -> None:
         sdk_s, push_s = min(sdk_times), min(push_times)
         ratio = sdk_s / push_s
         print(f"records: {args.n}  rounds: {args.rounds}")
-        print(f"SDK records.log: {sdk_s:.1f} s ({args.n / sdk_s:.0f} records/s)  all: {[round(t, 1) for t in sdk_times]}")
-        print(f"docs2qa push:    {push_s:.1f} s ({args.n / push_s:.0f} records/s)  all: {[round(t, 1) for t in push_times]}")
+        print(
+            f"SDK records.log: {sdk_s:.1f} s ({args.n / sdk_s:.0f} records/s)  all: {[round(t, 1) for t in sdk_times]}"
+        )
+        print(
+            f"docs2qa push:    {push_s:.1f} s ({args.n / push_s:.0f} records/s)  all: {[round(t, 1) for t in push_times]}"
+        )
         print(f"throughput ratio push/SDK: {ratio:.2f}  (goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})")
     finally:
         if started is not None:

@@ -35,10 +35,24 @@ import time
 from pathlib import Path
 
 # Gemma-7B (google/gemma-7b) architecture.
-GEMMA_7B = dict(hidden_size=3072, intermediate_size=24576, num_hidden_layers=28, num_attention_heads=16,
-                num_key_value_heads=16, head_dim=256, vocab_size=256000)
-SMALL = dict(hidden_size=64, intermediate_size=256, num_hidden_layers=2, num_attention_heads=4,
-             num_key_value_heads=4, head_dim=16, vocab_size=1024)
+GEMMA_7B = dict(
+    hidden_size=3072,
+    intermediate_size=24576,
+    num_hidden_layers=28,
+    num_attention_heads=16,
+    num_key_value_heads=16,
+    head_dim=256,
+    vocab_size=256000,
+)
+SMALL = dict(
+    hidden_size=64,
+    intermediate_size=256,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=4,
+    head_dim=16,
+    vocab_size=1024,
+)
 # Dense bf16 peak, TFLOP/s, by device name; MFU is left out for devices not listed (or pass --peak-tflops).
 PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10G": 125.0, "L4": 121.0}
 
@@ -46,8 +60,13 @@ PEAK_TFLOPS = {"H100": 989.0, "H200": 989.0, "A100": 312.0, "L40S": 362.0, "A10G
 def gemma_config(shapes: dict, layers: int | None):
     from transformers import GemmaConfig
 
-    return GemmaConfig(**{**shapes, **({"num_hidden_layers": layers} if layers else {})},
-                       max_position_embeddings=8192, pad_token_id=0, bos_token_id=2, eos_token_id=1)
+    return GemmaConfig(
+        **{**shapes, **({"num_hidden_layers": layers} if layers else {})},
+        max_position_embeddings=8192,
+        pad_token_id=0,
+        bos_token_id=2,
+        eos_token_id=1,
+    )
 
 
 def random_nf4_model(config, device: str, compute_dtype, attn_implementation: str):
@@ -70,11 +89,18 @@ def random_nf4_model(config, device: str, compute_dtype, attn_implementation: st
         for parent in (layer.self_attn, layer.mlp):
             for name, child in list(parent.named_children()):
                 if isinstance(child, torch.nn.Linear):
-                    quantised = bnb.nn.Linear4bit(child.in_features, child.out_features, bias=False,
-                                                  compute_dtype=compute_dtype, compress_statistics=True,
-                                                  quant_type="nf4", device="meta")
-                    quantised.weight = bnb.nn.Params4bit(child.weight.data, requires_grad=False, quant_type="nf4",
-                                                         compress_statistics=True).to(device)
+                    quantised = bnb.nn.Linear4bit(
+                        child.in_features,
+                        child.out_features,
+                        bias=False,
+                        compute_dtype=compute_dtype,
+                        compress_statistics=True,
+                        quant_type="nf4",
+                        device="meta",
+                    )
+                    quantised.weight = bnb.nn.Params4bit(
+                        child.weight.data, requires_grad=False, quant_type="nf4", compress_statistics=True
+                    ).to(device)
                     setattr(parent, name, quantised)
     # What transformers sets on a model it loaded in 4 bits; peft, trl and the Trainer read these.
     model.is_loaded_in_4bit = True
@@ -91,8 +117,12 @@ def examples(n: int, max_length: int, vocab: int, seed: int = 0) -> list[dict]:
     for _ in range(n):
         length = rng.randint(max_length // 8, max_length)
         answer = max(1, length // 5)
-        rows.append({"input_ids": [rng.randrange(3, vocab) for _ in range(length)],
-                     "completion_mask": [0] * (length - answer) + [1] * answer})
+        rows.append(
+            {
+                "input_ids": [rng.randrange(3, vocab) for _ in range(length)],
+                "completion_mask": [0] * (length - answer) + [1] * answer,
+            }
+        )
     return rows
 
 
@@ -101,9 +131,15 @@ def tokenizer_stub(path: Path):
     from tokenizers import Tokenizer, models
     from transformers import PreTrainedTokenizerFast
 
-    tok = PreTrainedTokenizerFast(tokenizer_object=Tokenizer(models.WordLevel({"<pad>": 0, "<eos>": 1, "<bos>": 2,
-                                                                               "<unk>": 3}, unk_token="<unk>")),
-                                  pad_token="<pad>", eos_token="<eos>", bos_token="<bos>", unk_token="<unk>")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(
+            models.WordLevel({"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3}, unk_token="<unk>")
+        ),
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        unk_token="<unk>",
+    )
     tok.chat_template = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
     tok.save_pretrained(path)
     return tok
@@ -145,19 +181,36 @@ def step_timer(device: str):
 
 def run_ours(args, config, device, dtype, rows, workdir: Path) -> dict:
     from datasets import Dataset
-
     from docs2qa.finetune.config import FinetuneConfig
     from docs2qa.finetune.train import build_trainer
 
-    cfg = FinetuneConfig(dataset="synthetic", base_model="random", quantization="nf4", lora={"r": args.r,
-                         "alpha": 2 * args.r, "dropout": 0.0}, max_steps=args.warmup + args.steps,
-                         max_length=args.max_length, packing=True, batch_size=args.batch_size, eval_steps=10_000,
-                         early_stopping_patience=None, logging_steps=10_000, bf16=dtype_name(dtype) == "bfloat16",
-                         attn_implementation="sdpa")
+    cfg = FinetuneConfig(
+        dataset="synthetic",
+        base_model="random",
+        quantization="nf4",
+        lora={"r": args.r, "alpha": 2 * args.r, "dropout": 0.0},
+        max_steps=args.warmup + args.steps,
+        max_length=args.max_length,
+        packing=True,
+        batch_size=args.batch_size,
+        eval_steps=10_000,
+        early_stopping_patience=None,
+        logging_steps=10_000,
+        bf16=dtype_name(dtype) == "bfloat16",
+        attn_implementation="sdpa",
+    )
     model = random_nf4_model(config, device, dtype, "sdpa")
     timer = step_timer(device)
-    trainer = build_trainer(cfg, model, tokenizer_stub(workdir / "tok"), Dataset.from_list(rows), None,
-                            workdir / "ours", bf16=cfg.bf16, callbacks=[timer])
+    trainer = build_trainer(
+        cfg,
+        model,
+        tokenizer_stub(workdir / "tok"),
+        Dataset.from_list(rows),
+        None,
+        workdir / "ours",
+        bf16=cfg.bf16,
+        callbacks=[timer],
+    )
     return measure(trainer, timer, device, args)
 
 
@@ -168,8 +221,12 @@ def run_baseline(args, config, device, dtype, rows, workdir: Path) -> dict:
 
     model = random_nf4_model(config, device, dtype, "eager")
     model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=True)
-    model = get_peft_model(model, LoraConfig(r=args.r, lora_alpha=2 * args.r, lora_dropout=0.0,
-                                             target_modules="all-linear", task_type="CAUSAL_LM"))
+    model = get_peft_model(
+        model,
+        LoraConfig(
+            r=args.r, lora_alpha=2 * args.r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM"
+        ),
+    )
 
     def pad(features):
         longest = max(len(f["input_ids"]) for f in features)
@@ -184,11 +241,21 @@ def run_baseline(args, config, device, dtype, rows, workdir: Path) -> dict:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
 
     timer = step_timer(device)
-    training = TrainingArguments(output_dir=str(workdir / "baseline"), per_device_train_batch_size=args.batch_size,
-                                 max_steps=args.warmup + args.steps, learning_rate=2e-4, optim="paged_adamw_32bit",
-                                 bf16=dtype_name(dtype) == "bfloat16", gradient_checkpointing=True,
-                                 save_strategy="no", report_to="none", logging_steps=10_000,
-                                 remove_unused_columns=False, dataloader_num_workers=0, seed=0)
+    training = TrainingArguments(
+        output_dir=str(workdir / "baseline"),
+        per_device_train_batch_size=args.batch_size,
+        max_steps=args.warmup + args.steps,
+        learning_rate=2e-4,
+        optim="paged_adamw_32bit",
+        bf16=dtype_name(dtype) == "bfloat16",
+        gradient_checkpointing=True,
+        save_strategy="no",
+        report_to="none",
+        logging_steps=10_000,
+        remove_unused_columns=False,
+        dataloader_num_workers=0,
+        seed=0,
+    )
     trainer = Trainer(model=model, args=training, train_dataset=rows, data_collator=pad, callbacks=[timer])
     return measure(trainer, timer, device, args)
 
@@ -204,8 +271,11 @@ def measure(trainer, timer, device: str, args) -> dict:
     trainer.train()
     timed = slice(args.warmup, args.warmup + args.steps)
     seconds, tokens = sum(timer.seconds[timed]), sum(counter.tokens[timed])
-    result = {"tokens_per_s": round(tokens / seconds, 1), "step_s": round(seconds / args.steps, 4),
-              "tokens_per_step": round(tokens / args.steps, 1)}
+    result = {
+        "tokens_per_s": round(tokens / seconds, 1),
+        "step_s": round(seconds / args.steps, 4),
+        "tokens_per_step": round(tokens / args.steps, 1),
+    }
     if device == "cuda":
         result["peak_memory_gb"] = round(torch.cuda.max_memory_allocated() / 1e9, 2)
         result["memory_at_start_gb"] = round(before / 1e9, 2)  # the quantised model (and anything leaked)
@@ -258,9 +328,19 @@ def main() -> None:
     name = torch.cuda.get_device_name(0) if device == "cuda" else "cpu"
     peak = args.peak_tflops or next((v for k, v in PEAK_TFLOPS.items() if k in name), None)
 
-    results = {"device": name, "dtype": dtype_name(dtype), "params": n_params, "layers": config.num_hidden_layers,
-               "hidden": config.hidden_size, "vocab": config.vocab_size, "max_length": args.max_length,
-               "batch_size": args.batch_size, "lora_r": args.r, "warmup_steps": args.warmup, "timed_steps": args.steps}
+    results = {
+        "device": name,
+        "dtype": dtype_name(dtype),
+        "params": n_params,
+        "layers": config.num_hidden_layers,
+        "hidden": config.hidden_size,
+        "vocab": config.vocab_size,
+        "max_length": args.max_length,
+        "batch_size": args.batch_size,
+        "lora_r": args.r,
+        "warmup_steps": args.warmup,
+        "timed_steps": args.steps,
+    }
     with tempfile.TemporaryDirectory() as tmp:
         # The baseline goes first: memory a finished run fails to release counts against ours, not it.
         for label, run in (("baseline", run_baseline), ("ours", run_ours)):

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from itertools import combinations
-from typing import Sequence
 
 from docs2qa.curation.review_policy import HUMAN, Vote, submitted
 
@@ -56,8 +56,13 @@ def agreement(votes_by_record: dict[str, Sequence[Vote]]) -> dict:
     Cohen's kappa is given for each pair of annotators with records in common."""
     multi = {rid: submitted(v) for rid, v in votes_by_record.items()}
     multi = {rid: v for rid, v in multi.items() if len(v) >= 2}
-    result: dict = {"records_with_2plus": len(multi), "percent_agreement": None, "unanimous_share": None,
-                    "fleiss_kappa": None, "cohen_kappa": {}}
+    result: dict = {
+        "records_with_2plus": len(multi),
+        "percent_agreement": None,
+        "unanimous_share": None,
+        "fleiss_kappa": None,
+        "cohen_kappa": {},
+    }
     if not multi:
         return result
     shares = []
@@ -92,14 +97,12 @@ def annotator_counts(votes_by_record: dict[str, Sequence[Vote]]) -> dict[str, di
     return {user: counts[user] for user in sorted(counts)}
 
 
-
 # -- the judge against people --------------------------------------------------------------
 
 JUDGE_SCORES = range(1, 6)
 
 # Fewer human decisions than this and a proposed threshold is a guess: the summary says so.
 MIN_REVIEWED = 30
-
 
 
 def judge_calibration(rows: Sequence[dict]) -> dict:
@@ -115,9 +118,15 @@ def judge_calibration(rows: Sequence[dict]) -> dict:
     decided = [r for r in rows if r["curation"] == HUMAN and r["status"] in ("accepted", "rejected", "needs-edit")]
     people = [r["status"] == "accepted" for r in decided]
     scores = [int(r["min_judge_score"]) for r in decided]
-    result: dict = {"reviewed": len(decided), "kept_by_people": sum(people),
-                    "scores_seen": {str(k): n for k, n in sorted(Counter(scores).items())},  # str keys, as JSON has them
-                    "thresholds": [], "proposed_min_score": None, "informative": None, "note": ""}
+    result: dict = {
+        "reviewed": len(decided),
+        "kept_by_people": sum(people),
+        "scores_seen": {str(k): n for k, n in sorted(Counter(scores).items())},  # str keys, as JSON has them
+        "thresholds": [],
+        "proposed_min_score": None,
+        "informative": None,
+        "note": "",
+    }
     if not decided:
         result["note"] = "no pair has a person's decision yet"
         return result
@@ -127,30 +136,40 @@ def judge_calibration(rows: Sequence[dict]) -> dict:
         fp = sum(j and not p for j, p in zip(judge, people))
         fn = sum(p and not j for j, p in zip(judge, people))
         kappa = cohen_kappa([str(j) for j in judge], [str(p) for p in people])
-        result["thresholds"].append({
-            "min_score": threshold, "judge_keeps": tp + fp,
-            "agreement": round(sum(j == p for j, p in zip(judge, people)) / len(decided), 4),
-            "precision": round(tp / (tp + fp), 4) if tp + fp else None,
-            "recall": round(tp / (tp + fn), 4) if tp + fn else None,
-            "kappa": None if kappa is None else round(kappa, 4),
-        })
-    best = max(result["thresholds"], key=lambda t: (t["agreement"], t["kappa"] if t["kappa"] is not None else -2,
-                                                     -t["min_score"]))
+        result["thresholds"].append(
+            {
+                "min_score": threshold,
+                "judge_keeps": tp + fp,
+                "agreement": round(sum(j == p for j, p in zip(judge, people)) / len(decided), 4),
+                "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+                "recall": round(tp / (tp + fn), 4) if tp + fn else None,
+                "kappa": None if kappa is None else round(kappa, 4),
+            }
+        )
+    best = max(
+        result["thresholds"],
+        key=lambda t: (t["agreement"], t["kappa"] if t["kappa"] is not None else -2, -t["min_score"]),
+    )
     result["proposed_min_score"] = best["min_score"]
     # The judge tells people's keeps from their rejects only if some threshold agrees beyond chance.
     result["informative"] = any((t["kappa"] or 0) > 0 for t in result["thresholds"])
     notes = []
     if len(set(people)) == 1:
         result["informative"] = None
-        notes.append(f"people {'kept' if people[0] else 'rejected'} every reviewed pair: nothing to calibrate the judge against")
+        notes.append(
+            f"people {'kept' if people[0] else 'rejected'} every reviewed pair: nothing to calibrate the judge against"
+        )
     elif len(set(scores)) == 1:
-        notes.append(f"the judge gave every reviewed pair the same lowest score ({scores[0]}): its score says nothing "
-                     "about which pairs people keep")
+        notes.append(
+            f"the judge gave every reviewed pair the same lowest score ({scores[0]}): its score says nothing "
+            "about which pairs people keep"
+        )
     elif not result["informative"]:
         notes.append("no threshold on the judge's score agrees with people beyond chance")
     if len(decided) < MIN_REVIEWED:
-        notes.append(f"only {len(decided)} pair(s) reviewed: review at least {MIN_REVIEWED} before trusting the proposed "
-                     "threshold")
+        notes.append(
+            f"only {len(decided)} pair(s) reviewed: review at least {MIN_REVIEWED} before trusting the proposed "
+            "threshold"
+        )
     result["note"] = "; ".join(notes)
     return result
-

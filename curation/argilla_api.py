@@ -107,11 +107,14 @@ def set_guidelines(client, dataset_id, guidelines: str) -> None:
 def configure_and_publish(client, dataset_id, settings) -> None:
     """Guidelines, extra metadata and the overlap distribution (the SDK cannot set them on a
     draft), then publish."""
-    response = client.http_client.patch(f"/api/v1/datasets/{dataset_id}", json={
-        "guidelines": settings.guidelines,
-        "allow_extra_metadata": settings.allow_extra_metadata,
-        "distribution": {"strategy": "overlap", "min_submitted": settings.distribution.min_submitted},
-    })
+    response = client.http_client.patch(
+        f"/api/v1/datasets/{dataset_id}",
+        json={
+            "guidelines": settings.guidelines,
+            "allow_extra_metadata": settings.allow_extra_metadata,
+            "distribution": {"strategy": "overlap", "min_submitted": settings.distribution.min_submitted},
+        },
+    )
     response.raise_for_status()
     client.api.datasets.publish(dataset_id=dataset_id)
 
@@ -130,11 +133,9 @@ def bulk_upsert(client, dataset, records: list[dict]) -> None:
     client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
 
 
-
 def _value(values: dict, question: str):
     entry = (values or {}).get(question)
     return entry.get("value") if isinstance(entry, dict) else None
-
 
 
 def server_records(client, dataset_id, usernames: dict[str, str]) -> list[ServerRecord]:
@@ -155,27 +156,30 @@ def server_records(client, dataset_id, usernames: dict[str, str]) -> list[Server
             for r in item.get("responses") or []:
                 values = r.get("values") or {}
                 rating = _value(values, schema.Q_QUALITY)
-                votes.append(Vote(
-                    user=usernames.get(str(r.get("user_id")), str(r.get("user_id"))),
-                    status=r.get("status", ""),
-                    label=_value(values, schema.Q_DECISION),
-                    rating=int(rating) if rating is not None else None,
-                    corrected_question=_value(values, schema.Q_CORRECTED_QUESTION) or "",
-                    corrected_answer=_value(values, schema.Q_CORRECTED_ANSWER) or "",
-                    comment=_value(values, schema.Q_COMMENT) or "",
-                    at=str(r.get("updated_at") or r.get("inserted_at") or ""),
-                ))
-            out.append(ServerRecord(
-                pair_id=str(item.get("external_id") or item["id"]),
-                question=fields.get("question") or "",
-                answer=fields.get("answer") or "",
-                original_answer=fields.get("original_answer") or "",
-                question_type=str(meta.get("question_type", "")),
-                page_url=str(meta.get("page_url", "")),
-                min_judge_score=int(meta.get("min_judge_score") or 0),
-                votes=tuple(votes),
-            ))
+                votes.append(
+                    Vote(
+                        user=usernames.get(str(r.get("user_id")), str(r.get("user_id"))),
+                        status=r.get("status", ""),
+                        label=_value(values, schema.Q_DECISION),
+                        rating=int(rating) if rating is not None else None,
+                        corrected_question=_value(values, schema.Q_CORRECTED_QUESTION) or "",
+                        corrected_answer=_value(values, schema.Q_CORRECTED_ANSWER) or "",
+                        comment=_value(values, schema.Q_COMMENT) or "",
+                        at=str(r.get("updated_at") or r.get("inserted_at") or ""),
+                    )
+                )
+            out.append(
+                ServerRecord(
+                    pair_id=str(item.get("external_id") or item["id"]),
+                    question=fields.get("question") or "",
+                    answer=fields.get("answer") or "",
+                    original_answer=fields.get("original_answer") or "",
+                    question_type=str(meta.get("question_type", "")),
+                    page_url=str(meta.get("page_url", "")),
+                    min_judge_score=int(meta.get("min_judge_score") or 0),
+                    votes=tuple(votes),
+                )
+            )
         offset += len(items)
         if len(items) < PAGE:
             return out
-

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -29,9 +29,11 @@ def curate_serve(config: ConfigOption = None, set_: SetOption = None, run: RunOp
     # The same options, so that the hint stops this server (--set may move its port or state_dir).
     options = ["-c", str(config), *(word for value in set_ or [] for word in ("--set", value))]
     options += ["--run", str(run)] if run else []
-    print(f"Argilla is running at {info.url}\n"
-          f"  sign in as {info.username!r}; the password is in {info.state_dir / 'credentials.json'} (mode 0600)\n"
-          f"  stop it with: {shlex.join(['docs2qa', 'curate', 'stop', *options])}")
+    print(
+        f"Argilla is running at {info.url}\n"
+        f"  sign in as {info.username!r}; the password is in {info.state_dir / 'credentials.json'} (mode 0600)\n"
+        f"  stop it with: {shlex.join(['docs2qa', 'curate', 'stop', *options])}"
+    )
 
 
 @curate_app.command("stop")
@@ -52,8 +54,10 @@ def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
     manifest = stage.run(cfg, store)
     _report(stage, manifest)
     summary = manifest["argilla"]
-    print(f"{summary['records']} records in dataset {summary['dataset']!r} ({summary['created']} new, "
-          f"{summary['updated']} updated)\nreview them at {summary['url']}, then run `docs2qa curate pull`")
+    print(
+        f"{summary['records']} records in dataset {summary['dataset']!r} ({summary['created']} new, "
+        f"{summary['updated']} updated)\nreview them at {summary['url']}, then run `docs2qa curate pull`"
+    )
 
 
 @curate_app.command("pull")
@@ -88,7 +92,7 @@ def _print_curation(summary: dict) -> None:
 
 datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")
 RootOption = Annotated[
-    Optional[Path], typer.Option("--root", help="Folder of the dataset store (default: export.root of the config).")
+    Path | None, typer.Option("--root", help="Folder of the dataset store (default: export.root of the config).")
 ]
 RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newest version) or a version folder.")]
 
@@ -135,25 +139,34 @@ def datasets_list(config: ConfigOption = None, set_: SetOption = None, root: Roo
             print(broken[-1])
             continue
         counts = " ".join(f"{s}={n}" for s, n in m["counts"].items())
-        print(f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m.get('source', '?')}  {m['created_at']}")
+        print(
+            f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m.get('source', '?')}  {m['created_at']}"
+        )
     if broken:
-        print(f"{len(broken)} broken: `docs2qa datasets verify NAME/VERSION` says what is wrong and what to do",
-              file=sys.stderr)
+        print(
+            f"{len(broken)} broken: `docs2qa datasets verify NAME/VERSION` says what is wrong and what to do",
+            file=sys.stderr,
+        )
 
 
 @datasets_app.command("show")
-def datasets_show(ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
+def datasets_show(
+    ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
+) -> None:
     """A version's manifest: lineage, settings, statistics, files."""
     import json
 
     from docs2qa.curation.versions import read_manifest, resolve_version
 
-    print(json.dumps(read_manifest(resolve_version(ref, _dataset_root(root, config, set_))), indent=2, ensure_ascii=False))
+    print(
+        json.dumps(read_manifest(resolve_version(ref, _dataset_root(root, config, set_))), indent=2, ensure_ascii=False)
+    )
 
 
 @datasets_app.command("diff")
-def datasets_diff(a: RefArgument, b: RefArgument, config: ConfigOption = None, set_: SetOption = None,
-                  root: RootOption = None) -> None:
+def datasets_diff(
+    a: RefArgument, b: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
+) -> None:
     """Pairs added, removed and changed from version A to version B, and the statistics delta."""
     import json
 
@@ -163,13 +176,16 @@ def datasets_diff(a: RefArgument, b: RefArgument, config: ConfigOption = None, s
     root = _dataset_root(root, config, set_)
     result = diff(resolve_version(a, root), resolve_version(b, root))
     print(json.dumps(result, indent=2, ensure_ascii=False))
-    print(f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['changed'])} changed",
-          file=sys.stderr)
+    print(
+        f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['changed'])} changed",
+        file=sys.stderr,
+    )
 
 
 @datasets_app.command("verify")
-def datasets_verify(ref: RefArgument, config: ConfigOption = None, set_: SetOption = None,
-                    root: RootOption = None) -> None:
+def datasets_verify(
+    ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
+) -> None:
     """Check every byte of a version against its manifest (exit 1 on any change)."""
     from docs2qa.curation.versions import resolve_version, verify_version
 

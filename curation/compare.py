@@ -21,13 +21,26 @@ def diff(a: Path, b: Path) -> dict:
     for pid in sorted(old.keys() & new.keys()):
         fields = [f for f in (*_COMPARED, "split") if old[pid][f] != new[pid][f]]
         if fields:
-            changed.append({"pair_id": pid, "fields": fields,
-                            **{f"old_{f}": old[pid][f] for f in fields}, **{f"new_{f}": new[pid][f] for f in fields}})
+            changed.append(
+                {
+                    "pair_id": pid,
+                    "fields": fields,
+                    **{f"old_{f}": old[pid][f] for f in fields},
+                    **{f"new_{f}": new[pid][f] for f in fields},
+                }
+            )
     stats_a, stats_b = read_manifest(a)["stats"]["total"], read_manifest(b)["stats"]["total"]
     return {
-        "a": str(a), "b": str(b),
-        "added": [{"pair_id": p, "split": new[p]["split"], "question": new[p]["question"]} for p in sorted(new.keys() - old.keys())],
-        "removed": [{"pair_id": p, "split": old[p]["split"], "question": old[p]["question"]} for p in sorted(old.keys() - new.keys())],
+        "a": str(a),
+        "b": str(b),
+        "added": [
+            {"pair_id": p, "split": new[p]["split"], "question": new[p]["question"]}
+            for p in sorted(new.keys() - old.keys())
+        ],
+        "removed": [
+            {"pair_id": p, "split": old[p]["split"], "question": old[p]["question"]}
+            for p in sorted(old.keys() - new.keys())
+        ],
         "changed": changed,
         "stats_delta": {k: round(stats_b[k] - stats_a[k], 1) for k in stats_a},
     }

@@ -20,18 +20,36 @@ from docs2qa.records import Chunk, Dropped, Page, QAPair
 from docs2qa.store import RunStore, StageResult
 
 NOT_CURATED = "none (not human-curated)"
-_LIBRARIES = ("docs2qa", "distilabel", "argilla", "transformers", "sentence-transformers", "datasets", "pyarrow", "torch")
+_LIBRARIES = (
+    "docs2qa",
+    "distilabel",
+    "argilla",
+    "transformers",
+    "sentence-transformers",
+    "datasets",
+    "pyarrow",
+    "torch",
+)
 
 
-def canonical_row(pair: QAPair, chunk: Chunk | None, curation: str, question: str | None = None,
-                  answer: str | None = None) -> dict:
+def canonical_row(
+    pair: QAPair, chunk: Chunk | None, curation: str, question: str | None = None, answer: str | None = None
+) -> dict:
     scores = (pair.score_grounded, pair.score_correct, pair.score_useful, pair.score_standalone)
     values = {
-        "pair_id": pair.pair_id, "question": (question or pair.question).strip(),
+        "pair_id": pair.pair_id,
+        "question": (question or pair.question).strip(),
         "answer": (answer if answer is not None else pair.shown_answer).strip(),  # uncurated: the judge's revision
-        "context": chunk.text if chunk else "", "question_type": pair.question_type, "page_id": pair.page_id,
-        "url": pair.url, "anchor_url": pair.anchor_url, "title": pair.title, "heading_path": list(pair.heading_path),
-        "chunk_id": pair.chunk_id, "generator_model": pair.generator_model, "min_judge_score": min(scores),
+        "context": chunk.text if chunk else "",
+        "question_type": pair.question_type,
+        "page_id": pair.page_id,
+        "url": pair.url,
+        "anchor_url": pair.anchor_url,
+        "title": pair.title,
+        "heading_path": list(pair.heading_path),
+        "chunk_id": pair.chunk_id,
+        "generator_model": pair.generator_model,
+        "min_judge_score": min(scores),
         "curation": curation,
     }
     # The columns and their order are the store's (CANONICAL_COLUMNS); a value missing here fails loudly.
@@ -42,22 +60,38 @@ def rows_from_generation(pairs: list[QAPair], chunks: dict[str, Chunk]) -> list[
     return [canonical_row(p, chunks.get(p.chunk_id), NOT_CURATED) for p in pairs]
 
 
-def rows_from_snapshot(snapshot_rows: list[dict], pairs: dict[str, QAPair], chunks: dict[str, Chunk]
-                       ) -> tuple[list[dict], list[Dropped]]:
+def rows_from_snapshot(
+    snapshot_rows: list[dict], pairs: dict[str, QAPair], chunks: dict[str, Chunk]
+) -> tuple[list[dict], list[Dropped]]:
     """Accepted pairs with the people's final texts; everything else as dropped with its status."""
     rows, dropped = [], []
     for decision in snapshot_rows:
         pair = pairs.get(decision["pair_id"])
         ref = decision.get("page_url", "")
         if pair is None:
-            dropped.append(Dropped(decision["pair_id"], ref, "not_in_generation",
-                                   "the snapshot names a pair this run's generate stage no longer has"))
+            dropped.append(
+                Dropped(
+                    decision["pair_id"],
+                    ref,
+                    "not_in_generation",
+                    "the snapshot names a pair this run's generate stage no longer has",
+                )
+            )
         elif decision["status"] != "accepted":
-            dropped.append(Dropped(pair.pair_id, pair.anchor_url, f"curation_{decision['status']}".replace("-", "_"),
-                                   decision.get("reason", "")))
+            dropped.append(
+                Dropped(
+                    pair.pair_id,
+                    pair.anchor_url,
+                    f"curation_{decision['status']}".replace("-", "_"),
+                    decision.get("reason", ""),
+                )
+            )
         else:
-            rows.append(canonical_row(pair, chunks.get(pair.chunk_id), decision["curation"],
-                                      decision["question"], decision["answer"]))
+            rows.append(
+                canonical_row(
+                    pair, chunks.get(pair.chunk_id), decision["curation"], decision["question"], decision["answer"]
+                )
+            )
     return rows, dropped
 
 
@@ -67,10 +101,14 @@ def code_version() -> dict:
 
     here = Path(__file__).resolve().parent
     try:
-        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
-                                timeout=5).stdout.strip()
-        dirty = bool(subprocess.run(["git", "-C", str(here), "status", "--porcelain"], capture_output=True,
-                                    text=True, timeout=5).stdout.strip())
+        commit = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "-C", str(here), "status", "--porcelain"], capture_output=True, text=True, timeout=5
+            ).stdout.strip()
+        )
     except (OSError, subprocess.TimeoutExpired):
         commit, dirty = "", False
     return {"docs2qa": __version__, "git_commit": commit, "git_dirty": dirty}
@@ -81,8 +119,10 @@ def curation_note(source: str, curation: dict) -> str:
         return "Exported straight from generation: no person reviewed these pairs; only the automatic filters below chose them."
     by_policy = curation.get("counts", {}).get("accepted", 0) and curation.get("demo_policy_accepted", 0)
     if by_policy:
-        return (f"{by_policy} pair(s) were accepted by the demo policy (curate.demo_accept_min_score="
-                f"{curation.get('demo_accept_min_score')}, the judge's lowest score), not by a person.")
+        return (
+            f"{by_policy} pair(s) were accepted by the demo policy (curate.demo_accept_min_score="
+            f"{curation.get('demo_accept_min_score')}, the judge's lowest score), not by a person."
+        )
     return ""
 
 
@@ -93,15 +133,22 @@ def lineage(config: Config, store: RunStore, pairs: list[QAPair], source: str, c
         "source": source,
         "source_url": (config.crawl.seeds or config.crawl.sitemaps or [_local_source(config.crawl)])[0],
         "curation_note": curation_note(source, curation),
-        "run": {"name": config.name, "folder": _published_path(store.root), "config_hash": config.hash(),
-                "stage_outputs": {s: store.stage(s).output_hash() for s in ("crawl", "convert", "chunk", "generate")}},
-        "crawl": {"pages": sorted(({"url": p.url, "body_sha256": p.body_sha256} for p in pages), key=lambda p: p["url"])},
+        "run": {
+            "name": config.name,
+            "folder": _published_path(store.root),
+            "config_hash": config.hash(),
+            "stage_outputs": {s: store.stage(s).output_hash() for s in ("crawl", "convert", "chunk", "generate")},
+        },
+        "crawl": {
+            "pages": sorted(({"url": p.url, "body_sha256": p.body_sha256} for p in pages), key=lambda p: p["url"])
+        },
         "generation": {
             "config_hash": generate.get("config_hash", ""),
             "generator_model": ", ".join(sorted({p.generator_model for p in pairs})),
             "judge_model": ", ".join(sorted({p.judge_model for p in pairs if p.judge_model})),
-            "prompt_hashes": sorted({p.generate_prompt_hash for p in pairs} | {p.judge_prompt_hash for p in pairs
-                                                                                if p.judge_prompt_hash}),
+            "prompt_hashes": sorted(
+                {p.generate_prompt_hash for p in pairs} | {p.judge_prompt_hash for p in pairs if p.judge_prompt_hash}
+            ),
             # What filtered the pairs, for the card and report: drops by reason, the judge's health.
             "dropped": (generate.get("counts") or {}).get("dropped", {}),
             "judge_health": generate.get("judge_health"),
@@ -131,9 +178,11 @@ def _snapshot(config: Config, store: RunStore):
 
     path = snapshots_dir(store.root) / config.export.snapshot if config.export.snapshot else latest_snapshot(store.root)
     if path is None:
-        raise Docs2qaError(f"run {store.root} has no curation snapshot to export",
-                           "review the pairs, run `docs2qa curate pull`, then export again; or export unreviewed "
-                           "pairs with --set export.source=generation")
+        raise Docs2qaError(
+            f"run {store.root} has no curation snapshot to export",
+            "review the pairs, run `docs2qa curate pull`, then export again; or export unreviewed "
+            "pairs with --set export.source=generation",
+        )
     return read_snapshot(path)
 
 
@@ -150,47 +199,92 @@ def export(config: Config, store: RunStore) -> dict:
         if cfg.source == "curation":
             snapshot_rows, meta = _snapshot(config, store)
             rows, dropped = rows_from_snapshot(snapshot_rows, {p.pair_id: p for p in pairs}, chunks)
-            curation = {"snapshot_id": meta["snapshot_id"], "pulled_at": meta.get("pulled_at"),
-                        "policy": meta.get("policy"), "annotators_per_record": meta.get("annotators_per_record"),
-                        "annotators": meta.get("annotators", {}), "agreement": meta.get("agreement", {}),
-                        "counts": meta.get("counts", {}), "demo_accept_min_score": meta.get("demo_accept_min_score"),
-                        "demo_policy_accepted": meta.get("demo_policy_accepted", 0),
-                        "judge_calibration": meta.get("judge_calibration")}
+            curation = {
+                "snapshot_id": meta["snapshot_id"],
+                "pulled_at": meta.get("pulled_at"),
+                "policy": meta.get("policy"),
+                "annotators_per_record": meta.get("annotators_per_record"),
+                "annotators": meta.get("annotators", {}),
+                "agreement": meta.get("agreement", {}),
+                "counts": meta.get("counts", {}),
+                "demo_accept_min_score": meta.get("demo_accept_min_score"),
+                "demo_policy_accepted": meta.get("demo_policy_accepted", 0),
+                "judge_calibration": meta.get("judge_calibration"),
+            }
             outcomes = meta.get("counts", {})
             count_in = len(snapshot_rows)
         else:
             rows, dropped, curation, outcomes, count_in = rows_from_generation(pairs, chunks), [], {}, {}, len(pairs)
         if not rows and cfg.source == "curation":
-            raise AwaitingReview(f"no pair of run {store.root} is accepted yet ({count_in} in the snapshot: "
-                                 + ", ".join(f"{s} {n}" for s, n in outcomes.items() if n) + ")",
-                                 "review them in Argilla (`docs2qa curate serve` prints the address), then rerun; "
-                                 "or export unreviewed pairs with --set export.source=generation")
+            raise AwaitingReview(
+                f"no pair of run {store.root} is accepted yet ({count_in} in the snapshot: "
+                + ", ".join(f"{s} {n}" for s, n in outcomes.items() if n)
+                + ")",
+                "review them in Argilla (`docs2qa curate serve` prints the address), then rerun; "
+                "or export unreviewed pairs with --set export.source=generation",
+            )
         if not rows:
-            raise Docs2qaError(f"nothing to export from run {store.root}: the generate stage kept no pairs",
-                               "see why with `docs2qa status`")
+            raise Docs2qaError(
+                f"nothing to export from run {store.root}: the generate stage kept no pairs",
+                "see why with `docs2qa status`",
+            )
         assigned = splitting.assign(rows, cfg.split_by, cfg.ratios, cfg.seed)
-        clean, leaked = splitting.remove_leakage(assigned, cfg.embedding_model, cfg.leakage_question_threshold,
-                                                 cfg.leakage_context_threshold)
-        dropped += [Dropped(r["pair_id"], r["split"], f"leakage_{r['matched']}",
-                            f"similarity {r['similarity']} to training pair {r['nearest_pair_id']} "
-                            f"({r['nearest_question']!r})") for r in leaked]
+        clean, leaked = splitting.remove_leakage(
+            assigned, cfg.embedding_model, cfg.leakage_question_threshold, cfg.leakage_context_threshold
+        )
+        dropped += [
+            Dropped(
+                r["pair_id"],
+                r["split"],
+                f"leakage_{r['matched']}",
+                f"similarity {r['similarity']} to training pair {r['nearest_pair_id']} ({r['nearest_question']!r})",
+            )
+            for r in leaked
+        ]
         generate_drops = (store.stage("generate").manifest() or {}).get("counts", {}).get("dropped", {})
         rejections = Counter(generate_drops) + Counter(d.reason for d in dropped)
         settings = cfg.model_dump(mode="json")
-        export_settings = {k: settings[k] for k in ("system_prompt", "include_context", "formats", "split_by",
-                                                     "ratios", "seed", "license", "language",
-                                                     "leakage_question_threshold", "leakage_context_threshold")}
+        export_settings = {
+            k: settings[k]
+            for k in (
+                "system_prompt",
+                "include_context",
+                "formats",
+                "split_by",
+                "ratios",
+                "seed",
+                "license",
+                "language",
+                "leakage_question_threshold",
+                "leakage_context_threshold",
+            )
+        }
         name = cfg.name or config.name
         before = _existing(Path(cfg.root) / name)
-        path = write_version(cfg.root, name, clean, export_settings,
-                             {**lineage(config, store, pairs, cfg.source, curation), "leakage": leaked},
-                             {"curation_outcomes": outcomes, "rejections": dict(rejections.most_common()),
-                              "leakage_removed": len(leaked)})
+        path = write_version(
+            cfg.root,
+            name,
+            clean,
+            export_settings,
+            {**lineage(config, store, pairs, cfg.source, curation), "leakage": leaked},
+            {
+                "curation_outcomes": outcomes,
+                "rejections": dict(rejections.most_common()),
+                "leakage_removed": len(leaked),
+            },
+        )
         manifest = read_manifest(path)
-        version = {"name": name, "version": path.name, "path": str(path), "content_id": manifest["content_id"],
-                   "created": path.name not in before, "counts": manifest["counts"]}
-        return StageResult(tables={}, count_in=count_in, dropped=dropped, extra={"dataset": version},
-                           identity=manifest["content_id"])
+        version = {
+            "name": name,
+            "version": path.name,
+            "path": str(path),
+            "content_id": manifest["content_id"],
+            "created": path.name not in before,
+            "counts": manifest["counts"],
+        }
+        return StageResult(
+            tables={}, count_in=count_in, dropped=dropped, extra={"dataset": version}, identity=manifest["content_id"]
+        )
 
     return record("export", config, store, body)
 

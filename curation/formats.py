@@ -50,10 +50,16 @@ def format_row(row: dict, fmt: str, system_prompt: str | None, include_context: 
         return {"prompt": prompt, "completion": [answer]}
     if fmt == "alpaca":
         # The seed's layout: the context, when the model is meant to see it, is the input.
-        return {"instruction": row["question"].strip(), "input": row["context"].strip() if include_context else "",
-                "output": answer["content"], "system": system_prompt or ""}
+        return {
+            "instruction": row["question"].strip(),
+            "input": row["context"].strip() if include_context else "",
+            "output": answer["content"],
+            "system": system_prompt or "",
+        }
     if fmt == "sharegpt":
-        return {"conversations": [{"from": _SHAREGPT_ROLE[m["role"]], "value": m["content"]} for m in [*prompt, answer]]}
+        return {
+            "conversations": [{"from": _SHAREGPT_ROLE[m["role"]], "value": m["content"]} for m in [*prompt, answer]]
+        }
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
@@ -81,8 +87,12 @@ def arrow_schema(fmt: str):
     schemas = {
         "messages": [("messages", message)],
         "prompt_completion": [("prompt", message), ("completion", message)],
-        "alpaca": [("instruction", pa.string()), ("input", pa.string()), ("output", pa.string()),
-                   ("system", pa.string())],
+        "alpaca": [
+            ("instruction", pa.string()),
+            ("input", pa.string()),
+            ("output", pa.string()),
+            ("system", pa.string()),
+        ],
         "sharegpt": [("conversations", pa.list_(pa.struct([("from", pa.string()), ("value", pa.string())])))],
     }
     return pa.schema(schemas[fmt])
@@ -93,6 +103,8 @@ def alpaca_text(example: dict) -> str:
     format with `formatting_func=alpaca_text` (trl has no built-in alpaca reader)."""
     head = f"{example['system']}\n\n" if example.get("system") else ""
     if example["input"]:
-        return (f"{head}### Instruction:\n{example['instruction']}\n\n### Input:\n{example['input']}\n\n"
-                f"### Response:\n{example['output']}")
+        return (
+            f"{head}### Instruction:\n{example['instruction']}\n\n### Input:\n{example['input']}\n\n"
+            f"### Response:\n{example['output']}"
+        )
     return f"{head}### Instruction:\n{example['instruction']}\n\n### Response:\n{example['output']}"

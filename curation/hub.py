@@ -14,8 +14,11 @@ from docs2qa.secrets import env_secret
 def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
     from docs2qa.curation.versions import read_manifest, record_hub_push, verify_version
 
-    token = env_secret(cfg.hub_token_env, "--push-to-hub (a Hugging Face token)",
-                       f"export {cfg.hub_token_env}=hf_... (a token with write access), then rerun")
+    token = env_secret(
+        cfg.hub_token_env,
+        "--push-to-hub (a Hugging Face token)",
+        f"export {cfg.hub_token_env}=hf_... (a token with write access), then rerun",
+    )
     verify_version(path)  # never publish a version that differs from what was exported
     manifest = read_manifest(path)
     if any(p["repo"] == repo for p in manifest.get("hub", [])):
@@ -25,8 +28,13 @@ def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
 
         api = HfApi()
     api.create_repo(repo, repo_type="dataset", private=cfg.hub_private, exist_ok=True, token=token)
-    commit = api.upload_folder(repo_id=repo, repo_type="dataset", folder_path=str(path), token=token,
-                               commit_message=f"{manifest['name']} {manifest['version']} (content {manifest['content_id']})")
+    commit = api.upload_folder(
+        repo_id=repo,
+        repo_type="dataset",
+        folder_path=str(path),
+        token=token,
+        commit_message=f"{manifest['name']} {manifest['version']} (content {manifest['content_id']})",
+    )
     api.create_tag(repo, tag=manifest["version"], revision=commit.oid, repo_type="dataset", token=token, exist_ok=True)
     push = {"repo": repo, "commit": commit.oid, "tag": manifest["version"], "pushed_at": utc_now()}
     record_hub_push(path, push)

@@ -69,12 +69,19 @@ def setup(app, reindex: bool) -> None:
             _run(
                 app,
                 [
-                    "database", "users", "create",
-                    "--username", username,
-                    "--password", password,
-                    "--api-key", api_key,
-                    "--role", "owner",
-                    "--first-name", username,
+                    "database",
+                    "users",
+                    "create",
+                    "--username",
+                    username,
+                    "--password",
+                    password,
+                    "--api-key",
+                    api_key,
+                    "--role",
+                    "owner",
+                    "--first-name",
+                    username,
                 ],
             )
         print(f"created owner user {username!r}", flush=True)

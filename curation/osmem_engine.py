@@ -20,14 +20,11 @@ import asyncio
 import dataclasses
 import math
 import os
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 from uuid import UUID
 
 import aiohttp
-from opensearchpy import AIOHttpConnection
-from opensearchpy._async.http_aiohttp import OpenSearchClientResponse
-from opensearchpy.exceptions import ConflictError
-
 from argilla_server.models import VectorSettings
 from argilla_server.search_engine.base import SearchEngine
 from argilla_server.search_engine.commons import (
@@ -37,6 +34,9 @@ from argilla_server.search_engine.commons import (
     es_index_name_for_dataset,
 )
 from argilla_server.search_engine.opensearch import OpenSearchEngine
+from opensearchpy import AIOHttpConnection
+from opensearchpy._async.http_aiohttp import OpenSearchClientResponse
+from opensearchpy.exceptions import ConflictError
 
 ENGINE_NAME = "osmem"
 MAX_CONFLICT_RETRIES = 20
@@ -121,17 +121,19 @@ class OsmemSearchEngine(OpenSearchEngine):
         self,
         index: str,
         vector_settings: VectorSettings,
-        value: List[float],
+        value: list[float],
         k: int,
-        excluded_id: Optional[UUID] = None,
-        query_filters: Optional[List[dict]] = None,
+        excluded_id: UUID | None = None,
+        query_filters: list[dict] | None = None,
     ) -> dict:
         field = es_field_for_vector_settings(vector_settings)
         must_not = [es_ids_query([str(excluded_id)])] if excluded_id else []
         filters = query_filters or []
-        query = es_bool_query(should=filters, minimum_should_match=len(filters), must_not=must_not) if (
-            filters or must_not
-        ) else {"match_all": {}}
+        query = (
+            es_bool_query(should=filters, minimum_should_match=len(filters), must_not=must_not)
+            if (filters or must_not)
+            else {"match_all": {}}
+        )
 
         scored = []
         async for hit in self._scan(index, query, source=[field]):
@@ -142,11 +144,11 @@ class OsmemSearchEngine(OpenSearchEngine):
         hits = [{"_id": doc_id, "_score": score} for score, doc_id in scored[:k]]
         return {"hits": {"hits": hits, "total": {"value": len(hits), "relation": "eq"}}}
 
-    async def _scan(self, index: str, query: dict, source: List[str]):
+    async def _scan(self, index: str, query: dict, source: list[str]):
         """Every matching document, paged with search_after so no result window caps it."""
-        after: Optional[List[Any]] = None
+        after: list[Any] | None = None
         while True:
-            body: Dict[str, Any] = {"query": query, "sort": [{"id": "asc"}], "size": SCAN_PAGE_SIZE}
+            body: dict[str, Any] = {"query": query, "sort": [{"id": "asc"}], "size": SCAN_PAGE_SIZE}
             if after is not None:
                 body["search_after"] = after
             page = await self.client.search(index=index, body=body, _source=source)
@@ -167,7 +169,7 @@ def _get_path(source: dict, dotted: str) -> Any:
     return node
 
 
-def _cosinesimil_score(a: List[float], b: List[float]) -> float:
+def _cosinesimil_score(a: list[float], b: list[float]) -> float:
     # OpenSearch's cosinesimil space reports (1 + cos) / 2, so scores (and the
     # thresholds clients pass) keep the meaning they have on a real cluster.
     dot = sum(x * y for x, y in zip(a, b))

@@ -16,6 +16,7 @@ osmem dies with it (parent-death signal). Standard library only: it runs in the 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import fcntl
 import os
@@ -69,7 +70,8 @@ def start_osmem(binary: str) -> subprocess.Popen:
 
     osmem = subprocess.Popen(
         [binary, "--addr", f"127.0.0.1:{OSMEM_PORT}", "--no-stdin-watch", "--no-ja"],
-        stdin=subprocess.DEVNULL, preexec_fn=die_with_relay,
+        stdin=subprocess.DEVNULL,
+        preexec_fn=die_with_relay,
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -120,10 +122,8 @@ async def serve(socket_path: str, osmem: subprocess.Popen) -> None:
     print("ready", flush=True)
     async with server:
         while not stopping.is_set() and osmem.poll() is None:
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stopping.wait(), timeout=1.0)
-            except asyncio.TimeoutError:
-                pass
     if osmem.poll() is not None:
         print(f"private_search: osmem exited (code {osmem.returncode})", flush=True)
 

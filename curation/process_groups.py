@@ -28,7 +28,12 @@ def spawn(log: Path, cwd: Path, cmd: list[str], env: dict, marker: str) -> dict:
     program is never signalled."""
     with open(log, "ab") as handle:
         proc = subprocess.Popen(
-            cmd, env=env, cwd=cwd, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+            cmd,
+            env=env,
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=handle,
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # own process group: outlives the CLI, and stop reaches rq's children
         )
     CHILDREN[proc.pid] = proc

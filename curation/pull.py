@@ -6,7 +6,7 @@ snapshot (curation/snapshot.py) that later stages read instead of the server.
 from __future__ import annotations
 
 from collections import Counter
-from typing import Sequence
+from collections.abc import Sequence
 
 from docs2qa.curation import argilla_api
 from docs2qa.curation.agreement import agreement, annotator_counts, judge_calibration
@@ -14,8 +14,9 @@ from docs2qa.curation.review_policy import DEMO_POLICY, HUMAN, STATUSES, ServerR
 from docs2qa.errors import Docs2qaError
 
 
-def summarize(rows: Sequence[dict], records: Sequence[ServerRecord], policy: str, needed: int,
-              demo_min_score: int | None) -> dict:
+def summarize(
+    rows: Sequence[dict], records: Sequence[ServerRecord], policy: str, needed: int, demo_min_score: int | None
+) -> dict:
     counts = Counter(r["status"] for r in rows)
     demo = sum(r["curation"] == DEMO_POLICY for r in rows)
     votes = {r.pair_id: r.votes for r in records}
@@ -49,8 +50,10 @@ def collect(cfg, run_name: str, api_url: str, api_key: str) -> tuple[list[dict],
         workspace = client.workspaces(cfg.workspace)
         dataset = client.datasets(name=name, workspace=workspace) if workspace else None
     if dataset is None:
-        raise Docs2qaError(f"there is no dataset {name!r} in workspace {cfg.workspace!r} at {api_url}",
-                           "run `docs2qa curate push` first (same run and curate.dataset)")
+        raise Docs2qaError(
+            f"there is no dataset {name!r} in workspace {cfg.workspace!r} at {api_url}",
+            "run `docs2qa curate push` first (same run and curate.dataset)",
+        )
     usernames = argilla_api.usernames(client)
     records = sorted(argilla_api.server_records(client, dataset.id, usernames), key=lambda r: r.pair_id)
     rows = [resolve_record(r, cfg.policy, cfg.annotators_per_record, cfg.demo_accept_min_score) for r in records]
@@ -69,4 +72,3 @@ def pull(cfg, run_name: str, run_dir, api_url: str, api_key: str) -> dict:
     rows, summary = collect(cfg, run_name, api_url, api_key)
     path, created = snapshot.write_snapshot(run_dir, rows, summary)
     return {"snapshot_id": path.name, "path": path, "created": created, "summary": summary, "rows": rows}
-

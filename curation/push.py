@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import warnings
 from collections import Counter
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from docs2qa.curation import argilla_api, schema
 from docs2qa.errors import Docs2qaError
@@ -65,13 +65,22 @@ def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
     if label:
         # The label's score is the judge's mean score on 0-1: how sure the judge was that
         # the pair is good, which the UI shows next to the pre-selected label.
-        suggestions[schema.Q_DECISION] = {"value": label, "score": round(mean / 5, 3),
-                                          "agent": pair.judge_model or "judge", "type": "model"}
+        suggestions[schema.Q_DECISION] = {
+            "value": label,
+            "score": round(mean / 5, 3),
+            "agent": pair.judge_model or "judge",
+            "type": "model",
+        }
     if judged:
         rating = min(5, max(1, int(mean + 0.5)))  # half up, not banker's rounding
         suggestions[schema.Q_QUALITY] = {"value": rating, "agent": pair.judge_model or "judge", "type": "model"}
-    return {"id": pair.pair_id, "fields": fields, "metadata": metadata,
-            "vectors": {schema.VECTOR_NAME: [float(x) for x in vector]}, "suggestions": suggestions}
+    return {
+        "id": pair.pair_id,
+        "fields": fields,
+        "metadata": metadata,
+        "vectors": {schema.VECTOR_NAME: [float(x) for x in vector]},
+        "suggestions": suggestions,
+    }
 
 
 def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
@@ -82,8 +91,10 @@ def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
     if isinstance(embeddings, Mapping):
         missing = [p.pair_id for p in pairs if p.pair_id not in embeddings]
         if missing:
-            raise Docs2qaError(f"{len(missing)} pairs have no embedding, e.g. {missing[:3]}",
-                               "pass embeddings for every pair, or None to compute them")
+            raise Docs2qaError(
+                f"{len(missing)} pairs have no embedding, e.g. {missing[:3]}",
+                "pass embeddings for every pair, or None to compute them",
+            )
         vectors = [embeddings[p.pair_id] for p in pairs]
     else:
         vectors = list(embeddings)
@@ -91,8 +102,10 @@ def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
             raise Docs2qaError(f"{len(vectors)} embeddings for {len(pairs)} pairs", "pass one row per pair, in order")
     bad = {len(v) for v in vectors} - {schema.VECTOR_DIMS}
     if bad:
-        raise Docs2qaError(f"question embeddings must have {schema.VECTOR_DIMS} dimensions, got {sorted(bad)}",
-                           f"embed with {schema.EMBED_MODEL!r}")
+        raise Docs2qaError(
+            f"question embeddings must have {schema.VECTOR_DIMS} dimensions, got {sorted(bad)}",
+            f"embed with {schema.EMBED_MODEL!r}",
+        )
     return vectors
 
 
@@ -105,8 +118,10 @@ def build_records(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], em
         raise Docs2qaError(f"{len(dupes)} duplicate pair ids in the input, e.g. {dupes[:5]}", "push each pair once")
     missing = sorted({p.chunk_id for p in pairs if p.chunk_id not in chunks_by_id})
     if missing:
-        raise Docs2qaError(f"{len(missing)} chunks referenced by pairs are missing, e.g. {missing[:3]}",
-                           "pass the chunks of the same run the pairs were generated from")
+        raise Docs2qaError(
+            f"{len(missing)} chunks referenced by pairs are missing, e.g. {missing[:3]}",
+            "pass the chunks of the same run the pairs were generated from",
+        )
     vectors = _vectors(pairs, embeddings)
     return [record_dict(p, chunks_by_id[p.chunk_id], v) for p, v in zip(pairs, vectors)]
 
@@ -134,8 +149,10 @@ def ensure_dataset(client, cfg, name: str):
             _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
             return _finish_creation(client, existing, expected), True
     except argilla_api.api_error() as exc:
-        raise Docs2qaError(f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}: {exc}",
-                           "the API key must belong to an owner (or an admin of that workspace)") from exc
+        raise Docs2qaError(
+            f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}: {exc}",
+            "the API key must belong to an owner (or an admin of that workspace)",
+        ) from exc
     _refuse_clash(cfg, name, schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings)))
     guidelines = schema.guidelines_text()
     if (existing.settings.guidelines or "").strip() != guidelines:
@@ -149,8 +166,9 @@ def _draft_clash(expected, found) -> list[str]:
     are what a killed push did not get to), nor is the overlap setting, which a draft
     without records or responses can still take from the current config."""
     want, have = schema.signature(expected), schema.signature(found)
-    clashing = {key: value for key, value in have.items()
-                if key != "distribution:min_submitted" and want.get(key) != value}
+    clashing = {
+        key: value for key, value in have.items() if key != "distribution:min_submitted" and want.get(key) != value
+    }
     return schema.diff_signatures({key: want[key] for key in clashing if key in want}, clashing)
 
 
@@ -167,8 +185,16 @@ def _refuse_clash(cfg, name: str, differences: list[str], draft: bool = False) -
 
 def _finish_creation(client, dataset, expected):
     """Add the settings a draft lacks, set guidelines and overlap, publish; safe to redo."""
-    present = {prop.name for group in (dataset.settings.fields, dataset.settings.questions,
-                                       dataset.settings.metadata, dataset.settings.vectors) for prop in group}
+    present = {
+        prop.name
+        for group in (
+            dataset.settings.fields,
+            dataset.settings.questions,
+            dataset.settings.metadata,
+            dataset.settings.vectors,
+        )
+        for prop in group
+    }
     for group in (expected.fields, expected.questions, expected.vectors, expected.metadata):
         for prop in group:
             if prop.name not in present:
@@ -178,8 +204,16 @@ def _finish_creation(client, dataset, expected):
     return dataset.get()
 
 
-def push(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings, cfg, run_name: str,
-         api_url: str, api_key: str, batch_size: int = BATCH) -> dict:
+def push(
+    pairs: Sequence[QAPair],
+    chunks_by_id: Mapping[str, Chunk],
+    embeddings,
+    cfg,
+    run_name: str,
+    api_url: str,
+    api_key: str,
+    batch_size: int = BATCH,
+) -> dict:
     """Create or update the review dataset with one record per pair. Returns a summary dict:
     dataset, dataset_id, workspace, url, created_dataset, records, created, updated, wall_s."""
     import httpx
@@ -192,7 +226,7 @@ def push(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings,
     before = argilla_api.record_total(client, dataset.id)
     for start in range(0, len(records), batch_size):
         try:
-            argilla_api.bulk_upsert(client, dataset, records[start:start + batch_size])
+            argilla_api.bulk_upsert(client, dataset, records[start : start + batch_size])
         except (argilla_api.api_error(), httpx.HTTPError) as exc:
             raise Docs2qaError(
                 f"pushing to {name!r} stopped after {start} of {len(records)} records: {type(exc).__name__}: {exc}",

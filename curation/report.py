@@ -25,15 +25,19 @@ def bar_chart(title: str, counts: dict, note: str = "") -> str:
         bars.append(
             f'<text x="{_LABEL_W - 6}" y="{y + 13}" text-anchor="end">{escape(_short(label))}</text>'
             f'<rect x="{_LABEL_W}" y="{y}" width="{width}" height="{_BAR_H - 4}"><title>{escape(label)}: {value}</title></rect>'
-            f'<text x="{_LABEL_W + width + 4}" y="{y + 13}">{value}</text>')
-    svg = (f'<svg role="img" aria-label="{escape(title)}" width="{_LABEL_W + _PLOT_W + 60}" height="{height}">'
-           + "".join(bars) + "</svg>")
+            f'<text x="{_LABEL_W + width + 4}" y="{y + 13}">{value}</text>'
+        )
+    svg = (
+        f'<svg role="img" aria-label="{escape(title)}" width="{_LABEL_W + _PLOT_W + 60}" height="{height}">'
+        + "".join(bars)
+        + "</svg>"
+    )
     return f"<section><h2>{escape(title)}</h2>{svg}{f'<p>{escape(note)}</p>' if note else ''}</section>"
 
 
 def _short(label: str, width: int = 34) -> str:
     # The end of a label tells pages apart (their paths); the full text is in the bar's tooltip.
-    return label if len(label) <= width else "…" + label[-(width - 1):]
+    return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
 def histogram(values: list[int], bins: int = 10) -> dict:
@@ -58,7 +62,7 @@ def _filtering(manifest: dict, stats: dict) -> str:
     from docs2qa.curation.card import filters, judge_state
 
     informative, judge = judge_state(manifest)
-    alarm = f'<p class=alarm>The LLM judge was not informative: {escape(judge)}</p>' if informative is False else ""
+    alarm = f"<p class=alarm>The LLM judge was not informative: {escape(judge)}</p>" if informative is False else ""
     items = "".join(f"<li><b>{escape(stage)}:</b> {escape(text)}</li>" for stage, text in filters(manifest, stats))
     return f"{alarm}<section><h2>How these pairs were chosen</h2><ul>{items}</ul></section>"
 
@@ -67,32 +71,58 @@ def _calibration(manifest: dict) -> str:
     calibration = manifest.get("curation", {}).get("judge_calibration") or {}
     if not calibration.get("thresholds"):
         return ""
-    head = "".join(f"<th>{escape(h)}</th>" for h in ("keep when lowest score >=", "judge keeps", "agreement",
-                                                      "precision of keep", "recall of keep", "kappa"))
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(t[k]))}</td>" for k in ("min_score", "judge_keeps", "agreement",
-                                                                               "precision", "recall", "kappa")) + "</tr>"
-                   for t in calibration["thresholds"])
+    head = "".join(
+        f"<th>{escape(h)}</th>"
+        for h in (
+            "keep when lowest score >=",
+            "judge keeps",
+            "agreement",
+            "precision of keep",
+            "recall of keep",
+            "kappa",
+        )
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(str(t[k]))}</td>"
+            for k in ("min_score", "judge_keeps", "agreement", "precision", "recall", "kappa")
+        )
+        + "</tr>"
+        for t in calibration["thresholds"]
+    )
     note = f"<p>{escape(calibration['note'])}</p>" if calibration.get("note") else ""
-    return (f"<section><h2>The judge against people ({calibration['reviewed']} decisions; proposed min_score "
-            f"{calibration['proposed_min_score']})</h2><table id=calibration><tr>{head}</tr>{body}</table>{note}</section>")
+    return (
+        f"<section><h2>The judge against people ({calibration['reviewed']} decisions; proposed min_score "
+        f"{calibration['proposed_min_score']})</h2><table id=calibration><tr>{head}</tr>{body}</table>{note}</section>"
+    )
 
 
 def _samples(stats: dict) -> str:
     rows = stats.get("samples", [])
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(r[k]))}</td>" for k in ("split", "question_type", "question",
-                                                                               "answer", "min_judge_score")) + "</tr>"
-                   for r in rows)
-    return (f"<section><h2>Sample rows ({len(rows)} at random, seeded)</h2><table class=rows id=samples>"
-            "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th></tr>"
-            f"{body}</table></section>")
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f"<td>{escape(str(r[k]))}</td>" for k in ("split", "question_type", "question", "answer", "min_judge_score")
+        )
+        + "</tr>"
+        for r in rows
+    )
+    return (
+        f"<section><h2>Sample rows ({len(rows)} at random, seeded)</h2><table class=rows id=samples>"
+        "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th></tr>"
+        f"{body}</table></section>"
+    )
 
 
 def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
     rows = [r for split_rows in splits.values() for r in split_rows]
     per_page = Counter(urlsplit(r["url"]).path or r["url"] for r in rows).most_common(30)
-    table = "".join(f"<tr><th>{escape(s)}</th><td>{d['rows']}</td><td>{d['pages']}</td><td>{d['avg_question_words']}</td>"
-                    f"<td>{d['avg_answer_words']}</td><td>{d['avg_context_words']}</td></tr>"
-                    for s, d in [*stats["splits"].items(), ("all", stats["total"])])
+    table = "".join(
+        f"<tr><th>{escape(s)}</th><td>{d['rows']}</td><td>{d['pages']}</td><td>{d['avg_question_words']}</td>"
+        f"<td>{d['avg_answer_words']}</td><td>{d['avg_context_words']}</td></tr>"
+        for s, d in [*stats["splits"].items(), ("all", stats["total"])]
+    )
     curated = set(stats["curation"]) == {"human"}
     sections = [
         _filtering(manifest, stats),
@@ -113,11 +143,11 @@ def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)} - docs2qa dataset report</title>
 <style>{_STYLE}</style></head><body>
 <h1>{escape(title)}</h1>
-<p>Content id <code>{escape(manifest['content_id'])}</code>, exported {escape(manifest['created_at'])}.
-{'' if curated else '<span class=warn>Not human-curated.</span> ' + escape(manifest.get('curation_note', ''))}
-{stats['leakage_removed']} pair(s) removed from validation/test as near-duplicates of training.</p>
+<p>Content id <code>{escape(manifest["content_id"])}</code>, exported {escape(manifest["created_at"])}.
+{"" if curated else "<span class=warn>Not human-curated.</span> " + escape(manifest.get("curation_note", ""))}
+{stats["leakage_removed"]} pair(s) removed from validation/test as near-duplicates of training.</p>
 <table><tr><th>split</th><th>rows</th><th>pages</th><th>question words</th><th>answer words</th><th>context words</th></tr>
 {table}</table>
-{''.join(sections)}
+{"".join(sections)}
 </body></html>
 """

@@ -19,8 +19,8 @@ lowest judge score is >= N, marked curation = "demo-policy (not human)".
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
 
 from docs2qa.errors import Docs2qaError
 
@@ -31,7 +31,6 @@ DEMO_POLICY = "demo-policy (not human)"
 STATUS_OF_LABEL = {"accept": "accepted", "reject": "rejected", "needs-edit": "needs-edit"}
 
 STATUSES = ("accepted", "rejected", "needs-edit", "disputed", "pending", "discarded")
-
 
 
 @dataclass(frozen=True)
@@ -55,7 +54,6 @@ class Resolution:
     winners: tuple[Vote, ...] = ()  # submitted votes that carry the winning label, earliest first
     submitted: int = 0
     reason: str = ""
-
 
 
 def submitted(votes: Iterable[Vote]) -> list[Vote]:
@@ -156,4 +154,3 @@ def resolve_record(rec: ServerRecord, policy: str, needed: int, demo_min_score: 
         "page_url": rec.page_url,
         "min_judge_score": rec.min_judge_score,
     }
-

@@ -49,14 +49,22 @@ def build_settings(min_submitted: int, client):
     fields = [
         rg.TextField("question", title="Question"),
         rg.TextField("answer", title="Answer", description="The judge's revision when it revised the answer."),
-        rg.TextField("context", title="Context", use_markdown=True,
-                     description="The documentation passage the pair was written from, with its source link."),
+        rg.TextField(
+            "context",
+            title="Context",
+            use_markdown=True,
+            description="The documentation passage the pair was written from, with its source link.",
+        ),
         rg.TextField("original_answer", title="Original answer (before the judge's revision)", required=False),
         rg.TextField("judge_rationale", title="Judge's rationale", required=False),
     ]
     questions = [
-        rg.LabelQuestion(Q_DECISION, labels={label: label for label in LABELS}, title="Decision",
-                         description="accept: publish; needs-edit: keep but not ready; reject: do not publish."),
+        rg.LabelQuestion(
+            Q_DECISION,
+            labels={label: label for label in LABELS},
+            title="Decision",
+            description="accept: publish; needs-edit: keep but not ready; reject: do not publish.",
+        ),
         rg.RatingQuestion(Q_QUALITY, values=list(RATING_VALUES), title="Quality (1 wrong - 5 excellent)"),
         rg.TextQuestion(Q_CORRECTED_QUESTION, title="Corrected question (optional)", required=False),
         rg.TextQuestion(Q_CORRECTED_ANSWER, title="Corrected answer (optional)", required=False),

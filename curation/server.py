@@ -136,8 +136,11 @@ def server_status(cfg: CurateConfig) -> dict:
     record = _read_pids(paths)
     alive = {name: process_groups.matches(entry) for name, entry in record.get("processes", {}).items()}
     creds = _read_credentials(paths)
-    up = bool(alive) and all(alive.values()) and creds is not None and answers_as(
-        _url(cfg), creds["api_key"], creds["username"]
+    up = (
+        bool(alive)
+        and all(alive.values())
+        and creds is not None
+        and answers_as(_url(cfg), creds["api_key"], creds["username"])
     )
     return {
         "running": up,
@@ -158,8 +161,11 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
     """(api_url, api_key): your own server if configured, else the one `serve` started."""
     url = configured_url(cfg)
     if url:
-        key = env_secret(cfg.api_key_env, f"the configured Argilla server {url}",
-                         f"export {cfg.api_key_env}=<the API key of an owner or admin on that server>")
+        key = env_secret(
+            cfg.api_key_env,
+            f"the configured Argilla server {url}",
+            f"export {cfg.api_key_env}=<the API key of an owner or admin on that server>",
+        )
         return url.rstrip("/"), key
     paths = _paths(cfg)
     creds = _read_credentials(paths)
@@ -169,8 +175,6 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
         "no Argilla server: the local one is not running and none is configured",
         "run `docs2qa curate serve`, or set ARGILLA_API_URL and ARGILLA_API_KEY to use your own server",
     )
-
-
 
 
 # ---------------------------------------------------------------- starting
@@ -189,7 +193,7 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
     redis_password = secrets.token_urlsafe(24)
     _write_private(
         paths.redis_conf,
-        f"bind 127.0.0.1\nport {redis_port}\nsave \"\"\nappendonly no\ndir {paths.redis_dir}\n"
+        f'bind 127.0.0.1\nport {redis_port}\nsave ""\nappendonly no\ndir {paths.redis_dir}\n'
         f"requirepass {redis_password}\nprotected-mode yes\ndaemonize no\n"
         # Rewriting its title would overwrite the memory /proc/PID/environ reads, hiding the
         # state tag from stop; the unchanged command line holds the config path for processes.matches.
@@ -204,20 +208,28 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
     record: dict = {"url": _url(cfg), "processes": {}}
     try:
         record["processes"]["redis"] = process_groups.spawn(
-            paths.logs / "redis.log", paths.root, [redis_bin, str(paths.redis_conf)], base_env,
+            paths.logs / "redis.log",
+            paths.root,
+            [redis_bin, str(paths.redis_conf)],
+            base_env,
             marker=str(paths.redis_conf),
         )
         record["processes"]["search"] = process_groups.spawn(
-            paths.logs / "search.log", paths.root, [str(python), search, str(paths.search_socket), osmem_bin],
-            base_env, marker=search,
+            paths.logs / "search.log",
+            paths.root,
+            [str(python), search, str(paths.search_socket), osmem_bin],
+            base_env,
+            marker=search,
         )
         _write_pids(paths, record)
         _wait_port(redis_port, record["processes"]["redis"], paths.logs / "redis.log")
         _wait_socket(paths.search_socket, record["processes"]["search"], paths.logs / "search.log")
         reindex = [] if fresh_db else ["--reindex"]  # osmem starts empty; SQLite holds the records
         record["processes"]["server"] = process_groups.spawn(
-            paths.logs / "server.log", paths.root,
-            [str(python), launcher, "serve", *reindex, "--host", cfg.host, "--port", str(cfg.port)], env,
+            paths.logs / "server.log",
+            paths.root,
+            [str(python), launcher, "serve", *reindex, "--host", cfg.host, "--port", str(cfg.port)],
+            env,
             marker=f"{launcher} serve",
         )
         _write_pids(paths, record)
@@ -225,7 +237,10 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
         # The rq worker (dataset distribution changes, Hub jobs) starts once the server
         # answers: on two cores the two imports would otherwise slow each other down.
         record["processes"]["worker"] = process_groups.spawn(
-            paths.logs / "worker.log", paths.root, [str(python), launcher, "worker", "--num-workers", "1"], env,
+            paths.logs / "worker.log",
+            paths.root,
+            [str(python), launcher, "worker", "--num-workers", "1"],
+            env,
             marker=f"{launcher} worker",
         )
         _write_pids(paths, record)
@@ -288,7 +303,9 @@ def _install_launcher(paths: _Paths) -> None:
 def _osmem_binary(venv: Path) -> str:
     found = sorted(venv.glob("lib/python3*/site-packages/osmem_server/bin/osmem-server"))
     if not found:
-        raise Docs2qaError(f"osmem-server binary missing from {venv}", f"delete {venv} and run serve again to rebuild it")
+        raise Docs2qaError(
+            f"osmem-server binary missing from {venv}", f"delete {venv} and run serve again to rebuild it"
+        )
     return str(found[0])
 
 
@@ -378,8 +395,6 @@ def _create_credentials(paths: _Paths) -> _Secret:
 
 def _info(cfg: CurateConfig, paths: _Paths, creds: dict) -> ServerInfo:
     return ServerInfo(_url(cfg), creds["api_key"], creds["username"], creds["password"], paths.root)
-
-
 
 
 def _free_port() -> int:

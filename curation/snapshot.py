@@ -34,16 +34,32 @@ def _schema():
     import pyarrow as pa
 
     strings = pa.list_(pa.string())
-    return pa.schema([
-        ("pair_id", pa.string()), ("status", pa.string()), ("label", pa.string()), ("curation", pa.string()),
-        ("question", pa.string()), ("answer", pa.string()),
-        ("original_question", pa.string()), ("original_answer", pa.string()), ("generator_answer", pa.string()),
-        ("edited", pa.bool_()), ("reason", pa.string()), ("submitted", pa.int64()),
-        ("annotators", strings), ("response_statuses", strings), ("labels", strings),
-        ("ratings", pa.list_(pa.int64())), ("corrected_questions", strings), ("corrected_answers", strings),
-        ("comments", strings), ("question_type", pa.string()), ("page_url", pa.string()),
-        ("min_judge_score", pa.int64()),
-    ])
+    return pa.schema(
+        [
+            ("pair_id", pa.string()),
+            ("status", pa.string()),
+            ("label", pa.string()),
+            ("curation", pa.string()),
+            ("question", pa.string()),
+            ("answer", pa.string()),
+            ("original_question", pa.string()),
+            ("original_answer", pa.string()),
+            ("generator_answer", pa.string()),
+            ("edited", pa.bool_()),
+            ("reason", pa.string()),
+            ("submitted", pa.int64()),
+            ("annotators", strings),
+            ("response_statuses", strings),
+            ("labels", strings),
+            ("ratings", pa.list_(pa.int64())),
+            ("corrected_questions", strings),
+            ("corrected_answers", strings),
+            ("comments", strings),
+            ("question_type", pa.string()),
+            ("page_url", pa.string()),
+            ("min_judge_score", pa.int64()),
+        ]
+    )
 
 
 def snapshots_dir(run_dir) -> Path:
@@ -112,6 +128,7 @@ def read_snapshot(path) -> tuple[list[dict], dict]:
 
     path = Path(path)
     if not (path / META).is_file() or not (path / RECORDS).is_file():
-        raise Docs2qaError(f"{path} is not a curation snapshot (needs {RECORDS} and {META})",
-                           "run `docs2qa curate pull` to make one")
+        raise Docs2qaError(
+            f"{path} is not a curation snapshot (needs {RECORDS} and {META})", "run `docs2qa curate pull` to make one"
+        )
     return pq.read_table(path / RECORDS).to_pylist(), json.loads((path / META).read_text())

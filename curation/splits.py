@@ -39,7 +39,7 @@ def assign(rows: list[dict], split_by: str, ratios: dict[str, float], seed: int)
     counts = group_counts(len(groups), ratios)
     split_of, start = {}, 0
     for split in SPLIT_ORDER:
-        for g in groups[start:start + counts[split]]:
+        for g in groups[start : start + counts[split]]:
             split_of[g] = split
         start += counts[split]
     out: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
@@ -48,8 +48,9 @@ def assign(rows: list[dict], split_by: str, ratios: dict[str, float], seed: int)
     return out
 
 
-def remove_leakage(splits: dict[str, list[dict]], model: str, question_threshold: float,
-                   context_threshold: float) -> tuple[dict[str, list[dict]], list[dict]]:
+def remove_leakage(
+    splits: dict[str, list[dict]], model: str, question_threshold: float, context_threshold: float
+) -> tuple[dict[str, list[dict]], list[dict]]:
     """Drop validation/test pairs whose question or context is a near-duplicate of one in an
     earlier split (validation is compared with train; test with train and validation).
     Returns the cleaned splits and one record per removed pair: its nearest neighbour, which
@@ -61,7 +62,7 @@ def remove_leakage(splits: dict[str, list[dict]], model: str, question_threshold
         return splits, []
     # One call: the model loads once for both kinds of text.
     vectors = embed_questions([r["question"] for r in everything] + [r["context"] for r in everything], model)
-    questions, contexts = vectors[:len(everything)], vectors[len(everything):]
+    questions, contexts = vectors[: len(everything)], vectors[len(everything) :]
     n_train, n_val = len(splits["train"]), len(splits["validation"])
     removed, kept = [], {"train": splits["train"], "validation": [], "test": []}
     for split, offset, reference_end in (("validation", n_train, n_train), ("test", n_train + n_val, n_train + n_val)):
@@ -71,9 +72,17 @@ def remove_leakage(splits: dict[str, list[dict]], model: str, question_threshold
                 kept[split].append(row)
                 continue
             j, kind, similarity = hit
-            removed.append({"pair_id": row["pair_id"], "split": split, "matched": kind,
-                            "similarity": round(similarity, 4), "nearest_pair_id": everything[j]["pair_id"],
-                            "question": row["question"], "nearest_question": everything[j]["question"]})
+            removed.append(
+                {
+                    "pair_id": row["pair_id"],
+                    "split": split,
+                    "matched": kind,
+                    "similarity": round(similarity, 4),
+                    "nearest_pair_id": everything[j]["pair_id"],
+                    "question": row["question"],
+                    "nearest_question": everything[j]["question"],
+                }
+            )
     return kept, removed
 
 

@@ -49,8 +49,9 @@ def pull(config: Config, store: RunStore) -> dict:
         result = pull_snapshot(config.curate, config.name, store.root, *connect_or_serve(config.curate))
         summary = {k: v for k, v in result["summary"].items() if k != "pending_pair_ids"}
         snapshot = {"id": result["snapshot_id"], "path": str(result["path"]), "created": result["created"], **summary}
-        return StageResult(tables={}, count_in=len(result["rows"]), extra={"snapshot": snapshot},
-                           identity=result["snapshot_id"])
+        return StageResult(
+            tables={}, count_in=len(result["rows"]), extra={"snapshot": snapshot}, identity=result["snapshot_id"]
+        )
 
     return record("pull", config, store, body)
 
@@ -77,8 +78,10 @@ def _reviewed(config: Config) -> bool:
 
 def _describe_push(manifest: dict) -> Description:
     argilla = manifest.get("argilla", {})
-    return Description(product=f"{argilla.get('records', '?')} records in Argilla",
-                       notes=(f"review at {argilla.get('url')}, then `docs2qa curate pull`",))
+    return Description(
+        product=f"{argilla.get('records', '?')} records in Argilla",
+        notes=(f"review at {argilla.get('url')}, then `docs2qa curate pull`",),
+    )
 
 
 def _describe_pull(manifest: dict) -> Description:
@@ -92,35 +95,85 @@ def _describe_export(manifest: dict) -> Description:
     if not version:
         return Description()
     state = "new version" if version["created"] else "unchanged, existing version"
-    return Description(product=f"{version['name']}/{version['version']}",
-                       notes=(f"{state} {version['name']}/{version['version']} (content {version['content_id']}) at "
-                              f"{version['path']}; report: {version['path']}/report.html",))
+    return Description(
+        product=f"{version['name']}/{version['version']}",
+        notes=(
+            f"{state} {version['name']}/{version['version']} (content {version['content_id']}) at "
+            f"{version['path']}; report: {version['path']}/report.html",
+        ),
+    )
 
 
 _STAGE = "docs2qa.curation.stage"
 
 STAGES = (
-    Stage("push", f"{_STAGE}:push", ("generate", "chunk"),
-          "send the pairs to Argilla for people to review (starts the local server if needed)", section="curate",
-          code=(_STAGE, "docs2qa.curation.push", "docs2qa.curation.schema", "docs2qa.curation.argilla_api",
-                "docs2qa.models.embeddings"),
-          enabled=_reviewed,
-          describe=_describe_push, command="curate push"),
-    Stage("pull", f"{_STAGE}:pull", ("push",),
-          "freeze people's decisions into an immutable curation snapshot", section="curate", always_run=True,
-          code=(_STAGE, "docs2qa.curation.pull", "docs2qa.curation.review_policy", "docs2qa.curation.agreement",
-                "docs2qa.curation.argilla_api", "docs2qa.curation.snapshot", "docs2qa.curation.schema"),
-          enabled=_reviewed, describe=_describe_pull, command="curate pull"),
+    Stage(
+        "push",
+        f"{_STAGE}:push",
+        ("generate", "chunk"),
+        "send the pairs to Argilla for people to review (starts the local server if needed)",
+        section="curate",
+        code=(
+            _STAGE,
+            "docs2qa.curation.push",
+            "docs2qa.curation.schema",
+            "docs2qa.curation.argilla_api",
+            "docs2qa.models.embeddings",
+        ),
+        enabled=_reviewed,
+        describe=_describe_push,
+        command="curate push",
+    ),
+    Stage(
+        "pull",
+        f"{_STAGE}:pull",
+        ("push",),
+        "freeze people's decisions into an immutable curation snapshot",
+        section="curate",
+        always_run=True,
+        code=(
+            _STAGE,
+            "docs2qa.curation.pull",
+            "docs2qa.curation.review_policy",
+            "docs2qa.curation.agreement",
+            "docs2qa.curation.argilla_api",
+            "docs2qa.curation.snapshot",
+            "docs2qa.curation.schema",
+        ),
+        enabled=_reviewed,
+        describe=_describe_pull,
+        command="curate pull",
+    ),
     # export reads the crawl (page lineage), every ingest stage's output hash (lineage) and the pairs;
     # the curation snapshot only when it exports reviewed pairs.
-    Stage("export", f"{_STAGE}:export", ("crawl", "convert", "chunk", "generate", "pull"),
-          "freeze the accepted pairs into a versioned dataset with card, manifest and report",
-          code=(_STAGE, "docs2qa.curation.export", "docs2qa.curation.splits", "docs2qa.curation.formats",
-                "docs2qa.curation.card", "docs2qa.curation.report", "docs2qa.curation.versions",
-                "docs2qa.curation.stats", "docs2qa.models.embeddings"),
-          select_inputs=lambda config: ("crawl", "convert", "chunk", "generate",
-                                        *(("pull",) if _reviewed(config) else ())),
-          describe=_describe_export,
-          options=(Option("--push-to-hub", "push_to_hub", str, None,
-                          "Also upload the version to this Hugging Face dataset repo."),)),
+    Stage(
+        "export",
+        f"{_STAGE}:export",
+        ("crawl", "convert", "chunk", "generate", "pull"),
+        "freeze the accepted pairs into a versioned dataset with card, manifest and report",
+        code=(
+            _STAGE,
+            "docs2qa.curation.export",
+            "docs2qa.curation.splits",
+            "docs2qa.curation.formats",
+            "docs2qa.curation.card",
+            "docs2qa.curation.report",
+            "docs2qa.curation.versions",
+            "docs2qa.curation.stats",
+            "docs2qa.models.embeddings",
+        ),
+        select_inputs=lambda config: (
+            "crawl",
+            "convert",
+            "chunk",
+            "generate",
+            *(("pull",) if _reviewed(config) else ()),
+        ),
+        describe=_describe_export,
+        options=(
+            Option(
+                "--push-to-hub", "push_to_hub", str, None, "Also upload the version to this Hugging Face dataset repo."
+            ),
+        ),
+    ),
 )

@@ -50,6 +50,15 @@ def sample_rows(splits: dict[str, list[dict]], k: int = SAMPLES, seed: int = SAM
     same sample), with what a reader needs to judge them."""
     everything = sorted(((split, r) for split, rows in splits.items() for r in rows), key=lambda sr: sr[1]["pair_id"])
     chosen = random.Random(seed).sample(everything, min(k, len(everything)))
-    return [{"split": split, "question_type": r["question_type"], "question": r["question"], "answer": r["answer"],
-             "min_judge_score": r["min_judge_score"], "curation": r["curation"], "source": r["anchor_url"]}
-            for split, r in chosen]
+    return [
+        {
+            "split": split,
+            "question_type": r["question_type"],
+            "question": r["question"],
+            "answer": r["answer"],
+            "min_judge_score": r["min_judge_score"],
+            "curation": r["curation"],
+            "source": r["anchor_url"],
+        }
+        for split, r in chosen
+    ]

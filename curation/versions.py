@@ -44,9 +44,20 @@ _VERSION = re.compile(r"^v(\d+)$")
 # The canonical row, declared once: column -> arrow type ("list" is a list of strings). The parquet
 # schema, the content id and export's rows (curation/export.py canonical_row) all follow it.
 _CANONICAL = {
-    "pair_id": "string", "question": "string", "answer": "string", "context": "string", "question_type": "string",
-    "page_id": "string", "url": "string", "anchor_url": "string", "title": "string", "heading_path": "list",
-    "chunk_id": "string", "generator_model": "string", "min_judge_score": "int64", "curation": "string",
+    "pair_id": "string",
+    "question": "string",
+    "answer": "string",
+    "context": "string",
+    "question_type": "string",
+    "page_id": "string",
+    "url": "string",
+    "anchor_url": "string",
+    "title": "string",
+    "heading_path": "list",
+    "chunk_id": "string",
+    "generator_model": "string",
+    "min_judge_score": "int64",
+    "curation": "string",
 }
 CANONICAL_COLUMNS = tuple(_CANONICAL)
 
@@ -56,9 +67,17 @@ def canonical_schema():
 
     types = {"string": pa.string(), "int64": pa.int64(), "list": pa.list_(pa.string())}
     return pa.schema([(name, types[kind]) for name, kind in _CANONICAL.items()])
+
+
 def compute_content_id(splits: dict[str, list[dict]], export: dict) -> str:
-    rows = sorted(({**{c: row[c] for c in CANONICAL_COLUMNS}, "split": split}
-                   for split, split_rows in splits.items() for row in split_rows), key=lambda r: r["pair_id"])
+    rows = sorted(
+        (
+            {**{c: row[c] for c in CANONICAL_COLUMNS}, "split": split}
+            for split, split_rows in splits.items()
+            for row in split_rows
+        ),
+        key=lambda r: r["pair_id"],
+    )
     # `export` holds the settings that shape the files, never where they are written.
     return stable_hash({"rows": rows, "export": export})
 
@@ -68,14 +87,23 @@ def split_file(path, split: str, fmt: str = "data") -> Path:
     return path / "data" / f"{split}.parquet" if fmt == "data" else path / "formats" / fmt / f"{split}.parquet"
 
 
-_REQUIRED = {"name": str, "version": str, "content_id": str, "created_at": str, "counts": dict, "export": dict,
-             "files": dict}
+_REQUIRED = {
+    "name": str,
+    "version": str,
+    "content_id": str,
+    "created_at": str,
+    "counts": dict,
+    "export": dict,
+    "files": dict,
+}
 _INDEX_KEYS = ("version", "content_id", "manifest_sha256")
 
 
 def _broken_hint(path: Path) -> str:
-    return (f"restore the folder from a copy (or the hub), or delete {path} and run `docs2qa export` again; "
-            "`docs2qa datasets verify` checks the others")
+    return (
+        f"restore the folder from a copy (or the hub), or delete {path} and run `docs2qa export` again; "
+        "`docs2qa datasets verify` checks the others"
+    )
 
 
 def _read_json(file: Path, what: str, expected: type, hint: str):
@@ -85,8 +113,10 @@ def _read_json(file: Path, what: str, expected: type, hint: str):
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise IntegrityError(f"{what} {file} is unreadable ({type(exc).__name__}: {exc})", hint) from exc
     if not isinstance(value, expected):
-        raise IntegrityError(f"{what} {file} holds a JSON {type(value).__name__}, not a JSON "
-                           f"{'object' if expected is dict else 'list'}", hint)
+        raise IntegrityError(
+            f"{what} {file} holds a JSON {type(value).__name__}, not a JSON {'object' if expected is dict else 'list'}",
+            hint,
+        )
     return value
 
 
@@ -96,8 +126,10 @@ def read_manifest(path) -> dict:
     if not file.is_file():
         if _VERSION.match(path.name) and path.is_dir():
             raise IntegrityError(f"dataset version {path} is broken: {MANIFEST} is missing", _broken_hint(path))
-        raise Docs2qaError(f"{path} is not a dataset version (no {MANIFEST})",
-                           "pass name/version, a dataset name, or a version folder; `docs2qa datasets list` shows them")
+        raise Docs2qaError(
+            f"{path} is not a dataset version (no {MANIFEST})",
+            "pass name/version, a dataset name, or a version folder; `docs2qa datasets list` shows them",
+        )
     manifest = _read_json(file, "the manifest", dict, _broken_hint(path))
     wrong = [k for k, kind in _REQUIRED.items() if not isinstance(manifest.get(k), kind)]
     if wrong:
@@ -111,8 +143,7 @@ def read_index(dataset_dir: Path) -> list[dict]:
     file = dataset_dir / INDEX
     if not file.is_file():
         return []
-    hint = (f"move {file} aside and rerun `docs2qa export`: it records each version again as it finds "
-            "and verifies it")
+    hint = f"move {file} aside and rerun `docs2qa export`: it records each version again as it finds and verifies it"
     entries = _read_json(file, "the dataset index", list, hint)
     if not all(isinstance(e, dict) and all(isinstance(e.get(k), str) for k in _INDEX_KEYS) for e in entries):
         raise IntegrityError(f"the dataset index {file} has entries without {', '.join(_INDEX_KEYS)}", hint)
@@ -120,8 +151,11 @@ def read_index(dataset_dir: Path) -> list[dict]:
 
 
 def _write_index(dataset_dir: Path, entries: list[dict]) -> None:
-    atomic_write_bytes(dataset_dir / INDEX, (json.dumps(entries, indent=2) + "\n").encode(),
-                       tmp=dataset_dir / f".tmp-index-{os.getpid()}")  # `.tmp-*`: swept after a kill
+    atomic_write_bytes(
+        dataset_dir / INDEX,
+        (json.dumps(entries, indent=2) + "\n").encode(),
+        tmp=dataset_dir / f".tmp-index-{os.getpid()}",
+    )  # `.tmp-*`: swept after a kill
 
 
 def version_number(version: str) -> int:
@@ -154,14 +188,19 @@ def resolve_version(ref: str, root: str | Path = "datasets") -> Path:
         candidates = [v for v in candidates if v.name == version]
     if not candidates:
         known = ", ".join(f"{v.parent.name}/{v.name}" for v in list_versions(root)) or "none"
-        raise Docs2qaError(f"no dataset version {ref!r} under {root} (known: {known})",
-                           "export one with `docs2qa export`, or pass the path of a version folder")
+        raise Docs2qaError(
+            f"no dataset version {ref!r} under {root} (known: {known})",
+            "export one with `docs2qa export`, or pass the path of a version folder",
+        )
     return candidates[-1]
 
 
 def _file_hashes(path: Path) -> dict[str, str]:
-    return {str(f.relative_to(path)): sha256_hex(f.read_bytes())
-            for f in sorted(path.rglob("*")) if f.is_file() and f.name != MANIFEST}
+    return {
+        str(f.relative_to(path)): sha256_hex(f.read_bytes())
+        for f in sorted(path.rglob("*"))
+        if f.is_file() and f.name != MANIFEST
+    }
 
 
 def read_split_rows(path, split: str, fmt: str = "data") -> list[dict]:
@@ -202,8 +241,10 @@ def verify_version(path) -> None:
     """Raise, listing every problem, if any byte of the version differs from what was written."""
     problems = version_problems(path)
     if problems:
-        raise IntegrityError(f"dataset version {path} failed verification:\n  " + "\n  ".join(problems),
-                           "a version is never edited after export: " + _broken_hint(Path(path)))
+        raise IntegrityError(
+            f"dataset version {path} failed verification:\n  " + "\n  ".join(problems),
+            "a version is never edited after export: " + _broken_hint(Path(path)),
+        )
 
 
 def find_content(dataset_dir: Path, content: str) -> Path | None:
@@ -221,9 +262,11 @@ def find_content(dataset_dir: Path, content: str) -> Path | None:
             continue
         problems = version_problems(path)
         if problems:
-            raise Docs2qaError(f"dataset version {path} holds the same content as this export but is damaged:\n  "
-                               + "\n  ".join(problems),
-                               f"delete {path} (or restore it from a copy) and run `docs2qa export` again")
+            raise Docs2qaError(
+                f"dataset version {path} holds the same content as this export but is damaged:\n  "
+                + "\n  ".join(problems),
+                f"delete {path} (or restore it from a copy) and run `docs2qa export` again",
+            )
         if path.name not in {e["version"] for e in entries}:
             manifest_blob = (path / MANIFEST).read_bytes()
             _write_index(dataset_dir, [*entries, _index_entry(path.name, json.loads(manifest_blob), manifest_blob)])
@@ -232,8 +275,12 @@ def find_content(dataset_dir: Path, content: str) -> Path | None:
 
 
 def _index_entry(version: str, manifest: dict, blob: bytes) -> dict:
-    return {"version": version, "content_id": manifest["content_id"], "manifest_sha256": sha256_hex(blob),
-            "created_at": manifest["created_at"]}
+    return {
+        "version": version,
+        "content_id": manifest["content_id"],
+        "manifest_sha256": sha256_hex(blob),
+        "created_at": manifest["created_at"],
+    }
 
 
 @contextmanager
@@ -265,8 +312,9 @@ def _write_table(rows: list[dict], schema, target: Path) -> None:
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), target)
 
 
-def write_version(root, name: str, splits: dict[str, list[dict]], export: dict, lineage: dict,
-                  extra_stats: dict | None = None) -> Path:
+def write_version(
+    root, name: str, splits: dict[str, list[dict]], export: dict, lineage: dict, extra_stats: dict | None = None
+) -> Path:
     """Write a complete version (data, every format, card, report, manifest) unless one with
     the same content exists (verified first); return its folder. `export` holds at least
     system_prompt and include_context; `extra_stats` adds the counts only the exporter knows
@@ -285,13 +333,24 @@ def write_version(root, name: str, splits: dict[str, list[dict]], export: dict, 
         for split, rows in splits.items():
             _write_table(rows, canonical_schema(), split_file(tmp, split))
             for fmt in export["formats"]:
-                shaped = [formats.format_row(r, fmt, export.get("system_prompt"), export["include_context"]) for r in rows]
+                shaped = [
+                    formats.format_row(r, fmt, export.get("system_prompt"), export["include_context"]) for r in rows
+                ]
                 _write_table(shaped, formats.arrow_schema(fmt), split_file(tmp, split, fmt))
         numbers = stats.compute(splits, extra_stats or {})
-        manifest = {"name": name, "version": "", "content_id": content, "created_at": utc_now(),
-                    "counts": {s: len(r) for s, r in splits.items()}, "export": export, "stats": numbers, **lineage}
-        return _commit(dataset_dir, tmp, manifest,
-                       lambda m: (card.render(m, numbers), report.render(m, numbers, splits)))
+        manifest = {
+            "name": name,
+            "version": "",
+            "content_id": content,
+            "created_at": utc_now(),
+            "counts": {s: len(r) for s, r in splits.items()},
+            "export": export,
+            "stats": numbers,
+            **lineage,
+        }
+        return _commit(
+            dataset_dir, tmp, manifest, lambda m: (card.render(m, numbers), report.render(m, numbers, splits))
+        )
 
 
 def _commit(dataset_dir: Path, tmp: Path, manifest: dict, render) -> Path:
@@ -299,7 +358,9 @@ def _commit(dataset_dir: Path, tmp: Path, manifest: dict, render) -> Path:
     rename it into place: the rename is the commit. The index entry that follows is a seal;
     a kill before it leaves a whole version that `find_content` seals on the next export."""
     entries = read_index(dataset_dir)
-    taken = [version_number(e["version"]) for e in entries] + [version_number(p.name) for p in _version_dirs(dataset_dir)]
+    taken = [version_number(e["version"]) for e in entries] + [
+        version_number(p.name) for p in _version_dirs(dataset_dir)
+    ]
     manifest["version"] = f"v{max(taken, default=0) + 1}"
     card_text, report_html = render(manifest)
     (tmp / CARD).write_text(card_text)
@@ -329,8 +390,12 @@ def record_hub_push(path: Path, push: dict) -> None:
         manifest["hub"] = [*manifest.get("hub", []), push]
         blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
         # Written beside the dataset (`.tmp-*`, swept after a kill) and renamed in, read-only.
-        atomic_write_bytes(path / MANIFEST, blob, mode=stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH,
-                           tmp=path.parent / f".tmp-manifest-{os.getpid()}")
+        atomic_write_bytes(
+            path / MANIFEST,
+            blob,
+            mode=stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH,
+            tmp=path.parent / f".tmp-manifest-{os.getpid()}",
+        )
         sealed = _index_entry(path.name, manifest, blob)
         entries = [e for e in read_index(path.parent) if e["version"] != path.name]
         _write_index(path.parent, sorted([*entries, sealed], key=lambda e: version_number(e["version"])))

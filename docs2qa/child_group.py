@@ -28,8 +28,7 @@ WATCH_INTERVAL_S = 0.2
 
 def run(argv: list[str], pass_fds: tuple[int, ...] = ()) -> int:
     """Run `argv` as the leader of a new process group, wait, and leave nothing of it behind."""
-    child = subprocess.Popen(argv, process_group=0, pass_fds=pass_fds,
-                             env={**os.environ, PARENT_ENV: str(os.getpid())})
+    child = subprocess.Popen(argv, process_group=0, pass_fds=pass_fds, env={**os.environ, PARENT_ENV: str(os.getpid())})
     try:
         return child.wait()
     finally:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -46,11 +46,12 @@ def _options(
 
     configure(verbose)
 
-ConfigOption = Annotated[Optional[Path], typer.Option("-c", "--config", help="YAML config file, e.g. configs/demo.yaml.")]
+
+ConfigOption = Annotated[Path | None, typer.Option("-c", "--config", help="YAML config file, e.g. configs/demo.yaml.")]
 SetOption = Annotated[
-    Optional[list[str]], typer.Option("--set", help="Override a key: --set crawl.max_pages=20 (repeatable).")
+    list[str] | None, typer.Option("--set", help="Override a key: --set crawl.max_pages=20 (repeatable).")
 ]
-RunOption = Annotated[Optional[Path], typer.Option("--run", help="Run folder (default: runs/<config name>).")]
+RunOption = Annotated[Path | None, typer.Option("--run", help="Run folder (default: runs/<config name>).")]
 
 
 def _load(config_path: Path | None, overrides: list[str] | None):
@@ -71,8 +72,9 @@ def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Pa
     try:
         store.save_config(config.model_dump(mode="json"), config.hash())
     except OSError as exc:  # a parent that is a file, no permission, a full disk
-        raise Docs2qaError(f"cannot write the run folder {store.root}: {exc.strerror or exc}",
-                           "pass --run with a folder you can write") from exc
+        raise Docs2qaError(
+            f"cannot write the run folder {store.root}: {exc.strerror or exc}", "pass --run with a folder you can write"
+        ) from exc
     return config, store
 
 
@@ -100,8 +102,14 @@ def _stage_command(stage) -> None:
     options = {option.param: option for option in stage.options}
 
     def command(config: Path | None = None, set_: list[str] | None = None, run: Path | None = None, **extra) -> None:
-        overrides = [*(set_ or []), *(f"{options[name].override}={value}" for name, value in extra.items()
-                                      if options[name].override and value is not None)]
+        overrides = [
+            *(set_ or []),
+            *(
+                f"{options[name].override}={value}"
+                for name, value in extra.items()
+                if options[name].override and value is not None
+            ),
+        ]
         cfg, store = _open_run(config, overrides, run)
         manifest = stage.run(cfg, store, **stage.cli_arguments(extra))
         if manifest and "counts" in manifest:  # under `accelerate launch` only the first process records
@@ -111,10 +119,15 @@ def _stage_command(stage) -> None:
         inspect.Parameter("config", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=ConfigOption),
         inspect.Parameter("set_", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=SetOption),
         inspect.Parameter("run", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=RunOption),
-        *(inspect.Parameter(o.param, inspect.Parameter.KEYWORD_ONLY, default=o.default,
-                            annotation=Annotated[o.type if o.type is bool else Optional[o.type],
-                                                 typer.Option(o.flag, help=o.help)])
-          for o in stage.options),
+        *(
+            inspect.Parameter(
+                o.param,
+                inspect.Parameter.KEYWORD_ONLY,
+                default=o.default,
+                annotation=Annotated[o.type if o.type is bool else o.type | None, typer.Option(o.flag, help=o.help)],
+            )
+            for o in stage.options
+        ),
     ]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
@@ -176,9 +189,11 @@ def show_config(
     config: ConfigOption = None,
     set_: SetOption = None,
     run: Annotated[
-        Optional[Path], typer.Option("--run", help="Without -c: the config this run folder was last run with.")
+        Path | None, typer.Option("--run", help="Without -c: the config this run folder was last run with.")
     ] = None,
-    reference: Annotated[bool, typer.Option("--reference", help="Print every key with its default and meaning.")] = False,
+    reference: Annotated[
+        bool, typer.Option("--reference", help="Print every key with its default and meaning.")
+    ] = False,
 ) -> None:
     """Print the resolved config (after --set), or the reference of every key."""
     if reference:
@@ -215,8 +230,10 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
         manifest = folder.manifest()
         if manifest is None:
             if folder.manifest_unreadable():
-                console.print(f"  {stage.name:<9} manifest unreadable: rerun `docs2qa {stage.command or stage.name}`",
-                              markup=False)
+                console.print(
+                    f"  {stage.name:<9} manifest unreadable: rerun `docs2qa {stage.command or stage.name}`",
+                    markup=False,
+                )
             else:
                 console.print(f"  {stage.name:<9} not run")
             continue
@@ -225,9 +242,11 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
         counts = manifest["counts"]
         described = stage.describe(manifest)
         out = ", ".join(f"{n} {t}" for t, n in counts["out"].items()) or described.product or "done"
-        console.print(f"  {stage.name:<9} {state:<10} {counts['in']} in -> {out}; "
-                      f"{sum(counts['dropped'].values())} dropped  [dim]{manifest['finished_at']}  "
-                      f"config {manifest['config_hash']}  {manifest['wall_s']:.1f}s[/]")
+        console.print(
+            f"  {stage.name:<9} {state:<10} {counts['in']} in -> {out}; "
+            f"{sum(counts['dropped'].values())} dropped  [dim]{manifest['finished_at']}  "
+            f"config {manifest['config_hash']}  {manifest['wall_s']:.1f}s[/]"
+        )
         if state == "stale":
             console.print("            stale: " + ", ".join(stale) + " changed")
         if counts["dropped"]:

@@ -55,7 +55,9 @@ class CrawlConfig(Section):
     follow_links: bool = Field(True, description="Follow links found on pages (inside scope).")
     markdown_alternates: bool = Field(True, description="Prefer a page's `.md` twin when the site serves one.")
     render_js: bool = Field(False, description="Render JavaScript-only pages with headless Chromium.")
-    chromium_path: str = Field("/usr/bin/chromium", description="System Chromium used for rendering (never downloaded).")
+    chromium_path: str = Field(
+        "/usr/bin/chromium", description="System Chromium used for rendering (never downloaded)."
+    )
     respect_robots: bool = Field(True, description="Honour robots.txt (a missing one allows all).")
     user_agent: str = Field("docs2qa/0.1", description="User-Agent header, also the robots.txt agent.")
     concurrency_per_host: int = Field(4, ge=1, description="Requests in flight per host.")
@@ -80,20 +82,29 @@ class CrawlConfig(Section):
         return urls
 
     @model_validator(mode="after")
-    def _has_a_source(self) -> "CrawlConfig":
+    def _has_a_source(self) -> CrawlConfig:
         if not (self.seeds or self.sitemaps or self.llms_txt or self.local_dir or self.demo_site):
-            raise ValueError("no source: set crawl.seeds, crawl.sitemaps, crawl.llms_txt, crawl.local_dir or crawl.demo_site")
+            raise ValueError(
+                "no source: set crawl.seeds, crawl.sitemaps, crawl.llms_txt, crawl.local_dir or crawl.demo_site"
+            )
         return self
 
 
 class ConvertConfig(Section):
     """HTML -> Markdown."""
 
-    main_selector: str | None = Field(None, description="CSS selector of the main content; default: detected (main/article/[role=main], else the page without its chrome).")
+    main_selector: str | None = Field(
+        None,
+        description="CSS selector of the main content; default: detected (main/article/[role=main], else the page without its chrome).",
+    )
     drop_selectors: list[str] = Field(
         default_factory=list, description="Extra CSS selectors to remove before conversion."
     )
-    workers: int | None = Field(None, ge=1, description="Processes that convert and chunk pages; default: the machine's cores. Output is identical for any number.")
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Processes that convert and chunk pages; default: the machine's cores. Output is identical for any number.",
+    )
 
 
 class ChunkConfig(Section):
@@ -108,7 +119,7 @@ class ChunkConfig(Section):
     overlap_tokens: int = Field(0, ge=0, description="Context repeated from the previous piece of a split section.")
 
     @model_validator(mode="after")
-    def _budgets(self) -> "ChunkConfig":
+    def _budgets(self) -> ChunkConfig:
         if self.min_tokens >= self.max_tokens:
             raise ValueError("chunk.min_tokens must be smaller than chunk.max_tokens")
         if self.overlap_tokens >= self.max_tokens // 2:
@@ -120,7 +131,8 @@ class LLMConfig(Section):
     """One model behind one backend; the generator and the judge each have one."""
 
     backend: Literal["transformers", "openai", "vllm", "llamacpp", "inference_endpoints"] = Field(
-        "transformers", description="transformers, openai (any OpenAI-compatible server), vllm, llamacpp, inference_endpoints."
+        "transformers",
+        description="transformers, openai (any OpenAI-compatible server), vllm, llamacpp, inference_endpoints.",
     )
     model: str = Field(
         "embedded:smollm2",
@@ -147,7 +159,10 @@ class JudgeConfig(LLMConfig):
     """The judge model (default: the generator itself) and the score a pair needs to be kept."""
 
     min_score: int = Field(
-        3, ge=1, le=5, description="A pair is kept when its lowest judge score (grounded, correct, useful, standalone) "
+        3,
+        ge=1,
+        le=5,
+        description="A pair is kept when its lowest judge score (grounded, correct, useful, standalone) "
         "is at least this; the judge's verdict word never overrides its scores.",
     )
 
@@ -178,7 +193,8 @@ class GenerateConfig(Section):
         description="Pairs asked per chunk for each question type; 'unanswerable' asks for questions the chunk cannot answer.",
     )
     output_format: Literal["lines", "json"] = Field(
-        "lines", description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models)."
+        "lines",
+        description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models).",
     )
     parse_retries: int = Field(2, ge=0, description="Re-asks after a malformed output before the chunk is dropped.")
     max_chunks: int | None = Field(
@@ -188,13 +204,22 @@ class GenerateConfig(Section):
     max_question_chars: int = Field(300, ge=1, description="Longer questions are dropped.")
     min_answer_chars: int = Field(2, ge=1, description="Shorter answers are dropped.")
     max_answer_chars: int = Field(2000, ge=1, description="Longer answers are dropped.")
-    evidence_min_ratio: float = Field(0.85, gt=0, le=1, description="Fuzzy match needed to find the evidence in the chunk.")
-    evidence_min_words: int = Field(4, ge=1, description="Shorter evidence proves nothing and the pair is dropped (unsupported).")
+    evidence_min_ratio: float = Field(
+        0.85, gt=0, le=1, description="Fuzzy match needed to find the evidence in the chunk."
+    )
+    evidence_min_words: int = Field(
+        4, ge=1, description="Shorter evidence proves nothing and the pair is dropped (unsupported)."
+    )
     support_min_share: float = Field(
-        0.6, ge=0, le=1, description="Share of the answer's content words that must occur in the chunk (else unsupported)."
+        0.6,
+        ge=0,
+        le=1,
+        description="Share of the answer's content words that must occur in the chunk (else unsupported).",
     )
     min_qa_similarity: float = Field(
-        0.4, ge=-1, le=1,
+        0.4,
+        ge=-1,
+        le=1,
         description="answer_first: questions whose embedding cosine with their answer is lower are off target and dropped.",
     )
     language: str = Field("en", description="Expected language of questions and answers.")
@@ -222,7 +247,8 @@ class CurateConfig(Section):
     """Human review in Argilla: a local server docs2qa runs, or your own."""
 
     api_url: str | None = Field(
-        None, description="An Argilla server you run yourself; default: $ARGILLA_API_URL, else the one `curate serve` started."
+        None,
+        description="An Argilla server you run yourself; default: $ARGILLA_API_URL, else the one `curate serve` started.",
     )
     api_key_env: str = Field(
         "ARGILLA_API_KEY", description="Environment variable holding the API key of your own server (never the key)."
@@ -239,7 +265,9 @@ class CurateConfig(Section):
         "majority", description="How several annotators' answers to one record are resolved."
     )
     demo_accept_min_score: int | None = Field(
-        None, ge=1, le=5,
+        None,
+        ge=1,
+        le=5,
         description="NOT human curation: pull accepts pairs whose lowest judge score is at least this, for demos.",
     )
 
@@ -248,7 +276,9 @@ class ExportConfig(Section):
     """Frozen, versioned datasets: <root>/<name>/<version>/ with a card, a manifest and a report."""
 
     root: str = Field("datasets", description="Folder of the dataset store.")
-    name: FolderName | None = Field(None, pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; default: the run name.")
+    name: FolderName | None = Field(
+        None, pattern=r"^[A-Za-z0-9_.-]+$", description="Dataset name; default: the run name."
+    )
     source: Literal["curation", "generation"] = Field(
         "curation",
         description="'curation': the accepted pairs of a curation snapshot; 'generation': every generated pair, "
@@ -264,18 +294,27 @@ class ExportConfig(Section):
     )
     seed: int = Field(0, description="Seed of the split assignment.")
     leakage_question_threshold: float = Field(
-        0.9, gt=0, le=1, description="Question cosine at which a validation/test pair leaks from training and is removed."
+        0.9,
+        gt=0,
+        le=1,
+        description="Question cosine at which a validation/test pair leaks from training and is removed.",
     )
     leakage_context_threshold: float = Field(
-        0.95, gt=0, le=1, description="Context cosine at which a validation/test pair leaks from training and is removed."
+        0.95,
+        gt=0,
+        le=1,
+        description="Context cosine at which a validation/test pair leaks from training and is removed.",
     )
-    embedding_model: str = Field("embedded:all-minilm-l6-v2", description="sentence-transformers model for the leakage check.")
+    embedding_model: str = Field(
+        "embedded:all-minilm-l6-v2", description="sentence-transformers model for the leakage check."
+    )
     system_prompt: str | None = Field(
         "You are a helpful assistant that answers questions about this product's documentation.",
         description="System message of every chat format (null for none); training and evaluation use the same.",
     )
     include_context: bool = Field(
-        False, description="Put the documentation chunk in the prompt (retrieval-style) instead of answering from memory."
+        False,
+        description="Put the documentation chunk in the prompt (retrieval-style) instead of answering from memory.",
     )
     formats: list[Literal["messages", "prompt_completion", "alpaca", "sharegpt"]] = Field(
         default_factory=lambda: ["messages", "prompt_completion", "alpaca", "sharegpt"],
@@ -283,11 +322,13 @@ class ExportConfig(Section):
     )
     license: str = Field("other", description="License in the card's header (the docs' license, not ours).")
     language: str = Field("en", description="Language in the card's header.")
-    hub_token_env: str = Field("HF_TOKEN", description="Environment variable holding the Hugging Face token (never the token).")
+    hub_token_env: str = Field(
+        "HF_TOKEN", description="Environment variable holding the Hugging Face token (never the token)."
+    )
     hub_private: bool = Field(True, description="Create the hub repository as private.")
 
     @model_validator(mode="after")
-    def _ratios(self) -> "ExportConfig":
+    def _ratios(self) -> ExportConfig:
         if abs(sum(self.ratios.values()) - 1.0) > 1e-6 or any(v < 0 for v in self.ratios.values()):
             raise ValueError("export.ratios must be non-negative and sum to 1")
         if self.ratios.get("train", 0) <= 0:
@@ -298,7 +339,9 @@ class ExportConfig(Section):
 class ConfigBase(Section):
     """The whole config: core's sections here, the stage packages' sections added by `config_model`."""
 
-    name: FolderName = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>.")
+    name: FolderName = Field(
+        ..., pattern=r"^[A-Za-z0-9_.-]+$", description="Run name; the default run folder is runs/<name>."
+    )
     crawl: CrawlConfig
     convert: ConvertConfig = Field(default_factory=ConvertConfig)
     chunk: ChunkConfig = Field(default_factory=ChunkConfig)
@@ -321,8 +364,9 @@ def config_model() -> type[ConfigBase]:
 
     from docs2qa.registry import declared_sections
 
-    fields: dict[str, Any] = {name: (model, Field(default_factory=model))
-                              for name, model in declared_sections().items()}
+    fields: dict[str, Any] = {
+        name: (model, Field(default_factory=model)) for name, model in declared_sections().items()
+    }
     model = create_model("Config", __base__=ConfigBase, __module__=__name__, **fields)
     model.__qualname__ = "Config"  # pickle finds it again through __getattr__ below
     return model
@@ -373,7 +417,9 @@ def deep_merge(base: dict, top: dict) -> dict:
     """`top` over `base`, section by section (a list or a value in `top` replaces base's)."""
     merged = dict(base)
     for key, value in top.items():
-        merged[key] = deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        merged[key] = (
+            deep_merge(merged[key], value) if isinstance(value, dict) and isinstance(merged.get(key), dict) else value
+        )
     return merged
 
 
@@ -388,8 +434,10 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
-                           "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)") from exc
+        raise ConfigError(
+            f"{path} is not UTF-8 text (byte {exc.start} is {exc.object[exc.start]:#04x})",
+            "save it as UTF-8 (e.g. `iconv -f latin1 -t utf-8`)",
+        ) from exc
     except OSError as exc:
         raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from exc
     try:
@@ -400,7 +448,9 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(f"{path} must hold a mapping of sections at the top level")
     presets = data.pop("defaults", None) or []
     if not isinstance(presets, list) or not all(isinstance(preset, str) for preset in presets):
-        raise ConfigError(f"{path}: `defaults` must be a list of YAML file names", "e.g. defaults: [finetune/smollm2-cpu.yaml]")
+        raise ConfigError(
+            f"{path}: `defaults` must be a list of YAML file names", "e.g. defaults: [finetune/smollm2-cpu.yaml]"
+        )
     merged: dict = {}
     for preset in presets:
         merged = deep_merge(merged, read_config_file(path.parent / preset, (*seen, path.resolve())))
@@ -418,7 +468,9 @@ def load_config(path: str | Path | None, overrides: list[str] = ()) -> ConfigBas
     try:
         return config_model().model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default") from exc
+        raise ConfigError(
+            format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default"
+        ) from exc
 
 
 def format_validation_error(exc: ValidationError, path: Path | None) -> str:

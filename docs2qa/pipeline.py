@@ -97,15 +97,21 @@ class Stage:
     def run(self, config: ConfigBase, store: RunStore, **options: Any) -> Manifest:
         module, _, function = self.target.partition(":")
         view = StageView(store, self.name, self.inputs_for(config))
-        log.debug("stage %s: inputs %s, code version %s, options %s", self.name, sorted(view._readable - {self.name}),
-                  self.version, options)
+        log.debug(
+            "stage %s: inputs %s, code version %s, options %s",
+            self.name,
+            sorted(view._readable - {self.name}),
+            self.version,
+            options,
+        )
         manifest: Manifest = getattr(importlib.import_module(module), function)(config, view, **options)
         return manifest
 
     def stale_reasons(self, config: ConfigBase, store: RunStore) -> list[str]:
         """Empty when up to date; else what differs: "config", "inputs (chunk)", "code version"."""
-        stale: list[str] = store.stale_reasons(self.name, config.section_hash(self.config_section),
-                                    list(self.inputs_for(config)), self.version)
+        stale: list[str] = store.stale_reasons(
+            self.name, config.section_hash(self.config_section), list(self.inputs_for(config)), self.version
+        )
         if stale:
             log.debug("stage %s is not up to date: %s", self.name, ", ".join(stale))
         return stale
@@ -131,13 +137,16 @@ class StageView:
 
     def stage(self, name: str) -> StageDir:
         if name not in self._readable:
-            raise UndeclaredInput(f"stage {self.name} read stage {name!r}, which it does not declare as an input "
-                                  f"(it reads {sorted(self._readable - {self.name})})",
-                                  f"add {name!r} to the inputs of the {self.name} stage's declaration")
+            raise UndeclaredInput(
+                f"stage {self.name} read stage {name!r}, which it does not declare as an input "
+                f"(it reads {sorted(self._readable - {self.name})})",
+                f"add {name!r} to the inputs of the {self.name} stage's declaration",
+            )
         return self._store.stage(name)
 
-    def run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult],
-                  version: str = "") -> Manifest:
+    def run_stage(
+        self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult], version: str = ""
+    ) -> Manifest:
         return self._store.run_stage(name, config_hash, inputs, body, version)
 
     def require_complete(self, name: str, needed_by: str) -> StageDir:
@@ -157,8 +166,11 @@ def code_version(code: tuple[str, ...]) -> str:
         if spec is None or spec.origin is None:
             raise ValueError(f"stage code {name!r} is not an importable module")
         origin = Path(spec.origin)
-        files = (sorted(p for p in origin.parent.rglob("*") if p.suffix in _CODE_SUFFIXES and p.is_file())
-                 if spec.submodule_search_locations else [origin])
+        files = (
+            sorted(p for p in origin.parent.rglob("*") if p.suffix in _CODE_SUFFIXES and p.is_file())
+            if spec.submodule_search_locations
+            else [origin]
+        )
         for path in files:
             digest.update(f"{name}:{path.relative_to(origin.parent)}\0".encode())
             digest.update(path.read_bytes())
@@ -179,12 +191,18 @@ def stage_named(name: str) -> Stage:
     raise KeyError(name)
 
 
-def record(name: str, config: ConfigBase, store: RunStore | StageView,
-           body: Callable[[StageDir], StageResult]) -> Manifest:
+def record(
+    name: str, config: ConfigBase, store: RunStore | StageView, body: Callable[[StageDir], StageResult]
+) -> Manifest:
     """Run a stage's body through the run store under the stage's config section, inputs and version."""
     stage = stage_named(name)
-    return store.run_stage(stage.name, config.section_hash(stage.config_section), list(stage.inputs_for(config)),
-                           body, version=stage.version)
+    return store.run_stage(
+        stage.name,
+        config.section_hash(stage.config_section),
+        list(stage.inputs_for(config)),
+        body,
+        version=stage.version,
+    )
 
 
 def stages_for(config: ConfigBase) -> list[Stage]:

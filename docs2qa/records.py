@@ -10,7 +10,7 @@ import dataclasses
 import hashlib
 import typing
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 
 def content_id(*parts: str | int, length: int = 16) -> str:
@@ -25,7 +25,7 @@ def sha256_hex(data: bytes | str) -> str:
 
 
 def utc_now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def page_id(url: str) -> str:
@@ -154,8 +154,13 @@ _ARROW_TYPES = {str: "string", int: "int64", float: "float64", bool: "bool", lis
 def arrow_schema(record_type: type):
     import pyarrow as pa
 
-    mapping = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
-               "list<string>": pa.list_(pa.string())}
+    mapping = {
+        "string": pa.string(),
+        "int64": pa.int64(),
+        "float64": pa.float64(),
+        "bool": pa.bool_(),
+        "list<string>": pa.list_(pa.string()),
+    }
     hints = typing.get_type_hints(record_type)
     return pa.schema([(f.name, mapping[_ARROW_TYPES[hints[f.name]]]) for f in dataclasses.fields(record_type)])
 

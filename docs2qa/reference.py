@@ -28,7 +28,11 @@ def _default(field) -> str:
 def _rows(model: type[BaseModel], prefix: str = ""):
     for name, field in model.model_fields.items():
         annotation = field.annotation
-        nested = [a for a in getattr(annotation, "__args__", (annotation,)) if isinstance(a, type) and issubclass(a, BaseModel)]
+        nested = [
+            a
+            for a in getattr(annotation, "__args__", (annotation,))
+            if isinstance(a, type) and issubclass(a, BaseModel)
+        ]
         if nested:
             yield from _rows(nested[0], f"{prefix}{name}.")
             continue

@@ -18,10 +18,10 @@ import os
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Iterator
 
 from docs2qa.errors import Docs2qaError
 from docs2qa.processes import is_live
@@ -76,8 +76,10 @@ def _openers(path: Path) -> list[int]:
 
 
 def _refusal(root: Path, holder: dict, stage: str) -> Docs2qaError:
-    who = (f"pid {holder.get('pid', '?')} (`{holder.get('command', '?')}`, stage {holder.get('stage', '?')}, "
-           f"since {holder.get('since', '?')})")
+    who = (
+        f"pid {holder.get('pid', '?')} (`{holder.get('command', '?')}`, stage {holder.get('stage', '?')}, "
+        f"since {holder.get('since', '?')})"
+    )
     if holder and not _alive(holder.get("pid")):
         pids = " ".join(map(str, _openers(root / LOCK_FILE))) or "?"
         return Docs2qaError(
@@ -110,7 +112,7 @@ def _acquire(root: Path, stage: str) -> int:
                     continue
             os.close(fd)
             raise _refusal(root, holder, stage) from None
-    since = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    since = datetime.now(UTC).isoformat(timespec="seconds")
     details = json.dumps({"pid": os.getpid(), "command": _command(), "stage": stage, "since": since})
     os.ftruncate(fd, 0)
     os.pwrite(fd, details.encode() + b"\n", 0)

@@ -12,6 +12,8 @@ def env_secret(variable: str, needed_for: str, fix: str | None = None) -> str:
     unset or empty. `needed_for` says what asked for it, `fix` how to provide it."""
     value = os.environ.get(variable)
     if not value:
-        raise Docs2qaError(f"${variable} is not set or empty: {needed_for} needs it",
-                           fix or f"export {variable}=... before running; the secret itself never goes in a file")
+        raise Docs2qaError(
+            f"${variable} is not set or empty: {needed_for} needs it",
+            fix or f"export {variable}=... before running; the secret itself never goes in a file",
+        )
     return value

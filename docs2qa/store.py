@@ -19,9 +19,9 @@ import logging
 import os
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from docs2qa.fsio import atomic_write_bytes, library_versions
 from docs2qa.records import Dropped, arrow_schema, sha256_hex, to_rows, utc_now
@@ -174,8 +174,9 @@ class RunStore:
             )
         return stage
 
-    def run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult],
-                  version: str = "") -> dict:
+    def run_stage(
+        self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult], version: str = ""
+    ) -> dict:
         """Run `body`, then write its tables, the dropped table, the manifest and the marker.
 
         The marker goes last, so a run killed anywhere before it leaves an unfinished stage.
@@ -186,8 +187,9 @@ class RunStore:
         with run_lock.writing(self.root, name):
             return self._run_stage(name, config_hash, inputs, body, version)
 
-    def _run_stage(self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult],
-                   version: str) -> dict:
+    def _run_stage(
+        self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult], version: str
+    ) -> dict:
         stage = self.stage(name)
         stage.invalidate()
         stage.path.mkdir(parents=True, exist_ok=True)
@@ -198,8 +200,9 @@ class RunStore:
             stage.write(table, records, record_type)
         stage.write("dropped", result.dropped, Dropped)
         tables = sorted([*result.tables, "dropped"])
-        output_hash = sha256_hex(b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables)
-                                 + result.identity.encode())
+        output_hash = sha256_hex(
+            b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables) + result.identity.encode()
+        )
         manifest = {
             "stage": name,
             "config_hash": config_hash,

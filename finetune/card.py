@@ -20,8 +20,11 @@ def hardware() -> dict:
     import torch
 
     if torch.cuda.is_available():
-        return {"device": "cuda", "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
-                "cuda": torch.version.cuda}
+        return {
+            "device": "cuda",
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())],
+            "cuda": torch.version.cuda,
+        }
     return {"device": "cpu", "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
 
 
@@ -55,9 +58,25 @@ def render(manifest: dict) -> str:
     ds, loss, cfg = manifest["dataset"], manifest["losses"], manifest["config"]
     hw = manifest["hardware"]
     where = ", ".join(hw["gpus"]) if hw["device"] == "cuda" else f"CPU ({hw['cpu']}, {hw['threads']} threads)"
-    hyper = {k: cfg[k] for k in ("quantization", "learning_rate", "epochs", "max_steps", "max_length", "packing",
-                                 "batch_size", "gradient_accumulation_steps", "warmup_ratio", "lr_scheduler",
-                                 "max_grad_norm", "optimizer", "seed", "gradient_checkpointing")}
+    hyper = {
+        k: cfg[k]
+        for k in (
+            "quantization",
+            "learning_rate",
+            "epochs",
+            "max_steps",
+            "max_length",
+            "packing",
+            "batch_size",
+            "gradient_accumulation_steps",
+            "warmup_ratio",
+            "lr_scheduler",
+            "max_grad_norm",
+            "optimizer",
+            "seed",
+            "gradient_checkpointing",
+        )
+    }
     hyper.update({f"lora_{k}": v for k, v in cfg["lora"].items()})
     hyper["bf16"] = manifest["bf16"]
     rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())

@@ -30,7 +30,8 @@ class FinetuneConfig(Section):
         None, description="Dataset version: 'name/version', 'name' (its newest version) or a version folder."
     )
     format: Literal["prompt_completion", "messages", "sharegpt", "alpaca"] = Field(
-        "prompt_completion", description="Which of the version's formats to read; each trains on the answer tokens only."
+        "prompt_completion",
+        description="Which of the version's formats to read; each trains on the answer tokens only.",
     )
     base_model: str = Field(
         "embedded:smollm2", description="Model id, local folder or 'embedded:smollm2'; must carry a chat template."
@@ -47,7 +48,9 @@ class FinetuneConfig(Section):
         False, description="Pack several examples per sequence (best-fit); attention never crosses examples."
     )
     batch_size: int = Field(4, ge=1, description="Examples per device per forward pass.")
-    eval_batch_size: int | None = Field(None, ge=1, description="Examples per evaluation forward pass; default: batch_size.")
+    eval_batch_size: int | None = Field(
+        None, ge=1, description="Examples per evaluation forward pass; default: batch_size."
+    )
     gradient_accumulation_steps: int = Field(1, ge=1, description="Forward passes per optimizer step.")
     warmup_ratio: float = Field(0.03, ge=0, lt=1, description="Share of the steps spent warming up the learning rate.")
     lr_scheduler: str = Field("cosine", description="transformers scheduler name (cosine, linear, constant, ...).")
@@ -77,18 +80,16 @@ class FinetuneConfig(Section):
     merge_dtype: Literal["bfloat16", "float32"] = Field(
         "bfloat16", description="dtype of the un-quantized base the adapter is merged into (`--merge`)."
     )
-    torch_threads: int | None = Field(
-        None, ge=1, description="CPU threads; null: $OMP_NUM_THREADS, else every core."
+    torch_threads: int | None = Field(None, ge=1, description="CPU threads; null: $OMP_NUM_THREADS, else every core.")
+    output_dir: str | None = Field(
+        None, description="Where the adapter and checkpoints go; null: decided by the caller."
     )
-    output_dir: str | None = Field(None, description="Where the adapter and checkpoints go; null: decided by the caller.")
 
     @model_validator(mode="after")
-    def _checkpoints_line_up_with_evaluations(self) -> "FinetuneConfig":
+    def _checkpoints_line_up_with_evaluations(self) -> FinetuneConfig:
         # Early stopping keeps the best checkpoint, so every checkpoint must follow an evaluation.
         if self.early_stopping_patience and self.save_steps and self.save_steps % self.eval_steps:
-            raise ValueError(
-                "finetune.save_steps must be a multiple of finetune.eval_steps when early stopping is on"
-            )
+            raise ValueError("finetune.save_steps must be a multiple of finetune.eval_steps when early stopping is on")
         return self
 
     @property

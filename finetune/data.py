@@ -34,21 +34,29 @@ def open_version(ref: str | None, root: str | Path = "datasets") -> DatasetVersi
     path = versions.resolve_version(ref, root)
     versions.verify_version(path)
     manifest = versions.read_manifest(path)
-    return DatasetVersion(path=path.resolve(), name=manifest["name"], version=manifest["version"],
-                          content_id=manifest["content_id"], counts=dict(manifest["counts"]))
+    return DatasetVersion(
+        path=path.resolve(),
+        name=manifest["name"],
+        version=manifest["version"],
+        content_id=manifest["content_id"],
+        counts=dict(manifest["counts"]),
+    )
 
 
 def load_split(version: DatasetVersion, split: str, fmt: str = "prompt_completion"):
     """One split as an in-memory prompt/completion `datasets.Dataset` (zero rows when the
     version has none)."""
     import pyarrow.parquet as pq
+
     from datasets import Dataset
 
     file = versions.split_file(version.path, split, fmt)
     if not file.is_file():
         if version.counts.get(split, 0):
-            raise Docs2qaError(f"{file} is missing: the version was exported without the {fmt} format",
-                               f"set finetune.format to one of the version's formats, or export with {fmt}")
+            raise Docs2qaError(
+                f"{file} is missing: the version was exported without the {fmt} format",
+                f"set finetune.format to one of the version's formats, or export with {fmt}",
+            )
         return Dataset.from_list([])
     table = pq.read_table(file)
     if fmt == "prompt_completion":
@@ -84,6 +92,12 @@ def count_too_long(dataset, tokenizer, max_length: int) -> int:
     left without answer tokens), so the run reports how many there were."""
     if len(dataset) == 0:
         return 0
-    lengths = [len(tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True,
-                                                 return_dict=True)["input_ids"]) for row in dataset]
+    lengths = [
+        len(
+            tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=True, return_dict=True)[
+                "input_ids"
+            ]
+        )
+        for row in dataset
+    ]
     return sum(length > max_length for length in lengths)

@@ -82,8 +82,11 @@ def choose_cpu_4bit_path(model, *, training: bool) -> int:
 
     switched = 0
     for layer in model.modules():
-        if isinstance(layer, Linear4bit) and layer.support_avx512bf16_for_cpu and (
-                training or not fits_packed_cpu_path(layer)):
+        if (
+            isinstance(layer, Linear4bit)
+            and layer.support_avx512bf16_for_cpu
+            and (training or not fits_packed_cpu_path(layer))
+        ):
             layer.support_avx512bf16_for_cpu = False
             switched += 1
     return switched
@@ -104,8 +107,9 @@ def load_tokenizer(path: str | Path):
     return tokenizer
 
 
-def load_base(path: str | Path, *, quantization: str, bf16: bool, attn_implementation: str = "sdpa",
-              inference: bool = False):
+def load_base(
+    path: str | Path, *, quantization: str, bf16: bool, attn_implementation: str = "sdpa", inference: bool = False
+):
     """The frozen base model, quantised as asked; compute in bf16 or fp32. For training unless `inference`."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -146,7 +150,8 @@ def load_with_adapter(base: str | Path, adapter_dir: str | Path, *, quantization
 
     from docs2qa.models.embedded import resolve_model
 
-    model = PeftModel.from_pretrained(load_base(resolve_model(str(base)), quantization=quantization, bf16=bf16,
-                                                inference=True), str(adapter_dir))
+    model = PeftModel.from_pretrained(
+        load_base(resolve_model(str(base)), quantization=quantization, bf16=bf16, inference=True), str(adapter_dir)
+    )
     model.eval()
     return model

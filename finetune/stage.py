@@ -26,8 +26,10 @@ def dataset_ref(config: Config, store: RunStore) -> str:
         return config.finetune.dataset
     exported = (store.stage("export").manifest() or {}).get("dataset")
     if not exported:
-        raise Docs2qaError(f"run {store.root} has no exported dataset version to fine-tune on",
-                           "run `docs2qa export` first, or name a version with --set finetune.dataset=NAME/VERSION")
+        raise Docs2qaError(
+            f"run {store.root} has no exported dataset version to fine-tune on",
+            "run `docs2qa export` first, or name a version with --set finetune.dataset=NAME/VERSION",
+        )
     return exported["path"]
 
 
@@ -74,9 +76,12 @@ def finetune(config: Config, store: RunStore, resume: bool | None = None, merge:
 
     def body(stage) -> StageResult:
         manifest = train(cfg, out_dir=out, dataset_root=Path(config.export.root), resume=resume, merge=merge)
-        return StageResult(tables={}, count_in=manifest["examples"]["train"],
-                           extra={"finetune": {"model_dir": str(out), **_summary(manifest)}},
-                           identity=_adapter_identity(out))
+        return StageResult(
+            tables={},
+            count_in=manifest["examples"]["train"],
+            extra={"finetune": {"model_dir": str(out), **_summary(manifest)}},
+            identity=_adapter_identity(out),
+        )
 
     return record("finetune", config, store, body)
 
@@ -99,8 +104,12 @@ def evaluate(config: Config, store: RunStore) -> dict:
         out = stage.path / RESULTS_DIR
         summary = run_eval(config.eval, model_dir=tuned_model_dir(store), out_dir=out, dataset=dataset)
         # The scores identify the result; results.json also holds times and timings.
-        return StageResult(tables={}, count_in=summary.get("examples", 0), extra={"eval": summary},
-                           identity=stable_hash(summary["aggregates"]))
+        return StageResult(
+            tables={},
+            count_in=summary.get("examples", 0),
+            extra={"eval": summary},
+            identity=stable_hash(summary["aggregates"]),
+        )
 
     return record("eval", config, store, body)
 
@@ -108,39 +117,56 @@ def evaluate(config: Config, store: RunStore) -> dict:
 def _describe_finetune(manifest: dict) -> Description:
     tuned = manifest.get("finetune", {})
     steps = tuned.get("global_step", "?")
-    return Description(product=f"adapter after {steps} steps",
-                       notes=(f"adapter and model card in {tuned.get('model_dir')} ({steps} steps)",))
+    return Description(
+        product=f"adapter after {steps} steps",
+        notes=(f"adapter and model card in {tuned.get('model_dir')} ({steps} steps)",),
+    )
 
 
 def _describe_eval(manifest: dict) -> Description:
     summary = manifest.get("eval", {})
     rouge = {name: agg.get("rouge_l", {}).get("mean") for name, agg in summary.get("aggregates", {}).items()}
     product = "ROUGE-L " + ", ".join(f"{name} {value:.3f}" for name, value in rouge.items() if value is not None)
-    return Description(product=product,
-                       notes=(f"results: {summary.get('results')}; report: {summary.get('report')}",))
+    return Description(product=product, notes=(f"results: {summary.get('results')}; report: {summary.get('report')}",))
 
 
 _STAGE = "docs2qa.finetune.stage"
 
 STAGES = (
     # A dataset version named in the config replaces this run's export.
-    Stage("finetune", f"{_STAGE}:finetune", ("export",),
-          "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)",
-          code=(_STAGE, "docs2qa.finetune.train", "docs2qa.finetune.data", "docs2qa.finetune.model",
-                "docs2qa.finetune.merge", "docs2qa.finetune.card", "docs2qa.models"),
-          select_inputs=lambda config: () if config.finetune.dataset else ("export",),
-          describe=_describe_finetune,
-          help="QLoRA-tune the base model on a dataset version "
-               "(multi-GPU: `accelerate launch -m docs2qa finetune ...`).",
-          options=(Option("--resume", "resume", bool, False, "Continue from the last checkpoint (same step count)."),
-                   Option("--merge", "merge", bool, False,
-                          "Also write the adapter merged into an un-quantized base."))),
+    Stage(
+        "finetune",
+        f"{_STAGE}:finetune",
+        ("export",),
+        "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)",
+        code=(
+            _STAGE,
+            "docs2qa.finetune.train",
+            "docs2qa.finetune.data",
+            "docs2qa.finetune.model",
+            "docs2qa.finetune.merge",
+            "docs2qa.finetune.card",
+            "docs2qa.models",
+        ),
+        select_inputs=lambda config: () if config.finetune.dataset else ("export",),
+        describe=_describe_finetune,
+        help="QLoRA-tune the base model on a dataset version (multi-GPU: `accelerate launch -m docs2qa finetune ...`).",
+        options=(
+            Option("--resume", "resume", bool, False, "Continue from the last checkpoint (same step count)."),
+            Option("--merge", "merge", bool, False, "Also write the adapter merged into an un-quantized base."),
+        ),
+    ),
     # ... and a gold file replaces the dataset version's split.
-    Stage("eval", f"{_STAGE}:evaluate", ("finetune", "export"),
-          "compare the tuned model with its base on the test split (results.json, report.html)",
-          code=(_STAGE, "docs2qa.finetune.evaluate", "docs2qa.models"),
-          select_inputs=lambda config: ("finetune",) if config.finetune.dataset or config.eval.gold_file
-          else ("finetune", "export"),
-          describe=_describe_eval,
-          help="Compare the tuned model with its base on the test split (or eval.gold_file)."),
+    Stage(
+        "eval",
+        f"{_STAGE}:evaluate",
+        ("finetune", "export"),
+        "compare the tuned model with its base on the test split (results.json, report.html)",
+        code=(_STAGE, "docs2qa.finetune.evaluate", "docs2qa.models"),
+        select_inputs=lambda config: (
+            ("finetune",) if config.finetune.dataset or config.eval.gold_file else ("finetune", "export")
+        ),
+        describe=_describe_eval,
+        help="Compare the tuned model with its base on the test split (or eval.gold_file).",
+    ),
 )

@@ -36,8 +36,14 @@ RUN_FILE = "docs2qa-run.json"  # in checkpoints/: the settings a resume must mat
 RESUME_FREE = ("max_steps", "output_dir", "torch_threads", "eval_batch_size")
 
 
-def finetune(cfg: FinetuneConfig, *, out_dir: Path, dataset_root: Path = Path("datasets"), resume: bool = False,
-             merge: bool = False) -> dict:
+def finetune(
+    cfg: FinetuneConfig,
+    *,
+    out_dir: Path,
+    dataset_root: Path = Path("datasets"),
+    resume: bool = False,
+    merge: bool = False,
+) -> dict:
     """Train an adapter on `cfg.dataset`; write it with a card and a manifest to `out_dir`; return the manifest."""
     from docs2qa.models.embedded import resolve_model
 
@@ -57,13 +63,17 @@ def finetune(cfg: FinetuneConfig, *, out_dir: Path, dataset_root: Path = Path("d
     train_set = data.for_model(data.load_split(version, "train", cfg.format), tokenizer)
     eval_set = data.for_model(data.load_split(version, "validation", cfg.format), tokenizer)
     if len(train_set) == 0:
-        raise Docs2qaError(f"dataset version {version.path} has no training rows", "export a version with a train split")
+        raise Docs2qaError(
+            f"dataset version {version.path} has no training rows", "export a version with a train split"
+        )
     warnings = []
     too_long = data.count_too_long(train_set, tokenizer, cfg.max_length)
     if too_long:
-        warnings.append(f"{too_long} of {len(train_set)} training examples are longer than max_length="
-                        f"{cfg.max_length} tokens: their answers were cut, and those left without answer tokens "
-                        "were not trained on; raise finetune.max_length")
+        warnings.append(
+            f"{too_long} of {len(train_set)} training examples are longer than max_length="
+            f"{cfg.max_length} tokens: their answers were cut, and those left without answer tokens "
+            "were not trained on; raise finetune.max_length"
+        )
     if len(eval_set) == 0:
         warnings.append("the validation split is empty: no evaluation and no early stopping in this run")
         eval_set = None
@@ -132,22 +142,35 @@ def _checkpoint_to_resume(checkpoints: Path, resume: bool, recipe_hash: str, get
     last = get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
     if not resume:
         if last:
-            raise Docs2qaError(f"{checkpoints} already holds checkpoints ({Path(last).name})",
-                               "pass --resume to continue that run, or choose another output folder")
+            raise Docs2qaError(
+                f"{checkpoints} already holds checkpoints ({Path(last).name})",
+                "pass --resume to continue that run, or choose another output folder",
+            )
         return None
     if not last:
         raise Docs2qaError(f"nothing to resume: no checkpoint in {checkpoints}", "run without --resume to start")
     run_file = checkpoints / RUN_FILE
     previous = json.loads(run_file.read_text())["recipe_hash"] if run_file.is_file() else None
     if previous != recipe_hash:
-        raise Docs2qaError(f"the checkpoints in {checkpoints} were written with a different finetune config",
-                           "resume with the same settings (only " + ", ".join(RESUME_FREE) + " may change), "
-                           "or start a new run in another output folder")
+        raise Docs2qaError(
+            f"the checkpoints in {checkpoints} were written with a different finetune config",
+            "resume with the same settings (only " + ", ".join(RESUME_FREE) + " may change), "
+            "or start a new run in another output folder",
+        )
     return last
 
 
-def build_trainer(cfg: FinetuneConfig, model, tokenizer, train_set, eval_set, output_dir: Path, *, bf16: bool,
-                  callbacks: list | None = None):
+def build_trainer(
+    cfg: FinetuneConfig,
+    model,
+    tokenizer,
+    train_set,
+    eval_set,
+    output_dir: Path,
+    *,
+    bf16: bool,
+    callbacks: list | None = None,
+):
     """An SFTTrainer that puts a fresh LoRA adapter on `model` (the frozen, quantised base);
     prompt/completion data gets completion-only loss, rendered with the tokenizer's own chat
     template. Pre-tokenized data (input_ids + completion_mask) is taken as it is."""
@@ -158,8 +181,11 @@ def build_trainer(cfg: FinetuneConfig, model, tokenizer, train_set, eval_set, ou
     early_stopping = evaluate and cfg.early_stopping_patience is not None
     # transformers 5.x renamed gradient_checkpointing* to activation_checkpointing* and warns on the old
     # names; older releases (trl accepts >=4.56) know only the old ones.
-    name = ("activation_checkpointing" if "activation_checkpointing" in SFTConfig.__dataclass_fields__
-            else "gradient_checkpointing")
+    name = (
+        "activation_checkpointing"
+        if "activation_checkpointing" in SFTConfig.__dataclass_fields__
+        else "gradient_checkpointing"
+    )
     # Reentrant checkpointing made QLoRA steps 6-35x slower on CPU and does not mix with DDP.
     checkpointing: dict[str, Any] = {name: cfg.gradient_checkpointing, f"{name}_kwargs": {"use_reentrant": False}}
     args = SFTConfig(

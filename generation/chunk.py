@@ -15,6 +15,7 @@ disjoint and increasing.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import deque
 from dataclasses import dataclass, field
@@ -35,7 +36,7 @@ class _Section:
     heading_line: str  # own heading as Markdown ("" for an untitled preamble)
     ancestors: list[str]  # heading lines of the enclosing sections, outermost first
     heading_start: int = -1  # char offset of its heading block, -1 for the preamble
-    units: list["_Unit"] = field(default_factory=list)
+    units: list[_Unit] = field(default_factory=list)
     tokens: int = 0
 
 
@@ -90,21 +91,23 @@ def chunk_document(doc: Document, counter, cfg: ChunkConfig) -> list[Chunk]:
             first = sections[piece[0].section]
             notes = list(dict.fromkeys(u.note for u in piece if u.note))
             start, end = piece[0].start, piece[-1].end
-            chunks.append(Chunk(
-                chunk_id=chunk_id(doc.page_id, start, end, body_text),
-                page_id=doc.page_id,
-                url=doc.url,
-                anchor_url=first.anchor,
-                title=doc.title,
-                heading_path=list(first.path),
-                text=body_text,
-                token_count=n,
-                start=start,
-                end=end,
-                body_sha256=doc.body_sha256,
-                fetched_at=doc.fetched_at,
-                note="; ".join(notes),
-            ))
+            chunks.append(
+                Chunk(
+                    chunk_id=chunk_id(doc.page_id, start, end, body_text),
+                    page_id=doc.page_id,
+                    url=doc.url,
+                    anchor_url=first.anchor,
+                    title=doc.title,
+                    heading_path=list(first.path),
+                    text=body_text,
+                    token_count=n,
+                    start=start,
+                    end=end,
+                    body_sha256=doc.body_sha256,
+                    fetched_at=doc.fetched_at,
+                    note="; ".join(notes),
+                )
+            )
     return chunks
 
 
@@ -117,7 +120,7 @@ def _sections(doc: Document, blocks: list[Block]) -> list[_Section]:
     ids = list(doc.heading_ids[:n_headings])
     if len(ids) < n_headings:  # ids missing (not from convert): slug the rest like convert does
         seen = set(ids)
-        ids += [github_slug(b.text, seen) for b in blocks if b.kind == "heading"][len(ids):]
+        ids += [github_slug(b.text, seen) for b in blocks if b.kind == "heading"][len(ids) :]
     preamble_line = f"# {doc.title}" if doc.title else ""
     sections = [_Section(0, [doc.title] if doc.title else [], doc.url, preamble_line, [])]
     stack: list[tuple[int, str, str]] = []  # (level, text, heading line)
@@ -128,11 +131,17 @@ def _sections(doc: Document, blocks: list[Block]) -> list[_Section]:
         if block.kind == "heading":
             while stack and stack[-1][0] >= block.level:
                 stack.pop()
-            line = text[block.start:block.end].strip()
+            line = text[block.start : block.end].strip()
             anchor = f"{doc.url}#{ids[k]}" if ids[k] else doc.url
             k += 1
-            section = _Section(block.level, [t for _, t, _ in stack] + [block.text], anchor, line,
-                               [h for _, _, h in stack], heading_start=block.start)
+            section = _Section(
+                block.level,
+                [t for _, t, _ in stack] + [block.text],
+                anchor,
+                line,
+                [h for _, _, h in stack],
+                heading_start=block.start,
+            )
             stack.append((block.level, block.text, line))
             sections.append(section)
         sections[-1].units.append(_block_unit(text, block, len(sections) - 1))
@@ -145,7 +154,7 @@ def _sections(doc: Document, blocks: list[Block]) -> list[_Section]:
 
 
 def _block_unit(text: str, block: Block, section: int) -> _Unit:
-    body = text[block.start:block.end]
+    body = text[block.start : block.end]
     if block.kind == "code" and not block.closed:
         body = body + "\n" + block.indent + block.fence  # keep every chunk's fences balanced
     return _Unit(block.start, block.end, body, block.kind, section)
@@ -157,7 +166,7 @@ def _related(head: _Section, other: _Section) -> bool:
     return other.path[: len(parent)] == parent
 
 
-def _merge(sections: list[_Section], packer: "_Packer", cfg: ChunkConfig) -> list[_Group]:
+def _merge(sections: list[_Section], packer: _Packer, cfg: ChunkConfig) -> list[_Group]:
     def room(g: _Group) -> int:
         return cfg.max_tokens - packer.prefix_tokens(sections[g.sections[0]], at_heading=True) - 2
 
@@ -227,7 +236,7 @@ class _Packer:
         return self.prefix(section, at_heading=unit.kind == "heading" and unit.start == section.heading_start)
 
     def gap(self, a: _Unit, b: _Unit) -> str:
-        raw = self.text[a.end:b.start]
+        raw = self.text[a.end : b.start]
         if "\n" not in raw:
             return raw if a.end <= b.start else "\n"
         return "\n\n" if raw.count("\n") > 1 else "\n"
@@ -238,7 +247,7 @@ class _Packer:
         if overlap:
             parts += [overlap, self.gap(prev, units[0])]
         parts.append(units[0].text)
-        for a, b in zip(units, units[1:]):
+        for a, b in itertools.pairwise(units):
             parts.append(self.gap(a, b))
             parts.append(b.text)
         return parts
@@ -266,7 +275,7 @@ class _Packer:
         else:
             cut = offsets[-self.overlap][0]
             space = re.search(r"\s", text[cut:])  # start on a word boundary
-            tail = text[cut + space.end():] if space else ""
+            tail = text[cut + space.end() :] if space else ""
         return tail.strip()
 
     def pack(self, units: list[_Unit], verify: bool = True):
@@ -277,7 +286,9 @@ class _Packer:
             first = queue[0]
             prefix = self.prefix_for(first)
             overlap = self.overlap_text(prev, first)
-            fixed = (self.counter.count(prefix) + 1 if prefix else 0) + (self.counter.count(overlap) + 1 if overlap else 0)
+            fixed = (self.counter.count(prefix) + 1 if prefix else 0) + (
+                self.counter.count(overlap) + 1 if overlap else 0
+            )
             piece: list[_Unit] = []
             estimate = fixed
             while queue:
@@ -372,14 +383,14 @@ class _Packer:
         return _Unit(start, end, self.text[start:end], kind, unit.section, note or unit.note)
 
     def _list_items(self, unit: _Unit) -> list[_Unit]:
-        block = parse_blocks(self.text[unit.start:unit.end])
+        block = parse_blocks(self.text[unit.start : unit.end])
         if len(block) != 1 or block[0].kind != "list":
             return [unit]
         line_starts = [0]
-        for m in re.finditer("\n", self.text[unit.start:unit.end]):
+        for m in re.finditer("\n", self.text[unit.start : unit.end]):
             line_starts.append(m.end())
         starts = [unit.start + line_starts[i] for i in block[0].items] + [unit.end + 1]
-        return [self._sub(unit, a, self._rstrip(a, b - 1), "item") for a, b in zip(starts, starts[1:])]
+        return [self._sub(unit, a, self._rstrip(a, b - 1), "item") for a, b in itertools.pairwise(starts)]
 
     def _rstrip(self, start: int, end: int) -> int:
         while end > start and self.text[end - 1] in " \t\n":
@@ -390,7 +401,7 @@ class _Packer:
         """Lines, keeping any fenced code inside (e.g. in a list item) together as one unit."""
         out: list[_Unit] = []
         pos = unit.start
-        lines = self.text[unit.start:unit.end].split("\n")
+        lines = self.text[unit.start : unit.end].split("\n")
         i = 0
         while i < len(lines):
             line = lines[i]
@@ -398,11 +409,14 @@ class _Packer:
             opened = fence_open(line)
             if opened:
                 j = i + 1
-                while j < len(lines) and not (lines[j].strip() and set(lines[j].strip()) == {opened[1][0]}
-                                              and len(lines[j].strip()) >= len(opened[1])):
+                while j < len(lines) and not (
+                    lines[j].strip()
+                    and set(lines[j].strip()) == {opened[1][0]}
+                    and len(lines[j].strip()) >= len(opened[1])
+                ):
                     j += 1
                 j = min(j, len(lines) - 1)
-                length = sum(len(x) + 1 for x in lines[i:j + 1]) - 1
+                length = sum(len(x) + 1 for x in lines[i : j + 1]) - 1
                 sub = self._sub(unit, pos, pos + length, "code")
                 if j == len(lines) - 1 and not (lines[j].strip().startswith(opened[1]) and j > i):
                     sub.text += "\n" + opened[0] + opened[1]
@@ -417,26 +431,36 @@ class _Packer:
         return out
 
     def _sentences(self, unit: _Unit) -> list[_Unit]:
-        text = self.text[unit.start:unit.end]
+        text = self.text[unit.start : unit.end]
         cuts = [0] + [m.end() for m in _SENTENCE_END_RE.finditer(text)] + [len(text)]
         out = []
-        for a, b in zip(cuts, cuts[1:]):
+        for a, b in itertools.pairwise(cuts):
             end = unit.start + len(text[:b].rstrip())
             if end > unit.start + a:
                 out.append(self._sub(unit, unit.start + a, end, "sentence"))
         return out
 
-    def _words(self, unit: _Unit, budget: int, span: tuple[int, int], wrap: bool = False,
-               note: str = "") -> list[_Unit]:
+    def _words(
+        self, unit: _Unit, budget: int, span: tuple[int, int], wrap: bool = False, note: str = ""
+    ) -> list[_Unit]:
         start, end = span
         header, footer = (unit.header, unit.footer) if wrap else ("", "")
         room = budget - ((self.counter.count(header) + self.counter.count(footer) + 2) if wrap else 0)
         note = note or unit.note or "a line longer than the budget was split at token boundaries"
         out = []
         for a, b in self.counter.split_by_tokens(self.text[start:end], max(4, room)):
-            sub = _Unit(start + a, start + b, "", "codepart" if wrap else "words", unit.section, note,
-                        header=header, footer=footer, rows=[(start + a, start + b)])
-            sub.text = header + self.text[start + a:start + b] + footer if wrap else self.text[start + a:start + b]
+            sub = _Unit(
+                start + a,
+                start + b,
+                "",
+                "codepart" if wrap else "words",
+                unit.section,
+                note,
+                header=header,
+                footer=footer,
+                rows=[(start + a, start + b)],
+            )
+            sub.text = header + self.text[start + a : start + b] + footer if wrap else self.text[start + a : start + b]
             if not wrap:
                 stripped = sub.text.strip()
                 if not stripped:
@@ -449,9 +473,18 @@ class _Packer:
         return out or [unit]
 
     def _wrapped(self, unit: _Unit, rows: list[tuple[int, int]]) -> _Unit:
-        body = self.text[rows[0][0]:rows[-1][1]]
-        return _Unit(rows[0][0], rows[-1][1], unit.header + body + unit.footer, unit.kind, unit.section,
-                     unit.note, header=unit.header, footer=unit.footer, rows=rows)
+        body = self.text[rows[0][0] : rows[-1][1]]
+        return _Unit(
+            rows[0][0],
+            rows[-1][1],
+            unit.header + body + unit.footer,
+            unit.kind,
+            unit.section,
+            unit.note,
+            header=unit.header,
+            footer=unit.footer,
+            rows=rows,
+        )
 
     def _row_spans(self, start: int, end: int) -> list[tuple[int, int]]:
         spans, pos = [], start
@@ -472,16 +505,17 @@ class _Packer:
                 used = fixed
             parts[-1].append(span)
             used += n + 1
-        template = _Unit(unit.start, unit.end, "", kind, unit.section, unit.note, header=unit.header,
-                         footer=unit.footer)
+        template = _Unit(
+            unit.start, unit.end, "", kind, unit.section, unit.note, header=unit.header, footer=unit.footer
+        )
         return [self._wrapped(template, p) for p in parts if p]
 
     def _code_parts(self, unit: _Unit, budget: int) -> list[_Unit]:
         rows = self._row_spans(unit.start, unit.end)
-        open_line = self.text[rows[0][0]:rows[0][1]]
+        open_line = self.text[rows[0][0] : rows[0][1]]
         opened = fence_open(open_line)
         indent, marker = (opened[0], opened[1]) if opened else ("", "```")
-        last = self.text[rows[-1][0]:rows[-1][1]].strip()
+        last = self.text[rows[-1][0] : rows[-1][1]].strip()
         closed = len(rows) > 1 and last and set(last) == {marker[0]} and len(last) >= len(marker)
         body = rows[1:-1] if closed else rows[1:]
         if not body:
@@ -500,9 +534,9 @@ class _Packer:
 
     def _table_parts(self, unit: _Unit, budget: int) -> list[_Unit]:
         rows = self._row_spans(unit.start, unit.end)
-        has_header = len(rows) > 2 and TABLE_DELIM_RE.match(self.text[rows[1][0]:rows[1][1]]) is not None
+        has_header = len(rows) > 2 and TABLE_DELIM_RE.match(self.text[rows[1][0] : rows[1][1]]) is not None
         if has_header:
-            unit.header = self.text[rows[0][0]:rows[1][1]] + "\n"
+            unit.header = self.text[rows[0][0] : rows[1][1]] + "\n"
             body = rows[2:]
         else:
             body = rows
@@ -510,7 +544,8 @@ class _Packer:
             return self._words(unit, budget, (unit.start, unit.end))
         parts = self._greedy(unit, body, budget, "tablepart")
         note = f"table too long for one chunk: split at row boundaries into {len(parts)} parts" + (
-            ", header row repeated" if has_header else "")
+            ", header row repeated" if has_header else ""
+        )
         for p in parts:
             p.note = note
         parts[0].start = unit.start

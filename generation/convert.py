@@ -37,8 +37,17 @@ from docs2qa.generation.markdown_blocks import (
 from docs2qa.generation.soup_from_lxml import soup_for
 
 _ANCHOR_ATTR = "data-docs2qa-anchor"
-_PERMALINK_CLASSES = {"headerlink", "anchor", "anchorjs-link", "header-anchor", "heading-anchor",
-                      "hash-link", "anchor-link", "permalink", "heading-link"}
+_PERMALINK_CLASSES = {
+    "headerlink",
+    "anchor",
+    "anchorjs-link",
+    "header-anchor",
+    "heading-anchor",
+    "hash-link",
+    "anchor-link",
+    "permalink",
+    "heading-link",
+}
 _PERMALINK_TEXT = {"", "¶", "#", "§", "🔗", "link", "permalink"}
 _LANG_CLASS_RE = re.compile(r"^(?:language|lang|highlight(?:-source)?)-([\w+#.\-]+)$", re.I)
 _NOT_A_LANGUAGE = {"default", "none", "nohighlight"}
@@ -47,12 +56,30 @@ _WS_RE = re.compile(r"\s+")
 # Deeper elements are unwrapped (their text kept): libxml2 stops at 256 levels unless told
 # otherwise, and markdownify recurses a few Python frames per level.
 MAX_DEPTH = 80
-_WRAPPERS = {"div", "span", "section", "article", "main", "font", "center", "small", "big", "b", "i", "u",
-             "em", "strong", "tt", "nobr", "blockquote"}
+_WRAPPERS = {
+    "div",
+    "span",
+    "section",
+    "article",
+    "main",
+    "font",
+    "center",
+    "small",
+    "big",
+    "b",
+    "i",
+    "u",
+    "em",
+    "strong",
+    "tt",
+    "nobr",
+    "blockquote",
+}
 # Text that would start a Markdown block when it begins a line (after a <br> in a DocBook
 # literallayout, say): a heading, a fence, a quote, a list item, a setext underline, a table row.
-_BLOCK_START_RE = re.compile(r"^([ \t]*)(#{1,6}(?=\s|$)|~{3,}|`{3,}|>|[-+*](?=\s|$)|\d{1,9}[.)](?=\s|$)|=+[ \t]*$|-+[ \t]*$|\|)",
-                             re.M)
+_BLOCK_START_RE = re.compile(
+    r"^([ \t]*)(#{1,6}(?=\s|$)|~{3,}|`{3,}|>|[-+*](?=\s|$)|\d{1,9}[.)](?=\s|$)|=+[ \t]*$|-+[ \t]*$|\|)", re.M
+)
 
 
 @dataclass
@@ -108,16 +135,25 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
     title = _WS_RE.sub(" ", h1.get_text(" ", strip=True)).strip() if h1 is not None else ""
     markdown = _converter(url).convert_root(root)
     markdown, ids = _finish(markdown)
-    return Converted(markdown, ids, title or page_title, visible, sum(map(len, markdown.split())),
-                     title_from_tag=not title and bool(page_title), page_title=page_title)
+    return Converted(
+        markdown,
+        ids,
+        title or page_title,
+        visible,
+        sum(map(len, markdown.split())),
+        title_from_tag=not title and bool(page_title),
+        page_title=page_title,
+    )
 
 
 def _select_main(soup, cfg: ConvertConfig):
     try:
         return soup.select_one(cfg.main_selector)
     except Exception as exc:  # soupsieve raises its own SelectorSyntaxError
-        raise Docs2qaError(f"convert.main_selector {cfg.main_selector!r} is not a valid CSS selector: {exc}",
-                           "use a CSS selector such as 'div.content' or '#main'") from exc
+        raise Docs2qaError(
+            f"convert.main_selector {cfg.main_selector!r} is not a valid CSS selector: {exc}",
+            "use a CSS selector such as 'div.content' or '#main'",
+        ) from exc
 
 
 def _decode(html: str | bytes) -> str:
@@ -182,7 +218,11 @@ def _flatten_pre(pre) -> None:
         br.tail = "\n" + (br.tail or "")
     text = pre.text_content()
     code = pre.find("code")
-    keep = {k: v for k, v in code.attrib.items() if k in ("class", "data-lang", "data-language")} if code is not None else {}
+    keep = (
+        {k: v for k, v in code.attrib.items() if k in ("class", "data-lang", "data-language")}
+        if code is not None
+        else {}
+    )
     tail = pre.tail
     del pre[:]  # in C: a Python loop over the token spans cost more than the rest of the page
     if keep:
@@ -196,7 +236,7 @@ def _flatten_pre(pre) -> None:
 def _drop_noise(root, cfg: ConvertConfig, generic: bool = True) -> None:
     doomed = []
     # The same noise rules strip_chrome applies to the lxml tree (main_content.is_noise).
-    for el in (root.find_all(True) if generic else ()):
+    for el in root.find_all(True) if generic else ():
         attrs = el.attrs
         names = " ".join([attrs.get("id", ""), *attrs.get("class", ())]) if attrs else ""
         if is_noise(el.name, attrs, names, lambda hs, el=el: el.find(hs) is not None):
@@ -326,7 +366,7 @@ def _converter_class(base):
                 return alt
             if not alt:
                 return ""  # a decorative image says nothing to a reader of text
-            return "![%s](%s)" % (alt.replace("]", r"\]"), absolute_link(src, self.url))
+            return "![{}]({})".format(alt.replace("]", r"\]"), absolute_link(src, self.url))
 
         def convert_td(self, el, text, parent_tags):
             return text

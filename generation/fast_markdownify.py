@@ -17,8 +17,26 @@ import re
 
 _ALL_WHITESPACE_RE = re.compile(r"[\t \r\n]+")  # markdownify's re_all_whitespace
 _HEADING_RE = re.compile(r"h(\d+)")  # markdownify's re_html_heading (a prefix match)
-_BLOCKS = {"p", "blockquote", "article", "div", "section", "ol", "ul", "li", "dl", "dt", "dd",
-           "table", "thead", "tbody", "tfoot", "tr", "td", "th"}
+_BLOCKS = {
+    "p",
+    "blockquote",
+    "article",
+    "div",
+    "section",
+    "ol",
+    "ul",
+    "li",
+    "dl",
+    "dt",
+    "dd",
+    "table",
+    "thead",
+    "tbody",
+    "tfoot",
+    "tr",
+    "td",
+    "th",
+}
 _NOFORMAT = {"pre", "code", "kbd", "samp"}
 
 

@@ -18,13 +18,12 @@ from pathlib import Path
 
 from docs2qa.config import Config
 from docs2qa.errors import Docs2qaError
+from docs2qa.generation.qa import journal
+from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates, unit_key
 from docs2qa.pipeline import record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Dropped, QAPair
 from docs2qa.store import RunStore, StageResult
-
-from docs2qa.generation.qa import journal
-from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates, unit_key
 
 MAX_WAVE_UNITS = 32  # largest pipeline run when a token budget must be checked between runs
 
@@ -41,8 +40,9 @@ def spread(chunks: list[Chunk], limit: int | None) -> list[Chunk]:
     return [c for *_, c in sorted(ordered, key=lambda t: t[:3])[:limit]]
 
 
-def plan_units(chunks: list[Chunk], config: Config, labels: dict[str, str],
-               judge_hash: str) -> tuple[list[Unit], list[Dropped]]:
+def plan_units(
+    chunks: list[Chunk], config: Config, labels: dict[str, str], judge_hash: str
+) -> tuple[list[Unit], list[Dropped]]:
     """The units to generate, and the chunks (or chunk x type) skipped before any model call."""
     from docs2qa.generation.qa import answer_first
     from docs2qa.generation.qa.gates import chunk_skip_reason
@@ -67,17 +67,26 @@ def plan_units(chunks: list[Chunk], config: Config, labels: dict[str, str],
         for question_type, n in wanted.items():
             if strategy == "free":
                 p_hash = prompt_hash(gen.output_format, question_type)
-                key = unit_key(chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"])
+                key = unit_key(
+                    chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"]
+                )
                 units.append(Unit(key, chunk, question_type, n, p_hash))
                 continue
             answers = tuple(picked[question_type])
             if not answers:
-                skipped.append(Dropped(f"{chunk.chunk_id}:{question_type}", chunk.anchor_url, "no_answer_span",
-                                       f"no sentence of the chunk suits a {question_type} question"))
+                skipped.append(
+                    Dropped(
+                        f"{chunk.chunk_id}:{question_type}",
+                        chunk.anchor_url,
+                        "no_answer_span",
+                        f"no sentence of the chunk suits a {question_type} question",
+                    )
+                )
                 continue
             p_hash = answer_first.prompt_hash()
-            key = unit_key(chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"],
-                           *answers)
+            key = unit_key(
+                chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"], *answers
+            )
             units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers))
     return units, skipped
 
@@ -99,8 +108,10 @@ def cost(ledger: dict, labels: dict[str, str], prices: dict) -> float | None:
     for step, label in (("generate", labels["generator"]), ("judge", labels["judge"])):
         price = prices.get(label)
         if price is None:
-            raise Docs2qaError(f"generate.prices has no entry for model {label!r}",
-                               f"add generate.prices.{label}.prompt and .completion (USD per million tokens)")
+            raise Docs2qaError(
+                f"generate.prices has no entry for model {label!r}",
+                f"add generate.prices.{label}.prompt and .completion (USD per million tokens)",
+            )
         total += sum(ledger[step][k] * price.get(k, 0.0) for k in ("prompt", "completion")) / 1e6
     return round(total, 6)
 
@@ -126,12 +137,15 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
     request.write_bytes(pickle.dumps((units, config, folder, ray)))
     # The run folder's lock goes with the pipeline: while any of it lives, no rerun can start.
     lock = run_lock.held_fd(folder.parent)
-    code = child_group.run([sys.executable, "-m", "docs2qa.generation.generate", str(request)],
-                           pass_fds=() if lock is None else (lock,))
+    code = child_group.run(
+        [sys.executable, "-m", "docs2qa.generation.generate", str(request)], pass_fds=() if lock is None else (lock,)
+    )
     request.unlink(missing_ok=True)
     if code != 0:
-        raise Docs2qaError(f"the generation pipeline exited with code {code}",
-                           "see its log above; rerun the same command to resume, finished units are kept")
+        raise Docs2qaError(
+            f"the generation pipeline exited with code {code}",
+            "see its log above; rerun the same command to resume, finished units are kept",
+        )
 
 
 def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str | None) -> None:
@@ -147,8 +161,8 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
     from distilabel.steps import LoadDataFromDicts
 
     from docs2qa.generation.llm import build_llm
-    from docs2qa.generation.qa.prompts import critique_grammar, pairs_grammar
     from docs2qa.generation.qa.answer_first import question_grammar
+    from docs2qa.generation.qa.prompts import critique_grammar, pairs_grammar
     from docs2qa.generation.qa.steps import JournalUnits, JudgeUnits, QuestionUnits
     from docs2qa.generation.qa.tasks import GenerateQA
 
@@ -156,9 +170,19 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
     generator, judge = gen.generator, gen.judge_llm()
     lines = gen.output_format == "lines"
     max_pairs = max(gen.questions_per_type.values())
-    rows = [{"unit": u.key, "chunk_id": u.chunk.chunk_id, "title": u.chunk.title,
-             "heading_path": list(u.chunk.heading_path), "text": u.chunk.text,
-             "question_type": u.question_type, "n": u.n, "answers": list(u.answers)} for u in units]
+    rows = [
+        {
+            "unit": u.key,
+            "chunk_id": u.chunk.chunk_id,
+            "title": u.chunk.title,
+            "heading_path": list(u.chunk.heading_path),
+            "text": u.chunk.text,
+            "question_type": u.question_type,
+            "n": u.n,
+            "answers": list(u.answers),
+        }
+        for u in units
+    ]
     # Our journals are the cache: distilabel's cannot always resume (upstream #1065), and a run killed
     # while distilabel wrote its pipeline.yaml leaves a file that crashes every rerun at load (even with
     # use_cache=False, distilabel reads it back): each pipeline process starts from an empty one.
@@ -168,20 +192,32 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
         load = LoadDataFromDicts(name="load_units", data=rows, batch_size=generator.batch_size)
         if gen.resolved_strategy() == "answer_first":
             # Questions are one line whatever the output format: the answers are given.
-            ask = QuestionUnits(name="generate_qa", llm=build_llm(generator, question_grammar()),
-                                parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
+            ask = QuestionUnits(
+                name="generate_qa",
+                llm=build_llm(generator, question_grammar()),
+                parse_retries=gen.parse_retries,
+                input_batch_size=generator.batch_size,
+            )
         else:
-            ask = GenerateQA(name="generate_qa", llm=build_llm(generator, pairs_grammar(max_pairs) if lines else None),
-                             output_format=gen.output_format, parse_retries=gen.parse_retries,
-                             input_batch_size=generator.batch_size)
-        critique = JudgeUnits(name="critique_qa", llm=build_llm(judge, critique_grammar() if lines else None), output_format=gen.output_format,
-                              parse_retries=gen.parse_retries, input_batch_size=generator.batch_size)
+            ask = GenerateQA(
+                name="generate_qa",
+                llm=build_llm(generator, pairs_grammar(max_pairs) if lines else None),
+                output_format=gen.output_format,
+                parse_retries=gen.parse_retries,
+                input_batch_size=generator.batch_size,
+            )
+        critique = JudgeUnits(
+            name="critique_qa",
+            llm=build_llm(judge, critique_grammar() if lines else None),
+            output_format=gen.output_format,
+            parse_retries=gen.parse_retries,
+            input_batch_size=generator.batch_size,
+        )
         sink = JournalUnits(name="journal_units", journal_dir=str(folder), input_batch_size=generator.batch_size)
         load >> ask >> critique >> sink
     if ray is not None:
         # Local cluster unless an address is given; bound to loopback, no dashboard.
-        init = {} if ray else {"_node_ip_address": "127.0.0.1", "include_dashboard": False,
-                               "num_cpus": os.cpu_count()}
+        init = {} if ray else {"_node_ip_address": "127.0.0.1", "include_dashboard": False, "num_cpus": os.cpu_count()}
         pipeline = pipeline.ray(ray_head_node_url=ray or None, ray_init_kwargs=init)
     pipeline.run(use_cache=False)
 
@@ -231,7 +267,7 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                     f"{len(units) - len(pending)} of {len(units)} units done",
                     "finished work is kept; rerun with a higher --max-tokens (or none) to continue",
                 )
-            wave = pending[:_wave_size(gen, spent, len(units) - len(pending))]
+            wave = pending[: _wave_size(gen, spent, len(units) - len(pending))]
             stop = threading.Event()
             watcher = threading.Thread(target=_watch, args=(folder, len(wave), stop), daemon=True)
             watcher.start()
@@ -251,10 +287,18 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
         pairs, duplicates = remove_near_duplicates(pairs, gen)
         ledger = tokens_used(current)
         return StageResult(
-            tables={"pairs": (pairs, QAPair)}, count_in=len(chunks), dropped=skipped + dropped + duplicates,
-            extra={"units": len(units), "models": labels, "strategy": gen.resolved_strategy(), "tokens": ledger,
-                   "cost_usd": cost(ledger, labels, gen.prices), "judge_health": health,
-                   "skipped_chunks": dict(Counter(d.reason for d in skipped))},
+            tables={"pairs": (pairs, QAPair)},
+            count_in=len(chunks),
+            dropped=skipped + dropped + duplicates,
+            extra={
+                "units": len(units),
+                "models": labels,
+                "strategy": gen.resolved_strategy(),
+                "tokens": ledger,
+                "cost_usd": cost(ledger, labels, gen.prices),
+                "judge_health": health,
+                "skipped_chunks": dict(Counter(d.reason for d in skipped)),
+            },
         )
 
     return record("generate", config, store, body)

@@ -17,8 +17,24 @@ from collections.abc import Callable
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 NOISE_TAGS = {
-    "nav", "header", "footer", "aside", "script", "style", "noscript", "form", "iframe", "svg",
-    "template", "button", "select", "input", "textarea", "link", "meta", "dialog",
+    "nav",
+    "header",
+    "footer",
+    "aside",
+    "script",
+    "style",
+    "noscript",
+    "form",
+    "iframe",
+    "svg",
+    "template",
+    "button",
+    "select",
+    "input",
+    "textarea",
+    "link",
+    "meta",
+    "dialog",
 }
 # An article's own <header> often holds its title (<article><header><h1>), and some sites wrap
 # the whole page in a <form>; those are content, not chrome.
@@ -32,10 +48,36 @@ BANNER_RE = re.compile(
 # shared/notes/docs-generators.md). Matched as whole words of the name ("md-sidebar",
 # "navFooter", "wy-nav-side"), or as the end of one ("sphinxsidebar").
 CHROME_WORDS = {
-    "nav", "navbar", "navigation", "navheader", "navfooter", "navlinks", "subnav", "sidenav", "topnav",
-    "menu", "menubar", "sidebar", "toc", "breadcrumb", "breadcrumbs", "header", "footer", "banner",
-    "masthead", "topbar", "pagination", "pager", "search", "searchbox", "cookie", "cookies", "related",
-    "skiplink", "versioninfo", "prevnext",
+    "nav",
+    "navbar",
+    "navigation",
+    "navheader",
+    "navfooter",
+    "navlinks",
+    "subnav",
+    "sidenav",
+    "topnav",
+    "menu",
+    "menubar",
+    "sidebar",
+    "toc",
+    "breadcrumb",
+    "breadcrumbs",
+    "header",
+    "footer",
+    "banner",
+    "masthead",
+    "topbar",
+    "pagination",
+    "pager",
+    "search",
+    "searchbox",
+    "cookie",
+    "cookies",
+    "related",
+    "skiplink",
+    "versioninfo",
+    "prevnext",
 }
 CHROME_SUFFIXES = ("sidebar", "navbar", "navigation", "breadcrumbs", "searchbox")
 CHROME_PHRASES = ("edit-this-page", "book-summary", "on-this-page", "skip-to")
@@ -50,9 +92,12 @@ FOOTER_CHARS = 300
 
 def hidden_or_banner(attrs, id_and_class: str) -> bool:
     """Hidden elements and cookie/consent banners: never content, in lxml or bs4 trees alike."""
-    return ("hidden" in attrs or attrs.get("aria-hidden") == "true"
-            or "display:none" in attrs.get("style", "").replace(" ", "")
-            or bool(BANNER_RE.search(id_and_class)))
+    return (
+        "hidden" in attrs
+        or attrs.get("aria-hidden") == "true"
+        or "display:none" in attrs.get("style", "").replace(" ", "")
+        or bool(BANNER_RE.search(id_and_class))
+    )
 
 
 def is_noise(tag: str, attrs, id_and_class: str, holds: Callable[[tuple[str, ...]], bool]) -> bool:
@@ -126,9 +171,12 @@ def strip_chrome(root, how: str) -> None:
             continue
         if is_noise(tag, attrs, names, lambda hs, el=el: any(el.find(f".//{h}") is not None for h in hs)):
             pass  # hidden, a banner or a noise tag: whatever its names, as in the main_selector path
-        elif tag in NOISE_TAGS or not names.strip() or el in in_heading:
-            continue
-        elif not (chrome_name(names) and _chrome_by_name_ok(el, total)):
+        elif (
+            tag in NOISE_TAGS
+            or not names.strip()
+            or el in in_heading
+            or not (chrome_name(names) and _chrome_by_name_ok(el, total))
+        ):
             continue
         doomed.append(el)
         skip.update(el.iterdescendants())

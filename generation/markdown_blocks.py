@@ -201,9 +201,7 @@ def _list_end(lines: list[str], i: int, base_indent: int) -> tuple[int, list[int
             last = j = end
             j += 1
             continue
-        if indent <= base_indent and (
-            ATX_RE.match(line) or fence or _is_table_start(lines, j) or HR_RE.match(line)
-        ):
+        if indent <= base_indent and (ATX_RE.match(line) or fence or _is_table_start(lines, j) or HR_RE.match(line)):
             break
         if indent <= base_indent and not lines[j - 1].strip():
             break  # after a blank line only indented content continues the list

@@ -97,11 +97,7 @@ def _is_paragraph_line(line: str, continues: bool) -> bool:
     stripped = line.lstrip()
     if len(line) - len(stripped) >= 4 and not continues:
         return False  # indented code
-    return not (
-        stripped.startswith((">", "|", "<"))
-        or LIST_RE.match(line)
-        or HR_RE.match(line)
-    )
+    return not (stripped.startswith((">", "|", "<")) or LIST_RE.match(line) or HR_RE.match(line))
 
 
 def _front_matter(text: str) -> tuple[str, str]:
@@ -113,13 +109,13 @@ def _front_matter(text: str) -> tuple[str, str]:
     import yaml
 
     try:
-        data = yaml.safe_load(text[4:4 + end.start()])
+        data = yaml.safe_load(text[4 : 4 + end.start()])
     except yaml.YAMLError:
         return text, ""
     if not isinstance(data, dict):
         return text, ""  # a thematic break, not front matter
     title = data.get("title")
-    return text[4 + end.end():].lstrip("\n"), (str(title).strip() if title else "")
+    return text[4 + end.end() :].lstrip("\n"), (str(title).strip() if title else "")
 
 
 def _absolute_links(line: str, url: str) -> str:

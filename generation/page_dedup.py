@@ -22,7 +22,7 @@ _WORD_RE = re.compile(r"\w+")
 
 def shingles(text: str) -> set[int]:
     words = _WORD_RE.findall(text.lower())
-    return {zlib.crc32(" ".join(words[i:i + SHINGLE]).encode()) for i in range(max(0, len(words) - SHINGLE + 1))}
+    return {zlib.crc32(" ".join(words[i : i + SHINGLE]).encode()) for i in range(max(0, len(words) - SHINGLE + 1))}
 
 
 def find_duplicates(docs: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
@@ -63,7 +63,10 @@ def find_duplicates(docs: list[tuple[str, str]]) -> dict[str, tuple[str, str]]:
         keep, drop = sorted((a, b), key=lambda i: (len(docs[i][0]), docs[i][0]))
         if docs[keep][0] in out or docs[drop][0] in out:
             continue
-        out[docs[drop][0]] = ("near_duplicate", f"{len(sets[a] & sets[b])} of its 5-word shingles are on {docs[keep][0]}")
+        out[docs[drop][0]] = (
+            "near_duplicate",
+            f"{len(sets[a] & sets[b])} of its 5-word shingles are on {docs[keep][0]}",
+        )
     return out
 
 
@@ -94,6 +97,6 @@ def strip_affixes(title: str, affixes: tuple[set[str], set[str]]) -> str:
             break
     for p in sorted(prefixes, key=len, reverse=True):
         if title.startswith(p) and len(title) > len(p):
-            title = title[len(p):]
+            title = title[len(p) :]
             break
     return title.strip()

@@ -37,17 +37,26 @@ def crawl(config: Config, store: RunStore) -> dict:
             if mirror:
                 crawl_cfg = crawl_cfg.model_copy(update={"base_url": mirror})
             outcome = crawl_site(crawl_cfg, store.blobs, previous, stage.path / JOURNAL)
-        kinds = {kind: dict(Counter(d.reason for d in outcome.dropped if _drop_kind(d.reason) == kind).most_common())
-                 for kind in ("pages_failed", "links_skipped", "duplicates")}
-        parts = [f"{sum(n.values())} {kind.replace('_', ' ')} ({', '.join(f'{r} {c}' for r, c in n.items())})"
-                 for kind, n in kinds.items() if n]
+        kinds = {
+            kind: dict(Counter(d.reason for d in outcome.dropped if _drop_kind(d.reason) == kind).most_common())
+            for kind in ("pages_failed", "links_skipped", "duplicates")
+        }
+        parts = [
+            f"{sum(n.values())} {kind.replace('_', ' ')} ({', '.join(f'{r} {c}' for r, c in n.items())})"
+            for kind, n in kinds.items()
+            if n
+        ]
         return StageResult(
             tables={"pages": (outcome.pages, Page)},
             count_in=outcome.attempted,
             dropped=outcome.dropped,
-            extra={"changes": outcome.changes, "not_scheduled_over_max_pages": outcome.not_scheduled,
-                   "requests": outcome.requests, "dropped_by_kind": kinds,
-                   "summary": "; ".join(parts)},
+            extra={
+                "changes": outcome.changes,
+                "not_scheduled_over_max_pages": outcome.not_scheduled,
+                "requests": outcome.requests,
+                "dropped_by_kind": kinds,
+                "summary": "; ".join(parts),
+            },
         )
 
     # The hash is of the config as written: the demo mirror's random port must not
@@ -56,16 +65,25 @@ def crawl(config: Config, store: RunStore) -> dict:
     (store.stage("crawl").path / JOURNAL).unlink(missing_ok=True)
     if not manifest["counts"]["out"]["pages"]:
         reasons = ", ".join(f"{r} {n}" for r, n in manifest["counts"]["dropped"].items()) or "no URL was found"
-        raise Docs2qaError(f"the crawl kept no page ({reasons}); the reasons per URL are in "
-                           f"{store.stage('crawl').table_path('dropped')}",
-                           "check crawl.seeds/crawl.scope/crawl.local_dir, or `docs2qa status` for the counts")
+        raise Docs2qaError(
+            f"the crawl kept no page ({reasons}); the reasons per URL are in "
+            f"{store.stage('crawl').table_path('dropped')}",
+            "check crawl.seeds/crawl.scope/crawl.local_dir, or `docs2qa status` for the counts",
+        )
     return manifest
 
 
 # Dropped crawl rows are of three kinds: links never fetched (a policy, not a failure), pages that
 # repeat another page, and pages that failed.
-_SKIPPED = {"out_of_scope", "host_not_allowed", "unsupported_scheme", "unsupported_content_type",
-            "robots_disallowed", "private_address", "outside_local_dir"}
+_SKIPPED = {
+    "out_of_scope",
+    "host_not_allowed",
+    "unsupported_scheme",
+    "unsupported_content_type",
+    "robots_disallowed",
+    "private_address",
+    "outside_local_dir",
+}
 _DUPLICATES = {"duplicate", "markdown_twin", "non_canonical", "noindex", "redirect_stub"}
 
 
@@ -108,12 +126,27 @@ def convert(config: Config, store: RunStore) -> dict:
                 continue
             if c.visible_chars >= UNCLEAR_MIN_CHARS and c.kept_chars < c.visible_chars * UNCLEAR_RATIO:
                 # A warning, not a drop: the page is kept, the user learns to check it.
-                dropped.append(Dropped(page.page_id, page.url, "main_content_unclear",
-                                       f"main content unclear: {100 * c.kept_chars // c.visible_chars}% of the visible "
-                                       "text kept (page kept); set convert.main_selector if text is missing"))
+                dropped.append(
+                    Dropped(
+                        page.page_id,
+                        page.url,
+                        "main_content_unclear",
+                        f"main content unclear: {100 * c.kept_chars // c.visible_chars}% of the visible "
+                        "text kept (page kept); set convert.main_selector if text is missing",
+                    )
+                )
             title = strip_affixes(c.title, affixes) if c.title_from_tag else c.title
-            documents.append(Document(page.page_id, page.url, title or page.title, c.markdown,
-                                      page.body_sha256, page.fetched_at, c.heading_ids))
+            documents.append(
+                Document(
+                    page.page_id,
+                    page.url,
+                    title or page.title,
+                    c.markdown,
+                    page.body_sha256,
+                    page.fetched_at,
+                    c.heading_ids,
+                )
+            )
         return StageResult(tables={"documents": (documents, Document)}, count_in=len(pages), dropped=dropped)
 
     return record("convert", config, store, body)
@@ -134,7 +167,7 @@ def _convert_page(job):
             markdown, heading_ids, title = normalise_markdown(raw, url)
             return Converted(markdown, heading_ids, title)
         return convert_html(raw, url, convert_cfg)
-    except Exception as exc:  # noqa: BLE001 - recorded as a dropped row by the caller
+    except Exception as exc:
         return f"{type(exc).__name__}: {exc}"
 
 
@@ -152,11 +185,17 @@ def chunk(config: Config, store: RunStore) -> dict:
             for document, pieces in zip(documents, results):
                 progress.advance()
                 if not pieces:
-                    dropped.append(Dropped(document.page_id, document.url, "no_chunks", "document has no text to chunk"))
+                    dropped.append(
+                        Dropped(document.page_id, document.url, "no_chunks", "document has no text to chunk")
+                    )
                 chunks.extend(pieces)
         notes = sum(1 for c in chunks if c.note)
-        return StageResult(tables={"chunks": (chunks, Chunk)}, count_in=len(documents), dropped=dropped,
-                           extra={"tokenizer": config.chunk.tokenizer, "oversized_blocks_split": notes})
+        return StageResult(
+            tables={"chunks": (chunks, Chunk)},
+            count_in=len(documents),
+            dropped=dropped,
+            extra={"tokenizer": config.chunk.tokenizer, "oversized_blocks_split": notes},
+        )
 
     return record("chunk", config, store, body)
 
@@ -193,27 +232,63 @@ def _describe_generate(manifest: dict) -> Description:
 _INGEST = "docs2qa.generation.stages"  # the module of these stages' bodies: part of each one's code
 
 STAGES = (
-    Stage("crawl", f"{_INGEST}:crawl", (), "fetch the docs site into the run (incremental)",
-          code=(_INGEST, "docs2qa.generation.crawl", "docs2qa.demo"), describe=_describe_crawl),
-    Stage("convert", f"{_INGEST}:convert", ("crawl",), "turn pages into clean Markdown",
-          code=(_INGEST, "docs2qa.generation.convert", "docs2qa.generation.markdown_source",
-                "docs2qa.generation.main_content",
-                "docs2qa.generation.fast_markdownify", "docs2qa.generation.soup_from_lxml",
-                "docs2qa.generation.markdown_blocks", "docs2qa.generation.markdown_source",
-                "docs2qa.generation.page_dedup")),
-    Stage("chunk", f"{_INGEST}:chunk", ("convert",), "split Markdown into token-budgeted chunks",
-          code=(_INGEST, "docs2qa.generation.chunk", "docs2qa.generation.tokenizer",
-                "docs2qa.generation.markdown_blocks")),
-    Stage("generate", "docs2qa.generation.generate:generate", ("chunk",),
-          "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates",
-          code=("docs2qa.generation.generate", "docs2qa.generation.qa", "docs2qa.generation.llm", "docs2qa.models"),
-          describe=_describe_generate,
-          options=(
-              Option("--max-tokens", "max_tokens", int, None, "Token budget; stops cleanly (resumable) when reached.",
-                     override="generate.max_tokens"),
-              Option("--ray", "ray", bool, False, "Run the pipeline on a Ray cluster (a local one by default)."),
-              Option("--ray-address", "ray_address", str, None, "Join this Ray cluster instead of starting a local one."),
-          ),
-          # generate() takes "" for a local cluster and an address to join one; None means no Ray.
-          arguments=lambda o: {"ray": o.get("ray_address") or ("" if o.get("ray") else None)}),
+    Stage(
+        "crawl",
+        f"{_INGEST}:crawl",
+        (),
+        "fetch the docs site into the run (incremental)",
+        code=(_INGEST, "docs2qa.generation.crawl", "docs2qa.demo"),
+        describe=_describe_crawl,
+    ),
+    Stage(
+        "convert",
+        f"{_INGEST}:convert",
+        ("crawl",),
+        "turn pages into clean Markdown",
+        code=(
+            _INGEST,
+            "docs2qa.generation.convert",
+            "docs2qa.generation.markdown_source",
+            "docs2qa.generation.main_content",
+            "docs2qa.generation.fast_markdownify",
+            "docs2qa.generation.soup_from_lxml",
+            "docs2qa.generation.markdown_blocks",
+            "docs2qa.generation.markdown_source",
+            "docs2qa.generation.page_dedup",
+        ),
+    ),
+    Stage(
+        "chunk",
+        f"{_INGEST}:chunk",
+        ("convert",),
+        "split Markdown into token-budgeted chunks",
+        code=(
+            _INGEST,
+            "docs2qa.generation.chunk",
+            "docs2qa.generation.tokenizer",
+            "docs2qa.generation.markdown_blocks",
+        ),
+    ),
+    Stage(
+        "generate",
+        "docs2qa.generation.generate:generate",
+        ("chunk",),
+        "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates",
+        code=("docs2qa.generation.generate", "docs2qa.generation.qa", "docs2qa.generation.llm", "docs2qa.models"),
+        describe=_describe_generate,
+        options=(
+            Option(
+                "--max-tokens",
+                "max_tokens",
+                int,
+                None,
+                "Token budget; stops cleanly (resumable) when reached.",
+                override="generate.max_tokens",
+            ),
+            Option("--ray", "ray", bool, False, "Run the pipeline on a Ray cluster (a local one by default)."),
+            Option("--ray-address", "ray_address", str, None, "Join this Ray cluster instead of starting a local one."),
+        ),
+        # generate() takes "" for a local cluster and an address to join one; None means no Ray.
+        arguments=lambda o: {"ray": o.get("ray_address") or ("" if o.get("ray") else None)},
+    ),
 )

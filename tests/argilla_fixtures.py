@@ -15,8 +15,8 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -33,7 +33,9 @@ def _free_port() -> int:
 
 def _shared_venv_dir(pytestconfig) -> Path:
     cache = getattr(pytestconfig, "cache", None)  # absent under -p no:cacheprovider
-    base = Path(cache.mkdir("argilla-service")) if cache else Path.home() / ".cache" / "docs2qa-tests" / "argilla-service"
+    base = (
+        Path(cache.mkdir("argilla-service")) if cache else Path.home() / ".cache" / "docs2qa-tests" / "argilla-service"
+    )
     base.mkdir(parents=True, exist_ok=True)
     return base
 

@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))  # so tests can `from site_server import SiteServer`
 
-from site_server import SiteServer  # noqa: E402
+from site_server import SiteServer
 
 # DOCS2QA_BNB_CPU_PACKED=1|0 runs the whole suite on bitsandbytes' packed AVX512-BF16 CPU path or
 # its plain one, whatever this CPU has (tests/bnb_cpu/bnb_packed.py); unset, the CPU decides.
@@ -39,6 +39,7 @@ def pytest_collection_modifyitems(config, items):
 def pytest_report_header(config):
     forced = {None: "as this CPU decides", True: "packed AVX512-BF16 path (forced)", False: "plain path (forced)"}
     return f"bitsandbytes CPU 4-bit inference: {forced[bnb_packed.requested()]}"
+
 
 # One real Argilla stack per test session, shared by every curation test.
 pytest_plugins = ["argilla_fixtures"]

@@ -12,16 +12,31 @@ from pathlib import Path
 QUESTIONS = [
     ("Does the crawler read the sitemap?", "Yes, the crawler reads the sitemap before the next stage.", "yes_no"),
     ("What does the converter split?", "The converter splits every heading in one pass.", "factual"),
-    ("How does the exporter store a dropped record?", "The exporter stores a dropped record with a clear reason.", "procedural"),
+    (
+        "How does the exporter store a dropped record?",
+        "The exporter stores a dropped record with a clear reason.",
+        "procedural",
+    ),
     ("Is the robots file skipped?", "No, the judge checks the robots file.", "yes_no"),
-    ("Why does each page follow the run manifest?", "Each page follows the run manifest and keeps the order.", "conceptual"),
+    (
+        "Why does each page follow the run manifest?",
+        "Each page follows the run manifest and keeps the order.",
+        "conceptual",
+    ),
     ("Which stage checks each code block?", "A judge checks each code block when the cache is warm.", "factual"),
     ("Does a chunk write the question?", "True: a chunk writes the question in one pass.", "yes_no"),
 ]
 
 
-def build_adapter(model_path: Path, out_dir: Path, *, dataset: dict | None = None, rank: int = 4,
-                  b_std: float = 0.5, base_model: str | None = None) -> Path:
+def build_adapter(
+    model_path: Path,
+    out_dir: Path,
+    *,
+    dataset: dict | None = None,
+    rank: int = 4,
+    b_std: float = 0.5,
+    base_model: str | None = None,
+) -> Path:
     """A fine-tune output folder: out_dir/adapter (weights + tokenizer) and out_dir/manifest.json.
 
     `b_std` 0.5 changes the tiny model's text visibly; a real model stays fluent near 0.02.
@@ -33,8 +48,10 @@ def build_adapter(model_path: Path, out_dir: Path, *, dataset: dict | None = Non
 
     torch.manual_seed(0)  # A is drawn here: the same adapter every time
     model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32)
-    peft = get_peft_model(model, LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "o_proj"],
-                                            task_type="CAUSAL_LM"))
+    peft = get_peft_model(
+        model,
+        LoraConfig(r=rank, lora_alpha=2 * rank, target_modules=["q_proj", "v_proj", "o_proj"], task_type="CAUSAL_LM"),
+    )
     with torch.no_grad():
         for name, param in peft.named_parameters():
             if "lora_B" in name:
@@ -50,15 +67,29 @@ def build_adapter(model_path: Path, out_dir: Path, *, dataset: dict | None = Non
 def canonical_rows(split: str, count: int | None = None) -> list[dict]:
     chosen = QUESTIONS if count is None else QUESTIONS[:count]
     return [
-        {"pair_id": f"{split}-{i}", "question": q, "answer": a, "context": f"Documentation: {a}", "question_type": t,
-         "page_id": "p1", "url": "http://docs.test/a", "anchor_url": "http://docs.test/a#x", "title": "A",
-         "heading_path": ["A"], "chunk_id": "c1", "generator_model": "tiny", "min_judge_score": 4, "curation": "accepted"}
+        {
+            "pair_id": f"{split}-{i}",
+            "question": q,
+            "answer": a,
+            "context": f"Documentation: {a}",
+            "question_type": t,
+            "page_id": "p1",
+            "url": "http://docs.test/a",
+            "anchor_url": "http://docs.test/a#x",
+            "title": "A",
+            "heading_path": ["A"],
+            "chunk_id": "c1",
+            "generator_model": "tiny",
+            "min_judge_score": 4,
+            "curation": "accepted",
+        }
         for i, (q, a, t) in enumerate(chosen)
     ]
 
 
-def write_demo_version(root: Path, *, system_prompt: str | None = "Answer from the docs.",
-                       include_context: bool = False) -> Path:
+def write_demo_version(
+    root: Path, *, system_prompt: str | None = "Answer from the docs.", include_context: bool = False
+) -> Path:
     from docs2qa.curation.versions import write_version
 
     splits = {"train": canonical_rows("train", 3), "validation": [], "test": canonical_rows("test")}

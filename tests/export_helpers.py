@@ -23,19 +23,31 @@ def pair_for(chunk: Chunk, i: int, question: str | None = None, answer: str | No
     words = re.findall(r"[A-Za-z][A-Za-z-]+", chunk.text)[:12]
     question = question or f"In '{chunk.title}', what does the part starting '{' '.join(words[:6])}' say?"
     return QAPair(
-        pair_id=pair_id(chunk.chunk_id, "prompt-g", "gen-model", question), chunk_id=chunk.chunk_id,
-        page_id=chunk.page_id, url=chunk.url, anchor_url=chunk.anchor_url, title=chunk.title,
-        heading_path=list(chunk.heading_path), question=question,
-        answer=answer or "It says: " + " ".join(words[6:12]) + ".", question_type=TYPES[i % len(TYPES)],
-        evidence=" ".join(words[:4]), generator_model="gen-model", generate_prompt_hash="prompt-g",
-        score_grounded=5, score_correct=4 + i % 2, score_useful=3 + i % 3, score_standalone=5,
-        judge_verdict="keep", judge_model="judge-model", judge_prompt_hash="prompt-j",
+        pair_id=pair_id(chunk.chunk_id, "prompt-g", "gen-model", question),
+        chunk_id=chunk.chunk_id,
+        page_id=chunk.page_id,
+        url=chunk.url,
+        anchor_url=chunk.anchor_url,
+        title=chunk.title,
+        heading_path=list(chunk.heading_path),
+        question=question,
+        answer=answer or "It says: " + " ".join(words[6:12]) + ".",
+        question_type=TYPES[i % len(TYPES)],
+        evidence=" ".join(words[:4]),
+        generator_model="gen-model",
+        generate_prompt_hash="prompt-g",
+        score_grounded=5,
+        score_correct=4 + i % 2,
+        score_useful=3 + i % 3,
+        score_standalone=5,
+        judge_verdict="keep",
+        judge_model="judge-model",
+        judge_prompt_hash="prompt-j",
     )
 
 
 def write_pairs(store: RunStore, pairs: list[QAPair]) -> None:
-    store.run_stage("generate", "test", ["chunk"],
-                    lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
+    store.run_stage("generate", "test", ["chunk"], lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
 
 
 def demo_run(tmp: Path, **export) -> tuple[Path, RunStore, list[Chunk]]:
@@ -44,11 +56,19 @@ def demo_run(tmp: Path, **export) -> tuple[Path, RunStore, list[Chunk]]:
     from docs2qa.generation import stages
 
     config_path = tmp / "exp.yaml"
-    config_path.write_text(yaml.safe_dump({
-        "name": "exp",
-        "crawl": {"demo_site": True, "seeds": ["https://acme-cloud.example/docs/"], "allow_private_addresses": True},
-        "export": {"root": str(tmp / "datasets"), "source": "generation", **export},
-    }))
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "exp",
+                "crawl": {
+                    "demo_site": True,
+                    "seeds": ["https://acme-cloud.example/docs/"],
+                    "allow_private_addresses": True,
+                },
+                "export": {"root": str(tmp / "datasets"), "source": "generation", **export},
+            }
+        )
+    )
     config = load_config(config_path)
     store = RunStore(tmp / "run")
     for stage in (stages.crawl, stages.convert, stages.chunk):

@@ -29,8 +29,11 @@ def demo_chunks(tmp: Path) -> list[Chunk]:
 
 def make_run(tmp: Path, chunks: list[Chunk], generate: dict) -> tuple[Path, Path]:
     """A run folder whose chunk stage holds `chunks`, and a config file for it."""
-    config = {"name": "gen-test", "crawl": {"demo_site": True, "seeds": ["https://acme-cloud.example/docs/"],
-                                            "allow_private_addresses": True}, "generate": generate}
+    config = {
+        "name": "gen-test",
+        "crawl": {"demo_site": True, "seeds": ["https://acme-cloud.example/docs/"], "allow_private_addresses": True},
+        "generate": generate,
+    }
     config_path = tmp / "gen-test.yaml"
     config_path.write_text(yaml.safe_dump(config))
     run = tmp / "run"

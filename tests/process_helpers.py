@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
@@ -14,7 +15,7 @@ def _stat(pid: str) -> list[str] | None:
     except OSError:
         return None
     # The command name (field 2) may hold spaces: split after its closing parenthesis.
-    return text[text.rindex(")") + 2:].split()
+    return text[text.rindex(")") + 2 :].split()
 
 
 def in_session(sid: int) -> list[int]:
@@ -63,7 +64,5 @@ def leftovers(sid: int, marker: str, settle_s: float = 5.0) -> list[int]:
 def kill_all(pids: list[int]) -> None:
     """Clean up after a failed assertion, so one failure does not slow every later test."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass

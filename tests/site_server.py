@@ -41,9 +41,17 @@ FIXED_MTIME = 1_900_000_000  # 2030-03-17: Last-Modified of unchanged fixture fi
 
 
 class SiteServer:
-    def __init__(self, root: Path = SITE_ROOT, *, slow_delay: float = 0.0, latency: float = 0.0,
-                 flaky_failures: int = 1, retry_after: str = "1", huge_bytes: int = 1_500_000,
-                 bench_pages: int = 0):
+    def __init__(
+        self,
+        root: Path = SITE_ROOT,
+        *,
+        slow_delay: float = 0.0,
+        latency: float = 0.0,
+        flaky_failures: int = 1,
+        retry_after: str = "1",
+        huge_bytes: int = 1_500_000,
+        bench_pages: int = 0,
+    ):
         self.root = root
         self.slow_delay, self.latency = slow_delay, latency
         self.flaky_failures, self.retry_after = flaky_failures, retry_after
@@ -58,7 +66,7 @@ class SiteServer:
 
     # ---- control -------------------------------------------------------------
 
-    def start(self) -> "SiteServer":
+    def start(self) -> SiteServer:
         server = self
 
         class Handler(_Handler):
@@ -118,23 +126,36 @@ class SiteServer:
         return f"User-agent: *\nDisallow: /docs/private/\n\nSitemap: {self.base_url}/sitemap.xml\n"
 
     def sitemap_index(self) -> str:
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
-                f"  <sitemap><loc>{self.base_url}/sitemaps/docs.xml</loc></sitemap>\n"
-                "</sitemapindex>\n")
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<sitemapindex xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n'
+            f"  <sitemap><loc>{self.base_url}/sitemaps/docs.xml</loc></sitemap>\n"
+            "</sitemapindex>\n"
+        )
 
     def sitemap_docs(self) -> str:
-        paths = ["/docs/", "/docs/install", "/docs/configuration", "/docs/api/client",
-                 "/docs/api/errors", "/docs/guides/retries", "/docs/faq"]
+        paths = [
+            "/docs/",
+            "/docs/install",
+            "/docs/configuration",
+            "/docs/api/client",
+            "/docs/api/errors",
+            "/docs/guides/retries",
+            "/docs/faq",
+        ]
         entries = "".join(f"  <url><loc>{self.base_url}{p}</loc></url>\n" for p in paths)
-        return ('<?xml version="1.0" encoding="UTF-8"?>\n'
-                f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</urlset>\n')
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">\n{entries}</urlset>\n'
+        )
 
     def llms_txt(self) -> str:
-        return ("# Lanternfish\n\n> A small job queue for Python services.\n\n## Docs\n\n"
-                f"- [Install]({self.base_url}/docs/install): getting the package\n"
-                "- [Configuration](/docs/configuration): queue specs\n"
-                "- [Client API](/docs/api/client)\n")
+        return (
+            "# Lanternfish\n\n> A small job queue for Python services.\n\n## Docs\n\n"
+            f"- [Install]({self.base_url}/docs/install): getting the package\n"
+            "- [Configuration](/docs/configuration): queue specs\n"
+            "- [Client API](/docs/api/client)\n"
+        )
 
     def file_for(self, path: str) -> Path | None:
         rel = path.lstrip("/")
@@ -157,7 +178,7 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, *args) -> None:  # keep test output clean
         pass
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server naming
+    def do_GET(self) -> None:
         site = self.site
         with site._lock:
             site.inflight += 1
@@ -284,9 +305,15 @@ class _Handler(BaseHTTPRequestHandler):
         n = self.site.bench_pages
         if path == "/bench/":
             links = "".join(f'<li><a href="p{i}.html">Page {i}</a></li>' for i in range(n))
-            return self.send_text(200, f"<html><head><title>Bench</title></head><body><main><h1>Bench index</h1>"
-                                       f"<p>{'Index of generated pages. ' * 10}</p><ul>{links}</ul></main></body></html>",
-                                  "text/html")
+            return self.send_text(
+                200,
+                f"<html><head><title>Bench</title></head><body><main><h1>Bench index</h1>"
+                f"<p>{'Index of generated pages. ' * 10}</p><ul>{links}</ul></main></body></html>",
+                "text/html",
+            )
         text = "Generated benchmark page with enough words to pass the emptiness check. " * 8
-        return self.send_text(200, f"<html><head><title>{path}</title></head><body><main><h1>{path}</h1>"
-                                   f"<p>{text}</p></main></body></html>", "text/html")
+        return self.send_text(
+            200,
+            f"<html><head><title>{path}</title></head><body><main><h1>{path}</h1><p>{text}</p></main></body></html>",
+            "text/html",
+        )

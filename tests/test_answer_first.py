@@ -22,8 +22,20 @@ It is also described [below](#more).
 acme orgs list
 ```
 """
-CHUNK = Chunk("c1", "p1", "https://acme.example/docs/orgs", "https://acme.example/docs/orgs#organizations",
-              "Organizations", ["Organizations"], TEXT, 80, 0, len(TEXT), "sha", "2026-01-01T00:00:00+00:00")
+CHUNK = Chunk(
+    "c1",
+    "p1",
+    "https://acme.example/docs/orgs",
+    "https://acme.example/docs/orgs#organizations",
+    "Organizations",
+    ["Organizations"],
+    TEXT,
+    80,
+    0,
+    len(TEXT),
+    "sha",
+    "2026-01-01T00:00:00+00:00",
+)
 
 
 def test_spans_are_clean_sentences_of_the_chunk_and_each_serves_one_type():
@@ -31,8 +43,10 @@ def test_spans_are_clean_sentences_of_the_chunk_and_each_serves_one_type():
     assert "Select New → Organization, pick a display name and a slug." in spans  # markup removed
     assert not any(s.startswith(("#", "```")) for s in spans)
     picked = answer_first.pick_answers(TEXT, {"factual": 1, "procedural": 1, "conceptual": 1})
-    assert picked["factual"][0] in ("Invitations expire after 14 days.",
-                                    "Organizations are available on every plan; single sign-on requires the Team plan.")
+    assert picked["factual"][0] in (
+        "Invitations expire after 14 days.",
+        "Organizations are available on every plan; single sign-on requires the Team plan.",
+    )
     assert picked["procedural"] == ["Select New → Organization, pick a display name and a slug."]
     assert picked["conceptual"][0].startswith("An organization is a shared space")
     every = [s for spans in picked.values() for s in spans]
@@ -53,8 +67,11 @@ def test_off_target_questions_are_named():
     foreign = answer_first.question_problem("How do I install Ubuntu invitations?", answer, "Organizations", [])
     assert "ubuntu" in foreign[1]
     wrong_subject = answer_first.question_problem(
-        "What is a shared environment?", "An organization is a shared space for a group of people's environments.",
-        "Organizations", [])
+        "What is a shared environment?",
+        "An organization is a shared space for a group of people's environments.",
+        "Organizations",
+        [],
+    )
     assert "answer is about 'An organization'" in wrong_subject[1]
 
 
@@ -66,14 +83,29 @@ def test_questions_are_checked_against_their_answer_and_the_rest_of_the_chunk():
     def embed(texts):
         # A fake embedder: the answer on one axis, the chunk's other sentences on the other,
         # and the question wherever the case puts it.
-        return np.array([where["question"] if t == question else [1.0, 0.0] if t == target else [0.0, 1.0]
-                         for t in texts])
+        return np.array(
+            [where["question"] if t == question else [1.0, 0.0] if t == target else [0.0, 1.0] for t in texts]
+        )
 
-    record = {"u1": {"parse_error": None, "pairs": [{"question": question, "answer": target, "evidence": target}],
-                     "tokens": {"prompt": 100, "completion": 10},
-                     "judgements": [{"scores": {"grounded": 4, "correct": 4, "useful": 4, "standalone": 4},
-                                     "verdict": "keep", "revised_answer": "", "rationale": "ok", "parse_error": None,
-                                     "raw_output": None, "parse_attempts": 1, "tokens": {"prompt": 10, "completion": 5}}]}}
+    record = {
+        "u1": {
+            "parse_error": None,
+            "pairs": [{"question": question, "answer": target, "evidence": target}],
+            "tokens": {"prompt": 100, "completion": 10},
+            "judgements": [
+                {
+                    "scores": {"grounded": 4, "correct": 4, "useful": 4, "standalone": 4},
+                    "verdict": "keep",
+                    "revised_answer": "",
+                    "rationale": "ok",
+                    "parse_error": None,
+                    "raw_output": None,
+                    "parse_attempts": 1,
+                    "tokens": {"prompt": 10, "completion": 5},
+                }
+            ],
+        }
+    }
     unit = Unit("u1", CHUNK, "factual", 1, "hash", "answer_first", (target,))
 
     def outcome(vector):
@@ -84,7 +116,9 @@ def test_questions_are_checked_against_their_answer_and_the_rest_of_the_chunk():
     pairs, dropped = outcome([1.0, 0.0])
     assert [p.question for p in pairs] == [question] and not dropped and pairs[0].evidence_ratio == 1.0
     _, dropped = outcome([0.0, 1.0])
-    assert [d.reason for d in dropped] == ["off_target"] and "cosine 0.00 < generate.min_qa_similarity" in dropped[0].detail
+    assert [d.reason for d in dropped] == ["off_target"] and "cosine 0.00 < generate.min_qa_similarity" in dropped[
+        0
+    ].detail
     _, dropped = outcome([0.6, 0.8])  # close enough to its answer, closer to another sentence
     assert [d.reason for d in dropped] == ["off_target"] and "fits the question better" in dropped[0].detail
 

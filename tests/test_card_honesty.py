@@ -10,34 +10,74 @@ from docs2qa.curation.agreement import judge_calibration
 from docs2qa.curation.stats import sample_rows
 from test_eval_units import parse_report
 
-UNINFORMATIVE = {"informative": False, "applied": False, "judged": 26, "min_score": 3,
-                 "reason": "the judge gave all 26 pairs the same scores (1/1/1/1); its scores were not used"}
+UNINFORMATIVE = {
+    "informative": False,
+    "applied": False,
+    "judged": 26,
+    "min_score": 3,
+    "reason": "the judge gave all 26 pairs the same scores (1/1/1/1); its scores were not used",
+}
 HEALTHY = {"informative": True, "applied": True, "judged": 40, "min_score": 4, "reason": "scores vary"}
 DROPPED = {"unsupported": 9, "echo": 7, "degenerate": 4, "chunk_too_short": 3, "near_duplicate": 1}
 
 
 def rows(n: int, split: str) -> list[dict]:
-    return [{"pair_id": f"{split}-{i:03d}", "question": f"What does option {i} | set?", "answer": f"It sets level {i}.\nDone.",
-             "context": "ctx", "question_type": "factual", "page_id": f"p{i % 3}", "url": "https://docs.test/a",
-             "anchor_url": f"https://docs.test/a#o{i}", "title": "A", "heading_path": ["A"], "chunk_id": f"c{i}",
-             "generator_model": "gen", "min_judge_score": 1 + i % 5, "curation": "human"} for i in range(n)]
+    return [
+        {
+            "pair_id": f"{split}-{i:03d}",
+            "question": f"What does option {i} | set?",
+            "answer": f"It sets level {i}.\nDone.",
+            "context": "ctx",
+            "question_type": "factual",
+            "page_id": f"p{i % 3}",
+            "url": "https://docs.test/a",
+            "anchor_url": f"https://docs.test/a#o{i}",
+            "title": "A",
+            "heading_path": ["A"],
+            "chunk_id": f"c{i}",
+            "generator_model": "gen",
+            "min_judge_score": 1 + i % 5,
+            "curation": "human",
+        }
+        for i in range(n)
+    ]
 
 
 def lineage(source: str, health: dict | None, calibration: dict | None = None) -> dict:
-    return {"source": source, "source_url": "https://docs.test/", "curation_note": "",
-            "run": {"name": "t", "config_hash": "h"}, "crawl": {"pages": []},
-            "generation": {"generator_model": "gen", "judge_model": "embedded:smollm2", "prompt_hashes": [],
-                           "dropped": DROPPED, "judge_health": health, "strategy": "answer_first"},
-            "curation": {"policy": "majority", "judge_calibration": calibration} if calibration else {},
-            "code": {"docs2qa": "0"}}
+    return {
+        "source": source,
+        "source_url": "https://docs.test/",
+        "curation_note": "",
+        "run": {"name": "t", "config_hash": "h"},
+        "crawl": {"pages": []},
+        "generation": {
+            "generator_model": "gen",
+            "judge_model": "embedded:smollm2",
+            "prompt_hashes": [],
+            "dropped": DROPPED,
+            "judge_health": health,
+            "strategy": "answer_first",
+        },
+        "curation": {"policy": "majority", "judge_calibration": calibration} if calibration else {},
+        "code": {"docs2qa": "0"},
+    }
 
 
 def write(tmp_path, source="generation", health=UNINFORMATIVE, calibration=None):
     splits = {"train": rows(12, "train"), "validation": [], "test": rows(3, "test")}
-    extra = {"curation_outcomes": {"accepted": 15, "rejected": 4} if source == "curation" else {},
-             "rejections": DROPPED, "leakage_removed": 2}
-    path = versions.write_version(tmp_path, "t", splits, {"system_prompt": None, "include_context": False},
-                                  lineage(source, health, calibration), extra)
+    extra = {
+        "curation_outcomes": {"accepted": 15, "rejected": 4} if source == "curation" else {},
+        "rejections": DROPPED,
+        "leakage_removed": 2,
+    }
+    path = versions.write_version(
+        tmp_path,
+        "t",
+        splits,
+        {"system_prompt": None, "include_context": False},
+        lineage(source, health, calibration),
+        extra,
+    )
     return path, (path / "README.md").read_text(), (path / "report.html").read_text()
 
 
@@ -45,7 +85,9 @@ def test_the_card_says_what_really_filtered_and_warns_about_an_uninformative_jud
     path, card, html = write(tmp_path)
     assert "only filter" not in card
     assert "## How these pairs were chosen" in card
-    assert "- **Generation (answer_first):** dropped before export, by reason: unsupported 9, echo 7, degenerate 4" in card
+    assert (
+        "- **Generation (answer_first):** dropped before export, by reason: unsupported 9, echo 7, degenerate 4" in card
+    )
     assert "> **Warning: the LLM judge was not informative.** embedded:smollm2: NOT informative" in card
     assert "its scores were not used to drop pairs" in card
     assert "- **Human review:** none: no person reviewed these pairs" in card
@@ -84,13 +126,18 @@ def test_sample_rows_are_random_seeded_and_shown_as_they_are(tmp_path):
 
 
 def test_curated_versions_show_the_judge_calibration_against_people(tmp_path):
-    decided = [{"pair_id": f"p{i}", "status": status, "curation": "human", "min_judge_score": score}
-               for i, (score, status) in enumerate([(5, "accepted"), (5, "accepted"), (4, "accepted"), (3, "rejected"),
-                                                    (2, "rejected"), (2, "needs-edit")])]
+    decided = [
+        {"pair_id": f"p{i}", "status": status, "curation": "human", "min_judge_score": score}
+        for i, (score, status) in enumerate(
+            [(5, "accepted"), (5, "accepted"), (4, "accepted"), (3, "rejected"), (2, "rejected"), (2, "needs-edit")]
+        )
+    ]
     calibration = judge_calibration(decided)
     _, card, html = write(tmp_path, source="curation", health=HEALTHY, calibration=calibration)
-    assert ("- **Judge vs people:** against 6 decisions by people (3 kept), the threshold that agrees best is "
-            "generate.judge.min_score = 4 (agreement 1.0, precision of keep 1.0, recall 1.0)") in card
+    assert (
+        "- **Judge vs people:** against 6 decisions by people (3 kept), the threshold that agrees best is "
+        "generate.judge.min_score = 4 (agreement 1.0, precision of keep 1.0, recall 1.0)"
+    ) in card
     assert "| keep when judge's lowest score >= | judge keeps |" in card
     assert "people's decisions in Argilla (policy majority): accepted 15, rejected 4" in card
     assert parse_report(html).tables["calibration"] == 6
@@ -108,11 +155,21 @@ def test_export_carries_the_generate_stage_drops_and_judge_health_into_the_card(
 
     config_path, store, chunks = demo_run(tmp_path)
     pairs = [pair_for(c, i) for i, c in enumerate(chunks)]
-    dropped = [Dropped(f"x{i}", "https://acme-cloud.example/docs/", reason, "test")
-               for i, reason in enumerate(["echo", "echo", "degenerate", "unsupported"])]
-    store.run_stage("generate", "test", ["chunk"], lambda stage: StageResult(
-        {"pairs": (pairs, QAPair)}, len(chunks), dropped=dropped, extra={"judge_health": UNINFORMATIVE,
-                                                                          "strategy": "answer_first"}))
+    dropped = [
+        Dropped(f"x{i}", "https://acme-cloud.example/docs/", reason, "test")
+        for i, reason in enumerate(["echo", "echo", "degenerate", "unsupported"])
+    ]
+    store.run_stage(
+        "generate",
+        "test",
+        ["chunk"],
+        lambda stage: StageResult(
+            {"pairs": (pairs, QAPair)},
+            len(chunks),
+            dropped=dropped,
+            extra={"judge_health": UNINFORMATIVE, "strategy": "answer_first"},
+        ),
+    )
     manifest = export(load_config(config_path), store)
     path = manifest["dataset"]["path"]
     card = (versions.resolve_version(path) / "README.md").read_text()

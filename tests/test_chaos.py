@@ -53,11 +53,14 @@ def kill_and_rerun(args: list[str], delay_s: float, monkeypatch, env: dict | Non
 
 
 def test_generate(tmp_path, rng, tiny_chat_model, monkeypatch):
-    settings = {"generator": {"model": str(tiny_chat_model), "max_new_tokens": 48, "batch_size": 2},
-                "questions_per_type": {"factual": 1, "procedural": 1}, "parse_retries": 1}
+    settings = {
+        "generator": {"model": str(tiny_chat_model), "max_new_tokens": 48, "batch_size": 2},
+        "questions_per_type": {"factual": 1, "procedural": 1},
+        "parse_retries": 1,
+    }
     run, config = make_run(tmp_path, demo_chunks(tmp_path)[:8], settings)
     delay = rng.uniform(5, 90)  # model load, pipeline start, or mid-journal
-    code, rerun = kill_and_rerun(["generate", "-c", str(config), "--run", str(run)], delay, monkeypatch)
+    _code, rerun = kill_and_rerun(["generate", "-c", str(config), "--run", str(run)], delay, monkeypatch)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     units = json.loads((run / "generate" / "manifest.json").read_text())["units"]
     counts = Counter(r["unit"] for r in journal.read(run / "generate" / journal.UNITS))
@@ -69,7 +72,7 @@ def test_generate(tmp_path, rng, tiny_chat_model, monkeypatch):
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("chaos")
-    config_path, store, chunks = demo_run(tmp)
+    config_path, store, _chunks = demo_run(tmp)
     return config_path, store, len(store.stage("generate").read("pairs", QAPair))
 
 
@@ -82,14 +85,14 @@ def test_curate_push(demo, rng, argilla_server, monkeypatch):
     base = ["-c", str(push_config), "--run", str(store.root)]
     env = {"ARGILLA_API_KEY": argilla_server.api_key}
     delay = rng.uniform(0.5, 12)  # connecting, creating the dataset, or sending records
-    code, rerun = kill_and_rerun(["curate", "push", *base], delay, monkeypatch, env)
+    _code, rerun = kill_and_rerun(["curate", "push", *base], delay, monkeypatch, env)
     assert rerun.returncode == 0, f"seed {SEED}, killed after {delay:.1f}s: {rerun.stderr[-3000:]}"
     status = docs2qa("curate", "status", *base)
     assert status.returncode == 0, status.stderr[-2000:]
     assert sum(json.loads(status.stdout)["counts"].values()) == n_pairs, f"seed {SEED}: {status.stdout}"
 
 
-def test_export_then_finetune(demo, rng, tiny_gemma, monkeypatch):  # noqa: F811
+def test_export_then_finetune(demo, rng, tiny_gemma, monkeypatch):
     config_path, store, n_pairs = demo
     base = ["-c", str(config_path), "--run", str(store.root)]
     delay = rng.uniform(0.5, 15)
@@ -99,18 +102,27 @@ def test_export_then_finetune(demo, rng, tiny_gemma, monkeypatch):  # noqa: F811
     version = Path(stage["dataset"]["path"])
     assert sorted(p.name for p in version.parent.iterdir() if p.name.startswith("v")) == ["v1"]
     assert docs2qa("datasets", "verify", f"{version.parent.name}/v1", "--root", str(version.parents[1])).returncode == 0
-    ids = [r["pair_id"] for split in ("train", "validation", "test")
-           if (version / "data" / f"{split}.parquet").exists()
-           for r in pq.read_table(version / "data" / f"{split}.parquet").to_pylist()]
+    ids = [
+        r["pair_id"]
+        for split in ("train", "validation", "test")
+        if (version / "data" / f"{split}.parquet").exists()
+        for r in pq.read_table(version / "data" / f"{split}.parquet").to_pylist()
+    ]
     dropped = sum(stage["counts"]["dropped"].values())
     assert len(ids) == len(set(ids)) and len(ids) + dropped == n_pairs, f"seed {SEED}: {len(ids)} + {dropped}"
 
-    settings = [f"finetune.base_model={tiny_gemma}", "finetune.max_steps=6", "finetune.eval_steps=2",
-                "finetune.save_steps=2", "finetune.batch_size=2", "finetune.max_length=256",
-                "finetune.gradient_checkpointing=false"]
+    settings = [
+        f"finetune.base_model={tiny_gemma}",
+        "finetune.max_steps=6",
+        "finetune.eval_steps=2",
+        "finetune.save_steps=2",
+        "finetune.batch_size=2",
+        "finetune.max_length=256",
+        "finetune.gradient_checkpointing=false",
+    ]
     tune = ["finetune", *base, *[x for s in settings for x in ("--set", s)]]
     delay = rng.uniform(3, 60)
-    code, rerun = kill_and_rerun(tune, delay, monkeypatch)
+    _code, rerun = kill_and_rerun(tune, delay, monkeypatch)
     if rerun.returncode == 1 and "--resume" in rerun.stderr:  # killed after a checkpoint: resume it
         rerun = docs2qa(*tune, "--resume")
     assert rerun.returncode == 0, f"seed {SEED}, killed after {delay:.1f}s: {rerun.stderr[-3000:]}"

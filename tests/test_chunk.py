@@ -12,8 +12,10 @@ from docs2qa.generation.chunk import chunk_document
 from docs2qa.generation.markdown_blocks import fence_closes, fence_open
 from docs2qa.records import Document, chunk_id, page_id
 
-WORDS = ("tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "
-         "import return value config option install run chunk token table code list").split()
+WORDS = (
+    "tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "
+    "import return value config option install run chunk token table code list"
+).split()
 
 
 @pytest.fixture(scope="module")
@@ -23,11 +25,19 @@ def counter(tmp_path_factory):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    tok.train_from_iterator([" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(12)) + " | --- |\n# " + WORDS[i % len(WORDS)].capitalize() + "."
-     for i in range(300)],
-                            trainer)
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    tok.train_from_iterator(
+        [
+            " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(12))
+            + " | --- |\n# "
+            + WORDS[i % len(WORDS)].capitalize()
+            + "."
+            for i in range(300)
+        ],
+        trainer,
+    )
     path = tmp_path_factory.mktemp("tok") / "tokenizer.json"
     tok.save(str(path))
     tk._LOADED.pop(str(path), None)
@@ -36,25 +46,39 @@ def counter(tmp_path_factory):
 
 def doc_of(markdown: str, title: str = "", ids=()) -> Document:
     url = "https://docs.invalid/guide/page"
-    return Document(page_id=page_id(url), url=url, title=title, markdown=markdown, body_sha256="b" * 64,
-                    fetched_at="2024-01-01T00:00:00+00:00", heading_ids=list(ids))
+    return Document(
+        page_id=page_id(url),
+        url=url,
+        title=title,
+        markdown=markdown,
+        body_sha256="b" * 64,
+        fetched_at="2024-01-01T00:00:00+00:00",
+        heading_ids=list(ids),
+    )
 
 
 # ----------------------------------------------------------------------------- strategies
 
 words = st.lists(st.sampled_from(WORDS), min_size=1, max_size=8).map(" ".join)
 heading = st.tuples(st.integers(1, 4), st.lists(st.sampled_from(WORDS), min_size=1, max_size=3).map(" ".join)).map(
-    lambda t: "#" * t[0] + " " + t[1].capitalize())
+    lambda t: "#" * t[0] + " " + t[1].capitalize()
+)
 paragraph = st.lists(words.map(lambda w: w.capitalize() + "."), min_size=1, max_size=4).map("\n".join)
 code_line = st.one_of(words, words.map(lambda w: "# " + w), words.map(lambda w: "    " + w), st.just(""))
 code = st.tuples(st.sampled_from(["", "python", "bash"]), st.lists(code_line, min_size=1, max_size=40)).map(
-    lambda t: f"```{t[0]}\n" + "\n".join(t[1]) + "\n```")
-table = st.tuples(st.integers(2, 3), st.lists(st.lists(st.sampled_from(WORDS), min_size=3, max_size=3),
-                                              min_size=1, max_size=30)).map(
-    lambda t: "\n".join(["| " + " | ".join(WORDS[:t[0]]) + " |", "|" + "---|" * t[0]]
-                        + ["| " + " | ".join(r[:t[0]]) + " |" for r in t[1]]))
+    lambda t: f"```{t[0]}\n" + "\n".join(t[1]) + "\n```"
+)
+table = st.tuples(
+    st.integers(2, 3), st.lists(st.lists(st.sampled_from(WORDS), min_size=3, max_size=3), min_size=1, max_size=30)
+).map(
+    lambda t: "\n".join(
+        ["| " + " | ".join(WORDS[: t[0]]) + " |", "|" + "---|" * t[0]]
+        + ["| " + " | ".join(r[: t[0]]) + " |" for r in t[1]]
+    )
+)
 list_item = st.tuples(words, st.lists(words, max_size=3)).map(
-    lambda t: "- " + t[0] + "".join("\n  - " + sub for sub in t[1]))
+    lambda t: "- " + t[0] + "".join("\n  - " + sub for sub in t[1])
+)
 md_list = st.lists(list_item, min_size=1, max_size=12).map("\n".join)
 block = st.one_of(heading, heading, paragraph, paragraph, code, table, md_list)
 markdown_doc = st.lists(block, min_size=1, max_size=25).map(lambda bs: "\n\n".join(bs) + "\n")
@@ -89,8 +113,9 @@ def assert_lines_in_order(markdown: str, chunks) -> None:
 # ------------------------------------------------------------------------------ properties
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
 @given(markdown=markdown_doc, budget=budgets, title=st.sampled_from(["", "Field guide"]))
 def test_chunk_properties(counter, markdown, budget, title):
     max_tokens, min_tokens, overlap = budget
@@ -104,7 +129,12 @@ def test_chunk_properties(counter, markdown, budget, title):
         assert 0 <= ch.start < ch.end <= len(markdown)
         assert ch.chunk_id == chunk_id(doc.page_id, ch.start, ch.end, ch.text)
         assert (ch.page_id, ch.url, ch.title, ch.body_sha256, ch.fetched_at) == (
-            doc.page_id, doc.url, doc.title, doc.body_sha256, doc.fetched_at)
+            doc.page_id,
+            doc.url,
+            doc.title,
+            doc.body_sha256,
+            doc.fetched_at,
+        )
         assert ch.anchor_url.startswith(doc.url)
         if ch.heading_path and ch.heading_path != [title]:
             assert ch.text.startswith("#")
@@ -122,8 +152,15 @@ CFG = ChunkConfig(tokenizer="unused", max_tokens=64, min_tokens=16, overlap_toke
 
 
 def test_paths_anchors_and_heading_context(counter):
-    md = ("# Reef\n\n" + "Kelp grows on the reef. " * 6 + "\n\n## Crabs\n\n" + "Crab walks the shore. " * 6
-          + "\n\n### Hermit\n\n" + "Hermit crab shells. " * 6 + "\n")
+    md = (
+        "# Reef\n\n"
+        + "Kelp grows on the reef. " * 6
+        + "\n\n## Crabs\n\n"
+        + "Crab walks the shore. " * 6
+        + "\n\n### Hermit\n\n"
+        + "Hermit crab shells. " * 6
+        + "\n"
+    )
     cfg = ChunkConfig(tokenizer="unused", max_tokens=256, min_tokens=16)
     chunks = chunk_document(doc_of(md, "Reef", ["reef", "crabs-here", "hermit"]), counter, cfg)
     assert [c.heading_path for c in chunks] == [["Reef"], ["Reef", "Crabs"], ["Reef", "Crabs", "Hermit"]]

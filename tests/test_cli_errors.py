@@ -23,8 +23,9 @@ DEMO = str(ROOT / "configs" / "demo.yaml")
 
 
 def cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "docs2qa", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "docs2qa", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
 
 
 def call(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
@@ -51,8 +52,11 @@ USAGE_ERRORS = [
     (["run", "-c"], "Usage: docs2qa run [OPTIONS]", "Option '-c' requires an argument"),
     (["curate", "serve", "--set"], "Usage: docs2qa curate serve [OPTIONS]", "Option '--set' requires an argument"),
     (["curate", "bogus"], "Usage: docs2qa curate [OPTIONS] COMMAND", "No such command 'bogus'"),
-    (["generate", "-c", DEMO, "--max-tokens", "abc"], "Usage: docs2qa generate [OPTIONS]",
-     "Invalid value for '--max-tokens'"),
+    (
+        ["generate", "-c", DEMO, "--max-tokens", "abc"],
+        "Usage: docs2qa generate [OPTIONS]",
+        "Invalid value for '--max-tokens'",
+    ),
     (["generate", "--ray=yes"], "Usage: docs2qa generate [OPTIONS]", "Option '--ray' does not take a value"),
     (["--version=2"], "Usage: docs2qa [OPTIONS] COMMAND", "Option '--version' does not take a value"),
     (["datasets", "show"], "Usage: docs2qa datasets show [OPTIONS]", "Missing argument"),
@@ -71,7 +75,9 @@ def test_a_usage_error_prints_the_usage_line_and_exits_2(monkeypatch, capsys, ar
 def test_usage_errors_in_a_real_process(args):
     done = cli(*args)
     assert done.returncode == 2, done.stderr
-    assert done.stderr.startswith(f"Usage: python -m docs2qa {args[0]}" if args != ["bogus"] else "Usage: python -m docs2qa")
+    assert done.stderr.startswith(
+        f"Usage: python -m docs2qa {args[0]}" if args != ["bogus"] else "Usage: python -m docs2qa"
+    )
     assert "Traceback" not in done.stderr and "Error: " in done.stderr
 
 
@@ -90,7 +96,9 @@ def test_h_is_help_everywhere(monkeypatch, capsys, args):
 
 def test_config_takes_run_and_prints_what_that_run_used(monkeypatch, capsys, tmp_path):
     config, run = write_config(tmp_path), tmp_path / "run"
-    code, _, err = call(monkeypatch, capsys, "status", "-c", str(config), "--set", "crawl.max_pages=7", "--run", str(run))
+    code, _, err = call(
+        monkeypatch, capsys, "status", "-c", str(config), "--set", "crawl.max_pages=7", "--run", str(run)
+    )
     assert code == 0, err
     code, out, err = call(monkeypatch, capsys, "config", "--run", str(run))
     assert code == 0, err
@@ -134,8 +142,9 @@ def test_ctrl_c_says_how_to_resume_and_exits_130():
 
         cli.main()
     """)
-    proc = subprocess.Popen([sys.executable, "-c", script, "wait"], cwd=ROOT, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, "wait"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     try:
         assert proc.stdout.readline() == "waiting\n"
         proc.send_signal(signal.SIGINT)

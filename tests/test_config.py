@@ -23,8 +23,10 @@ def test_name_defaults_to_file_stem_and_hash_is_stable(tmp_path):
 
 
 def test_overrides_are_parsed_as_yaml_values(tmp_path):
-    config = load_config(write(tmp_path, MINIMAL), ["crawl.max_pages=7", "crawl.render_js=true",
-                                                   "crawl.scope=[https://docs.example.org/]"])
+    config = load_config(
+        write(tmp_path, MINIMAL),
+        ["crawl.max_pages=7", "crawl.render_js=true", "crawl.scope=[https://docs.example.org/]"],
+    )
     assert config.crawl.max_pages == 7
     assert config.crawl.render_js is True
     assert config.crawl.scope == ["https://docs.example.org/"]
@@ -42,7 +44,13 @@ def test_every_error_is_listed_at_once_with_its_dotted_path(tmp_path):
     with pytest.raises(Docs2qaError) as info:
         load_config(write(tmp_path, bad))
     message = str(info.value)
-    for expected in ("crawl.seedz: unknown key", "crawl.max_pages", "crawl.seeds", "chunk.max_tokens", "extra: unknown key"):
+    for expected in (
+        "crawl.seedz: unknown key",
+        "crawl.max_pages",
+        "crawl.seeds",
+        "chunk.max_tokens",
+        "extra: unknown key",
+    ):
         assert expected in message
     assert "5 problem(s)" in message
 
@@ -72,10 +80,12 @@ def test_missing_and_invalid_files_have_clear_errors(tmp_path):
 def test_defaults_merge_presets_under_the_file(tmp_path):
     (tmp_path / "presets").mkdir()
     (tmp_path / "presets" / "small.yaml").write_text(
-        "finetune:\n  max_steps: 5\n  lora:\n    r: 4\n    alpha: 8\neval:\n  batch_size: 2\n")
+        "finetune:\n  max_steps: 5\n  lora:\n    r: 4\n    alpha: 8\neval:\n  batch_size: 2\n"
+    )
     config = tmp_path / "run.yaml"
-    config.write_text("defaults: [presets/small.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n"
-                      "finetune:\n  lora:\n    r: 8\n")
+    config.write_text(
+        "defaults: [presets/small.yaml]\ncrawl:\n  seeds: [https://docs.example/]\nfinetune:\n  lora:\n    r: 8\n"
+    )
     loaded = load_config(config, ["eval.batch_size=3"])
     assert loaded.name == "run" and loaded.finetune.max_steps == 5
     assert (loaded.finetune.lora.r, loaded.finetune.lora.alpha) == (8, 8)  # the file wins, key by key
@@ -92,12 +102,15 @@ def test_broken_defaults_are_clear_errors(tmp_path):
         load_config(config)
 
 
-@pytest.mark.parametrize("assignment", [
-    "crawl.max_pages=[1",  # an unclosed list
-    "crawl.user_agent=a: b: c",  # text with ': ' must be quoted
-    "crawl.seeds=!!python/name:os.system",  # safe YAML refuses Python tags
-    "crawl.max_pages=" + "[" * 5000,  # nesting deeper than the parser's recursion
-])
+@pytest.mark.parametrize(
+    "assignment",
+    [
+        "crawl.max_pages=[1",  # an unclosed list
+        "crawl.user_agent=a: b: c",  # text with ': ' must be quoted
+        "crawl.seeds=!!python/name:os.system",  # safe YAML refuses Python tags
+        "crawl.max_pages=" + "[" * 5000,  # nesting deeper than the parser's recursion
+    ],
+)
 def test_an_override_that_is_not_yaml_says_how_to_quote_it(tmp_path, assignment):
     with pytest.raises(Docs2qaError, match=r"--set crawl\.\w+: the value is not valid YAML") as info:
         load_config(write(tmp_path, MINIMAL), [assignment])

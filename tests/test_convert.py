@@ -18,8 +18,9 @@ HTML_CASES = sorted(p.stem for p in GOLDEN.glob("*.html"))
 @pytest.mark.parametrize("name", HTML_CASES)
 def test_html_golden(name):
     meta = json.loads((GOLDEN / f"{name}.json").read_text())
-    md, ids, title = html_to_markdown((GOLDEN / f"{name}.html").read_bytes(), meta["url"],
-                                      ConvertConfig(**meta["convert"]))
+    md, ids, title = html_to_markdown(
+        (GOLDEN / f"{name}.html").read_bytes(), meta["url"], ConvertConfig(**meta["convert"])
+    )
     assert md == (GOLDEN / f"{name}.md").read_text()
     assert ids == meta["heading_ids"]
     assert title == meta["title"]
@@ -51,8 +52,10 @@ def test_output_has_no_stray_whitespace():
 
 
 def test_heading_ids_follow_atx_headings_only():
-    md, ids, _ = convert("<h2>One</h2><pre><code># not a heading\n## nor this</code></pre><h2>One</h2>"
-                         "<ul><li><h3>In a list</h3></li></ul>")
+    md, ids, _ = convert(
+        "<h2>One</h2><pre><code># not a heading\n## nor this</code></pre><h2>One</h2>"
+        "<ul><li><h3>In a list</h3></li></ul>"
+    )
     assert [h[1] for h in iter_atx_headings(md)] == ["One", "One"]
     assert ids == ["", ""]  # no anchor on the page: the chunk links to the page itself
 
@@ -75,11 +78,15 @@ def test_code_language_sources():
 
 
 def test_links_and_images_are_absolute():
-    md, _, _ = convert('<p><a href="sub/x.html#frag">x</a> <a href="/root">r</a> <a href="javascript:void(0)">js</a>'
-                       ' <a href="mailto:a@b.invalid">m</a> <img src="../i.png" alt="pic"></p>',
-                       url="https://site.invalid/docs/page.html")
-    assert md == ("[x](https://site.invalid/docs/sub/x.html#frag) [r](https://site.invalid/root) js"
-                  " [m](mailto:a@b.invalid) ![pic](https://site.invalid/i.png)\n")
+    md, _, _ = convert(
+        '<p><a href="sub/x.html#frag">x</a> <a href="/root">r</a> <a href="javascript:void(0)">js</a>'
+        ' <a href="mailto:a@b.invalid">m</a> <img src="../i.png" alt="pic"></p>',
+        url="https://site.invalid/docs/page.html",
+    )
+    assert md == (
+        "[x](https://site.invalid/docs/sub/x.html#frag) [r](https://site.invalid/root) js"
+        " [m](mailto:a@b.invalid) ![pic](https://site.invalid/i.png)\n"
+    )
 
 
 def test_main_selector_and_drop_selectors():
@@ -94,15 +101,21 @@ def test_bad_selector_is_a_clear_error():
 
 
 def test_article_header_with_title_is_kept():
-    md, _, title = html_to_markdown("<body><article><header><h1>Kept title</h1></header><p>Body</p></article></body>",
-                                    "https://x.invalid/", ConvertConfig())
+    md, _, title = html_to_markdown(
+        "<body><article><header><h1>Kept title</h1></header><p>Body</p></article></body>",
+        "https://x.invalid/",
+        ConvertConfig(),
+    )
     assert md == "# Kept title\n\nBody\n"
     assert title == "Kept title"
 
 
 def test_title_falls_back_to_title_tag():
-    _, _, title = html_to_markdown("<html><head><title> Page  name </title></head><body><p>x</p></body></html>",
-                                   "https://x.invalid/", ConvertConfig())
+    _, _, title = html_to_markdown(
+        "<html><head><title> Page  name </title></head><body><p>x</p></body></html>",
+        "https://x.invalid/",
+        ConvertConfig(),
+    )
     assert title == "Page name"
 
 
@@ -132,28 +145,45 @@ def test_link_title_attributes_are_not_inlined():
 
 def test_literal_text_that_looks_like_markdown_stays_text():
     # DocBook literallayout: a paragraph with a <br> per line.
-    md, ids, _ = convert('<h2 id="s">Shell</h2><div class="literallayout"><p>$ lantern check<br>'
-                         "# checking the offset<br>~~~~~~~~<br>---<br>&gt; done<br>1. first</p></div>"
-                         "<p># not a heading either</p>")
+    md, ids, _ = convert(
+        '<h2 id="s">Shell</h2><div class="literallayout"><p>$ lantern check<br>'
+        "# checking the offset<br>~~~~~~~~<br>---<br>&gt; done<br>1. first</p></div>"
+        "<p># not a heading either</p>"
+    )
     assert [h[1] for h in iter_atx_headings(md)] == ["Shell"] and ids == ["s"]
     assert "```" not in md and "\n~~~" not in md
-    for line in ("\\# checking the offset", "\\~~~~~~~~", "\\---", "\\> done", "\\1. first", "\\# not a heading either"):
+    for line in (
+        "\\# checking the offset",
+        "\\~~~~~~~~",
+        "\\---",
+        "\\> done",
+        "\\1. first",
+        "\\# not a heading either",
+    ):
         assert line in md, (line, md)
 
 
 def test_title_is_the_pages_own_not_the_site_header():
-    page = ("<html><head><title>Tides - Acme Book</title></head><body><div id='menu-bar'><h1 class='menu-title'>Acme Book</h1></div>"
-            "<main><h2>Tides</h2><p>" + "Tides rise and fall twice a day. " * 5 + "</p></main></body></html>")
+    page = (
+        "<html><head><title>Tides - Acme Book</title></head><body><div id='menu-bar'><h1 class='menu-title'>Acme Book</h1></div>"
+        "<main><h2>Tides</h2><p>" + "Tides rise and fall twice a day. " * 5 + "</p></main></body></html>"
+    )
     _, _, title = html_to_markdown(page, "https://x.invalid/", ConvertConfig())
     assert title == "Tides - Acme Book"  # <title>; the site's suffix is removed site-wide (page_dedup)
 
 
 def test_page_without_landmarks_keeps_its_text_not_its_first_child():
     links = "".join(f'<li><a href="p{i}.html">Chapter {i}</a></li>' for i in range(12))
-    page = (f"<html><body><div>Acme Tools</div><ul>{links}</ul><h1>Gauges</h1>"
-            + "<p>" + "A gauge measures the water level. " * 4 + "</p>"
-            + "<h2>Calibration</h2><p>" + "Calibrate each gauge against the datum. " * 4 + "</p>"
-            + "<p><small>Copyright 2025 Acme</small></p></body></html>")
+    page = (
+        f"<html><body><div>Acme Tools</div><ul>{links}</ul><h1>Gauges</h1>"
+        + "<p>"
+        + "A gauge measures the water level. " * 4
+        + "</p>"
+        + "<h2>Calibration</h2><p>"
+        + "Calibrate each gauge against the datum. " * 4
+        + "</p>"
+        + "<p><small>Copyright 2025 Acme</small></p></body></html>"
+    )
     md, _, title = html_to_markdown(page, "https://x.invalid/", ConvertConfig())
     assert title == "Gauges"
     assert "Calibrate each gauge" in md and "A gauge measures" in md and "## Calibration" in md

@@ -16,8 +16,13 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def _cfg(site: str, **overrides) -> CrawlConfig:
-    settings = dict(seeds=[f"{site}/docs/app"], allow_private_addresses=True, follow_links=False,
-                    markdown_alternates=False, timeout_s=20)
+    settings = dict(
+        seeds=[f"{site}/docs/app"],
+        allow_private_addresses=True,
+        follow_links=False,
+        markdown_alternates=False,
+        timeout_s=20,
+    )
     settings.update(overrides)
     return CrawlConfig(**settings)
 
@@ -28,7 +33,9 @@ def test_js_shell_dropped_without_rendering(site, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium); CI has it")
+@pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} not installed (apt-get install chromium); CI has it"
+)
 def test_js_shell_rendered_with_chromium(site, site_server, tmp_path):
     blobs = BlobStore(tmp_path / "blobs")
     out = crawl_site(_cfg(site, render_js=True, chromium_path=CHROMIUM), blobs, [], tmp_path / "j.jsonl")
@@ -43,8 +50,12 @@ def test_js_shell_rendered_with_chromium(site, site_server, tmp_path):
 
 def test_missing_chromium_is_a_clear_error(site, tmp_path):
     with pytest.raises(Docs2qaError, match="apt-get install chromium"):
-        crawl_site(_cfg(site, render_js=True, chromium_path=str(tmp_path / "no-chromium")),
-                   BlobStore(tmp_path / "blobs"), [], tmp_path / "j.jsonl")
+        crawl_site(
+            _cfg(site, render_js=True, chromium_path=str(tmp_path / "no-chromium")),
+            BlobStore(tmp_path / "blobs"),
+            [],
+            tmp_path / "j.jsonl",
+        )
 
 
 def test_missing_playwright_is_a_clear_error(site, tmp_path, monkeypatch):

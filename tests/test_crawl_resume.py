@@ -21,12 +21,23 @@ crawl_site(cfg, BlobStore(Path(sys.argv[2])), [], Path(sys.argv[3]))
 
 
 def test_sigkill_mid_crawl_then_resume(site, site_server, tmp_path):
-    settings = dict(seeds=[f"{site}/docs/"], allow_private_addresses=True, backoff_s=0.01,
-                    max_retry_after_s=0.05, retries=2, timeout_s=60, max_bytes=1_000_000, concurrency_per_host=2)
+    settings = dict(
+        seeds=[f"{site}/docs/"],
+        allow_private_addresses=True,
+        backoff_s=0.01,
+        max_retry_after_s=0.05,
+        retries=2,
+        timeout_s=60,
+        max_bytes=1_000_000,
+        concurrency_per_host=2,
+    )
     blobs, journal = tmp_path / "blobs", tmp_path / "journal.jsonl"
     site_server.slow_delay = 60  # the crawl cannot finish while /docs/slow hangs
-    child = subprocess.Popen([sys.executable, "-c", CHILD, json.dumps(settings), str(blobs), str(journal)],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, json.dumps(settings), str(blobs), str(journal)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 40
         while time.monotonic() < deadline:

@@ -17,8 +17,15 @@ FIXTURE_DOCS = Path(__file__).parent / "fixture_site" / "docs"
 
 
 def cfg_for(site: str, **overrides) -> CrawlConfig:
-    settings = dict(seeds=[f"{site}/docs/"], allow_private_addresses=True, backoff_s=0.01,
-                    max_retry_after_s=0.05, retries=2, timeout_s=5, max_bytes=1_000_000)
+    settings = dict(
+        seeds=[f"{site}/docs/"],
+        allow_private_addresses=True,
+        backoff_s=0.01,
+        max_retry_after_s=0.05,
+        retries=2,
+        timeout_s=5,
+        max_bytes=1_000_000,
+    )
     settings.update(overrides)
     return CrawlConfig(**settings)
 
@@ -34,8 +41,17 @@ def reasons(outcome: CrawlOutcome, site: str) -> dict[str, str]:
 def test_full_crawl_pages_and_every_drop_reason(site, site_server, tmp_path):
     out = run(cfg_for(site), tmp_path)
     urls = {p.url.replace(site, "") for p in out.pages}
-    assert urls == {"/docs/", "/docs/install", "/docs/configuration", "/docs/api/client", "/docs/api/errors",
-                    "/docs/guides/retries", "/docs/faq", "/docs/flaky", "/docs/slow"}
+    assert urls == {
+        "/docs/",
+        "/docs/install",
+        "/docs/configuration",
+        "/docs/api/client",
+        "/docs/api/errors",
+        "/docs/guides/retries",
+        "/docs/faq",
+        "/docs/flaky",
+        "/docs/slow",
+    }
     got = reasons(out, site)
     expected = {
         "/docs/private/secret": "robots_disallowed",
@@ -56,8 +72,11 @@ def test_full_crawl_pages_and_every_drop_reason(site, site_server, tmp_path):
     }
     assert got == expected
     # Nothing is lost: every attempted URL is a page or a drop.
-    attempted_drops = [d for d in out.dropped if d.reason not in ("host_not_allowed", "unsupported_content_type")
-                       or d.ref.endswith("status-feed")]
+    attempted_drops = [
+        d
+        for d in out.dropped
+        if d.reason not in ("host_not_allowed", "unsupported_content_type") or d.ref.endswith("status-feed")
+    ]
     assert out.attempted == len(out.pages) + len(attempted_drops)
     assert out.changes == {"new": len(out.pages), "changed": 0, "unchanged": 0, "gone": 0}
     # robots.txt was honoured: the disallowed page was never requested.
@@ -103,7 +122,11 @@ def test_sitemap_index_and_llms_txt_sources(site, tmp_path):
     out = run(cfg_for(site, seeds=[], sitemaps=[f"{site}/sitemap.xml"], follow_links=False), tmp_path / "a")
     assert len(out.pages) == 7 and out.attempted == 7
     out = run(cfg_for(site, seeds=[], llms_txt=[f"{site}/llms.txt"], follow_links=False), tmp_path / "b")
-    assert sorted(p.url.replace(site, "") for p in out.pages) == ["/docs/api/client", "/docs/configuration", "/docs/install"]
+    assert sorted(p.url.replace(site, "") for p in out.pages) == [
+        "/docs/api/client",
+        "/docs/configuration",
+        "/docs/install",
+    ]
 
 
 def test_scope_limits_link_following(site, tmp_path):
@@ -165,8 +188,12 @@ def test_per_host_concurrency_limit(tmp_path):
 
     server = SiteServer(latency=0.05, bench_pages=12).start()
     try:
-        out = run(cfg_for(server.base_url, seeds=[f"{server.base_url}/bench/"], concurrency_per_host=2,
-                          markdown_alternates=False), tmp_path)
+        out = run(
+            cfg_for(
+                server.base_url, seeds=[f"{server.base_url}/bench/"], concurrency_per_host=2, markdown_alternates=False
+            ),
+            tmp_path,
+        )
         assert len(out.pages) == 13
         assert server.max_inflight == 2
     finally:
@@ -176,8 +203,12 @@ def test_per_host_concurrency_limit(tmp_path):
 def test_incremental_recrawl_conditional_get_and_change_report(site, site_server, tmp_path):
     first = run(cfg_for(site), tmp_path, journal="j1.jsonl")
     site_server.reset_counts()
-    site_server.set_page("/docs/configuration", "<html><head><title>Configuration v2</title></head><body><main><p>"
-                         + "Queues now have a priority field that orders claims. " * 8 + "</p></main></body></html>")
+    site_server.set_page(
+        "/docs/configuration",
+        "<html><head><title>Configuration v2</title></head><body><main><p>"
+        + "Queues now have a priority field that orders claims. " * 8
+        + "</p></main></body></html>",
+    )
     site_server.remove_page("/docs/api/errors")
     second = run(cfg_for(site), tmp_path, previous=first.pages, journal="j2.jsonl")
     change = {p.url.replace(site, ""): p.change for p in second.pages}

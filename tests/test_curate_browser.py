@@ -10,12 +10,18 @@ import pytest
 from docs2qa.curation import schema
 from docs2qa.curation.pull import pull
 from docs2qa.curation.push import push
-
 from test_curate_push_pull import fresh_cfg, make_chunk, make_pair, vectors
 
 CHROMIUM = "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-         "--disable-component-update", "--no-first-run", "--disable-sync"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 CORRECTED = "It sets the widget level to 7; the default level is 1."
 
@@ -30,14 +36,16 @@ def test_annotate_in_the_ui_then_pull_sees_it(argilla_server, tmp_path):
     cfg = fresh_cfg()
     # One pair the judge wanted dropped: the person overrules it (accept) and fixes the answer.
     pair = make_pair(7, "drop", chunk=1)
-    summary = push([pair], {"chunk1": make_chunk(1)}, vectors(1), cfg, "run", argilla_server.url,
-                   argilla_server.api_key)
+    summary = push(
+        [pair], {"chunk1": make_chunk(1)}, vectors(1), cfg, "run", argilla_server.url, argilla_server.api_key
+    )
     ARTIFACTS.mkdir(exist_ok=True)
     shot = ARTIFACTS / "curate-browser-annotation.png"
 
     with sync_api.sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=FLAGS)
+            str(tmp_path / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=FLAGS
+        )
         page = context.new_page()
         page.set_default_timeout(30_000)
         try:

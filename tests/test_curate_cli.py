@@ -19,8 +19,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def cli(*args, env):
-    return subprocess.run([sys.executable, "-m", "docs2qa", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "docs2qa", *args], cwd=ROOT, capture_output=True, text=True, timeout=600, env=env
+    )
 
 
 def test_push_status_pull_through_the_cli(tmp_path, argilla_server):
@@ -29,10 +30,14 @@ def test_push_status_pull_through_the_cli(tmp_path, argilla_server):
     store.run_stage("chunk", "t", [], lambda s: StageResult({"chunks": (list(chunks.values()), Chunk)}, 3))
     store.run_stage("generate", "t", ["chunk"], lambda s: StageResult({"pairs": (pairs, QAPair)}, 3))
     config = tmp_path / "cli-curate.yaml"
-    config.write_text(yaml.safe_dump({
-        "crawl": {"seeds": ["https://docs.example/guide"]},
-        "curate": {"api_url": argilla_server.url, "dataset": "cli-test", "demo_accept_min_score": 4},
-    }))
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "crawl": {"seeds": ["https://docs.example/guide"]},
+                "curate": {"api_url": argilla_server.url, "dataset": "cli-test", "demo_accept_min_score": 4},
+            }
+        )
+    )
     # The key travels only in the environment, as it must for a user's own server.
     env = {**os.environ, "ARGILLA_API_KEY": argilla_server.api_key}
     base = ["-c", str(config), "--run", str(store.root)]
@@ -62,10 +67,23 @@ def test_serve_prints_a_stop_hint_with_the_users_options_and_writes_no_run(tmp_p
     # Overrides that address the session's server: a hint without them would stop another one.
     config = tmp_path / "cli-curate.yaml"
     config.write_text(yaml.safe_dump({"crawl": {"seeds": ["https://docs.example/guide"]}}))
-    options = ["-c", str(config), "--set", f"curate.state_dir={argilla_config.state_dir}",
-               "--set", f"curate.port={argilla_config.port}", "--set", "crawl.user_agent=my agent"]
-    served = subprocess.run([sys.executable, "-m", "docs2qa", "curate", "serve", *options], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=600)
+    options = [
+        "-c",
+        str(config),
+        "--set",
+        f"curate.state_dir={argilla_config.state_dir}",
+        "--set",
+        f"curate.port={argilla_config.port}",
+        "--set",
+        "crawl.user_agent=my agent",
+    ]
+    served = subprocess.run(
+        [sys.executable, "-m", "docs2qa", "curate", "serve", *options],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert served.returncode == 0, served.stderr[-2000:]
     assert f"Argilla is running at {argilla_server.url}" in served.stdout
     hint = served.stdout.split("stop it with: ", 1)[1].strip()
@@ -74,8 +92,22 @@ def test_serve_prints_a_stop_hint_with_the_users_options_and_writes_no_run(tmp_p
     assert not (tmp_path / "runs").exists()  # the server belongs to no run
 
     # Stopping somewhere nothing runs (not the session's server) writes no run folder either.
-    stopped = subprocess.run([sys.executable, "-m", "docs2qa", "curate", "stop", "-c", str(config),
-                              "--set", f"curate.state_dir={tmp_path / 'none'}"], cwd=tmp_path,
-                             capture_output=True, text=True, timeout=120)
+    stopped = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "docs2qa",
+            "curate",
+            "stop",
+            "-c",
+            str(config),
+            "--set",
+            f"curate.state_dir={tmp_path / 'none'}",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert stopped.returncode == 0 and stopped.stdout == "nothing was running\n", stopped.stderr
     assert not (tmp_path / "runs").exists()

@@ -28,14 +28,17 @@ def votes(*labels):
     return [vote(f"u{i}", label, at=f"2026-01-01T00:00:{i:02d}") for i, label in enumerate(labels)]
 
 
-@pytest.mark.parametrize("labels, expected", [
-    (("accept", "accept", "reject"), "accepted"),
-    (("reject", "reject", "accept"), "rejected"),
-    (("needs-edit", "needs-edit"), "needs-edit"),
-    (("accept", "reject"), "disputed"),  # a tie is a disagreement, never a coin flip
-    (("accept", "reject", "needs-edit"), "disputed"),
-    (("accept",), "accepted"),
-])
+@pytest.mark.parametrize(
+    "labels, expected",
+    [
+        (("accept", "accept", "reject"), "accepted"),
+        (("reject", "reject", "accept"), "rejected"),
+        (("needs-edit", "needs-edit"), "needs-edit"),
+        (("accept", "reject"), "disputed"),  # a tie is a disagreement, never a coin flip
+        (("accept", "reject", "needs-edit"), "disputed"),
+        (("accept",), "accepted"),
+    ],
+)
 def test_majority(labels, expected):
     assert resolve(votes(*labels), "majority", needed=1).status == expected
 
@@ -90,8 +93,16 @@ def test_cohen_kappa_known_values():
 def test_fleiss_kappa_matches_the_textbook_example():
     # Fleiss (1971) / Wikipedia example: 10 items, 14 raters, 5 categories -> 0.210
     table = [
-        [0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-        [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7],
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
     ]
     items = [[str(c) for c, n in enumerate(row) for _ in range(n)] for row in table]
     assert fleiss_kappa(items) == pytest.approx(0.210, abs=1e-3)
@@ -111,26 +122,42 @@ def test_agreement_summary():
     assert result["percent_agreement"] == pytest.approx(66.67)
     assert result["unanimous_share"] == pytest.approx(0.6667)
     pair = result["cohen_kappa"]["u0|u1"]
-    assert pair["records"] == 3 and pair["kappa"] == pytest.approx(cohen_kappa(
-        ["accept", "accept", "reject"], ["accept", "reject", "reject"]), abs=1e-4)
+    assert pair["records"] == 3 and pair["kappa"] == pytest.approx(
+        cohen_kappa(["accept", "accept", "reject"], ["accept", "reject", "reject"]), abs=1e-4
+    )
     assert agreement({"r": votes("accept")})["fleiss_kappa"] is None
 
 
 def test_annotator_counts():
-    counts = annotator_counts({"r1": [vote("a", "accept"), vote("b", None, status="discarded")],
-                               "r2": [vote("a", "reject"), vote("b", "reject", status="draft")]})
+    counts = annotator_counts(
+        {
+            "r1": [vote("a", "accept"), vote("b", None, status="discarded")],
+            "r2": [vote("a", "reject"), vote("b", "reject", status="draft")],
+        }
+    )
     assert counts["a"] == {"submitted": 2, "draft": 0, "discarded": 0, "labels": {"accept": 1, "reject": 1}}
     assert counts["b"]["discarded"] == 1 and counts["b"]["draft"] == 1 and counts["b"]["labels"] == {}
 
 
 def record(pid="p1", score=4, vs=()):
-    return ServerRecord(pair_id=pid, question="Q?", answer="A.", original_answer="", question_type="factual",
-                        page_url="http://x/", min_judge_score=score, votes=tuple(vs))
+    return ServerRecord(
+        pair_id=pid,
+        question="Q?",
+        answer="A.",
+        original_answer="",
+        question_type="factual",
+        page_url="http://x/",
+        min_judge_score=score,
+        votes=tuple(vs),
+    )
 
 
 def test_rows_apply_corrections_of_the_winner_only():
-    vs = [vote("a", "accept", at="1", corrected_answer="Better A."), vote("b", "reject", at="2"),
-          vote("c", "accept", at="3", comment="fine")]
+    vs = [
+        vote("a", "accept", at="1", corrected_answer="Better A."),
+        vote("b", "reject", at="2"),
+        vote("c", "accept", at="3", comment="fine"),
+    ]
     row = resolve_record(record(vs=vs), "majority", 2, None)
     assert row["status"] == "accepted" and row["answer"] == "Better A." and row["edited"]
     assert row["annotators"] == ["a", "b", "c"] and row["comments"] == ["", "", "fine"]
@@ -139,19 +166,26 @@ def test_rows_apply_corrections_of_the_winner_only():
 
 
 def test_demo_policy_accepts_only_unreviewed_pairs_above_the_score_and_says_so():
-    rows = [resolve_record(record("hi", 4), "majority", 1, 4),
-            resolve_record(record("lo", 3), "majority", 1, 4),
-            resolve_record(record("human", 5, [vote("a", "reject")]), "majority", 1, 4)]
+    rows = [
+        resolve_record(record("hi", 4), "majority", 1, 4),
+        resolve_record(record("lo", 3), "majority", 1, 4),
+        resolve_record(record("human", 5, [vote("a", "reject")]), "majority", 1, 4),
+    ]
     assert [(r["status"], r["curation"]) for r in rows] == [
-        ("accepted", DEMO_POLICY), ("pending", ""), ("rejected", "human")]
+        ("accepted", DEMO_POLICY),
+        ("pending", ""),
+        ("rejected", "human"),
+    ]
     summary = summarize(rows, [], "majority", 1, 4)
     assert summary["curation"] == DEMO_POLICY and summary["demo_policy_accepted"] == 1
     assert summary["counts"]["pending"] == 1 and summary["pending_pair_ids"] == ["lo"]
 
 
 def _rows(*statuses):
-    return [resolve_record(record(f"p{i}", vs=[vote("a", s)] if s else []), "first", 1, None)
-            for i, s in enumerate(statuses)]
+    return [
+        resolve_record(record(f"p{i}", vs=[vote("a", s)] if s else []), "first", 1, None)
+        for i, s in enumerate(statuses)
+    ]
 
 
 def test_snapshot_is_content_addressed_and_immutable(tmp_path):

@@ -17,27 +17,53 @@ from docs2qa.curation.snapshot import latest_snapshot, list_snapshots, read_snap
 from docs2qa.errors import Docs2qaError
 from docs2qa.records import Chunk, QAPair
 
-
 VERDICTS = ("keep", "revise", "drop", "keep", "revise", "keep")
 
 
 def make_chunk(i: int) -> Chunk:
-    return Chunk(chunk_id=f"chunk{i}", page_id="page1", url="https://docs.example/guide",
-                 anchor_url=f"https://docs.example/guide#part-{i}", title="Guide", heading_path=["Guide", f"Part {i}"],
-                 text=f"Part {i} explains `widget --level {i}`.\n\n- it sets the level\n- it is safe", token_count=20,
-                 start=0, end=60, body_sha256="b", fetched_at="2026-01-01T00:00:00+00:00")
+    return Chunk(
+        chunk_id=f"chunk{i}",
+        page_id="page1",
+        url="https://docs.example/guide",
+        anchor_url=f"https://docs.example/guide#part-{i}",
+        title="Guide",
+        heading_path=["Guide", f"Part {i}"],
+        text=f"Part {i} explains `widget --level {i}`.\n\n- it sets the level\n- it is safe",
+        token_count=20,
+        start=0,
+        end=60,
+        body_sha256="b",
+        fetched_at="2026-01-01T00:00:00+00:00",
+    )
 
 
-def make_pair(i: int, verdict: str = "keep", revised: str = "", scores=(4, 5, 4, 4), chunk: int | None = None) -> QAPair:
+def make_pair(
+    i: int, verdict: str = "keep", revised: str = "", scores=(4, 5, 4, 4), chunk: int | None = None
+) -> QAPair:
     c = i % 3 if chunk is None else chunk
     return QAPair(
-        pair_id=f"pair{i:05d}", chunk_id=f"chunk{c}", page_id="page1", url="https://docs.example/guide",
-        anchor_url=f"https://docs.example/guide#part-{c}", title="Guide", heading_path=["Guide", f"Part {c}"],
-        question=f"What does widget --level {i} do?", answer=f"It sets the level to {i}.",
-        question_type="factual", evidence="it sets the level", generator_model="gen", generate_prompt_hash="g",
-        score_grounded=scores[0], score_correct=scores[1], score_useful=scores[2], score_standalone=scores[3],
-        judge_verdict=verdict, revised_answer=revised or (f"It sets the widget level to {i}." if verdict == "revise" else ""),
-        judge_rationale="checked against the passage", judge_model="judge", cluster_size=1 + i % 2,
+        pair_id=f"pair{i:05d}",
+        chunk_id=f"chunk{c}",
+        page_id="page1",
+        url="https://docs.example/guide",
+        anchor_url=f"https://docs.example/guide#part-{c}",
+        title="Guide",
+        heading_path=["Guide", f"Part {c}"],
+        question=f"What does widget --level {i} do?",
+        answer=f"It sets the level to {i}.",
+        question_type="factual",
+        evidence="it sets the level",
+        generator_model="gen",
+        generate_prompt_hash="g",
+        score_grounded=scores[0],
+        score_correct=scores[1],
+        score_useful=scores[2],
+        score_standalone=scores[3],
+        judge_verdict=verdict,
+        revised_answer=revised or (f"It sets the widget level to {i}." if verdict == "revise" else ""),
+        judge_rationale="checked against the passage",
+        judge_model="judge",
+        cluster_size=1 + i % 2,
     )
 
 
@@ -145,13 +171,21 @@ def test_schema_drift_is_reported_with_what_differs(argilla_server):
     client = connect(argilla_server.url, argilla_server.api_key)
     push(pairs, chunks, vectors(2), cfg, "run", argilla_server.url, argilla_server.api_key)
     with pytest.raises(Docs2qaError, match="distribution:min_submitted is '1', expected '2'") as exc:
-        push(pairs, chunks, vectors(2), cfg.model_copy(update={"annotators_per_record": 2}), "run",
-             argilla_server.url, argilla_server.api_key)
+        push(
+            pairs,
+            chunks,
+            vectors(2),
+            cfg.model_copy(update={"annotators_per_record": 2}),
+            "run",
+            argilla_server.url,
+            argilla_server.api_key,
+        )
     assert "curate.dataset" in exc.value.hint
 
     other = fresh_cfg()
-    settings = rg.Settings(fields=[rg.TextField("question")],
-                           questions=[rg.LabelQuestion(schema.Q_DECISION, labels=["yes", "no"])])
+    settings = rg.Settings(
+        fields=[rg.TextField("question")], questions=[rg.LabelQuestion(schema.Q_DECISION, labels=["yes", "no"])]
+    )
     rg.Dataset(name=other.dataset, workspace=other.workspace, settings=settings, client=client).create()
     with pytest.raises(Docs2qaError) as exc:
         push(pairs, chunks, vectors(2), other, "run", argilla_server.url, argilla_server.api_key)
@@ -183,7 +217,8 @@ def submit(client, record_id, label: str, rating: int = 4, status: str = "submit
     values = {schema.Q_DECISION: {"value": label}, schema.Q_QUALITY: {"value": rating}}
     values.update({name: {"value": text} for name, text in texts.items()})
     client.api.records.create_record_response(
-        record_id=record_id, user_response=UserResponseModel(values=values, status=status, user_id=client.me.id))
+        record_id=record_id, user_response=UserResponseModel(values=values, status=status, user_id=client.me.id)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -218,8 +253,14 @@ def test_pull_majority_with_two_annotators(argilla_server, reviewed, tmp_path):
     result = pull(cfg, "run", tmp_path, argilla_server.url, argilla_server.api_key)
     rows = {r["pair_id"]: r for r in result["rows"]}
     status = {pid: r["status"] for pid, r in rows.items()}
-    assert status == {"pair00000": "accepted", "pair00001": "disputed", "pair00002": "rejected",
-                      "pair00003": "pending", "pair00004": "needs-edit", "pair00005": "pending"}
+    assert status == {
+        "pair00000": "accepted",
+        "pair00001": "disputed",
+        "pair00002": "rejected",
+        "pair00003": "pending",
+        "pair00004": "needs-edit",
+        "pair00005": "pending",
+    }
     assert rows["pair00000"]["answer"] == "It sets the widget level to 0 (default 1)." and rows["pair00000"]["edited"]
     assert rows["pair00000"]["original_answer"] == "It sets the level to 0."
     assert rows["pair00004"]["question"] == "What does --level 4 set?"
@@ -229,8 +270,14 @@ def test_pull_majority_with_two_annotators(argilla_server, reviewed, tmp_path):
     assert rows["pair00002"]["ratings"] == [1, 2]
 
     summary = result["summary"]
-    assert summary["counts"] == {"accepted": 1, "rejected": 1, "needs-edit": 1, "disputed": 1, "pending": 2,
-                                 "discarded": 0}
+    assert summary["counts"] == {
+        "accepted": 1,
+        "rejected": 1,
+        "needs-edit": 1,
+        "disputed": 1,
+        "pending": 2,
+        "discarded": 0,
+    }
     assert summary["pending_pair_ids"] == ["pair00003", "pair00005"] and summary["curation"] == "human"
     agreement = summary["agreement"]
     assert agreement["records_with_2plus"] == 4 and agreement["percent_agreement"] == 75.0
@@ -245,18 +292,22 @@ def test_pull_majority_with_two_annotators(argilla_server, reviewed, tmp_path):
 
 
 def test_pull_other_policies_and_demo_policy(argilla_server, reviewed, tmp_path):
-    cfg, alice, bob = reviewed
-    first = pull(cfg.model_copy(update={"policy": "first"}), "run", tmp_path, argilla_server.url, argilla_server.api_key)
+    cfg, _alice, _bob = reviewed
+    first = pull(
+        cfg.model_copy(update={"policy": "first"}), "run", tmp_path, argilla_server.url, argilla_server.api_key
+    )
     status = {r["pair_id"]: r["status"] for r in first["rows"]}
     assert status["pair00001"] == "accepted"  # alice submitted first
-    unanimous = pull(cfg.model_copy(update={"policy": "unanimous"}), "run", tmp_path, argilla_server.url,
-                     argilla_server.api_key)
+    unanimous = pull(
+        cfg.model_copy(update={"policy": "unanimous"}), "run", tmp_path, argilla_server.url, argilla_server.api_key
+    )
     status = {r["pair_id"]: r["status"] for r in unanimous["rows"]}
     assert status["pair00001"] == "disputed" and status["pair00000"] == "accepted"
     assert unanimous["path"] != first["path"] and latest_snapshot(tmp_path) == unanimous["path"]
 
-    demo = pull(cfg.model_copy(update={"demo_accept_min_score": 4}), "run", tmp_path, argilla_server.url,
-                argilla_server.api_key)
+    demo = pull(
+        cfg.model_copy(update={"demo_accept_min_score": 4}), "run", tmp_path, argilla_server.url, argilla_server.api_key
+    )
     rows = {r["pair_id"]: r for r in demo["rows"]}
     assert (rows["pair00005"]["status"], rows["pair00005"]["curation"]) == ("accepted", DEMO_POLICY)
     assert rows["pair00003"]["status"] == "pending"  # people have started on it: never auto-accepted

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import uuid
 from pathlib import Path
 
 import pytest
@@ -63,8 +62,14 @@ def _status(client, cfg) -> str:
 @pytest.mark.parametrize("kill_at", ["2", "12", "publish"])  # bare draft, half the settings, all but publish
 def test_push_killed_while_creating_the_dataset_is_finished_by_the_next_push(argilla_server, kill_at):
     cfg = fresh_cfg()
-    env = {**os.environ, "TESTS_DIR": str(Path(__file__).parent), "KILL_AT": kill_at, "DATASET": cfg.dataset,
-           "ARGILLA_URL": argilla_server.url, "ARGILLA_KEY": argilla_server.api_key}
+    env = {
+        **os.environ,
+        "TESTS_DIR": str(Path(__file__).parent),
+        "KILL_AT": kill_at,
+        "DATASET": cfg.dataset,
+        "ARGILLA_URL": argilla_server.url,
+        "ARGILLA_KEY": argilla_server.api_key,
+    }
     killed = subprocess.run([sys.executable, "-c", KILLED_PUSH], env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stdout + killed.stderr
     client = connect(argilla_server.url, argilla_server.api_key)

@@ -38,7 +38,9 @@ def _client(info):
 def _api(info, method: str, path: str, body: dict | None = None) -> dict:
     """The REST calls the web UI makes (the SDK's bulk upsert takes another code path)."""
     req = urllib.request.Request(
-        f"{info.url}/api/v1{path}", method=method, data=None if body is None else json.dumps(body).encode(),
+        f"{info.url}/api/v1{path}",
+        method=method,
+        data=None if body is None else json.dumps(body).encode(),
         headers={"X-Argilla-Api-Key": info.api_key, "Content-Type": "application/json"},
     )
     with urllib.request.urlopen(req, timeout=30) as resp:
@@ -66,7 +68,11 @@ def dataset(argilla_server):
     ds = rg.Dataset(name="pairs", workspace=workspace, settings=settings, client=client).create()
     ds.records.log(
         [
-            {"question": q, "answer": "Pass the zebra flag." if i == 7 else f"Set option {i}.", "emb": [1.0, i / 10, 0.0]}
+            {
+                "question": q,
+                "answer": "Pass the zebra flag." if i == 7 else f"Set option {i}.",
+                "emb": [1.0, i / 10, 0.0],
+            }
             for i, q in enumerate(WIDGETS)
         ]
     )
@@ -77,7 +83,7 @@ def test_sdk_logs_and_searches(dataset):
     assert len(list(dataset.records)) == len(WIDGETS)
     assert _texts(dataset, query="zebra") == [WIDGETS[7]]
     nearest = list(dataset.records(query=rg.Query(similar=rg.Similar(name="emb", value=[1.0, 0.7, 0.0])), limit=3))
-    assert [r.fields["question"] for r, _ in nearest][0] == WIDGETS[7]
+    assert next(r.fields["question"] for r, _ in nearest) == WIDGETS[7]
     scores = [score for _, score in nearest]
     assert scores == sorted(scores, reverse=True) and scores[0] == pytest.approx(1.0)
 
@@ -86,15 +92,28 @@ def test_ui_submit_edit_discard_reach_search(argilla_server, dataset):
     # Submitting in the UI updates the record's search document in place; osmem has no
     # scripts, so this goes through the engine's read-modify-write.
     record = next(r for r in dataset.records if r.fields["question"] == WIDGETS[3])
-    response = _api(argilla_server, "POST", f"/records/{record._server_id}/responses",
-                    {"values": {"verdict": {"value": "reject"}}, "status": "submitted"})
+    response = _api(
+        argilla_server,
+        "POST",
+        f"/records/{record._server_id}/responses",
+        {"values": {"verdict": {"value": "reject"}}, "status": "submitted"},
+    )
     assert _accepted(dataset) == []
-    _api(argilla_server, "PUT", f"/responses/{response['id']}", {"values": {"verdict": {"value": "accept"}}, "status": "submitted"})
+    _api(
+        argilla_server,
+        "PUT",
+        f"/responses/{response['id']}",
+        {"values": {"verdict": {"value": "accept"}}, "status": "submitted"},
+    )
     assert _accepted(dataset) == [WIDGETS[3]]
     _api(argilla_server, "DELETE", f"/responses/{response['id']}")
     assert _accepted(dataset) == []
-    _api(argilla_server, "POST", f"/records/{record._server_id}/responses",
-         {"values": {"verdict": {"value": "accept"}}, "status": "submitted"})
+    _api(
+        argilla_server,
+        "POST",
+        f"/records/{record._server_id}/responses",
+        {"values": {"verdict": {"value": "accept"}}, "status": "submitted"},
+    )
     assert _accepted(dataset) == [WIDGETS[3]]
 
 
@@ -114,8 +133,13 @@ def test_credentials_private_and_loopback_only(argilla_server, argilla_config):
 def test_search_backend_is_private_and_holds_no_argilla_secret(argilla_server, argilla_config):
     # osmem has no authentication: nothing of the stack may listen on TCP but the web
     # server and redis (which has a password); the search backend is a 0600 Unix socket.
-    redis_port = int(next(line.split()[1] for line in (argilla_server.state_dir / "redis.conf").read_text().splitlines()
-                          if line.startswith("port ")))
+    redis_port = int(
+        next(
+            line.split()[1]
+            for line in (argilla_server.state_dir / "redis.conf").read_text().splitlines()
+            if line.startswith("port ")
+        )
+    )
     ours = _stack_processes(argilla_server.state_dir)
     assert _tcp_listen_ports(ours) == {argilla_config.port, redis_port}
     sock = argilla_server.state_dir / "search.sock"
@@ -126,7 +150,9 @@ def test_search_backend_is_private_and_holds_no_argilla_secret(argilla_server, a
     creds = json.loads((argilla_server.state_dir / "credentials.json").read_text())
     secrets = [creds[k].encode() for k in ("api_key", "password", "auth_secret_key")]
     names = {pid: _cmdline(pid) for pid in ours}
-    backend = [pid for pid, cmd in names.items() if "osmem-server" in cmd or "private_search.py" in cmd or "redis" in cmd]
+    backend = [
+        pid for pid, cmd in names.items() if "osmem-server" in cmd or "private_search.py" in cmd or "redis" in cmd
+    ]
     assert len(backend) >= 3, names  # redis, the relay and osmem
     for pid in backend:
         environ = Path(f"/proc/{pid}/environ").read_bytes()
@@ -283,7 +309,7 @@ def _listen_addresses(port: int) -> set[str]:
                 if len(raw) == 4:
                     found.add(socket.inet_ntop(socket.AF_INET, raw[::-1]))
                 else:
-                    words = b"".join(raw[i:i + 4][::-1] for i in range(0, 16, 4))
+                    words = b"".join(raw[i : i + 4][::-1] for i in range(0, 16, 4))
                     found.add(socket.inet_ntop(socket.AF_INET6, words))
     return found
 

@@ -5,7 +5,6 @@ one step (real processes, real SIGKILL)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import subprocess
@@ -22,11 +21,25 @@ from generate_helpers import ROOT, docs2qa
 
 
 def rows(split: str, n: int, tag: str = "") -> list[dict]:
-    return [{"pair_id": f"{split}{tag}{i}", "question": f"What does step {i} of {split}{tag} do?",
-             "answer": f"It runs part {i}.", "context": "", "question_type": "factual", "page_id": f"p-{split}",
-             "url": "https://docs.example/a", "anchor_url": "https://docs.example/a#s", "title": "A",
-             "heading_path": ["A"], "chunk_id": f"c-{split}{i}", "generator_model": "tiny", "min_judge_score": 4,
-             "curation": "accepted"} for i in range(n)]
+    return [
+        {
+            "pair_id": f"{split}{tag}{i}",
+            "question": f"What does step {i} of {split}{tag} do?",
+            "answer": f"It runs part {i}.",
+            "context": "",
+            "question_type": "factual",
+            "page_id": f"p-{split}",
+            "url": "https://docs.example/a",
+            "anchor_url": "https://docs.example/a#s",
+            "title": "A",
+            "heading_path": ["A"],
+            "chunk_id": f"c-{split}{i}",
+            "generator_model": "tiny",
+            "min_judge_score": 4,
+            "curation": "accepted",
+        }
+        for i in range(n)
+    ]
 
 
 def content(tag: str = "") -> dict[str, list[dict]]:
@@ -58,8 +71,11 @@ def cli(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
-@pytest.mark.parametrize("damage", [b"", b'{"name": "exp", "vers', b"[1, 2]", b"{}", None],
-                         ids=["empty", "invalid", "list", "no-keys", "missing"])
+@pytest.mark.parametrize(
+    "damage",
+    [b"", b'{"name": "exp", "vers', b"[1, 2]", b"{}", None],
+    ids=["empty", "invalid", "list", "no-keys", "missing"],
+)
 @pytest.mark.slow  # each case runs docs2qa in a subprocess
 def test_a_broken_manifest_is_reported_and_hides_nothing(two_versions, damage):
     manifest = two_versions / "exp" / "v1" / versions.MANIFEST
@@ -83,12 +99,16 @@ def test_a_broken_manifest_is_reported_and_hides_nothing(two_versions, damage):
     with pytest.raises(Docs2qaError, match="(?s)exp/v1 holds the same content.*damaged.*manifest") as caught:
         write(two_versions)
     assert "delete" in caught.value.hint
-    assert sorted(p.name for p in (two_versions / "exp").iterdir() if not p.name.startswith(".")) == \
-        ["index.json", "v1", "v2"]
+    assert sorted(p.name for p in (two_versions / "exp").iterdir() if not p.name.startswith(".")) == [
+        "index.json",
+        "v1",
+        "v2",
+    ]
 
 
-@pytest.mark.parametrize("damage", [b"[{]", b'{"v1": 1}', b'[{"version": "v1"}]'],
-                         ids=["invalid", "object", "entry-without-keys"])
+@pytest.mark.parametrize(
+    "damage", [b"[{]", b'{"v1": 1}', b'[{"version": "v1"}]'], ids=["invalid", "object", "entry-without-keys"]
+)
 @pytest.mark.slow  # each case runs docs2qa in a subprocess
 def test_a_broken_index_is_reported_and_export_says_what_to_do(two_versions, damage):
     index = two_versions / "exp" / versions.INDEX
@@ -150,8 +170,14 @@ WRITER = textwrap.dedent("""
 
 def writer(root: Path, hook: str, *extra: str, **popen) -> subprocess.Popen:
     script = WRITER.format(tests=str(ROOT / "tests"))
-    return subprocess.Popen([sys.executable, "-c", script, str(root), hook, *extra], cwd=ROOT, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, **popen)
+    return subprocess.Popen(
+        [sys.executable, "-c", script, str(root), hook, *extra],
+        cwd=ROOT,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        **popen,
+    )
 
 
 @pytest.mark.slow  # kills a writer subprocess

@@ -49,8 +49,9 @@ def test_export_killed_at_its_commit_reruns_into_the_same_version(run, tmp_path)
     shutil.copytree(store.root, tmp_path / "run")
     root = tmp_path / "elsewhere"
     args = ["export", "-c", str(config_path), "--run", str(tmp_path / "run"), "--set", f"export.root={root}"]
-    killed = subprocess.run([sys.executable, "-c", KILLED_AT_COMMIT, *args], cwd=ROOT, capture_output=True,
-                            text=True, timeout=900)
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_COMMIT, *args], cwd=ROOT, capture_output=True, text=True, timeout=900
+    )
     assert killed.returncode == -9, killed.stderr
     assert [p.name for p in versions.list_versions(root)] == ["v1"] and not (root / "exp" / versions.INDEX).exists()
 

@@ -82,11 +82,13 @@ def test_site_shape():
     assert tables >= 2
     assert {"language-python", "language-bash", "language-yaml"} <= languages
     assert any(
-        img.get("alt") for slug in PAGES for img in soup((SITE / "docs" / f"{slug}.html").read_text()).main.find_all("img")
+        img.get("alt")
+        for slug in PAGES
+        for img in soup((SITE / "docs" / f"{slug}.html").read_text()).main.find_all("img")
     ), "no content image with alt text"
-    assert any(
-        soup((SITE / "docs" / f"{slug}.html").read_text()).main.select("li ul, li ol") for slug in PAGES
-    ), "no nested list"
+    assert any(soup((SITE / "docs" / f"{slug}.html").read_text()).main.select("li ul, li ol") for slug in PAGES), (
+        "no nested list"
+    )
 
 
 def test_serves_pages_and_index(base_url):
@@ -119,7 +121,9 @@ def test_twins_match_their_html_pages():
             for line in re.sub(r"```.*?```", "", markdown, flags=re.S).splitlines()
             if re.match(r"#{1,3} ", line)
         ]
-        html_headings = [h.get_text() for h in soup((SITE / "docs" / f"{slug}.html").read_text()).main.find_all(["h1", "h2", "h3"])]
+        html_headings = [
+            h.get_text() for h in soup((SITE / "docs" / f"{slug}.html").read_text()).main.find_all(["h1", "h2", "h3"])
+        ]
         assert md_headings == html_headings, slug
         page = soup((SITE / "docs" / f"{slug}.html").read_text())
         assert page.find("link", rel="alternate", type="text/markdown")["href"] == f"{slug}.md"
@@ -151,7 +155,7 @@ def test_404s_unknown_paths_and_traversal(base_url, path):
 
 
 def test_conditional_requests(base_url):
-    status, headers, body = get(base_url, "/docs/cli")
+    status, headers, _body = get(base_url, "/docs/cli")
     assert status == 200
     etag, last_modified = headers["ETag"], headers["Last-Modified"]
     status, headers2, body2 = get(base_url, "/docs/cli", headers={"If-None-Match": etag})
@@ -245,6 +249,5 @@ def test_server_stops_on_exit():
 def test_rejects_a_folder_that_is_not_a_site(tmp_path: Path):
     from docs2qa.errors import Docs2qaError
 
-    with pytest.raises(Docs2qaError, match="not a demo site"):
-        with serve_site(tmp_path):
-            pass
+    with pytest.raises(Docs2qaError, match="not a demo site"), serve_site(tmp_path):
+        pass

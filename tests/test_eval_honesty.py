@@ -62,8 +62,14 @@ def test_verdicts_need_the_whole_interval_on_one_side_of_zero():
 # --- noise is not a win, in the results and in the report ---------------------------------
 
 GOLD = "the crawler reads the sitemap before the next stage"
-POOL = ["the crawler reads pages", "sitemap first", "it reads the next stage", "nothing at all",
-        "the crawler reads the sitemap", "before the stage the sitemap"]
+POOL = [
+    "the crawler reads pages",
+    "sitemap first",
+    "it reads the next stage",
+    "nothing at all",
+    "the crawler reads the sitemap",
+    "before the stage the sitemap",
+]
 
 
 def _noise_rows(n: int, seed: int) -> list[dict]:
@@ -72,8 +78,11 @@ def _noise_rows(n: int, seed: int) -> list[dict]:
     rows = []
     for i in range(n):
         example = Example(str(i), f"Question {i}?", GOLD, "", "factual")
-        rows.append(example_row(example, {v: {**measure(rng.choice(POOL), example), "output_tokens": 3}
-                                          for v in ("base", "tuned")}))
+        rows.append(
+            example_row(
+                example, {v: {**measure(rng.choice(POOL), example), "output_tokens": 3} for v in ("base", "tuned")}
+            )
+        )
     return rows
 
 
@@ -84,7 +93,7 @@ def test_a_noise_difference_is_not_reported_as_a_win():
     # The means differ (a naive report would call +x a gain), but the interval includes zero.
     assert c["difference"] > 0.05 and c["low"] < 0 < c["high"] and c["verdict"] == intervals.UNCLEAR
     html = render(results)
-    summary = html[html.index('id="summary-table"'):html.index("</table>", html.index('id="summary-table"'))]
+    summary = html[html.index('id="summary-table"') : html.index("</table>", html.index('id="summary-table"'))]
     assert "tuned better" not in summary and 'class="pos"' not in summary
     assert "no clear difference" in summary
     assert not results["warnings"], "40 examples: no small-sample warning"
@@ -94,8 +103,15 @@ def test_a_real_gain_is_called_one():
     rows = []
     for i in range(40):
         example = Example(str(i), f"Question {i}?", GOLD, "", "factual")
-        rows.append(example_row(example, {"base": {**measure("nothing at all", example), "output_tokens": 3},
-                                          "tuned": {**measure(GOLD if i % 4 else "sitemap", example), "output_tokens": 3}}))
+        rows.append(
+            example_row(
+                example,
+                {
+                    "base": {**measure("nothing at all", example), "output_tokens": 3},
+                    "tuned": {**measure(GOLD if i % 4 else "sitemap", example), "output_tokens": 3},
+                },
+            )
+        )
     results = synthetic_results(rows)
     assert results["comparisons"]["rouge_l"]["verdict"] == intervals.BETTER
     assert 'class="pos"' in render(results)
@@ -119,8 +135,15 @@ def test_gold_answers_that_echo_and_a_tuned_model_above_the_open_book_reference_
     for i in range(4):
         question = f"Does the crawler read sitemap {i}?"
         example = Example(str(i), question, question if i else "Yes.", "", "yes_no")
-        rows.append(example_row(example, {v: {**measure(text, example), "output_tokens": 3}
-                                          for v, text in (("base", "no"), ("tuned", question), ("ceiling", "Yes."))}))
+        rows.append(
+            example_row(
+                example,
+                {
+                    v: {**measure(text, example), "output_tokens": 3}
+                    for v, text in (("base", "no"), ("tuned", question), ("ceiling", "Yes."))
+                },
+            )
+        )
     found = summarize(rows, ["base", "tuned", "ceiling"], ["rouge_l"])
     assert any("3 of 4 gold answers restate their question" in w for w in found["warnings"])
     assert any("exceeds the open-book reference" in w for w in found["warnings"])
@@ -143,24 +166,36 @@ def test_rouge_at_gold_length_is_not_gamed_by_short_or_padded_answers():
     assert rouge_l_at_gold_length("", gold) == 0.0
 
 
-@pytest.mark.parametrize("answer, echo", [
-    ("Does the crawler read the sitemap?", True),
-    ("The crawler reads the sitemap.", True),
-    ("Yes.", False),
-    ("Yes, it does, before the next stage.", False),
-    ("It fetches robots.txt first and then the sitemap index.", False),
-    ("", False),
-])
+@pytest.mark.parametrize(
+    "answer, echo",
+    [
+        ("Does the crawler read the sitemap?", True),
+        ("The crawler reads the sitemap.", True),
+        ("Yes.", False),
+        ("Yes, it does, before the next stage.", False),
+        ("It fetches robots.txt first and then the sitemap index.", False),
+        ("", False),
+    ],
+)
 def test_echo_means_restating_the_question(answer, echo):
     assert echoes_question(answer, "Does the crawler read the sitemap?") is echo
 
 
 def test_majority_baseline_for_yes_no_questions():
     rows = []
-    for i, (gold, tuned) in enumerate([("No, never.", "yes"), ("No.", "no"), ("No, it is off.", "yes"),
-                                       ("Yes, always.", "yes"), ("It crawls.", "It crawls.")]):
+    for i, (gold, tuned) in enumerate(
+        [
+            ("No, never.", "yes"),
+            ("No.", "no"),
+            ("No, it is off.", "yes"),
+            ("Yes, always.", "yes"),
+            ("It crawls.", "It crawls."),
+        ]
+    ):
         example = Example(str(i), f"Q{i}?", gold, "", "yes_no" if i < 4 else "factual")
-        rows.append(example_row(example, {v: {**measure(tuned, example), "output_tokens": 1} for v in ("base", "tuned")}))
+        rows.append(
+            example_row(example, {v: {**measure(tuned, example), "output_tokens": 1} for v in ("base", "tuned")})
+        )
     baseline = majority_baseline(rows)
     # Four yes/no questions, three answered "no": always saying no is right 3 times in 4.
     assert (baseline["answer"], baseline["accuracy"], baseline["n"]) == ("no", 0.75, 4)
@@ -212,11 +247,13 @@ def test_the_knowledge_check_picks_the_option_the_model_finds_most_likely(tiny_c
     model = AutoModelForCausalLM.from_pretrained(tiny_chat_model, dtype=torch.float32).eval()
     prompt = tokenizer("user: does the crawler read the sitemap?\nassistant:", add_special_tokens=False)["input_ids"]
     with torch.inference_mode():
-        greedy = model.generate(torch.tensor([prompt]), max_new_tokens=6, do_sample=False,
-                                pad_token_id=tokenizer.pad_token_id or 0)[0, len(prompt):].tolist()
+        greedy = model.generate(
+            torch.tensor([prompt]), max_new_tokens=6, do_sample=False, pad_token_id=tokenizer.pad_token_id or 0
+        )[0, len(prompt) :].tolist()
     vocab = tokenizer.vocab_size
     other = [(t * 7 + 13) % vocab for t in greedy]
     shuffled = list(reversed(greedy))
+
     # Reference: each continuation alone, one forward pass, no padding.
     def alone_for(item_prompt, continuation):
         with torch.inference_mode():
@@ -236,5 +273,6 @@ def test_the_knowledge_check_picks_the_option_the_model_finds_most_likely(tiny_c
     texts = [[tokenizer.decode(other), tokenizer.decode(greedy)], ["the sitemap", "robots", tokenizer.decode(shuffled)]]
     scores = option_scores(model, tokenizer, [prompt, prompt[:-1]], texts, batch_size=2)
     for item_prompt, options, found in zip([prompt, prompt[:-1]], texts, scores):
-        assert found == pytest.approx([alone_for(item_prompt, tokenizer(t, add_special_tokens=False)["input_ids"])
-                                       for t in options], abs=1e-4)
+        assert found == pytest.approx(
+            [alone_for(item_prompt, tokenizer(t, add_special_tokens=False)["input_ids"]) for t in options], abs=1e-4
+        )

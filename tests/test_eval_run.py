@@ -28,7 +28,12 @@ def version(tmp_path_factory):
 @pytest.fixture(scope="module")
 def finetune_dir(tmp_path_factory, tiny_chat_model, version):
     manifest = read_manifest(version)
-    trained_on = {"name": "demo", "version": manifest["version"], "content_id": manifest["content_id"], "path": str(version)}
+    trained_on = {
+        "name": "demo",
+        "version": manifest["version"],
+        "content_id": manifest["content_id"],
+        "path": str(version),
+    }
     return build_adapter(tiny_chat_model, tmp_path_factory.mktemp("finetune"), dataset=trained_on)
 
 
@@ -42,17 +47,42 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     manifest = read_manifest(version)
     assert summary["results"] == str(tmp_path / "eval" / "results.json") and summary["examples"] == len(QUESTIONS)
     assert results["dataset"] | {"path": None} == {
-        "source": "version", "name": "demo", "version": "v1", "content_id": manifest["content_id"], "path": None,
-        "split": "test", "examples": len(QUESTIONS), "available": len(QUESTIONS),
-        "system_prompt": "Answer from the docs.", "include_context": False, "matches_training": True}
+        "source": "version",
+        "name": "demo",
+        "version": "v1",
+        "content_id": manifest["content_id"],
+        "path": None,
+        "split": "test",
+        "examples": len(QUESTIONS),
+        "available": len(QUESTIONS),
+        "system_prompt": "Answer from the docs.",
+        "include_context": False,
+        "matches_training": True,
+    }
     assert results["model"]["base_model"] == str(tiny_chat_model) and len(results["model"]["adapter_sha256"]) == 16
     assert results["model"]["adapter"] == str(finetune_dir / "adapter")
     assert results["generation"] | {"model_bytes": 0, "peak_rss_bytes": 0} == {
-        "engine": "transformers", "device": "cpu", "dtype": "float32", "batch_size": 3, "max_new_tokens": 10,
-        "decoding": "greedy", "quantize": "none", "model_bytes": 0, "peak_rss_bytes": 0, "torch_threads": None}
+        "engine": "transformers",
+        "device": "cpu",
+        "dtype": "float32",
+        "batch_size": 3,
+        "max_new_tokens": 10,
+        "decoding": "greedy",
+        "quantize": "none",
+        "model_bytes": 0,
+        "peak_rss_bytes": 0,
+        "torch_threads": None,
+    }
     assert list(results["variants"]) == ["base", "tuned", "ceiling"]
-    assert results["metrics"] == ["rouge_l", "rouge_l_gold_length", "token_f1", "exact_match", "embedding_cosine",
-                                  "judge_score", "choice_accuracy"]
+    assert results["metrics"] == [
+        "rouge_l",
+        "rouge_l_gold_length",
+        "token_f1",
+        "exact_match",
+        "embedding_cosine",
+        "judge_score",
+        "choice_accuracy",
+    ]
     assert results["judge"] == f"transformers:{tiny_chat_model.name}"
 
     rows = results["examples"]
@@ -71,7 +101,8 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     assert tuned["overall"]["examples"] == len(QUESTIONS) and tuned["overall"]["exact_match"]["n"] == 3
     assert set(tuned["by_question_type"]) == {"yes_no", "factual", "procedural", "conceptual"}
     assert tuned["overall"]["rouge_l"]["mean"] == pytest.approx(
-        sum(row["outputs"]["tuned"]["rouge_l"] for row in rows) / len(rows))
+        sum(row["outputs"]["tuned"]["rouge_l"] for row in rows) / len(rows)
+    )
     failures = sum(1 for row in rows for out in row["outputs"].values() if out["judge_error"])
     assert sum(results["aggregates"][v]["overall"]["judge_failures"] for v in results["variants"]) == failures
     assert {"load_s", "base", "tuned", "ceiling", "embedding_s", "judge_s", "total_s"} <= set(results["timings"])
@@ -86,12 +117,18 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     assert results["baselines"]["exact_match_majority"]["n"] == 3
     # Knowledge check: 3 yes/no and 2 factual questions have others of their type; 2 do not.
     assert results["knowledge_check"] | {"chance": 0} == {
-        "items": 5, "skipped": 2, "options": 4, "chance": 0, "scoring": results["knowledge_check"]["scoring"],
-        "skipped_reason": "no other distinct answer of the same question type"}
+        "items": 5,
+        "skipped": 2,
+        "options": 4,
+        "chance": 0,
+        "scoring": results["knowledge_check"]["scoring"],
+        "skipped_reason": "no other distinct answer of the same question type",
+    }
     assert results["knowledge_check"]["chance"] == pytest.approx((1 / 3 * 3 + 1 / 2 * 2) / 5)
     with_items = [row for row in rows if "choice" in row]
-    assert len(with_items) == 5 and all(row["choice"]["options"][row["choice"]["gold"]] == row["answer"]
-                                        for row in with_items)
+    assert len(with_items) == 5 and all(
+        row["choice"]["options"][row["choice"]["gold"]] == row["answer"] for row in with_items
+    )
     for row in with_items:
         for out in row["outputs"].values():
             assert out["choice_accuracy"] == float(out["choice"] == row["choice"]["gold"])
@@ -102,8 +139,13 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     # A bar per metric, variant and group (overall, each type) that has a value; exact match has
     # none for 3 of the 4 types, and the tiny judge's gibberish rarely holds a score.
     groups = [("overall", None), *(("by_question_type", t) for t in tuned["by_question_type"])]
-    with_value = [(m, v) for v, agg in results["aggregates"].items() for kind, t in groups for m in results["metrics"]
-                  if (agg[kind] if t is None else agg[kind][t])[m]["mean"] is not None]
+    with_value = [
+        (m, v)
+        for v, agg in results["aggregates"].items()
+        for kind, t in groups
+        for m in results["metrics"]
+        if (agg[kind] if t is None else agg[kind][t])[m]["mean"] is not None
+    ]
     assert sorted(report.bars) == sorted(with_value)
     assert len(with_value) >= 4 * 3 * (1 + 4) - 3 * 3
     assert "Where tuning helped most" in html and "Where tuning hurt most" in html
@@ -113,11 +155,20 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
 
 def test_eval_on_a_gold_file_from_the_adapter_folder(tmp_path, finetune_dir, tiny_chat_model):
     gold = tmp_path / "gold.jsonl"
-    gold.write_text("".join(json.dumps({"instruction": q, "input": a, "output": a}) + "\n" for q, a, _ in QUESTIONS[:4]))
+    gold.write_text(
+        "".join(json.dumps({"instruction": q, "input": a, "output": a}) + "\n" for q, a, _ in QUESTIONS[:4])
+    )
     # The adapter folder alone, away from its manifest: the base comes from adapter_config.json.
     adapter = shutil.copytree(finetune_dir / "adapter", tmp_path / "lonely-adapter")
-    cfg = EvalConfig(gold_file=str(gold), include_context=True, ceiling=True, batch_size=4, max_new_tokens=6,
-                     embedding_model=None, examples_in_report=0)
+    cfg = EvalConfig(
+        gold_file=str(gold),
+        include_context=True,
+        ceiling=True,
+        batch_size=4,
+        max_new_tokens=6,
+        embedding_model=None,
+        examples_in_report=0,
+    )
     summary = evaluate(cfg, model_dir=adapter, out_dir=tmp_path / "eval")
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["model"]["trained_on"] is None and results["model"]["base_model"] == str(tiny_chat_model)
@@ -155,7 +206,12 @@ def test_clear_errors_for_a_wrong_model_folder_or_split(tmp_path, finetune_dir, 
         with pytest.raises(Docs2qaError, match="needs the vllm package and a CUDA GPU"):
             evaluate(EvalConfig(engine="vllm"), model_dir=finetune_dir, out_dir=tmp_path / "eval", dataset=version)
     with pytest.raises(Docs2qaError, match="quantize works with the transformers engine only"):
-        evaluate(EvalConfig(engine="vllm", quantize="4bit"), model_dir=finetune_dir, out_dir=tmp_path / "eval", dataset=version)
+        evaluate(
+            EvalConfig(engine="vllm", quantize="4bit"),
+            model_dir=finetune_dir,
+            out_dir=tmp_path / "eval",
+            dataset=version,
+        )
 
 
 def test_batched_generation_equals_one_at_a_time(finetune_dir):
@@ -172,8 +228,10 @@ def test_batched_generation_equals_one_at_a_time(finetune_dir):
     for adapter in (True, False):
         with nullcontext() if adapter else model.disable_adapter():
             batched = generate(model, tokenizer, prompts, batch_size=4, max_new_tokens=12, description="batched")
-            single = [generate(model, tokenizer, [p], batch_size=1, max_new_tokens=12, description="single")[0]
-                      for p in prompts]
+            single = [
+                generate(model, tokenizer, [p], batch_size=1, max_new_tokens=12, description="single")[0]
+                for p in prompts
+            ]
         assert batched == single
         runs[adapter] = batched
     assert runs[True] != runs[False], "the adapter must change the text"
@@ -188,12 +246,15 @@ def test_prompts_use_the_model_template_and_fold_the_system_prompt_where_it_has_
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
     example = Example("1", "Does it crawl?", "Yes.", "It crawls.", "yes_no")
     [ids] = render_prompts(tokenizer, [example], "Be brief.", True)
-    assert tokenizer.decode(ids) == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nDocumentation:\n"
-                                     "It crawls.\n\nQuestion: Does it crawl?<|im_end|>\n<|im_start|>assistant\n")
+    assert tokenizer.decode(ids) == (
+        "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nDocumentation:\n"
+        "It crawls.\n\nQuestion: Does it crawl?<|im_end|>\n<|im_start|>assistant\n"
+    )
     tokenizer.chat_template = GEMMA_CHAT_TEMPLATE
     [ids] = render_prompts(tokenizer, [example], "Be brief.", False)
-    assert tokenizer.decode(ids) == (f"{tokenizer.bos_token}<start_of_turn>user\nBe brief.\n\nDoes it crawl?<end_of_turn>\n"
-                                     "<start_of_turn>model\n")
+    assert tokenizer.decode(ids) == (
+        f"{tokenizer.bos_token}<start_of_turn>user\nBe brief.\n\nDoes it crawl?<end_of_turn>\n<start_of_turn>model\n"
+    )
     assert ids.count(tokenizer.bos_token_id) == 1, "the template's BOS only, not a second from the tokenizer"
 
 
@@ -205,16 +266,22 @@ def test_smollm2_eval_on_cpu(tmp_path):
     from eval_helpers import canonical_rows
 
     rows = [dict(row, pair_id=f"{k}-{row['pair_id']}") for k in range(3) for row in canonical_rows("test")][:16]
-    version = write_version(tmp_path / "datasets", "smol", {"test": rows}, {"system_prompt": None, "include_context": True}, {})
-    finetune_dir = build_adapter(resolve_model("embedded:smollm2"), tmp_path / "ft", rank=8, b_std=0.02,
-                                 base_model="embedded:smollm2")
+    version = write_version(
+        tmp_path / "datasets", "smol", {"test": rows}, {"system_prompt": None, "include_context": True}, {}
+    )
+    finetune_dir = build_adapter(
+        resolve_model("embedded:smollm2"), tmp_path / "ft", rank=8, b_std=0.02, base_model="embedded:smollm2"
+    )
     # One thread: this machine's two cores are shared, and two threads per process thrash.
     cfg = EvalConfig(batch_size=16, max_new_tokens=48, torch_threads=1)
     summary = evaluate(cfg, model_dir=finetune_dir, out_dir=tmp_path / "eval", dataset=version)
     print(json.dumps({"questions": len(rows), **summary["timings"]}))
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["model"]["base_model"] == "embedded:smollm2"
-    assert summary["aggregates"]["base"]["rouge_l"]["mean"] > 0.1 and summary["aggregates"]["tuned"]["rouge_l"]["mean"] > 0.1
+    assert (
+        summary["aggregates"]["base"]["rouge_l"]["mean"] > 0.1
+        and summary["aggregates"]["tuned"]["rouge_l"]["mean"] > 0.1
+    )
     assert summary["aggregates"]["tuned"]["embedding_cosine"]["mean"] > 0.3
 
 
@@ -235,7 +302,9 @@ def test_the_vllm_path_sends_token_ids_and_the_adapter_only_for_tuned(tmp_path, 
             calls.setdefault("generate", []).append((prompts, lora_request))
             name = lora_request.name if lora_request else "base"
             done = types.SimpleNamespace
-            return [done(outputs=[done(text=f" {name} {len(p['prompt_token_ids'])} ", token_ids=[1, 2])]) for p in prompts]
+            return [
+                done(outputs=[done(text=f" {name} {len(p['prompt_token_ids'])} ", token_ids=[1, 2])]) for p in prompts
+            ]
 
     def sampling_params(**kwargs):
         return kwargs
@@ -257,11 +326,15 @@ def test_the_vllm_path_sends_token_ids_and_the_adapter_only_for_tuned(tmp_path, 
     results = json.loads((tmp_path / "eval" / "results.json").read_text())
     assert results["generation"]["engine"] == "vllm"
     assert results["knowledge_check"]["reason"] == "needs the transformers engine (set eval.engine: transformers)"
-    assert calls["init"]["enable_lora"] is True and calls["init"]["max_lora_rank"] == 8  # rank 4 -> vLLM's smallest slot
+    assert (
+        calls["init"]["enable_lora"] is True and calls["init"]["max_lora_rank"] == 8
+    )  # rank 4 -> vLLM's smallest slot
     assert calls["init"]["model"] == locate(finetune_dir).base_path
     (base_prompts, base_lora), (tuned_prompts, tuned_lora) = calls["generate"]
     assert base_lora is None and tuned_lora.path == str(finetune_dir / "adapter")
     assert base_prompts == tuned_prompts and all(isinstance(p["prompt_token_ids"][0], int) for p in base_prompts)
     row = results["examples"][0]
-    assert row["outputs"]["base"]["prediction"].startswith("base ") and row["outputs"]["tuned"]["prediction"].startswith("tuned ")
+    assert row["outputs"]["base"]["prediction"].startswith("base ") and row["outputs"]["tuned"][
+        "prediction"
+    ].startswith("tuned ")
     assert row["outputs"]["tuned"]["output_tokens"] == 2

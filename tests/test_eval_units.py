@@ -58,10 +58,18 @@ def test_exact_match_only_for_yes_no_questions():
 # --- judge replies ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("reply, score", [
-    ("SCORE: 4", 4), ("Score: **5**", 5), ("score 2\nThe answer misses the point.", 2),
-    ("I would give it 3/5.", 3), ("The score is 1", 1), ("4 out of 5", 4), ("  5 ", 5),
-])
+@pytest.mark.parametrize(
+    "reply, score",
+    [
+        ("SCORE: 4", 4),
+        ("Score: **5**", 5),
+        ("score 2\nThe answer misses the point.", 2),
+        ("I would give it 3/5.", 3),
+        ("The score is 1", 1),
+        ("4 out of 5", 4),
+        ("  5 ", 5),
+    ],
+)
 def test_judge_scores_are_parsed_from_the_usual_shapes(reply, score):
     verdict = judge.parse(reply)
     assert (verdict.score, verdict.error, verdict.raw) == (score, None, reply)
@@ -76,7 +84,9 @@ def test_unparsable_judge_replies_keep_their_raw_text(reply):
 def test_judge_prompt_holds_the_question_gold_and_candidate():
     messages = judge.prompt("Q?", "gold text", "")
     assert messages[0]["role"] == "system"
-    assert "Q?" in messages[1]["content"] and "gold text" in messages[1]["content"] and "(empty)" in messages[1]["content"]
+    assert (
+        "Q?" in messages[1]["content"] and "gold text" in messages[1]["content"] and "(empty)" in messages[1]["content"]
+    )
 
 
 class _FakeLLM:
@@ -97,8 +107,10 @@ class _FakeLLM:
     def generate_outputs(self, inputs, num_generations, **kwargs):
         self.calls.append(len(inputs))
         replies = {"right": "SCORE: 5", "close": "4/5", "garbled": "I cannot say."}
-        return [{"generations": [replies[chat[1]["content"].split("Candidate answer:\n")[1].split("\n")[0]]]}
-                for chat in inputs]
+        return [
+            {"generations": [replies[chat[1]["content"].split("Candidate answer:\n")[1].split("\n")[0]]]}
+            for chat in inputs
+        ]
 
 
 def test_judge_all_keeps_order_batches_and_records_failures(monkeypatch):
@@ -141,7 +153,10 @@ def _write(path, rows):
 def test_gold_files_load_in_every_type_and_column_convention(tmp_path, suffix, rows):
     path = _write(tmp_path / f"gold{suffix}", rows)
     data = load_gold_file(path, "Be brief.", True)
-    assert [(e.question, e.answer) for e in data.examples] == [("Does it crawl?", "Yes."), ("What splits?", "The chunker.")]
+    assert [(e.question, e.answer) for e in data.examples] == [
+        ("Does it crawl?", "Yes."),
+        ("What splits?", "The chunker."),
+    ]
     assert [e.context for e in data.examples] == ["It crawls.", ""]
     assert data.system_prompt == "Be brief." and data.include_context is True
     assert data.identity["source"] == "gold_file" and len(data.identity["content_id"]) == 16
@@ -214,8 +229,10 @@ def parse_report(html: str) -> _Collector:
 
 def _row(i, qtype, question, base, tuned, gold="the crawler reads the sitemap"):
     example = Example(str(i), question, gold, "", qtype)
-    return example_row(example, {name: {**measure(text, example), "output_tokens": 3}
-                                 for name, text in (("base", base), ("tuned", tuned))})
+    return example_row(
+        example,
+        {name: {**measure(text, example), "output_tokens": 3} for name, text in (("base", base), ("tuned", tuned))},
+    )
 
 
 def synthetic_results(rows: list[dict] | None = None) -> dict:
@@ -227,15 +244,42 @@ def synthetic_results(rows: list[dict] | None = None) -> dict:
     metrics = ["rouge_l", "rouge_l_gold_length", "token_f1", "exact_match"]
     return {
         "created_at": "2026-11-26T00:00:00+00:00",
-        "model": {"base_model": "embedded:smollm2", "adapter": "out/adapter", "adapter_sha256": "abc", "lora_rank": 8,
-                  "trained_on": None, "tokenizer": "out/adapter"},
-        "dataset": {"source": "gold_file", "name": "gold", "version": None, "content_id": "c0ffee", "path": "gold.json",
-                    "split": None, "examples": len(rows), "available": len(rows), "system_prompt": None,
-                    "include_context": False, "matches_training": None},
-        "generation": {"engine": "transformers", "device": "cpu", "dtype": "float32", "batch_size": 2,
-                       "max_new_tokens": 8, "decoding": "greedy", "quantize": "none"},
-        "variants": {"base": "b", "tuned": "t"}, "metrics": metrics, "embedding_model": None, "judge": None,
-        "notes": ["a <note>"], **summarize(rows, ["base", "tuned"], metrics),
+        "model": {
+            "base_model": "embedded:smollm2",
+            "adapter": "out/adapter",
+            "adapter_sha256": "abc",
+            "lora_rank": 8,
+            "trained_on": None,
+            "tokenizer": "out/adapter",
+        },
+        "dataset": {
+            "source": "gold_file",
+            "name": "gold",
+            "version": None,
+            "content_id": "c0ffee",
+            "path": "gold.json",
+            "split": None,
+            "examples": len(rows),
+            "available": len(rows),
+            "system_prompt": None,
+            "include_context": False,
+            "matches_training": None,
+        },
+        "generation": {
+            "engine": "transformers",
+            "device": "cpu",
+            "dtype": "float32",
+            "batch_size": 2,
+            "max_new_tokens": 8,
+            "decoding": "greedy",
+            "quantize": "none",
+        },
+        "variants": {"base": "b", "tuned": "t"},
+        "metrics": metrics,
+        "embedding_model": None,
+        "judge": None,
+        "notes": ["a <note>"],
+        **summarize(rows, ["base", "tuned"], metrics),
         "knowledge_check": {"items": 0, "skipped": len(rows), "reason": "turned off (eval.choices < 2)"},
         "timings": {"load_s": 1.0, "base": {"seconds": 1, "examples": 3, "output_tokens": 9, "tokens_per_s": 9.0}},
         "examples": rows,
@@ -251,8 +295,13 @@ def test_report_is_one_escaped_file_with_bars_and_helped_hurt_tables():
     assert len(report.bars) == expected
     assert {variant for _, variant in report.bars} == {"base", "tuned"}
     # Header + a row per metric; header + one row each for helped and hurt (the tie is in neither).
-    assert report.tables == {"summary-table": 5, "shape-table": 3, "baseline-table": 2, "helped-table": 2,
-                             "hurt-table": 2}
+    assert report.tables == {
+        "summary-table": 5,
+        "shape-table": 3,
+        "baseline-table": 2,
+        "helped-table": 2,
+        "hurt-table": 2,
+    }
     text = " ".join(report.text)
     assert "Exact match (yes/no questions)" in text and "tuned − base" in text
     assert "<script>" not in html and "&lt;script&gt;alert(1)&lt;/script&gt;" in html

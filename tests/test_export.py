@@ -43,15 +43,18 @@ def all_rows(path: Path) -> dict[str, list[dict]]:
 
 @pytest.mark.slow  # the module's demo run takes ~100 s
 def test_a_version_holds_every_split_format_card_and_report(run):
-    tmp, config_path, store, chunks = run
+    tmp, _config_path, store, chunks = run
     path = versions.resolve_version("exp/v1", tmp / "datasets")
     assert path == tmp / "datasets" / "exp" / "v1"
     rows = all_rows(path)
     # Pages never straddle splits, and every split has some.
     pages = {s: {r["page_id"] for r in split_rows} for s, split_rows in rows.items()}
     assert all(pages.values())
-    assert not (pages["train"] & pages["test"]) and not (pages["train"] & pages["validation"]) \
+    assert (
+        not (pages["train"] & pages["test"])
+        and not (pages["train"] & pages["validation"])
         and not (pages["test"] & pages["validation"])
+    )
     kept = sum(len(r) for r in rows.values())
     leaked = [d for d in store.stage("export").read("dropped", Dropped)]
     assert kept + len(leaked) == len(chunks)
@@ -67,12 +70,14 @@ def test_a_version_holds_every_split_format_card_and_report(run):
 
 @pytest.mark.slow  # the module's demo run takes ~100 s
 def test_manifest_lineage_and_card_numbers_match_the_data(run):
-    tmp, config_path, store, chunks = run
+    tmp, config_path, store, _chunks = run
     path = versions.resolve_version("exp", tmp / "datasets")
     manifest = versions.read_manifest(path)
     rows = [r for split_rows in all_rows(path).values() for r in split_rows]
     assert manifest["source"] == "generation" and manifest["run"]["config_hash"] == load_config(config_path).hash()
-    assert len(manifest["crawl"]["pages"]) == len(store.stage("crawl").read("pages", __import__("docs2qa.records").records.Page))
+    assert len(manifest["crawl"]["pages"]) == len(
+        store.stage("crawl").read("pages", __import__("docs2qa.records").records.Page)
+    )
     assert all(len(p["body_sha256"]) == 64 for p in manifest["crawl"]["pages"])
     assert manifest["generation"]["prompt_hashes"] == ["prompt-g", "prompt-j"]
     assert manifest["generation"]["generator_model"] == "gen-model" and manifest["code"]["docs2qa"]
@@ -93,8 +98,9 @@ def test_manifest_lineage_and_card_numbers_match_the_data(run):
     mean_answer = round(sum(len(r["answer"].split()) for r in rows) / len(rows), 1)
     assert stats["avg_answer_words"] == mean_answer
     assert f"| all | {len(rows)} | {stats['pages']} |" in card and "NOT human-curated" in card
-    assert manifest["stats"]["question_types"] == {t: sum(r["question_type"] == t for r in rows)
-                                                   for t in sorted({r["question_type"] for r in rows})}
+    assert manifest["stats"]["question_types"] == {
+        t: sum(r["question_type"] == t for r in rows) for t in sorted({r["question_type"] for r in rows})
+    }
 
 
 @pytest.mark.slow  # the module's demo run takes ~100 s
@@ -137,8 +143,9 @@ def test_verify_detects_any_changed_byte(run, tmp_path):
     tmp, *_ = run
     # Which byte sits in the middle of manifest.json depends on the machine (paths, git commit):
     # flip the first byte too, so the manifest is also checked when it stops being JSON.
-    for target, where in [(t, "middle") for t in ("data/test.parquet", "formats/alpaca/train.parquet", "README.md",
-                                                  "manifest.json")] + [("manifest.json", "first")]:
+    for target, where in [
+        (t, "middle") for t in ("data/test.parquet", "formats/alpaca/train.parquet", "README.md", "manifest.json")
+    ] + [("manifest.json", "first")]:
         copy = tmp_path / f"{target.replace('/', '_')}-{where}" / "exp"
         shutil.copytree(tmp / "datasets" / "exp", copy)
         for f in copy.rglob("*"):
@@ -202,10 +209,10 @@ def test_diff_reports_added_removed_and_changed_pairs(run, tmp_path):
 
 @pytest.mark.slow  # the module's demo run takes ~100 s
 def test_every_format_trains_in_trl_sft_trainer(run, tiny_chat_model, tmp_path):
-    from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
+    from datasets import load_dataset
     from docs2qa.curation.formats import alpaca_text
 
     tmp, *_ = run
@@ -213,11 +220,24 @@ def test_every_format_trains_in_trl_sft_trainer(run, tiny_chat_model, tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tiny_chat_model)
     for fmt in FORMATS:
         data = load_dataset("parquet", data_files={"train": str(versions.split_file(path, "train", fmt))})["train"]
-        args = SFTConfig(output_dir=str(tmp_path / fmt), max_steps=1, per_device_train_batch_size=2, report_to=[],
-                         bf16=False, activation_checkpointing=False, max_length=512, use_cpu=True, save_strategy="no")
-        trainer = SFTTrainer(model=AutoModelForCausalLM.from_pretrained(tiny_chat_model), args=args,
-                             train_dataset=data, processing_class=tokenizer,
-                             formatting_func=alpaca_text if fmt == "alpaca" else None)
+        args = SFTConfig(
+            output_dir=str(tmp_path / fmt),
+            max_steps=1,
+            per_device_train_batch_size=2,
+            report_to=[],
+            bf16=False,
+            activation_checkpointing=False,
+            max_length=512,
+            use_cpu=True,
+            save_strategy="no",
+        )
+        trainer = SFTTrainer(
+            model=AutoModelForCausalLM.from_pretrained(tiny_chat_model),
+            args=args,
+            train_dataset=data,
+            processing_class=tokenizer,
+            formatting_func=alpaca_text if fmt == "alpaca" else None,
+        )
         example = trainer.train_dataset[0]
         if fmt == "prompt_completion":  # the loss covers the answer only
             assert 0 < sum(label != -100 for label in example["labels"]) < len(example["input_ids"])
@@ -252,7 +272,9 @@ def test_hub_push_uploads_tags_and_records_the_commit(run, tmp_path, monkeypatch
             self.calls.append(("create_repo", repo, kw["private"]))
 
         def upload_folder(self, **kw):
-            self.calls.append(("upload_folder", kw["repo_id"], sorted(p.name for p in Path(kw["folder_path"]).iterdir())))
+            self.calls.append(
+                ("upload_folder", kw["repo_id"], sorted(p.name for p in Path(kw["folder_path"]).iterdir()))
+            )
             return type("Commit", (), {"oid": "abc123"})()
 
         def create_tag(self, repo, **kw):
@@ -277,7 +299,7 @@ def test_hub_push_uploads_tags_and_records_the_commit(run, tmp_path, monkeypatch
 def test_cli_export_list_show_diff_verify(run, tmp_path):
     import shutil
 
-    tmp, config_path, store, _ = run
+    _tmp, config_path, store, _ = run
     shutil.copytree(store.root, tmp_path / "run")
     root = tmp_path / "datasets"
     done = docs2qa("export", "-c", str(config_path), "--run", str(tmp_path / "run"), "--set", f"export.root={root}")
@@ -320,8 +342,11 @@ def test_datasets_folder_is_not_a_package():
 def test_split_sizes_always_leave_training_a_group(groups):
     from docs2qa.curation.splits import group_counts
 
-    for ratios in ({"train": 0.8, "validation": 0.1, "test": 0.1}, {"train": 0.1, "validation": 0.45, "test": 0.45},
-                   {"train": 1.0}):
+    for ratios in (
+        {"train": 0.8, "validation": 0.1, "test": 0.1},
+        {"train": 0.1, "validation": 0.45, "test": 0.45},
+        {"train": 1.0},
+    ):
         counts = group_counts(groups, ratios)
         assert sum(counts.values()) == groups and min(counts.values()) >= 0
         assert counts["train"] >= 1 or groups == 0

@@ -10,8 +10,8 @@ import pytest
 
 from docs2qa.config import load_config
 from docs2qa.curation import versions
-from docs2qa.curation.export import export
 from docs2qa.curation.argilla_api import connect
+from docs2qa.curation.export import export
 from docs2qa.curation.stage import pull, push
 from docs2qa.errors import AwaitingReview
 from docs2qa.records import Dropped, QAPair
@@ -24,8 +24,11 @@ def curated_run(argilla_server, tmp_path, monkeypatch):
     dataset of its own; the key travels in the environment only."""
     monkeypatch.setenv("DOCS2QA_TEST_ARGILLA_KEY", argilla_server.api_key)
     config_path, store, _ = demo_run(tmp_path, source="curation")
-    overrides = [f"curate.api_url={argilla_server.url}", "curate.api_key_env=DOCS2QA_TEST_ARGILLA_KEY",
-                 f"curate.dataset=exp-{uuid.uuid4().hex[:8]}"]
+    overrides = [
+        f"curate.api_url={argilla_server.url}",
+        "curate.api_key_env=DOCS2QA_TEST_ARGILLA_KEY",
+        f"curate.dataset=exp-{uuid.uuid4().hex[:8]}",
+    ]
     return config_path, store, overrides, load_config(config_path, overrides)
 
 
@@ -55,8 +58,9 @@ def test_export_holds_exactly_what_people_accepted(argilla_server, tmp_path, mon
     dropped = store.stage("export").read("dropped", Dropped)
     leaked = {d.item_id for d in dropped if d.reason.startswith("leakage_")}
     assert set(rows) | leaked == {p.pair_id for p in accepted} and not set(rows) & leaked
-    reasons = {d.reason for d in dropped if d.item_id == pairs[12].pair_id} | \
-        {d.reason for d in dropped if d.item_id == pairs[13].pair_id}
+    reasons = {d.reason for d in dropped if d.item_id == pairs[12].pair_id} | {
+        d.reason for d in dropped if d.item_id == pairs[13].pair_id
+    }
     assert reasons == {"curation_rejected", "curation_needs_edit"}
     assert sum(d.reason == "curation_pending" for d in dropped) == len(pairs) - 14
     if accepted[0].pair_id in rows:
@@ -81,8 +85,9 @@ def test_run_waits_for_review_instead_of_exporting_nothing(argilla_server, tmp_p
     pairs = store.stage("generate").read("pairs", QAPair)
     # Recorded under this config's hash and code version, so `run` takes the pairs as up to date.
     record("generate", config, store, lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
-    done = docs2qa("run", "-c", str(config_path), "--run", str(store.root),
-                   *[x for o in overrides for x in ("--set", o)])
+    done = docs2qa(
+        "run", "-c", str(config_path), "--run", str(store.root), *[x for o in overrides for x in ("--set", o)]
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "generate: up to date, skipped" in done.stderr and "push:" in done.stderr
     assert "waiting for review:" in done.stderr and f"pending {len(pairs)}" in done.stderr

@@ -3,16 +3,16 @@ reloading, merging, resuming, lineage. The model is gibberish; the plumbing is w
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
 import pytest
 import yaml
 
-from tiny_gemma import qa_rows, tiny_gemma  # noqa: F401  (session fixture)
-
 from docs2qa.errors import Docs2qaError
 from docs2qa.finetune.config import FinetuneConfig
+from tiny_gemma import qa_rows, tiny_gemma  # noqa: F401  (session fixture)
 
 pytest.importorskip("trl", reason="docs2qa finetune needs trl")
 pytest.importorskip("bitsandbytes", reason="4-bit fine-tuning needs bitsandbytes")
@@ -27,15 +27,29 @@ def dataset_root(tmp_path_factory) -> Path:
 
     root = tmp_path_factory.mktemp("datasets")
     rows = qa_rows(40)
-    write_version(root, "acme", {"train": rows[:32], "validation": rows[32:36], "test": rows[36:]},
-                  {"system_prompt": SYSTEM, "include_context": True}, {"source": "tests"})
+    write_version(
+        root,
+        "acme",
+        {"train": rows[:32], "validation": rows[32:36], "test": rows[36:]},
+        {"system_prompt": SYSTEM, "include_context": True},
+        {"source": "tests"},
+    )
     return root
 
 
 def config(model: Path, **overrides) -> FinetuneConfig:
-    settings = dict(dataset="acme/v1", base_model=str(model), max_steps=4, eval_steps=2, logging_steps=1,
-                    batch_size=4, learning_rate=2e-2, warmup_ratio=0.0, torch_threads=2,
-                    lora={"r": 8, "alpha": 16, "dropout": 0.0})
+    settings = dict(
+        dataset="acme/v1",
+        base_model=str(model),
+        max_steps=4,
+        eval_steps=2,
+        logging_steps=1,
+        batch_size=4,
+        learning_rate=2e-2,
+        warmup_ratio=0.0,
+        torch_threads=2,
+        lora={"r": 8, "alpha": 16, "dropout": 0.0},
+    )
     return FinetuneConfig(**{**settings, **overrides})
 
 
@@ -55,8 +69,10 @@ def trainer_for(cfg: FinetuneConfig, dataset_root: Path, out: Path):
 def probe_ids(tokenizer):
     import torch
 
-    messages = [{"role": "user", "content": "Which port does the server use?"},
-                {"role": "assistant", "content": "The server listens on port 6900."}]
+    messages = [
+        {"role": "user", "content": "Which port does the server use?"},
+        {"role": "assistant", "content": "The server listens on port 6900."},
+    ]
     return torch.tensor([tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]])
 
 
@@ -69,6 +85,7 @@ def logits(model, ids):
 
 # --- quantisation ---------------------------------------------------------------------------------
 
+
 def test_quantised_layers_are_bitsandbytes_layers(tiny_gemma):
     import bitsandbytes as bnb
     import torch
@@ -80,8 +97,9 @@ def test_quantised_layers_are_bitsandbytes_layers(tiny_gemma):
     assert isinstance(q_proj, bnb.nn.Linear4bit)
     assert q_proj.weight.quant_state.quant_type == "nf4"
     assert q_proj.weight.quant_state.nested, "double quantisation is on"
-    assert isinstance(load_base(tiny_gemma, quantization="int8", bf16=False).model.layers[0].mlp.down_proj,
-                      bnb.nn.Linear8bitLt)
+    assert isinstance(
+        load_base(tiny_gemma, quantization="int8", bf16=False).model.layers[0].mlp.down_proj, bnb.nn.Linear8bitLt
+    )
     assert type(load_base(tiny_gemma, quantization="none", bf16=False).model.layers[0].mlp.down_proj) is torch.nn.Linear
 
 
@@ -109,20 +127,24 @@ def test_trainer_settings_follow_the_recipe(tiny_gemma, dataset_root, tmp_path):
     assert args.load_best_model_at_end and args.metric_for_best_model == "eval_loss" and not args.greater_is_better
     stoppers = [c for c in trainer.callback_handler.callbacks if isinstance(c, EarlyStoppingCallback)]
     assert len(stoppers) == 1 and stoppers[0].early_stopping_patience == 2
-    assert all(p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in trainer.model.parameters() if p.requires_grad)
+    assert all(
+        p.dtype.is_floating_point and p.dtype.itemsize == 4 for p in trainer.model.parameters() if p.requires_grad
+    )
 
 
 # --- what the model is trained on -----------------------------------------------------------------
+
 
 def test_only_answer_tokens_carry_loss_in_a_collated_batch(tiny_gemma, dataset_root, tmp_path):
     trainer, tokenizer = trainer_for(config(tiny_gemma), dataset_root, tmp_path)
     batch = next(iter(trainer.get_train_dataloader()))
     answers = {row["answer"] for row in qa_rows(40)[:32]}
     model_turn = tokenizer.encode("<start_of_turn>model\n", add_special_tokens=False)
-    for ids, labels, mask in zip(batch["input_ids"].tolist(), batch["labels"].tolist(),
-                                 batch["attention_mask"].tolist()):
+    for ids, labels, mask in zip(
+        batch["input_ids"].tolist(), batch["labels"].tolist(), batch["attention_mask"].tolist()
+    ):
         length = sum(mask)
-        start = max(i + len(model_turn) for i in range(length) if ids[i:i + len(model_turn)] == model_turn)
+        start = max(i + len(model_turn) for i in range(length) if ids[i : i + len(model_turn)] == model_turn)
         assert all(label == -100 for label in labels[:start]), "prompt tokens carry no loss"
         assert labels[start:length] == ids[start:length], "every answer token carries loss"
         assert all(label == -100 for label in labels[length:]), "padding carries no loss"
@@ -144,13 +166,14 @@ def test_packed_examples_do_not_attend_to_each_other(tiny_gemma, dataset_root, t
     model = trainer.model.eval()
     with torch.no_grad():
         packed = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
-    for begin, end in zip(starts, starts[1:]):
+    for begin, end in itertools.pairwise(starts):
         alone = logits(model, batch["input_ids"][:, begin:end])
         torch.testing.assert_close(packed[:, begin:end].float(), alone, atol=1e-4, rtol=1e-4)
         assert batch["labels"][0, begin] == -100
 
 
 # --- a whole run from a dataset version -----------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def run(tiny_gemma, dataset_root, tmp_path_factory) -> tuple[Path, dict]:
@@ -170,16 +193,27 @@ def test_a_run_from_a_dataset_version_writes_adapter_card_and_lineage(run, datas
     assert (out / "adapter" / "adapter_model.safetensors").is_file()
     assert (out / "adapter" / "tokenizer_config.json").is_file() and (out / "merged" / "config.json").is_file()
     version = json.loads((dataset_root / "acme" / "v1" / "manifest.json").read_text())
-    assert manifest["dataset"] == {"name": "acme", "version": "v1", "content_id": version["content_id"],
-                                   "path": str((dataset_root / "acme" / "v1").resolve())}
+    assert manifest["dataset"] == {
+        "name": "acme",
+        "version": "v1",
+        "content_id": version["content_id"],
+        "path": str((dataset_root / "acme" / "v1").resolve()),
+    }
     cfg = config(tiny_gemma, max_steps=24, eval_steps=8, logging_steps=4)
     assert manifest["config_hash"] == stable_hash(cfg.model_dump(mode="json"))
     assert manifest["base_model"] == str(tiny_gemma) and manifest["adapter_dir"] == str(out / "adapter")
     assert manifest["global_step"] == 24 and manifest["libraries"]["peft"] and manifest["wall_time_s"] > 0
     assert [step for step, _ in manifest["losses"]["validation"]] == [8, 16, 24]
     card = (out / "README.md").read_text()
-    for fact in ("acme/v1", version["content_id"], str(tiny_gemma), "Validation loss", "lora_r | 8", "Wall time",
-                 "Hardware"):
+    for fact in (
+        "acme/v1",
+        version["content_id"],
+        str(tiny_gemma),
+        "Validation loss",
+        "lora_r | 8",
+        "Wall time",
+        "Hardware",
+    ):
         assert fact in card
 
 
@@ -203,8 +237,9 @@ def test_merged_model_equals_base_plus_adapter(run, tiny_gemma, tmp_path):
     ids = probe_ids(AutoTokenizer.from_pretrained(out / "adapter"))
     base = AutoModelForCausalLM.from_pretrained(tiny_gemma, dtype=torch.float32)
     unmerged = logits(PeftModel.from_pretrained(base, str(out / "adapter")).eval(), ids)
-    merged32 = AutoModelForCausalLM.from_pretrained(merge_adapter(tiny_gemma, out / "adapter", tmp_path / "m32",
-                                                                  dtype="float32"))
+    merged32 = AutoModelForCausalLM.from_pretrained(
+        merge_adapter(tiny_gemma, out / "adapter", tmp_path / "m32", dtype="float32")
+    )
     torch.testing.assert_close(logits(merged32, ids), unmerged, atol=1e-4, rtol=1e-4)
     # The run's own --merge output: bf16 weights, so bf16 rounding is the only difference.
     merged16 = AutoModelForCausalLM.from_pretrained(out / "merged")
@@ -230,6 +265,7 @@ def test_reloaded_adapter_reproduces_the_trained_logits(tiny_gemma, dataset_root
 
 
 # --- resume ---------------------------------------------------------------------------------------
+
 
 class Killed(Exception):
     pass
@@ -262,8 +298,9 @@ def test_resume_continues_the_step_count_exactly(tiny_gemma, dataset_root, tmp_p
     with pytest.raises(Docs2qaError, match="--resume"):
         finetune(cfg, out_dir=tmp_path / "killed", dataset_root=dataset_root)
     with pytest.raises(Docs2qaError, match="different finetune config"):
-        finetune(config(tiny_gemma, learning_rate=1e-3), out_dir=tmp_path / "killed", dataset_root=dataset_root,
-                 resume=True)
+        finetune(
+            config(tiny_gemma, learning_rate=1e-3), out_dir=tmp_path / "killed", dataset_root=dataset_root, resume=True
+        )
     resumed = finetune(cfg, out_dir=tmp_path / "killed", dataset_root=dataset_root, resume=True)
 
     assert resumed["resumed_from_step"] == 2 and resumed["global_step"] == straight["global_step"] == 4
@@ -312,11 +349,25 @@ def test_preset_validates_and_names_its_command(path):
 
 
 def test_gemma_preset_is_the_seed_recipe():
-    cfg = FinetuneConfig.model_validate(yaml.safe_load((ROOT / "configs/finetune/gemma-7b-qlora.yaml").read_text())["finetune"])
+    cfg = FinetuneConfig.model_validate(
+        yaml.safe_load((ROOT / "configs/finetune/gemma-7b-qlora.yaml").read_text())["finetune"]
+    )
     assert (cfg.base_model, cfg.quantization, cfg.lora.r, cfg.lora.alpha, cfg.lora.dropout) == (
-        "google/gemma-7b-it", "nf4", 128, 256, 0.15)
-    assert (cfg.learning_rate, cfg.epochs, cfg.max_length, cfg.lr_scheduler, cfg.warmup_ratio, cfg.max_grad_norm,
-            cfg.optimizer) == (2e-4, 3, 512, "cosine", 0.03, 0.3, "paged_adamw_32bit")
+        "google/gemma-7b-it",
+        "nf4",
+        128,
+        256,
+        0.15,
+    )
+    assert (
+        cfg.learning_rate,
+        cfg.epochs,
+        cfg.max_length,
+        cfg.lr_scheduler,
+        cfg.warmup_ratio,
+        cfg.max_grad_norm,
+        cfg.optimizer,
+    ) == (2e-4, 3, 512, "cosine", 0.03, 0.3, "paged_adamw_32bit")
 
 
 def test_examples_longer_than_max_length_are_counted(tiny_gemma, dataset_root):
@@ -330,6 +381,7 @@ def test_examples_longer_than_max_length_are_counted(tiny_gemma, dataset_root):
 
 
 # --- the real small model and the GPU benchmark's plumbing ---------------------------------------
+
 
 @pytest.mark.slow
 def test_smollm2_cpu_preset_trains_the_embedded_model(dataset_root, tmp_path):
@@ -347,8 +399,22 @@ def test_qlora_benchmark_runs_with_tiny_shapes():
     import subprocess
     import sys
 
-    result = subprocess.run([sys.executable, str(ROOT / "benchmarks/bench_qlora.py"), "--small", "--warmup", "1",
-                             "--steps", "2", "--max-length", "128"], capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks/bench_qlora.py"),
+            "--small",
+            "--warmup",
+            "1",
+            "--steps",
+            "2",
+            "--max-length",
+            "128",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     numbers = json.loads(result.stdout.strip().splitlines()[-1])
     assert numbers["ours"]["tokens_per_s"] > 0 and numbers["baseline"]["tokens_per_s"] > 0
@@ -369,8 +435,9 @@ def test_early_stopping_ends_a_run_whose_validation_loss_stops_improving(tiny_ge
     from docs2qa.finetune.train import finetune
 
     # A learning rate this large makes the validation loss worse after the first steps.
-    cfg = config(tiny_gemma, max_steps=30, eval_steps=2, early_stopping_patience=1, learning_rate=3.0,
-                 quantization="none")
+    cfg = config(
+        tiny_gemma, max_steps=30, eval_steps=2, early_stopping_patience=1, learning_rate=3.0, quantization="none"
+    )
     manifest = finetune(cfg, out_dir=tmp_path, dataset_root=dataset_root)
     validation = manifest["losses"]["validation"]
     assert manifest["global_step"] < 30 and len(validation) >= 2, validation

@@ -16,13 +16,21 @@ from tiny_gemma import tiny_gemma  # noqa: F401  (session fixture)
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory, tiny_gemma):  # noqa: F811
+def exported(tmp_path_factory, tiny_gemma):
     tmp = tmp_path_factory.mktemp("finetune-stage")
     config_path, store, _ = demo_run(tmp)
     export(load_config(config_path), store)
-    settings = [f"finetune.base_model={tiny_gemma}", "finetune.max_steps=2", "finetune.eval_steps=1",
-                "finetune.batch_size=2", "finetune.max_length=256", "finetune.gradient_checkpointing=false",
-                "eval.max_new_tokens=8", "eval.max_examples=4", "eval.ceiling=true"]
+    settings = [
+        f"finetune.base_model={tiny_gemma}",
+        "finetune.max_steps=2",
+        "finetune.eval_steps=1",
+        "finetune.batch_size=2",
+        "finetune.max_length=256",
+        "finetune.gradient_checkpointing=false",
+        "eval.max_new_tokens=8",
+        "eval.max_examples=4",
+        "eval.ceiling=true",
+    ]
     base = ["-c", str(config_path), "--run", str(store.root)] + [x for s in settings for x in ("--set", s)]
     return store, base
 
@@ -49,7 +57,9 @@ def test_finetune_then_eval_through_the_cli(exported):
     assert (store.root / "eval" / "results" / "report.html").read_text().count("<svg") >= 2
 
     status = docs2qa("status", *base)
-    assert status.returncode == 0 and "finetune  up to date" in status.stdout and "eval      up to date" in status.stdout
+    assert (
+        status.returncode == 0 and "finetune  up to date" in status.stdout and "eval      up to date" in status.stdout
+    )
 
 
 @pytest.mark.slow  # training runs through the CLI

@@ -30,10 +30,14 @@ def test_gates_catch_bad_pairs_with_high_precision_and_recall():
     false_alarms = [v for v in flagged if v[0] == "good" and v[1]]
     precision = len(caught) / (len(caught) + len(false_alarms))
     recall = len(caught) / len(bad)
-    per_kind = {kind: sum(1 for v in bad if v[0] == kind and v[1] == kind) / sum(1 for v in bad if v[0] == kind)
-                for kind in ("unsupported", "echo", "degenerate")}
-    print(f"gates on {len(flagged)} labelled pairs: precision {precision:.2f}, recall {recall:.2f}, "
-          f"right reason per kind {per_kind}")
+    per_kind = {
+        kind: sum(1 for v in bad if v[0] == kind and v[1] == kind) / sum(1 for v in bad if v[0] == kind)
+        for kind in ("unsupported", "echo", "degenerate")
+    }
+    print(
+        f"gates on {len(flagged)} labelled pairs: precision {precision:.2f}, recall {recall:.2f}, "
+        f"right reason per kind {per_kind}"
+    )
     assert not false_alarms, false_alarms
     assert precision >= 0.95 and recall >= 0.9
     assert min(per_kind.values()) >= 0.8
@@ -44,9 +48,13 @@ def test_each_gate_names_its_reason():
     chunk = "Invitations to an Acme organization expire after 14 days unless an Owner resends them."
     evidence = "Invitations to an Acme organization expire after 14 days"
     cases = {
-        "The answer is:": "degenerate", "[insert answer here]": "degenerate", "1. 1. 2. 3. 4. 5.": "degenerate",
-        "a fact, a fact, a fact, a fact, a fact": "degenerate", "When do Acme invitations expire?": "echo",
-        "Acme invitations expire.": "echo", "They expire after 30 days, by email reminder.": "unsupported",
+        "The answer is:": "degenerate",
+        "[insert answer here]": "degenerate",
+        "1. 1. 2. 3. 4. 5.": "degenerate",
+        "a fact, a fact, a fact, a fact, a fact": "degenerate",
+        "When do Acme invitations expire?": "echo",
+        "Acme invitations expire.": "echo",
+        "They expire after 30 days, by email reminder.": "unsupported",
     }
     for answer, reason in cases.items():
         failure = gate_pair("When do Acme invitations expire?", answer, evidence, chunk, "factual", cfg)
@@ -56,16 +64,29 @@ def test_each_gate_names_its_reason():
     assert short[0] == "unsupported" and "evidence of 1 word" in short[1]
     # The share of content words found in the chunk is tunable.
     lax = GenerateConfig(support_min_share=0.0)
-    assert gate_pair("When do Acme invitations expire?", "They expire after 30 days, by email reminder.",
-                     evidence, chunk, "factual", lax) is None
+    assert (
+        gate_pair(
+            "When do Acme invitations expire?",
+            "They expire after 30 days, by email reminder.",
+            evidence,
+            chunk,
+            "factual",
+            lax,
+        )
+        is None
+    )
 
 
 def test_small_and_navigation_chunks_are_skipped_with_a_reason():
     assert chunk_skip_reason("Thanks for reading.", 25, 64)[0] == "chunk_too_small"
-    nav = "# All pages\n\n" + "\n".join(f"- [Page {i}](https://acme.example/docs/p{i}) — about page {i}." for i in range(6))
+    nav = "# All pages\n\n" + "\n".join(
+        f"- [Page {i}](https://acme.example/docs/p{i}) — about page {i}." for i in range(6)
+    )
     assert chunk_skip_reason(nav, 200, 64)[0] == "chunk_navigation"
-    prose = ("Acme notebooks stop after 60 minutes without input. " * 6 +
-             "\n\nSee [Sessions](https://acme.example/docs/sessions) for more.")
+    prose = (
+        "Acme notebooks stop after 60 minutes without input. " * 6
+        + "\n\nSee [Sessions](https://acme.example/docs/sessions) for more."
+    )
     assert chunk_skip_reason(prose, 200, 64) is None
 
 
@@ -87,8 +108,12 @@ def test_a_judge_that_disagrees_with_the_gates_is_uninformative():
 
 def test_a_judge_that_barely_separates_or_rejects_everything_is_uninformative():
     # Measured on the demo: SmolLM2's lowest scores averaged 1.17 (gates passed) vs 1.16 (failed).
-    judged = [(scores((1, 1, 1, 1)), True)] * 5 + [(scores((2, 2, 2, 2)), True)] + \
-        [(scores((1, 1, 1, 1)), False)] * 16 + [(scores((2, 2, 2, 2)), False)] * 3
+    judged = (
+        [(scores((1, 1, 1, 1)), True)] * 5
+        + [(scores((2, 2, 2, 2)), True)]
+        + [(scores((1, 1, 1, 1)), False)] * 16
+        + [(scores((2, 2, 2, 2)), False)] * 3
+    )
     health = judge_health(judged, min_score=3)
     assert health["informative"] is False and health["applied"] is False
     assert "below generate.judge.min_score=3" in health["reason"]

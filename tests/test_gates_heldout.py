@@ -31,8 +31,10 @@ def test_gates_on_the_held_out_set_per_reason():
         results.append((row["label"], failure[0] if failure else "good", row["question"], failure))
     figures = {}
     for reason in (*REASONS, "any bad"):
+
         def labelled_as(label, reason=reason):
             return label != "good" if reason == "any bad" else label == reason
+
         predicted = [r for r in results if labelled_as(r[1])]
         actual = [r for r in results if labelled_as(r[0])]
         hits = [r for r in predicted if labelled_as(r[0])]

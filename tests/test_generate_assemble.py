@@ -11,26 +11,57 @@ from docs2qa.config import GenerateConfig
 from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates
 from docs2qa.records import Chunk
 
-TEXT = ("# Datasets\n\nA private dataset is visible only to you and your collaborators. "
-        "You can make a dataset public at any time from its settings page. Uploads are limited to 20 GB per dataset.")
-CHUNK = Chunk("c1", "p1", "https://acme.example/docs/datasets", "https://acme.example/docs/datasets#datasets",
-              "Datasets", ["Datasets"], TEXT, 40, 0, len(TEXT), "sha", "2026-01-01T00:00:00+00:00")
+TEXT = (
+    "# Datasets\n\nA private dataset is visible only to you and your collaborators. "
+    "You can make a dataset public at any time from its settings page. Uploads are limited to 20 GB per dataset."
+)
+CHUNK = Chunk(
+    "c1",
+    "p1",
+    "https://acme.example/docs/datasets",
+    "https://acme.example/docs/datasets#datasets",
+    "Datasets",
+    ["Datasets"],
+    TEXT,
+    40,
+    0,
+    len(TEXT),
+    "sha",
+    "2026-01-01T00:00:00+00:00",
+)
 LABELS = {"generator": "transformers:test", "judge": "transformers:test"}
 
 
 def verdict(verdict="keep", scores=(5, 5, 5, 5), parse_error=None, rationale="fine"):
-    return {"scores": dict(zip(("grounded", "correct", "useful", "standalone"), scores)), "verdict": verdict,
-            "revised_answer": "", "rationale": rationale, "parse_error": parse_error, "raw_output": "raw judge text",
-            "parse_attempts": 1, "tokens": {"prompt": 10, "completion": 5}}
+    return {
+        "scores": dict(zip(("grounded", "correct", "useful", "standalone"), scores)),
+        "verdict": verdict,
+        "revised_answer": "",
+        "rationale": rationale,
+        "parse_error": parse_error,
+        "raw_output": "raw judge text",
+        "parse_attempts": 1,
+        "tokens": {"prompt": 10, "completion": 5},
+    }
 
 
 def record(pairs, judgements, parse_error=None):
-    return {"unit": "u1", "chunk_id": "c1", "question_type": "factual", "pairs": pairs, "parse_error": parse_error,
-            "raw_output": "raw generator text" if parse_error else None, "parse_attempts": 1,
-            "tokens": {"prompt": 100, "completion": 50}, "judgements": judgements}
+    return {
+        "unit": "u1",
+        "chunk_id": "c1",
+        "question_type": "factual",
+        "pairs": pairs,
+        "parse_error": parse_error,
+        "raw_output": "raw generator text" if parse_error else None,
+        "parse_attempts": 1,
+        "tokens": {"prompt": 100, "completion": 50},
+        "judgements": judgements,
+    }
 
 
-def pair(question, answer="Uploads are limited to 20 GB per dataset.", evidence="Uploads are limited to 20 GB per dataset."):
+def pair(
+    question, answer="Uploads are limited to 20 GB per dataset.", evidence="Uploads are limited to 20 GB per dataset."
+):
     return {"question": question, "answer": answer, "evidence": evidence}
 
 
@@ -57,17 +88,31 @@ def test_parse_failures_keep_the_raw_output():
 
 
 def test_failed_checks_and_low_judge_scores_are_recorded_with_reasons():
-    pairs, dropped = run(record(
-        [pair("What does the text say about uploads?"), pair("How big can an Acme upload be?", evidence="Made-up quote not here."),
-         pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time from its settings page")],
-        [verdict(), verdict(), verdict(scores=(5, 2, 5, 5), rationale="trivial")]))
+    pairs, dropped = run(
+        record(
+            [
+                pair("What does the text say about uploads?"),
+                pair("How big can an Acme upload be?", evidence="Made-up quote not here."),
+                pair(
+                    "Can I make an Acme dataset public later?",
+                    "Yes, from its settings page.",
+                    "make a dataset public at any time from its settings page",
+                ),
+            ],
+            [verdict(), verdict(), verdict(scores=(5, 2, 5, 5), rationale="trivial")],
+        )
+    )
     assert not pairs
     assert [d.reason for d in dropped] == ["not_standalone", "evidence_not_in_chunk", "judge_low_score"]
     assert "lowest score 2 < generate.judge.min_score=3" in dropped[2].detail and "trivial" in dropped[2].detail
 
 
 def test_the_keep_decision_follows_the_scores_not_the_verdict_word():
-    good = pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time from its settings page")
+    good = pair(
+        "Can I make an Acme dataset public later?",
+        "Yes, from its settings page.",
+        "make a dataset public at any time from its settings page",
+    )
     pairs, dropped = run(record([good], [verdict("drop", scores=(4, 4, 4, 4))]))
     assert len(pairs) == 1 and not dropped and pairs[0].judge_verdict == "drop"
     pairs, dropped = run(record([good], [verdict("keep", scores=(4, 4, 1, 4))]))
@@ -84,10 +129,20 @@ def test_exact_repeats_within_a_unit_are_dropped():
 
 @pytest.mark.slow  # loads the MiniLM embedding model
 def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
-    pairs, _ = run(record(
-        [pair("How large can an Acme dataset upload be?"), pair("What is the maximum size of an Acme dataset upload?"),
-         pair("Can I make an Acme dataset public later?", "Yes, from its settings page.", "make a dataset public at any time from its settings page")],
-        [verdict(scores=(3, 3, 3, 3)), verdict(), verdict()]))
+    pairs, _ = run(
+        record(
+            [
+                pair("How large can an Acme dataset upload be?"),
+                pair("What is the maximum size of an Acme dataset upload?"),
+                pair(
+                    "Can I make an Acme dataset public later?",
+                    "Yes, from its settings page.",
+                    "make a dataset public at any time from its settings page",
+                ),
+            ],
+            [verdict(scores=(3, 3, 3, 3)), verdict(), verdict()],
+        )
+    )
     kept, dropped = remove_near_duplicates(pairs, GenerateConfig(dedup={"threshold": 0.8}))
     assert [d.reason for d in dropped] == ["near_duplicate"]
     best = next(p for p in kept if p.question.startswith("What is the maximum"))

@@ -27,12 +27,17 @@ def chunks(tmp_path_factory):
     from docs2qa.generation.qa.gates import chunk_skip_reason
 
     # Chunks the stage would skip (navigation, too small) would make unit counts below vary.
-    return [c for c in demo_chunks(tmp_path_factory.mktemp("ingest")) if not chunk_skip_reason(c.text, c.token_count, 64)]
+    return [
+        c for c in demo_chunks(tmp_path_factory.mktemp("ingest")) if not chunk_skip_reason(c.text, c.token_count, 64)
+    ]
 
 
 def tiny_generate(model, **overrides) -> dict:
-    settings = {"generator": {"model": str(model), "max_new_tokens": 48, "batch_size": 2},
-                "questions_per_type": {"factual": 1, "procedural": 1}, "parse_retries": 1}
+    settings = {
+        "generator": {"model": str(model), "max_new_tokens": 48, "batch_size": 2},
+        "questions_per_type": {"factual": 1, "procedural": 1},
+        "parse_retries": 1,
+    }
     settings.update(overrides)
     return settings
 
@@ -65,7 +70,9 @@ def test_tiny_model_runs_the_whole_stage_and_every_rejection_has_a_reason(tmp_pa
 def test_answer_first_runs_in_the_same_pipeline_and_journal(tmp_path, chunks, tiny_chat_model):
     from docs2qa.generation.qa.answer_first import pick_answers
 
-    settings = tiny_generate(tiny_chat_model, strategy="answer_first", questions_per_type={"factual": 1, "conceptual": 1})
+    settings = tiny_generate(
+        tiny_chat_model, strategy="answer_first", questions_per_type={"factual": 1, "conceptual": 1}
+    )
     run, config = make_run(tmp_path, chunks[:2], settings)
     result = docs2qa("generate", "-c", str(config), "--run", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -161,8 +168,13 @@ def test_openai_backend_against_a_real_local_server(tmp_path, chunks, tiny_chat_
 
     with transformers_server(tiny_chat_model) as base_url:
         settings = tiny_generate(tiny_chat_model, questions_per_type={"factual": 1})
-        settings["generator"] = {"backend": "openai", "base_url": base_url, "model": str(tiny_chat_model),
-                                 "max_new_tokens": 32, "batch_size": 2}
+        settings["generator"] = {
+            "backend": "openai",
+            "base_url": base_url,
+            "model": str(tiny_chat_model),
+            "max_new_tokens": 32,
+            "batch_size": 2,
+        }
         run, config = make_run(tmp_path, chunks[:2], settings)
         result = docs2qa("generate", "-c", str(config), "--run", str(run))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -183,7 +195,10 @@ def test_ray_runs_the_same_pipeline_on_a_local_cluster(tmp_path, chunks, tiny_ch
 
 @pytest.mark.slow
 def test_smollm2_writes_real_pairs_through_the_whole_stage(tmp_path, chunks):
-    settings = {"generator": {"batch_size": 4, "max_new_tokens": 260}, "questions_per_type": {"factual": 1, "procedural": 1}}
+    settings = {
+        "generator": {"batch_size": 4, "max_new_tokens": 260},
+        "questions_per_type": {"factual": 1, "procedural": 1},
+    }
     # Two chunks with plain prose (no code or tables), which the 135M model handles best.
     prose = [c for c in chunks if "```" not in c.text and "|" not in c.text and c.token_count > 120][:2]
     run, config = make_run(tmp_path, prose, settings)

@@ -32,8 +32,13 @@ def page_words(page) -> Counter:
         parts.append(title)
         for block in blocks:
             value = block[-1]
-            parts.append(" ".join(" ".join(r) for r in value) if block[0] == "table"
-                         else " ".join(value) if block[0] == "ul" else value)
+            parts.append(
+                " ".join(" ".join(r) for r in value)
+                if block[0] == "table"
+                else " ".join(value)
+                if block[0] == "ul"
+                else value
+            )
     return words(" ".join(parts))
 
 
@@ -45,18 +50,24 @@ def recall(expected: Counter, got: Counter) -> float:
 def ingested(request, tmp_path_factory):
     root = tmp_path_factory.mktemp(request.param)
     site = build(request.param, root / "site")
-    config = Config.model_validate({"name": request.param, "crawl": {
-        "local_dir": str(root / "site"), "local_base_url": BASE}})
+    config = Config.model_validate(
+        {"name": request.param, "crawl": {"local_dir": str(root / "site"), "local_base_url": BASE}}
+    )
     store = RunStore(root / "run")
     for stage in (stages.crawl, stages.convert, stages.chunk):
         stage(config, store)
     dropped = [d for s in ("crawl", "convert") for d in store.stage(s).read("dropped", Dropped)]
-    return (site, root / "site", store.stage("convert").read("documents", Document),
-            store.stage("chunk").read("chunks", Chunk), dropped)
+    return (
+        site,
+        root / "site",
+        store.stage("convert").read("documents", Document),
+        store.stage("chunk").read("chunks", Chunk),
+        dropped,
+    )
 
 
 def file_of(url: str) -> str:
-    return url[len(BASE):] or "index.html"
+    return url[len(BASE) :] or "index.html"
 
 
 def test_kept_pages_and_titles(ingested):
@@ -68,7 +79,7 @@ def test_kept_pages_and_titles(ingested):
 
 
 def test_every_word_of_the_content_is_kept(ingested):
-    site, _, documents, chunks, _ = ingested
+    _site, _, documents, chunks, _ = ingested
     by_url = {}
     for c in chunks:
         by_url.setdefault(c.url, []).append(c.text)
@@ -92,7 +103,7 @@ def test_no_duplicate_pages(ingested):
 
 
 def test_anchors_exist(ingested):
-    site, folder, documents, chunks, _ = ingested
+    _site, folder, documents, chunks, _ = ingested
     targets = {}
     for doc in documents:
         path = folder / file_of(doc.url)
@@ -101,8 +112,9 @@ def test_anchors_exist(ingested):
             targets[doc.url] = {github_slug(h, seen) for h in re.findall(r"^#+ (.+)$", path.read_text(), re.M)}
         else:
             tree = lxml.html.fromstring(path.read_bytes())
-            targets[doc.url] = {el.get("id") for el in tree.iter() if el.get("id")} | \
-                               {el.get("name") for el in tree.iter("a") if el.get("name")}
+            targets[doc.url] = {el.get("id") for el in tree.iter() if el.get("id")} | {
+                el.get("name") for el in tree.iter("a") if el.get("name")
+            }
     anchored = 0
     for c in chunks:
         url, _, fragment = c.anchor_url.partition("#")

@@ -32,8 +32,11 @@ def _imports(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def _stage_imports(source: str) -> list[str]:
-    return [f"line {line}: {name}" for line, name in _imports(ast.parse(source))
-            if any(name == p or name.startswith(p + ".") for p in STAGE_PACKAGES)]
+    return [
+        f"line {line}: {name}"
+        for line, name in _imports(ast.parse(source))
+        if any(name == p or name.startswith(p + ".") for p in STAGE_PACKAGES)
+    ]
 
 
 def test_no_core_module_imports_a_stage_package():
@@ -43,20 +46,25 @@ def test_no_core_module_imports_a_stage_package():
     assert offenders == {}, f"core modules import stage packages: {offenders}"
 
 
-@pytest.mark.parametrize("source", [
-    "import docs2qa.generation.convert",
-    "def f():\n    from docs2qa.curation.pull import collect\n",
-    "from docs2qa import finetune",
-    "class A:\n    def m(self):\n        import docs2qa.finetune.stage as s\n",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "import docs2qa.generation.convert",
+        "def f():\n    from docs2qa.curation.pull import collect\n",
+        "from docs2qa import finetune",
+        "class A:\n    def m(self):\n        import docs2qa.finetune.stage as s\n",
+    ],
+)
 def test_the_check_sees_every_form_of_import(source):
     assert _stage_imports(source), source
 
 
 @pytest.mark.parametrize("module", ["docs2qa.config", "docs2qa.cli", "docs2qa.pipeline", "docs2qa.store"])
 def test_importing_core_loads_no_stage_module(module):
-    script = (f"import json, sys; import {module}; "
-              f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({STAGE_PACKAGES!r}))))")
+    script = (
+        f"import json, sys; import {module}; "
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({STAGE_PACKAGES!r}))))"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == []
@@ -64,11 +72,17 @@ def test_importing_core_loads_no_stage_module(module):
 
 def test_loading_a_config_imports_only_the_section_modules():
     # The sections come from the stage packages, by name; their stage code is not loaded for it.
-    script = ("import json, sys; from docs2qa.config import load_config; "
-              "c = load_config('configs/demo.yaml'); assert c.finetune and c.eval; "
-              "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('docs2qa.generation', "
-              "'docs2qa.curation', 'docs2qa.finetune')))))")
+    script = (
+        "import json, sys; from docs2qa.config import load_config; "
+        "c = load_config('configs/demo.yaml'); assert c.finetune and c.eval; "
+        "print(json.dumps(sorted(m for m in sys.modules if m.startswith(('docs2qa.generation', "
+        "'docs2qa.curation', 'docs2qa.finetune')))))"
+    )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == ["docs2qa.finetune", "docs2qa.finetune.config", "docs2qa.finetune.evaluate",
-                                       "docs2qa.finetune.evaluate.config"]
+    assert json.loads(done.stdout) == [
+        "docs2qa.finetune",
+        "docs2qa.finetune.config",
+        "docs2qa.finetune.evaluate",
+        "docs2qa.finetune.evaluate.config",
+    ]

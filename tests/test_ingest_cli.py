@@ -15,7 +15,9 @@ DEMO = ROOT / "configs" / "demo.yaml"
 
 
 def docs2qa(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    result = subprocess.run([sys.executable, "-m", "docs2qa", *args], capture_output=True, text=True, timeout=600, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "docs2qa", *args], capture_output=True, text=True, timeout=600, cwd=ROOT
+    )
     if check:
         assert result.returncode == 0, result.stderr[-3000:]
     return result

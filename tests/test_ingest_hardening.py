@@ -37,7 +37,14 @@ def test_local_dir_refuses_symlinks_that_lead_outside(tmp_path):
 
 
 def _deep(depth: int) -> str:
-    return "<html><body><main>" + "<div>" * depth + "<h2>Deep part</h2>" + PROSE + "</div>" * depth + "</main></body></html>"
+    return (
+        "<html><body><main>"
+        + "<div>" * depth
+        + "<h2>Deep part</h2>"
+        + PROSE
+        + "</div>" * depth
+        + "</main></body></html>"
+    )
 
 
 def test_a_deeply_nested_page_keeps_its_text():
@@ -45,7 +52,7 @@ def test_a_deeply_nested_page_keeps_its_text():
     analysis = detect.analyze_html(page.encode())
     assert detect.classify(analysis, 200, html=True) is None
     assert "Tide gauges record" in analysis.main_text
-    md, ids, _ = html_to_markdown(page, "https://x.invalid/deep.html", ConvertConfig())
+    md, _ids, _ = html_to_markdown(page, "https://x.invalid/deep.html", ConvertConfig())
     assert "## Deep part" in md and md.count("Tide gauges record") == 6
     md_sel, _, _ = html_to_markdown(page, "https://x.invalid/deep.html", ConvertConfig(main_selector="main"))
     assert md_sel == md

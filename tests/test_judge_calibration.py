@@ -12,8 +12,12 @@ from docs2qa.curation.snapshot import read_snapshot, write_snapshot
 
 
 def row(score: int, status: str, curation: str = HUMAN, pid: str = "") -> dict:
-    return {"pair_id": pid or f"p{score}-{status}-{id(object())}", "status": status, "curation": curation,
-            "min_judge_score": score}
+    return {
+        "pair_id": pid or f"p{score}-{status}-{id(object())}",
+        "status": status,
+        "curation": curation,
+        "min_judge_score": score,
+    }
 
 
 def synthetic_snapshot() -> list[dict]:
@@ -73,10 +77,27 @@ def test_the_calibration_is_part_of_the_summary_and_the_snapshot(tmp_path):
 def _full(r: dict) -> dict:
     """A snapshot row with every column (the synthetic rows carry only what calibration reads)."""
     empty: list = []
-    return {"label": "", "question": "q", "answer": "a", "original_question": "q", "original_answer": "a",
-            "generator_answer": "a", "edited": False, "reason": "", "submitted": 1, "annotators": empty,
-            "response_statuses": empty, "labels": empty, "ratings": empty, "corrected_questions": empty,
-            "corrected_answers": empty, "comments": empty, "question_type": "factual", "page_url": "", **r}
+    return {
+        "label": "",
+        "question": "q",
+        "answer": "a",
+        "original_question": "q",
+        "original_answer": "a",
+        "generator_answer": "a",
+        "edited": False,
+        "reason": "",
+        "submitted": 1,
+        "annotators": empty,
+        "response_statuses": empty,
+        "labels": empty,
+        "ratings": empty,
+        "corrected_questions": empty,
+        "corrected_answers": empty,
+        "comments": empty,
+        "question_type": "factual",
+        "page_url": "",
+        **r,
+    }
 
 
 def test_pull_from_a_real_argilla_measures_the_judge_against_people(argilla_server, tmp_path):

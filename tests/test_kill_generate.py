@@ -28,8 +28,11 @@ def chunks(tmp_path_factory):
 
 
 def settings(model, **overrides) -> dict:
-    base = {"generator": {"model": str(model), "max_new_tokens": 48, "batch_size": 2},
-            "questions_per_type": {"factual": 1, "procedural": 1}, "parse_retries": 1}
+    base = {
+        "generator": {"model": str(model), "max_new_tokens": 48, "batch_size": 2},
+        "questions_per_type": {"factual": 1, "procedural": 1},
+        "parse_retries": 1,
+    }
     return {**base, **overrides}
 
 
@@ -68,13 +71,15 @@ def assert_complete_once(run) -> None:
 
 
 def test_kill_9_of_the_cli_leaves_no_pipeline_running_and_the_rerun_repeats_nothing(
-        tmp_path, chunks, tiny_chat_model, monkeypatch):
+    tmp_path, chunks, tiny_chat_model, monkeypatch
+):
     run, config = make_run(tmp_path, chunks[:10], settings(tiny_chat_model))
 
     def second_generate(first):
         second = docs2qa("generate", "-c", str(config), "--run", str(run))
-        assert second.returncode == 1 and f"in use by pid {first.pid} (`docs2qa generate`" in second.stderr, \
+        assert second.returncode == 1 and f"in use by pid {first.pid} (`docs2qa generate`" in second.stderr, (
             second.stderr[-2000:]
+        )
 
     left = kill_cli_mid_run(run, config, monkeypatch, while_running=second_generate)
     assert left == [], f"processes outlived the killed CLI: {left}"

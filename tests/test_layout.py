@@ -16,11 +16,16 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_root_datasets_folder_does_not_shadow_hugging_face():
-    assert not (ROOT / "datasets" / "__init__.py").exists(), "datasets/ is data; an __init__.py would shadow HF datasets"
+    assert not (ROOT / "datasets" / "__init__.py").exists(), (
+        "datasets/ is data; an __init__.py would shadow HF datasets"
+    )
     # `python -c` puts the current directory first on sys.path, the worst case for shadowing.
     out = subprocess.run(
         [sys.executable, "-c", "import datasets; print(datasets.__file__)"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     path = Path(out.stdout.strip())

@@ -18,13 +18,16 @@ def tiny_llm(tiny_chat_model):
         llm = build_llm(LLMConfig(model=str(tiny_chat_model), max_new_tokens=max_new_tokens, batch_size=4), grammar)
         llm.load()
         return llm
+
     return build
 
 
 def test_random_model_output_always_parses_as_pairs(tiny_llm):
     llm = tiny_llm(pairs_grammar(2), 200)
-    prompts = [generate_messages("lines", qt, 2, "Datasets", ["Datasets", "Limits"], CHUNK)
-               for qt in ("factual", "procedural", "conceptual", "yes_no")]
+    prompts = [
+        generate_messages("lines", qt, 2, "Datasets", ["Datasets", "Limits"], CHUNK)
+        for qt in ("factual", "procedural", "conceptual", "yes_no")
+    ]
     for output in llm.generate(prompts, max_new_tokens=200):
         text = output["generations"][0]
         pairs = parse_pairs(text, "lines")  # raises on any malformed reply
@@ -35,8 +38,10 @@ def test_random_model_output_always_parses_as_pairs(tiny_llm):
 
 def test_random_model_output_always_parses_as_a_critique(tiny_llm):
     llm = tiny_llm(critique_grammar(), 160)
-    prompts = [critique_messages("lines", f"Question {i}?", "Answer.", "Uploads are limited", CHUNK, "Datasets", ["Datasets"])
-               for i in range(4)]
+    prompts = [
+        critique_messages("lines", f"Question {i}?", "Answer.", "Uploads are limited", CHUNK, "Datasets", ["Datasets"])
+        for i in range(4)
+    ]
     for output in llm.generate(prompts, max_new_tokens=160):
         critique = parse_critique(output["generations"][0], "lines")
         assert set(critique["scores"].values()) <= {1, 2, 3, 4, 5}

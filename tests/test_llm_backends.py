@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import os
 import time
 from pathlib import Path
 
@@ -48,7 +47,7 @@ def _reference(llm, text: str, max_new_tokens: int, stop: list[str] | None = Non
     extra = {"stop_strings": stop, "tokenizer": tokenizer} if stop else {}
     with torch.inference_mode():
         out = model.generate(**ids, max_new_tokens=max_new_tokens, do_sample=False, **extra)
-    new = out[0, ids["input_ids"].shape[1]:].tolist()
+    new = out[0, ids["input_ids"].shape[1] :].tolist()
     decoded = tokenizer.decode(new, skip_special_tokens=True)
     for s in stop or []:
         decoded = decoded.split(s)[0]
@@ -101,7 +100,9 @@ def test_generation_kwargs_match_each_backend_signature(tiny_chat_model, monkeyp
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     for backend in ("transformers", "openai", "inference_endpoints"):
         for temperature in (0.0, 0.7):
-            cfg = LLMConfig(backend=backend, model=str(tiny_chat_model), base_url="http://127.0.0.1:9/v1", temperature=temperature)
+            cfg = LLMConfig(
+                backend=backend, model=str(tiny_chat_model), base_url="http://127.0.0.1:9/v1", temperature=temperature
+            )
             llm = build_llm(cfg)
             accepted = {p.name for p in llm.generate_parameters}
             assert set(llm.generation_kwargs) <= accepted, (backend, llm.generation_kwargs)
@@ -149,7 +150,7 @@ def test_openai_backend_against_transformers_serve(tiny_chat_model, tiny_llm):
         task.unload()
     by_prompt = {r["instruction"]: r for r in rows}
     assert set(by_prompt) == set(PROMPTS[:3])
-    for prompt, row in by_prompt.items():
+    for _prompt, row in by_prompt.items():
         assert row["generation"]
         stats = row["distilabel_metadata"]["statistics_text_generation_0"]
         assert stats["output_tokens"] > 0 and stats["input_tokens"] > 0
@@ -164,7 +165,12 @@ def test_openai_backend_against_transformers_serve(tiny_chat_model, tiny_llm):
 def test_api_key_comes_from_env_and_never_shows(monkeypatch):
     secret = "sk-docs2qa-test-0123456789abcdef"
     monkeypatch.setenv("DOCS2QA_TEST_LLM_KEY", secret)
-    cfg = LLMConfig(backend="openai", model="gpt-4o-mini", base_url="https://api.example.com:8443/v1", api_key_env="DOCS2QA_TEST_LLM_KEY")
+    cfg = LLMConfig(
+        backend="openai",
+        model="gpt-4o-mini",
+        base_url="https://api.example.com:8443/v1",
+        api_key_env="DOCS2QA_TEST_LLM_KEY",
+    )
     llm = build_llm(cfg)
     assert llm.api_key.get_secret_value() == secret
     label = model_label(cfg)
@@ -185,11 +191,14 @@ def test_model_labels():
     assert model_label(LLMConfig()) == "transformers:smollm2-135m-instruct"
     assert model_label(LLMConfig(model="/models/qwen2.5-1.5b-instruct")) == "transformers:qwen2.5-1.5b-instruct"
     assert model_label(LLMConfig(model="Qwen/Qwen2.5-1.5B-Instruct")) == "transformers:Qwen/Qwen2.5-1.5B-Instruct"
-    assert model_label(LLMConfig(backend="openai", model="gpt-4o-mini", api_key_env="X")) == "openai:gpt-4o-mini@api.openai.com"
-    assert model_label(LLMConfig(backend="llamacpp", model="/m/SmolLM2.Q4_1.gguf")) == "llamacpp:SmolLM2.Q4_1"
-    assert model_label(LLMConfig(backend="inference_endpoints", model="m", base_url="https://user:pw@tgi.internal:8080")) == (
-        "inference_endpoints:m@tgi.internal"
+    assert (
+        model_label(LLMConfig(backend="openai", model="gpt-4o-mini", api_key_env="X"))
+        == "openai:gpt-4o-mini@api.openai.com"
     )
+    assert model_label(LLMConfig(backend="llamacpp", model="/m/SmolLM2.Q4_1.gguf")) == "llamacpp:SmolLM2.Q4_1"
+    assert model_label(
+        LLMConfig(backend="inference_endpoints", model="m", base_url="https://user:pw@tgi.internal:8080")
+    ) == ("inference_endpoints:m@tgi.internal")
 
 
 @pytest.mark.skipif(embedded.importlib.util.find_spec("vllm") is not None, reason="vllm is installed here")
@@ -211,7 +220,11 @@ def test_inference_endpoints_refuses_offline_hub(monkeypatch):
         build_llm(LLMConfig(backend="inference_endpoints", base_url="http://127.0.0.1:9"))
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("DOCS2QA_TEST_HF_KEY", "hf_secret_value_1234")
-    llm = build_llm(LLMConfig(backend="inference_endpoints", model="tgi", base_url="http://127.0.0.1:9", api_key_env="DOCS2QA_TEST_HF_KEY"))
+    llm = build_llm(
+        LLMConfig(
+            backend="inference_endpoints", model="tgi", base_url="http://127.0.0.1:9", api_key_env="DOCS2QA_TEST_HF_KEY"
+        )
+    )
     assert llm.api_key.get_secret_value() == "hf_secret_value_1234"
     assert "hf_secret_value_1234" not in repr(llm)
 

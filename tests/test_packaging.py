@@ -5,8 +5,12 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-MAPPED = {"docs2qa": "docs2qa", "generation": "docs2qa.generation", "curation": "docs2qa.curation",
-          "finetune": "docs2qa.finetune"}
+MAPPED = {
+    "docs2qa": "docs2qa",
+    "generation": "docs2qa.generation",
+    "curation": "docs2qa.curation",
+    "finetune": "docs2qa.finetune",
+}
 
 
 def test_every_package_folder_is_declared():

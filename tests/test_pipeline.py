@@ -22,5 +22,14 @@ def test_every_stage_target_resolves_and_has_a_code_version():
 
 
 def test_the_pipeline_order_is_the_documented_one():
-    assert [s.name for s in stages()] == ["crawl", "convert", "chunk", "generate", "push", "pull", "export",
-                                          "finetune", "eval"]
+    assert [s.name for s in stages()] == [
+        "crawl",
+        "convert",
+        "chunk",
+        "generate",
+        "push",
+        "pull",
+        "export",
+        "finetune",
+        "eval",
+    ]

@@ -13,8 +13,13 @@ SERVICE = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c',
 
 
 def _spawn(tmp_path, marker: str, env: dict | None = None) -> dict:
-    return process_groups.spawn(tmp_path / "svc.log", tmp_path, [sys.executable, "-c", SERVICE, marker],
-                                {"PATH": "/usr/bin:/bin", **(env or {})}, marker=marker)
+    return process_groups.spawn(
+        tmp_path / "svc.log",
+        tmp_path,
+        [sys.executable, "-c", SERVICE, marker],
+        {"PATH": "/usr/bin:/bin", **(env or {})},
+        marker=marker,
+    )
 
 
 def test_terminate_ends_the_whole_group(tmp_path):

@@ -24,14 +24,21 @@ intervals use more battery.
 """
 
 CFG = GenerateConfig()
-GOOD = dict(question="How often does Acme Notes sync notebooks?", answer="Every 5 minutes while the app is open.",
-            evidence="Acme Notes syncs your notebooks every 5 minutes while the app is open.")
+GOOD = dict(
+    question="How often does Acme Notes sync notebooks?",
+    answer="Every 5 minutes while the app is open.",
+    evidence="Acme Notes syncs your notebooks every 5 minutes while the app is open.",
+)
 
 
 def reasons(**changes) -> list[str]:
     pair = {**GOOD, "question_type": "factual", **changes}
-    return [reason for reason, _ in check_pair(pair["question"], pair["answer"], pair["evidence"], CHUNK,
-                                                pair["question_type"], changes.pop("cfg", CFG))[1]]
+    return [
+        reason
+        for reason, _ in check_pair(
+            pair["question"], pair["answer"], pair["evidence"], CHUNK, pair["question_type"], changes.pop("cfg", CFG)
+        )[1]
+    ]
 
 
 def test_good_pair_passes():
@@ -39,15 +46,18 @@ def test_good_pair_passes():
     assert failures == [] and ratio == 1.0
 
 
-@pytest.mark.parametrize("quote", [
-    "acme notes syncs your notebooks every **5 minutes** while the app is open",  # case and bold
-    "“Acme Notes syncs your notebooks every 5 minutes\n while the app is open.”",  # curly quotes, line break
-    "shorter intervals use more battery",
-    "pick a value between 1 and 60 minutes - shorter intervals",  # en dash vs hyphen
-    "notebooks larger than 2 GB are ‘paused’ and do not sync",  # smart vs straight quotes
-    "open Settings > Sync and pick a value",  # backticks dropped
-    "...every 5 minutes while the app is open...",
-])
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "acme notes syncs your notebooks every **5 minutes** while the app is open",  # case and bold
+        "“Acme Notes syncs your notebooks every 5 minutes\n while the app is open.”",  # curly quotes, line break
+        "shorter intervals use more battery",
+        "pick a value between 1 and 60 minutes - shorter intervals",  # en dash vs hyphen
+        "notebooks larger than 2 GB are ‘paused’ and do not sync",  # smart vs straight quotes
+        "open Settings > Sync and pick a value",  # backticks dropped
+        "...every 5 minutes while the app is open...",
+    ],
+)
 def test_true_quote_with_formatting_differences_passes(quote):
     assert evidence_ratio(quote, CHUNK) == 1.0
     assert "evidence_not_in_chunk" not in reasons(evidence=quote)
@@ -59,8 +69,14 @@ def test_slightly_misquoted_evidence_passes_fuzzily():
 
 
 def test_invented_evidence_fails_with_its_ratio():
-    ratio, failures = check_pair(GOOD["question"], GOOD["answer"], "Keep-warm mode holds the water at 80 °C for up to 30 minutes.",
-                                 CHUNK, "factual", CFG)
+    ratio, failures = check_pair(
+        GOOD["question"],
+        GOOD["answer"],
+        "Keep-warm mode holds the water at 80 °C for up to 30 minutes.",
+        CHUNK,
+        "factual",
+        CFG,
+    )
     assert ratio < 0.6
     assert failures[0][0] == "evidence_not_in_chunk" and f"{ratio:.2f}" in failures[0][1]
     assert reasons(evidence="") == ["evidence_not_in_chunk"]
@@ -69,43 +85,57 @@ def test_invented_evidence_fails_with_its_ratio():
 def test_unanswerable_takes_no_evidence():
     base = dict(question="Can Acme Notes export notebooks to PDF?", answer="The documentation does not say.")
     assert reasons(**base, evidence="", question_type="unanswerable") == []
-    assert reasons(**base, evidence="syncs every 5 minutes", question_type="unanswerable") == ["evidence_for_unanswerable"]
+    assert reasons(**base, evidence="syncs every 5 minutes", question_type="unanswerable") == [
+        "evidence_for_unanswerable"
+    ]
 
 
 def test_length_bounds():
     assert reasons(question="Sync?") == ["question_too_short"]
-    assert reasons(question="How often does Acme Notes sync when " + "the app is open and " * 20 + "?") == ["question_too_long"]
+    assert reasons(question="How often does Acme Notes sync when " + "the app is open and " * 20 + "?") == [
+        "question_too_long"
+    ]
     assert reasons(answer="5") == ["answer_too_short"]
     cfg = CFG.model_copy(update={"max_answer_chars": 20})
-    assert [r for r, _ in check_pair(**GOOD, chunk_text=CHUNK, question_type="factual", cfg=cfg)[1]] == ["answer_too_long"]
+    assert [r for r, _ in check_pair(**GOOD, chunk_text=CHUNK, question_type="factual", cfg=cfg)[1]] == [
+        "answer_too_long"
+    ]
 
 
-@pytest.mark.parametrize("question", [
-    "According to the text, how often does Acme Notes sync?",
-    "What does this section say about syncing?",
-    "How often does the app sync, as described in the passage?",
-    "What does the document describe?",
-    "Which plans are listed above?",
-    "What is the sync interval mentioned in the context?",
-    "Based on the given documentation excerpt, how often does sync run?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "According to the text, how often does Acme Notes sync?",
+        "What does this section say about syncing?",
+        "How often does the app sync, as described in the passage?",
+        "What does the document describe?",
+        "Which plans are listed above?",
+        "What is the sync interval mentioned in the context?",
+        "Based on the given documentation excerpt, how often does sync run?",
+    ],
+)
 def test_not_standalone(question):
     assert "not_standalone" in reasons(question=question)
 
 
-@pytest.mark.parametrize("question", [
-    "How do I make the text bold in Acme Notes?",
-    "How do I share the document with another Acme Notes user?",
-    "What does Acme Notes do in the context of low battery?",
-    "Which section of Acme Notes settings controls sync?",
-])
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How do I make the text bold in Acme Notes?",
+        "How do I share the document with another Acme Notes user?",
+        "What does Acme Notes do in the context of low battery?",
+        "Which section of Acme Notes settings controls sync?",
+    ],
+)
 def test_standalone_questions_that_mention_such_words_pass(question):
     assert "not_standalone" not in reasons(question=question)
 
 
 def test_wrong_language():
-    french = dict(question="À quelle fréquence Acme Notes synchronise-t-il les carnets de notes ?",
-                  answer="Toutes les cinq minutes, tant que l'application reste ouverte sur votre appareil.")
+    french = dict(
+        question="À quelle fréquence Acme Notes synchronise-t-il les carnets de notes ?",
+        answer="Toutes les cinq minutes, tant que l'application reste ouverte sur votre appareil.",
+    )
     assert reasons(**french) == ["wrong_language"]
     russian = dict(question="Как часто Acme Notes синхронизирует блокноты?", answer="Каждые пять минут.")
     assert reasons(**russian) == ["wrong_language"]
@@ -113,8 +143,11 @@ def test_wrong_language():
     assert "wrong_language" not in reasons(**code)
     # Languages other than English are checked only when a detector library is installed.
     german_cfg = CFG.model_copy(update={"language": "de"})
-    assert "wrong_language" not in [r for r, _ in check_pair(**GOOD, chunk_text=CHUNK, question_type="factual",
-                                                              cfg=german_cfg)[1]] or _has_langdetect()
+    assert (
+        "wrong_language"
+        not in [r for r, _ in check_pair(**GOOD, chunk_text=CHUNK, question_type="factual", cfg=german_cfg)[1]]
+        or _has_langdetect()
+    )
 
 
 def _has_langdetect() -> bool:
@@ -125,8 +158,11 @@ def _has_langdetect() -> bool:
 
 def test_not_a_question():
     assert reasons(question="Tell me how often Acme Notes syncs.") == ["not_a_question"]
-    statement = dict(question="Acme Notes syncs notebooks larger than 2 GB.", answer="False. Those are paused.",
-                     evidence="notebooks larger than 2 GB are \"paused\" and do not sync")
+    statement = dict(
+        question="Acme Notes syncs notebooks larger than 2 GB.",
+        answer="False. Those are paused.",
+        evidence='notebooks larger than 2 GB are "paused" and do not sync',
+    )
     assert reasons(**statement, question_type="yes_no") == []
     assert reasons(**statement, question_type="factual") == ["not_a_question"]
 

@@ -28,23 +28,34 @@ EVIDENCE: Attachments can be up to 25 MB each."""
 def test_lines_good():
     pairs = parse_pairs_lines(GOOD_LINES)
     assert pairs == [
-        {"question": "How do I enable dark mode in Acme Notes?", "answer": "Open Settings > Appearance and choose Dark.",
-         "evidence": "Open **Settings > Appearance** and choose *Dark*."},
-        {"question": "What is the maximum attachment size in Acme Notes?", "answer": "25 MB per attachment.",
-         "evidence": "Attachments can be up to 25 MB each."},
+        {
+            "question": "How do I enable dark mode in Acme Notes?",
+            "answer": "Open Settings > Appearance and choose Dark.",
+            "evidence": "Open **Settings > Appearance** and choose *Dark*.",
+        },
+        {
+            "question": "What is the maximum attachment size in Acme Notes?",
+            "answer": "25 MB per attachment.",
+            "evidence": "Attachments can be up to 25 MB each.",
+        },
     ]
 
 
-@pytest.mark.parametrize("decorated", [
-    "1. Q: How do I sync?\n   A: Press Sync.\n   EVIDENCE: Press Sync.",
-    "**Q:** How do I sync?\n**A:** Press Sync.\n**EVIDENCE:** Press Sync.",
-    "**Q**: How do I sync?\n**A**: Press Sync.\n**EVIDENCE**: Press Sync.",
-    "- Q1: How do I sync?\n- A1: Press Sync.\n- EVIDENCE1: Press Sync.",
-    "### Q: How do I sync?\nA:Press Sync.\nevidence:   Press Sync.  ",
-    "Here are the pairs you asked for:\n\nQ: How do I sync?\nA: Press Sync.\nEVIDENCE: Press Sync.\n\nI hope this helps!",
-])
+@pytest.mark.parametrize(
+    "decorated",
+    [
+        "1. Q: How do I sync?\n   A: Press Sync.\n   EVIDENCE: Press Sync.",
+        "**Q:** How do I sync?\n**A:** Press Sync.\n**EVIDENCE:** Press Sync.",
+        "**Q**: How do I sync?\n**A**: Press Sync.\n**EVIDENCE**: Press Sync.",
+        "- Q1: How do I sync?\n- A1: Press Sync.\n- EVIDENCE1: Press Sync.",
+        "### Q: How do I sync?\nA:Press Sync.\nevidence:   Press Sync.  ",
+        "Here are the pairs you asked for:\n\nQ: How do I sync?\nA: Press Sync.\nEVIDENCE: Press Sync.\n\nI hope this helps!",
+    ],
+)
 def test_lines_tolerates_decoration_and_chatter(decorated):
-    assert parse_pairs_lines(decorated) == [{"question": "How do I sync?", "answer": "Press Sync.", "evidence": "Press Sync."}]
+    assert parse_pairs_lines(decorated) == [
+        {"question": "How do I sync?", "answer": "Press Sync.", "evidence": "Press Sync."}
+    ]
 
 
 def test_lines_multiline_value_and_empty_evidence():
@@ -55,17 +66,20 @@ def test_lines_multiline_value_and_empty_evidence():
     assert parse_pairs_lines(code)[0]["evidence"] == "pip install acme\nacme --init"
 
 
-@pytest.mark.parametrize("bad, message", [
-    ("", "empty"),
-    ("I cannot help with that.", "no 'Q:'"),
-    ("Q: How do I sync?\nA: Press Sync.", "lacks EVIDENCE:"),
-    ("Q: How do I sync?\nEVIDENCE: Press Sync.", "before 'A:'"),
-    ("Q: How do I sync?\nA: Press Sync.\nEVIDENCE: x\nQ: Second?\nA: y", "pair 2 lacks EVIDENCE:"),
-    ("Q:\nA: Press Sync.\nEVIDENCE: Press Sync.", "empty 'Q:'"),
-    ("Q: How do I sync?\nA: \nEVIDENCE: Press Sync.", "empty 'A:'"),
-    ("A: Press Sync.\nQ: How?\nA: x\nEVIDENCE: y", "before any 'Q:'"),
-    ("Q: How?\nA: x\nA: y\nEVIDENCE: z", "two 'A:'"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "empty"),
+        ("I cannot help with that.", "no 'Q:'"),
+        ("Q: How do I sync?\nA: Press Sync.", "lacks EVIDENCE:"),
+        ("Q: How do I sync?\nEVIDENCE: Press Sync.", "before 'A:'"),
+        ("Q: How do I sync?\nA: Press Sync.\nEVIDENCE: x\nQ: Second?\nA: y", "pair 2 lacks EVIDENCE:"),
+        ("Q:\nA: Press Sync.\nEVIDENCE: Press Sync.", "empty 'Q:'"),
+        ("Q: How do I sync?\nA: \nEVIDENCE: Press Sync.", "empty 'A:'"),
+        ("A: Press Sync.\nQ: How?\nA: x\nEVIDENCE: y", "before any 'Q:'"),
+        ("Q: How?\nA: x\nA: y\nEVIDENCE: z", "two 'A:'"),
+    ],
+)
 def test_lines_rejects(bad, message):
     with pytest.raises(ParseError, match=message):
         parse_pairs_lines(bad)
@@ -78,16 +92,19 @@ def test_json_good_and_fenced():
     assert parse_pairs_json(fenced) == body["pairs"]
 
 
-@pytest.mark.parametrize("bad, message", [
-    ('{"pairs": [{"question": "Q?", "answer": "A"', "invalid JSON"),
-    ('[{"question": "Q?", "answer": "A", "evidence": ""}]', "neither a JSON object"),
-    ('{"items": []}', "exactly the key 'pairs'"),
-    ('{"pairs": []}', "non-empty list"),
-    ('{"pairs": [{"question": "Q?", "answer": "A"}]}', "exactly question, answer, evidence"),
-    ('{"pairs": [{"question": "Q?", "answer": 3, "evidence": ""}]}', "must be strings"),
-    ('{"pairs": [{"question": " ", "answer": "A", "evidence": ""}]}', "empty question"),
-    ("```json\n{}\n```\n```json\n{}\n```", "2 ```json blocks"),
-])
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ('{"pairs": [{"question": "Q?", "answer": "A"', "invalid JSON"),
+        ('[{"question": "Q?", "answer": "A", "evidence": ""}]', "neither a JSON object"),
+        ('{"items": []}', "exactly the key 'pairs'"),
+        ('{"pairs": []}', "non-empty list"),
+        ('{"pairs": [{"question": "Q?", "answer": "A"}]}', "exactly question, answer, evidence"),
+        ('{"pairs": [{"question": "Q?", "answer": 3, "evidence": ""}]}', "must be strings"),
+        ('{"pairs": [{"question": " ", "answer": "A", "evidence": ""}]}', "empty question"),
+        ("```json\n{}\n```\n```json\n{}\n```", "2 ```json blocks"),
+    ],
+)
 def test_json_rejects(bad, message):
     with pytest.raises(ParseError, match=message):
         parse_pairs_json(bad)
@@ -109,31 +126,46 @@ def test_critique_lines_good():
         "revised_answer": "Open Settings > Appearance and choose Dark; it applies at once.",
         "rationale": "The answer misses that the change is immediate.",
     }
-    keep = GOOD_CRITIQUE.replace("Revise.", "keep").replace("REVISED: Open Settings > Appearance and choose Dark; it applies at once.", "REVISED: -")
+    keep = GOOD_CRITIQUE.replace("Revise.", "keep").replace(
+        "REVISED: Open Settings > Appearance and choose Dark; it applies at once.", "REVISED: -"
+    )
     assert parse_critique_lines(keep)["revised_answer"] == ""
     bold = "\n".join(f"**{line.replace(':', ':**', 1)}" for line in GOOD_CRITIQUE.splitlines())
     assert parse_critique_lines(bold)["verdict"] == "revise"
 
 
-@pytest.mark.parametrize("edit, message", [
-    (("CORRECT: 3", "CORRECT: 7"), "correct must be an integer 1-5"),
-    (("CORRECT: 3", "CORRECT: 0"), "correct must be an integer 1-5"),
-    (("CORRECT: 3", "CORRECT: 3.5"), "correct must be an integer 1-5"),
-    (("CORRECT: 3", "CORRECT: good"), "correct must be an integer 1-5"),
-    (("VERDICT: Revise.", "VERDICT: maybe"), "verdict must be keep, revise or drop"),
-    (("REVISED: Open Settings > Appearance and choose Dark; it applies at once.", "REVISED: -"), "no revised answer"),
-    (("USEFUL: 4/5\n", ""), "missing USEFUL:"),
-    (("RATIONALE: The answer misses that the change is immediate.", "RATIONALE:"), "rationale is missing"),
-    (("GROUNDED: 4", "GROUNDED: 4\nGROUNDED: 5"), "appears twice"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (("CORRECT: 3", "CORRECT: 7"), "correct must be an integer 1-5"),
+        (("CORRECT: 3", "CORRECT: 0"), "correct must be an integer 1-5"),
+        (("CORRECT: 3", "CORRECT: 3.5"), "correct must be an integer 1-5"),
+        (("CORRECT: 3", "CORRECT: good"), "correct must be an integer 1-5"),
+        (("VERDICT: Revise.", "VERDICT: maybe"), "verdict must be keep, revise or drop"),
+        (
+            ("REVISED: Open Settings > Appearance and choose Dark; it applies at once.", "REVISED: -"),
+            "no revised answer",
+        ),
+        (("USEFUL: 4/5\n", ""), "missing USEFUL:"),
+        (("RATIONALE: The answer misses that the change is immediate.", "RATIONALE:"), "rationale is missing"),
+        (("GROUNDED: 4", "GROUNDED: 4\nGROUNDED: 5"), "appears twice"),
+    ],
+)
 def test_critique_lines_rejects(edit, message):
     with pytest.raises(ParseError, match=message):
         parse_critique_lines(GOOD_CRITIQUE.replace(*edit))
 
 
 def test_critique_json():
-    body = {"grounded": 5, "correct": 5, "useful": 3, "standalone": 4, "verdict": "keep", "revised_answer": "",
-            "rationale": "Fine."}
+    body = {
+        "grounded": 5,
+        "correct": 5,
+        "useful": 3,
+        "standalone": 4,
+        "verdict": "keep",
+        "revised_answer": "",
+        "rationale": "Fine.",
+    }
     parsed = parse_critique_json(json.dumps(body))
     assert parsed["scores"] == {"grounded": 5, "correct": 5, "useful": 3, "standalone": 4}
     assert parsed["verdict"] == "keep" and parsed["revised_answer"] == ""
@@ -157,8 +189,9 @@ def test_prompt_hash_is_stable_and_tracks_the_template(monkeypatch):
 
 
 def test_prompts_carry_the_chunk_and_the_rules():
-    messages = prompts.generate_messages("lines", "unanswerable", 2, "Acme Notes", ["Sync", "Conflicts"],
-                                         "Conflicts are kept as copies.")
+    messages = prompts.generate_messages(
+        "lines", "unanswerable", 2, "Acme Notes", ["Sync", "Conflicts"], "Conflicts are kept as copies."
+    )
     assert [m["role"] for m in messages] == ["system", "user"]
     user = messages[1]["content"]
     assert "Acme Notes" in user and "Sync > Conflicts" in user and "Conflicts are kept as copies." in user
@@ -176,8 +209,11 @@ def test_prompts_carry_the_chunk_and_the_rules():
 def _llm(model_path):
     from distilabel.models.llms import TransformersLLM
 
-    return TransformersLLM(model=str(model_path), device="cpu",
-                           generation_kwargs={"max_new_tokens": 24, "do_sample": False, "temperature": 1.0})
+    return TransformersLLM(
+        model=str(model_path),
+        device="cpu",
+        generation_kwargs={"max_new_tokens": 24, "do_sample": False, "temperature": 1.0},
+    )
 
 
 def test_format_output_keeps_raw_text_on_failure():
@@ -192,8 +228,13 @@ def test_format_output_keeps_raw_text_on_failure():
     judge = CritiqueQA(llm=_llm(unloaded), output_format="lines")
     assert judge.format_output(GOOD_CRITIQUE)["verdict"] == "revise"
     assert judge.format_output("VERDICT: keep") | {"parse_error": None} == {
-        "scores": None, "verdict": None, "revised_answer": None, "rationale": None, "parse_error": None,
-        "raw_output": "VERDICT: keep"}
+        "scores": None,
+        "verdict": None,
+        "revised_answer": None,
+        "rationale": None,
+        "parse_error": None,
+        "raw_output": "VERDICT: keep",
+    }
     assert GenerateQA(llm=_llm(unloaded), output_format="json").get_structured_output() == prompts.PAIRS_SCHEMA
     assert task.get_structured_output() is None
 
@@ -207,15 +248,23 @@ def _run_pipeline(model_path: str, cache_dir: str, out_path: str) -> None:
 
     from docs2qa.generation.qa.tasks import CritiqueQA, GenerateQA
 
-    chunk = {"title": "Acme Notes", "heading_path": ["Sync"], "text": "Acme Notes syncs every 5 minutes.",
-             "question": "How often does Acme Notes sync?", "answer": "Every 5 minutes.",
-             "evidence": "syncs every 5 minutes"}
-    rows = [{**chunk, "chunk_id": f"c{i}", "question_type": qt, "n": 1}
-            for i, qt in enumerate(["factual", "procedural", "unanswerable"])]
+    chunk = {
+        "title": "Acme Notes",
+        "heading_path": ["Sync"],
+        "text": "Acme Notes syncs every 5 minutes.",
+        "question": "How often does Acme Notes sync?",
+        "answer": "Every 5 minutes.",
+        "evidence": "syncs every 5 minutes",
+    }
+    rows = [
+        {**chunk, "chunk_id": f"c{i}", "question_type": qt, "n": 1}
+        for i, qt in enumerate(["factual", "procedural", "unanswerable"])
+    ]
     with Pipeline(name="qa-tasks-test", cache_dir=cache_dir) as pipeline:
         load = LoadDataFromDicts(data=rows, batch_size=3)
-        generate = GenerateQA(name="generate_qa", llm=_llm(model_path), output_format="lines",
-                              parse_retries=1, input_batch_size=3)
+        generate = GenerateQA(
+            name="generate_qa", llm=_llm(model_path), output_format="lines", parse_retries=1, input_batch_size=3
+        )
         critique = CritiqueQA(name="critique_qa", llm=_llm(model_path), output_format="json", input_batch_size=3)
         load >> [generate, critique]
     distiset = pipeline.run(use_cache=False)
@@ -234,9 +283,11 @@ def test_tasks_run_in_a_real_pipeline(tiny_chat_model, tmp_path):
     from pathlib import Path
 
     out = tmp_path / "rows.json"
-    code = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
-            f"from test_qa_parsing import _run_pipeline; "
-            f"_run_pipeline({str(tiny_chat_model)!r}, {str(tmp_path / 'cache')!r}, {str(out)!r})")
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r}); "
+        f"from test_qa_parsing import _run_pipeline; "
+        f"_run_pipeline({str(tiny_chat_model)!r}, {str(tmp_path / 'cache')!r}, {str(out)!r})"
+    )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "DISTILABEL_CACHE_DIR": str(tmp_path / "cache")}
     done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=400)
     assert done.returncode == 0, done.stderr[-4000:]

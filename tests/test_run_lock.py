@@ -3,6 +3,7 @@ holds the folder, readers are never blocked, and a SIGKILL releases the lock."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -29,8 +30,15 @@ with run_lock.writing(sys.argv[1], "generate") as fd:
 
 
 def crawl_config(tmp_path, site) -> str:
-    config = {"name": "lock-test", "crawl": {"seeds": [f"{site}/docs/"], "allow_private_addresses": True,
-                                              "timeout_s": 120, "concurrency_per_host": 2}}
+    config = {
+        "name": "lock-test",
+        "crawl": {
+            "seeds": [f"{site}/docs/"],
+            "allow_private_addresses": True,
+            "timeout_s": 120,
+            "concurrency_per_host": 2,
+        },
+    }
     path = tmp_path / "lock-test.yaml"
     path.write_text(yaml.safe_dump(config))
     return str(path)
@@ -72,18 +80,15 @@ def orphaned_lock(tmp_path):
     holder.wait(10)
     holder.stdout.close()  # read what we needed; an open pipe warns (an error under filterwarnings)
     yield tmp_path, child
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.kill(child, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
 
 
 def test_lock_kept_by_an_orphan_is_refused_naming_it(orphaned_lock, monkeypatch):
     root, child = orphaned_lock
     monkeypatch.setattr(run_lock, "ORPHAN_GRACE_S", 1.0)
-    with pytest.raises(Docs2qaError) as refused:
-        with run_lock.writing(root, "generate"):
-            pass
+    with pytest.raises(Docs2qaError) as refused, run_lock.writing(root, "generate"):
+        pass
     assert f"pids {child}" in str(refused.value) and "outlived it" in str(refused.value)
 
 
@@ -97,9 +102,11 @@ def test_lock_waits_for_dying_orphans(orphaned_lock):
 
 
 def test_lock_is_reentrant_in_a_process_and_free_after(tmp_path):
-    probe = ("import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
-             "try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
-             "except BlockingIOError: sys.exit(3)")
+    probe = (
+        "import fcntl, os, sys; fd = os.open(sys.argv[1], os.O_RDWR)\n"
+        "try: fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)\n"
+        "except BlockingIOError: sys.exit(3)"
+    )
 
     def free() -> bool:
         return subprocess.run([sys.executable, "-c", probe, str(tmp_path / run_lock.LOCK_FILE)]).returncode == 0

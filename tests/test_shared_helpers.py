@@ -13,22 +13,32 @@ from docs2qa.records import QAPair
 from docs2qa.secrets import env_secret
 
 ROOT = Path(__file__).resolve().parent.parent
-CODE = [p for top in ("docs2qa", "generation", "curation", "finetune") for p in (ROOT / top).rglob("*.py")
-        if "demo_site" not in p.parts]
+CODE = [
+    p
+    for top in ("docs2qa", "generation", "curation", "finetune")
+    for p in (ROOT / top).rglob("*.py")
+    if "demo_site" not in p.parts
+]
 
 
 def _defined(name: str) -> list[str]:
-    return sorted(str(p.relative_to(ROOT)) for p in CODE
-                  if any(isinstance(n, ast.FunctionDef) and n.name == name for n in ast.walk(ast.parse(p.read_text()))))
+    return sorted(
+        str(p.relative_to(ROOT))
+        for p in CODE
+        if any(isinstance(n, ast.FunctionDef) and n.name == name for n in ast.walk(ast.parse(p.read_text())))
+    )
 
 
-@pytest.mark.parametrize("name,home", [
-    ("atomic_write_bytes", ["docs2qa/fsio.py"]),
-    ("cache_dir", ["docs2qa/fsio.py"]),
-    ("drop_partial_last_line", ["docs2qa/journal.py"]),
-    ("env_secret", ["docs2qa/secrets.py"]),
-    ("shown_answer", ["docs2qa/records.py"]),
-])
+@pytest.mark.parametrize(
+    "name,home",
+    [
+        ("atomic_write_bytes", ["docs2qa/fsio.py"]),
+        ("cache_dir", ["docs2qa/fsio.py"]),
+        ("drop_partial_last_line", ["docs2qa/journal.py"]),
+        ("env_secret", ["docs2qa/secrets.py"]),
+        ("shown_answer", ["docs2qa/records.py"]),
+    ],
+)
 def test_each_helper_is_defined_once(name, home):
     assert _defined(name) == home
 
@@ -85,9 +95,21 @@ def test_env_secret_names_the_variable_never_a_value(monkeypatch):
 
 
 def _pair(**kw) -> QAPair:
-    base = dict(pair_id="p", chunk_id="c", page_id="g", url="u", anchor_url="u#a", title="t", heading_path=["h"],
-                question="Q?", answer="old", question_type="factual", evidence="e", generator_model="m",
-                generate_prompt_hash="x")
+    base = dict(
+        pair_id="p",
+        chunk_id="c",
+        page_id="g",
+        url="u",
+        anchor_url="u#a",
+        title="t",
+        heading_path=["h"],
+        question="Q?",
+        answer="old",
+        question_type="factual",
+        evidence="e",
+        generator_model="m",
+        generate_prompt_hash="x",
+    )
     return QAPair(**{**base, **kw})
 
 

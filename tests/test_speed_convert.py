@@ -15,13 +15,13 @@ from pathlib import Path
 import lxml.html
 import pytest
 from bs4 import BeautifulSoup
-from generator_sites.sites import GENERATORS, build
 from markdownify import MarkdownConverter
 
 from docs2qa.generation import convert as cv
 from docs2qa.generation.fast_markdownify import base_class
 from docs2qa.generation.main_content import find_main, strip_chrome
 from docs2qa.generation.soup_from_lxml import soup_for
+from generator_sites.sites import GENERATORS, build
 
 TESTS = Path(__file__).parent
 sys.path.insert(0, str(TESTS.parent / "benchmarks"))
@@ -54,8 +54,10 @@ def _pages(tmp_path_factory) -> list[tuple[str, bytes]]:
     root = tmp_path_factory.mktemp("sites")
     for name in sorted(GENERATORS):
         build(name, root / name)
-        pages += [(f"https://{name}.invalid/{p.relative_to(root / name)}", p.read_bytes())
-                  for p in sorted((root / name).rglob("*.htm*"))]
+        pages += [
+            (f"https://{name}.invalid/{p.relative_to(root / name)}", p.read_bytes())
+            for p in sorted((root / name).rglob("*.htm*"))
+        ]
     rng = random.Random(3)
     pages += [(f"https://bench.invalid/p{i}.html", bench.make_page(i, rng).encode()) for i in range(4)]
     return [*pages, ("https://edge.invalid/page.html", EDGES.encode())]
@@ -145,14 +147,16 @@ def test_fast_walk_writes_markdownifys_markdown(pages):
         assert fast == stock, url
 
 
-@pytest.mark.parametrize("options", [{"wrap": True},
-                                     {"wrap": True, "escape_misc": True, "heading_style": "atx", "bullets": "*+-"}])
+@pytest.mark.parametrize(
+    "options", [{"wrap": True}, {"wrap": True, "escape_misc": True, "heading_style": "atx", "bullets": "*+-"}]
+)
 def test_fast_walk_alone_equals_markdownify(pages, options):
     """Without docs2qa's rules (pre and tables walked too, escaping on): the walk itself."""
     for url, body in pages:
         fast_tree, stock_tree = _trees(body)
-        assert base_class()(**options).convert_root(fast_tree) == \
-            MarkdownConverter(**options).process_tag(stock_tree, parent_tags=set()), url
+        assert base_class()(**options).convert_root(fast_tree) == MarkdownConverter(**options).process_tag(
+            stock_tree, parent_tags=set()
+        ), url
 
 
 def test_fast_walk_inside_a_pre_keeps_newlines():
@@ -160,8 +164,9 @@ def test_fast_walk_inside_a_pre_keeps_newlines():
     want = MarkdownConverter(wrap=True).convert_soup(BeautifulSoup(html, "lxml"))
     assert base_class()(wrap=True).convert_root(BeautifulSoup(html, "lxml")) == want
     inner = BeautifulSoup(html, "lxml").pre.div  # a root inside a <pre>
-    assert base_class()(wrap=True).convert_root(inner) == \
-        MarkdownConverter(wrap=True).process_tag(BeautifulSoup(html, "lxml").pre.div, parent_tags=set())
+    assert base_class()(wrap=True).convert_root(inner) == MarkdownConverter(wrap=True).process_tag(
+        BeautifulSoup(html, "lxml").pre.div, parent_tags=set()
+    )
 
 
 def test_fast_walk_refuses_options_it_does_not_follow():

@@ -7,16 +7,58 @@ import importlib.util
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_tokenizer import train_tiny_tokenizer
 
 from docs2qa.generation import tokenizer as tk
+from test_tokenizer import train_tiny_tokenizer
 
 # Contractions and near-contractions, every ASCII whitespace and the controls Python calls
 # space but Unicode does not (\x1c-\x1f), digits, punctuation runs, Markdown, an added token,
 # and non-ASCII text (counted whole).
-PIECES = ["tide", "Pool", "x", "42", "7", "'s", "'S", "'ll", "'re", "'ve", "'m", "'d", "'t", "'", "don't",
-          "#", "##", " ", "  ", "\t", "\n", "\n\n", "\r", "\x0b", "\x0c", "\x1c", "\x1f", "- ", "|", "```", "`x`",
-          "(", ")", ".", ",", "_", "{#id}", "<|im_start|>", "<", "é", "中文", "🙂", "\u00a0"]
+PIECES = [
+    "tide",
+    "Pool",
+    "x",
+    "42",
+    "7",
+    "'s",
+    "'S",
+    "'ll",
+    "'re",
+    "'ve",
+    "'m",
+    "'d",
+    "'t",
+    "'",
+    "don't",
+    "#",
+    "##",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\n\n",
+    "\r",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1f",
+    "- ",
+    "|",
+    "```",
+    "`x`",
+    "(",
+    ")",
+    ".",
+    ",",
+    "_",
+    "{#id}",
+    "<|im_start|>",
+    "<",
+    "é",
+    "中文",
+    "🙂",
+    "\u00a0",
+]
 texts = st.lists(st.lists(st.sampled_from(PIECES), max_size=16).map("".join), min_size=1, max_size=8)
 
 

@@ -17,12 +17,42 @@ from docs2qa.generation.chunk import chunk_document
 from docs2qa.records import Document, page_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from test_tokenizer import train_tiny_tokenizer  # noqa: E402
+from test_tokenizer import train_tiny_tokenizer
 
 # Letters, digits, punctuation, Markdown syntax, contractions, non-Latin text, emoji, an added
 # token and every kind of whitespace the regex treats differently.
-PIECES = ["tide", "Pool", "42", "3.14", "'s", "'ll", "don't", "#", "##", "- ", "|", "```", "~~~", "`x`", "é", "中文",
-          "🙂", "<|im_start|>", "(", ")", ".", ",", " ", "  ", "\t", "\n", "\n\n", "\u00a0", "\u3000", "\x1c"]
+PIECES = [
+    "tide",
+    "Pool",
+    "42",
+    "3.14",
+    "'s",
+    "'ll",
+    "don't",
+    "#",
+    "##",
+    "- ",
+    "|",
+    "```",
+    "~~~",
+    "`x`",
+    "é",
+    "中文",
+    "🙂",
+    "<|im_start|>",
+    "(",
+    ")",
+    ".",
+    ",",
+    " ",
+    "  ",
+    "\t",
+    "\n",
+    "\n\n",
+    "\u00a0",
+    "\u3000",
+    "\x1c",
+]
 SEPARATORS = ["\n", "\n\n", "\n\n\n", " ", "", "\n ", " \n", "\t\n", "\x1c\n"]
 
 text = st.lists(st.sampled_from(PIECES), min_size=0, max_size=12).map("".join)

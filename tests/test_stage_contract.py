@@ -44,8 +44,9 @@ def test_a_changed_stage_version_makes_exactly_it_and_its_dependents_stale(tmp_p
     store = _fake_run(tmp_path, config, names)
     # A fix to chunk's code: its version changes, nothing else does.
     declared = stages()
-    bumped = tuple(dataclasses.replace(s, code=(*s.code, "docs2qa.errors")) if s.name == "chunk" else s
-                   for s in declared)
+    bumped = tuple(
+        dataclasses.replace(s, code=(*s.code, "docs2qa.errors")) if s.name == "chunk" else s for s in declared
+    )
     assert stage_named("chunk").version != bumped[2].version
     monkeypatch.setattr("docs2qa.registry.declared_stages", lambda: bumped)
     reasons = {s.name: s.stale_reasons(config, store) for s in pipeline.stages_for(config) if s.name in names}
@@ -59,8 +60,13 @@ def test_a_changed_stage_version_makes_exactly_it_and_its_dependents_stale(tmp_p
     other = dataclasses.replace(row, title="changed")
     pipeline.record("chunk", config, store, lambda folder: StageResult({"pages": ([other], Page)}, 1))
     stale = {n: stage_named(n).stale_reasons(config, store) for n in names}
-    assert stale == {"crawl": [], "convert": [], "chunk": [], "generate": ["inputs (chunk)"],
-                     "export": ["inputs (chunk)"]}
+    assert stale == {
+        "crawl": [],
+        "convert": [],
+        "chunk": [],
+        "generate": ["inputs (chunk)"],
+        "export": ["inputs (chunk)"],
+    }
 
 
 def test_the_version_is_a_hash_of_the_stage_source(tmp_path, monkeypatch):
@@ -93,8 +99,13 @@ def test_manifest_records_the_version_and_status_says_what_changed(tmp_path):
 
 
 def _status(config_path, run, *extra):
-    done = subprocess.run([sys.executable, "-m", "docs2qa", "status", "-c", str(config_path), "--run", str(run),
-                           *extra], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "docs2qa", "status", "-c", str(config_path), "--run", str(run), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     return done.stdout
 
@@ -175,17 +186,32 @@ cli.main()
 def test_run_holds_the_run_folder_between_stages(tmp_path):
     """Two real processes: while `docs2qa run` is between crawl and convert, a second writer is
     refused (the lock used to be taken per stage, leaving the folder free in between)."""
-    config = _config(tmp_path, crawl={"local_dir": str(ROOT / "tests" / "fixture_site" / "docs"),
-                                      "local_base_url": "https://docs.example/docs/"},
-                     export={"source": "generation"})
+    config = _config(
+        tmp_path,
+        crawl={
+            "local_dir": str(ROOT / "tests" / "fixture_site" / "docs"),
+            "local_base_url": "https://docs.example/docs/",
+        },
+        export={"source": "generation"},
+    )
     run = tmp_path / "run"
-    first = subprocess.Popen([sys.executable, "-c", BETWEEN_STAGES, str(config), str(run)], cwd=ROOT,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", BETWEEN_STAGES, str(config), str(run)],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline() == "between stages\n", first.stderr.read() if first.poll() else ""
         assert (run / "crawl" / "_COMPLETE").exists() and not (run / "convert" / "_COMPLETE").exists()
-        second = subprocess.run([sys.executable, "-m", "docs2qa", "crawl", "-c", str(config), "--run", str(run)],
-                                cwd=ROOT, capture_output=True, text=True, timeout=120)
+        second = subprocess.run(
+            [sys.executable, "-m", "docs2qa", "crawl", "-c", str(config), "--run", str(run)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert second.returncode == 1, second.stderr[-2000:]
         assert f"in use by pid {first.pid}" in second.stderr and "stage run" in second.stderr
         assert "Traceback" not in second.stderr
@@ -197,8 +223,14 @@ def test_run_holds_the_run_folder_between_stages(tmp_path):
 def test_curate_status_writes_no_run_folder(tmp_path):
     """It reads Argilla only; it used to record runs/<name>/config.yaml like a stage."""
     config = _config(tmp_path, curate={"api_url": "http://127.0.0.1:9"})  # nothing listens on port 9
-    done = subprocess.run([sys.executable, "-m", "docs2qa", "curate", "status", "-c", str(config)], cwd=tmp_path,
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "ARGILLA_API_KEY": "k"})
+    done = subprocess.run(
+        [sys.executable, "-m", "docs2qa", "curate", "status", "-c", str(config)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "ARGILLA_API_KEY": "k"},
+    )
     assert done.returncode == 1 and "cannot reach the Argilla server" in done.stderr, done.stderr[-2000:]
     assert list(tmp_path.iterdir()) == [config]
 
@@ -208,10 +240,12 @@ def test_verbose_shows_our_debug_lines_and_quiet_is_the_default(tmp_path):
     store = _fake_run(tmp_path, load_config(config_path), ["crawl", "convert"])
     store.stage("crawl").manifest_path.write_text("{")
     args = ["status", "-c", str(config_path), "--run", str(store.root)]
-    quiet = subprocess.run([sys.executable, "-m", "docs2qa", *args], cwd=ROOT, capture_output=True, text=True,
-                           timeout=120)
-    loud = subprocess.run([sys.executable, "-m", "docs2qa", "-v", *args], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    quiet = subprocess.run(
+        [sys.executable, "-m", "docs2qa", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    loud = subprocess.run(
+        [sys.executable, "-m", "docs2qa", "-v", *args], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert quiet.returncode == loud.returncode == 0 and quiet.stdout == loud.stdout
     assert "DEBUG" not in quiet.stderr
     assert "DEBUG docs2qa.store: " in loud.stderr and "manifest.json is unreadable" in loud.stderr
@@ -225,6 +259,7 @@ def test_cli_options_reach_the_stage_function_as_before():
     assert generate.cli_arguments({"max_tokens": 5, "ray": False, "ray_address": None}) == {"ray": None}
     assert generate.cli_arguments({"max_tokens": None, "ray": True, "ray_address": None}) == {"ray": ""}
     assert generate.cli_arguments({"max_tokens": None, "ray": True, "ray_address": "10.0.0.1:6379"}) == {
-        "ray": "10.0.0.1:6379"}
+        "ray": "10.0.0.1:6379"
+    }
     assert stage_named("finetune").cli_arguments({"resume": True, "merge": False}) == {"resume": True, "merge": False}
     assert stage_named("export").cli_arguments({"push_to_hub": "me/ds"}) == {"push_to_hub": "me/ds"}

@@ -1,14 +1,17 @@
 """Token counting: tokenizer.json loading, batch counting, token-boundary cuts, embedded SmolLM2."""
 
 import importlib.util
+import itertools
 
 import pytest
 
 from docs2qa.errors import Docs2qaError
 from docs2qa.generation import tokenizer as tk
 
-WORDS = ("tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "
-         "import return value config option install run chunk token table code list").split()
+WORDS = (
+    "tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "
+    "import return value config option install run chunk token table code list"
+).split()
 
 
 def train_tiny_tokenizer(path):
@@ -18,10 +21,16 @@ def train_tiny_tokenizer(path):
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=1000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-                                  show_progress=False)
-    corpus = [" ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(12)) + " | --- |\n# " + WORDS[i % len(WORDS)].capitalize() + "."
-     for i in range(300)]
+    trainer = trainers.BpeTrainer(
+        vocab_size=1000, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False
+    )
+    corpus = [
+        " ".join(WORDS[(i * 7 + j) % len(WORDS)] for j in range(12))
+        + " | --- |\n# "
+        + WORDS[i % len(WORDS)].capitalize()
+        + "."
+        for i in range(300)
+    ]
     tok.train_from_iterator(corpus, trainer)
     tok.save(str(path))
     return path
@@ -54,7 +63,7 @@ def test_split_by_tokens_covers_text_within_limit(tiny):
     spans = tiny.split_by_tokens(text, 9)
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
     assert all(a < b for a, b in spans)
-    assert all(b == c for (_, b), (c, _) in zip(spans, spans[1:]))
+    assert all(b == c for (_, b), (c, _) in itertools.pairwise(spans))
     assert all(tiny.count(text[a:b]) <= 9 for a, b in spans)
 
 

@@ -17,9 +17,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 import pytest
 
@@ -34,10 +34,23 @@ SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<|pad|>"]
 _SUBJECTS = ["The crawler", "A chunk", "The converter", "Each page", "The generator", "A judge", "The exporter"]
 _VERBS = ["reads", "writes", "splits", "checks", "stores", "skips", "follows", "records"]
 _OBJECTS = [
-    "the sitemap", "every heading", "a Markdown table", "the robots file", "each code block",
-    "the question", "an answer with evidence", "the run manifest", "a dropped record",
+    "the sitemap",
+    "every heading",
+    "a Markdown table",
+    "the robots file",
+    "each code block",
+    "the question",
+    "an answer with evidence",
+    "the run manifest",
+    "a dropped record",
 ]
-_TAILS = ["before the next stage.", "when the cache is warm.", "and keeps the order.", "with a clear reason.", "in one pass."]
+_TAILS = [
+    "before the next stage.",
+    "when the cache is warm.",
+    "and keeps the order.",
+    "with a clear reason.",
+    "in one pass.",
+]
 
 
 def training_text() -> str:
@@ -49,8 +62,17 @@ def training_text() -> str:
     return "\n".join(lines)
 
 
-def train_chat_tokenizer(lines: list[str], *, vocab_size: int, special_tokens: list[str], chat_template: str,
-                         bos: str, eos: str, unk: str, pad: str):
+def train_chat_tokenizer(
+    lines: list[str],
+    *,
+    vocab_size: int,
+    special_tokens: list[str],
+    chat_template: str,
+    bos: str,
+    eos: str,
+    unk: str,
+    pad: str,
+):
     """A byte-level BPE tokenizer trained on `lines`, with its special tokens and chat template."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
@@ -65,8 +87,9 @@ def train_chat_tokenizer(lines: list[str], *, vocab_size: int, special_tokens: l
         show_progress=False,
     )
     bpe.train_from_iterator(lines, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=bpe, bos_token=bos, eos_token=eos, unk_token=unk,
-                                        pad_token=pad)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=bpe, bos_token=bos, eos_token=eos, unk_token=unk, pad_token=pad
+    )
     tokenizer.chat_template = chat_template
     return tokenizer
 
@@ -84,9 +107,16 @@ def build_tiny_chat_model(path: str | Path, *, seed: int = 0, vocab_size: int = 
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
 
-    tokenizer = train_chat_tokenizer(training_text().splitlines(), vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
-                                     chat_template=CHAT_TEMPLATE, bos="<|im_start|>", eos="<|im_end|>",
-                                     unk="<|endoftext|>", pad="<|pad|>")
+    tokenizer = train_chat_tokenizer(
+        training_text().splitlines(),
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        chat_template=CHAT_TEMPLATE,
+        bos="<|im_start|>",
+        eos="<|im_end|>",
+        unk="<|endoftext|>",
+        pad="<|pad|>",
+    )
     tokenizer.save_pretrained(path)
 
     torch.manual_seed(seed)
@@ -138,7 +168,19 @@ def transformers_server(model: str | Path, *, threads: int = 1, startup_s: float
 
     port = free_port()
     code = "import sys; from transformers.cli.transformers import main; sys.argv[0] = 'transformers'; sys.exit(main())"
-    cmd = [sys.executable, "-c", code, "serve", str(model), "--host", "127.0.0.1", "--port", str(port), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        "-c",
+        code,
+        "serve",
+        str(model),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--device",
+        "cpu",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     log = open(Path(os.environ.get("TMPDIR", "/tmp")) / f"transformers-serve-{port}.log", "w+b")
     process = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)

@@ -44,7 +44,7 @@ def resolve_model(spec: str) -> str:
     """`embedded:NAME` -> a local folder; anything else (a path or a hub id) is returned as given."""
     if not is_embedded(spec):
         return spec
-    name = spec[len(PREFIX):]
+    name = spec[len(PREFIX) :]
     if name == "smollm2":
         return str(smollm2_folder())
     if name == "all-minilm-l6-v2":

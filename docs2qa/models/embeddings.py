@@ -24,8 +24,13 @@ def embed_questions(questions: Sequence[str], model_spec: str, batch_size: int =
         # sentence-transformers 6 renamed the method (the old name warns); older versions lack the new one.
         dimension = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
         return np.zeros((0, dimension() or 0), dtype=np.float32)
-    vectors = model.encode(list(questions), batch_size=batch_size, normalize_embeddings=True,
-                           convert_to_numpy=True, show_progress_bar=False)
+    vectors = model.encode(
+        list(questions),
+        batch_size=batch_size,
+        normalize_embeddings=True,
+        convert_to_numpy=True,
+        show_progress_bar=False,
+    )
     return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
@@ -39,8 +44,9 @@ def load_embedder(model_spec: str) -> Any:
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
-        raise Docs2qaError("dedup needs the package 'sentence-transformers'",
-                           "pip install sentence-transformers") from exc
+        raise Docs2qaError(
+            "dedup needs the package 'sentence-transformers'", "pip install sentence-transformers"
+        ) from exc
     try:
         model = SentenceTransformer(path, device="cpu", local_files_only=True)
     except Exception as exc:

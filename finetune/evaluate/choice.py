@@ -11,8 +11,9 @@ knowledge tuning the same way, with generated multiple-choice questions.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any
 
 from docs2qa.finetune.evaluate.data import Example
 from docs2qa.finetune.evaluate.metrics import squad_normalize
@@ -52,31 +53,40 @@ def build_items(examples: Sequence[Example], options: int, seed: int = 0) -> lis
     return items
 
 
-def option_scores(model: Any, tokenizer: Any, prompts: Sequence[list[int]], options: Sequence[Sequence[str]],
-                  batch_size: int) -> list[list[float]]:
+def option_scores(
+    model: Any, tokenizer: Any, prompts: Sequence[list[int]], options: Sequence[Sequence[str]], batch_size: int
+) -> list[list[float]]:
     """Mean log-probability per token of each option after its prompt's ids."""
-    pieces = [(i, j, tokenizer(text, add_special_tokens=False)["input_ids"])
-              for i, texts in enumerate(options) for j, text in enumerate(texts)]
-    flat = continuation_logprobs(model, [prompts[i] for i, _, _ in pieces], [ids for _, _, ids in pieces],
-                                 tokenizer.pad_token_id, batch_size)
+    pieces = [
+        (i, j, tokenizer(text, add_special_tokens=False)["input_ids"])
+        for i, texts in enumerate(options)
+        for j, text in enumerate(texts)
+    ]
+    flat = continuation_logprobs(
+        model, [prompts[i] for i, _, _ in pieces], [ids for _, _, ids in pieces], tokenizer.pad_token_id, batch_size
+    )
     scores: list[list[float]] = [[0.0] * len(texts) for texts in options]
     for (i, j, _), value in zip(pieces, flat):
         scores[i][j] = value
     return scores
 
 
-def continuation_logprobs(model: Any, prompts: Sequence[list[int]], continuations: Sequence[list[int]], pad: int,
-                          batch_size: int) -> list[float]:
+def continuation_logprobs(
+    model: Any, prompts: Sequence[list[int]], continuations: Sequence[list[int]], pad: int, batch_size: int
+) -> list[float]:
     """Mean log-probability per token of each continuation given its prompt (-inf for an empty one)."""
     import torch
 
     device = next(model.parameters()).device
     results = [float("-inf")] * len(prompts)
-    order = sorted((k for k in range(len(prompts)) if continuations[k]),
-                   key=lambda k: len(prompts[k]) + len(continuations[k]), reverse=True)
+    order = sorted(
+        (k for k in range(len(prompts)) if continuations[k]),
+        key=lambda k: len(prompts[k]) + len(continuations[k]),
+        reverse=True,
+    )
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            batch = order[start:start + batch_size]
+            batch = order[start : start + batch_size]
             sequences = [prompts[k] + continuations[k] for k in batch]
             width = max(len(s) for s in sequences)
             # Left padding puts every continuation at the right edge, so only the last
@@ -88,14 +98,15 @@ def continuation_logprobs(model: Any, prompts: Sequence[list[int]], continuation
             positions = (mask.cumsum(-1) - 1).clamp(min=0)
             keep = max(len(continuations[k]) for k in batch) + 1
             # use_cache=False: packed-training models and our own forward passes must not reuse a cache.
-            logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False,
-                           logits_to_keep=keep).logits
+            logits = model(
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False, logits_to_keep=keep
+            ).logits
             for row, k in enumerate(batch):
                 count = len(continuations[k])
                 # The logits at a position predict the next token: the continuation's tokens are
                 # predicted by the `count` positions before the last one.
-                scores = torch.log_softmax(logits[row, keep - 1 - count:keep - 1].float(), -1)
-                targets = ids[row, width - count:]
+                scores = torch.log_softmax(logits[row, keep - 1 - count : keep - 1].float(), -1)
+                targets = ids[row, width - count :]
                 results[k] = float(scores.gather(-1, targets[:, None]).mean())
     return results
 

@@ -47,12 +47,14 @@ class EvalConfig(Section):
         "none", description="Load the base quantized with bitsandbytes (saves memory, shifts scores slightly)."
     )
     torch_threads: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="CPU threads for generation; default: torch's choice. On a CPU shared with other jobs, 1 avoids thrashing.",
     )
     examples_in_report: int = Field(10, ge=0, description="Rows in each 'tuning helped' / 'tuning hurt' table.")
     choices: int = Field(
-        4, ge=0,
+        4,
+        ge=0,
         description="Options per multiple-choice knowledge item (the gold answer and distractors from other answers "
         "of the same question type), scored by the model's likelihood; below 2 turns the check off.",
     )

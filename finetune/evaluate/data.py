@@ -78,7 +78,9 @@ def load_gold_file(path: str | Path, system_prompt: str | None, include_context:
     instruction/input/output columns; `question_type` and `id` columns are used when present."""
     path = Path(path)
     if not path.is_file():
-        raise Docs2qaError(f"gold file {path} does not exist", "set eval.gold_file to an existing .json/.jsonl/.parquet file")
+        raise Docs2qaError(
+            f"gold file {path} does not exist", "set eval.gold_file to an existing .json/.jsonl/.parquet file"
+        )
     rows = _read_rows(path)
     examples = [_example(row, index, path) for index, row in enumerate(rows)]
     identity = {
@@ -107,7 +109,9 @@ def _read_rows(path: Path) -> list[dict]:
         else:
             raise Docs2qaError(f"gold file {path} has an unknown type", "use one of: " + ", ".join(GOLD_SUFFIXES))
     except (ValueError, OSError) as exc:  # json.JSONDecodeError and pyarrow's errors are ValueErrors/OSErrors
-        raise Docs2qaError(f"gold file {path} cannot be read: {exc}", "check that the file is valid " + suffix[1:]) from exc
+        raise Docs2qaError(
+            f"gold file {path} cannot be read: {exc}", "check that the file is valid " + suffix[1:]
+        ) from exc
     if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
         raise Docs2qaError(f"gold file {path} must hold a list of objects (one per question)")
     if not rows:

@@ -7,8 +7,9 @@ template. Generation is greedy, left-padded and batched over prompts sorted by l
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Iterable
+from typing import Any
 
 from docs2qa.finetune.evaluate.data import Example
 from docs2qa.models.decoding import eos_token_ids, generated_length
@@ -20,8 +21,9 @@ class Generation:
     output_tokens: int
 
 
-def render_prompts(tokenizer: Any, examples: Iterable[Example], system_prompt: str | None,
-                   include_context: bool) -> list[list[int]]:
+def render_prompts(
+    tokenizer: Any, examples: Iterable[Example], system_prompt: str | None, include_context: bool
+) -> list[list[int]]:
     from docs2qa.curation.formats import chat_prompt
     from docs2qa.finetune.data import model_messages
 
@@ -30,7 +32,8 @@ def render_prompts(tokenizer: Any, examples: Iterable[Example], system_prompt: s
     texts = [
         tokenizer.apply_chat_template(
             model_messages(tokenizer, chat_prompt(example.question, example.context, system_prompt, include_context)),
-            tokenize=False, add_generation_prompt=True,
+            tokenize=False,
+            add_generation_prompt=True,
         )
         for example in examples
     ]
@@ -38,8 +41,9 @@ def render_prompts(tokenizer: Any, examples: Iterable[Example], system_prompt: s
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
-def generate(model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size: int, max_new_tokens: int,
-             description: str) -> list[Generation]:
+def generate(
+    model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size: int, max_new_tokens: int, description: str
+) -> list[Generation]:
     """Greedy completions for token-id prompts, in the prompts' order."""
     import torch
 
@@ -54,15 +58,22 @@ def generate(model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size
     order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
     with track(description, len(prompts)) as progress, torch.inference_mode():
         for start in range(0, len(order), batch_size):
-            chunk = order[start:start + batch_size]
+            chunk = order[start : start + batch_size]
             width = max(len(prompts[i]) for i in chunk)
             input_ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in chunk], device=device)
             mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in chunk], device=device)
             output = model.generate(
-                input_ids=input_ids, attention_mask=mask, max_new_tokens=max_new_tokens, do_sample=False,
-                use_cache=True, pad_token_id=pad, eos_token_id=eos,
+                input_ids=input_ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                use_cache=True,
+                pad_token_id=pad,
+                eos_token_id=eos,
                 # Unset the sampling knobs a generation_config may carry: greedy ignores them and warns.
-                temperature=None, top_p=None, top_k=None,
+                temperature=None,
+                top_p=None,
+                top_k=None,
             )
             for index, ids in zip(chunk, output[:, width:].tolist()):
                 length = generated_length(ids, set(eos), pad)

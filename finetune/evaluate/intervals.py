@@ -8,7 +8,7 @@ or a loss only when its whole interval lies on one side of zero.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 SAMPLES = 2000
 LEVEL = 0.95
@@ -18,8 +18,14 @@ MIN_EXAMPLES = 30
 BETTER, WORSE, UNCLEAR, TOO_FEW = "tuned better", "tuned worse", "no clear difference", "too few examples"
 
 
-def paired_difference(base: Sequence[float | None], tuned: Sequence[float | None], *, samples: int = SAMPLES,
-                      level: float = LEVEL, seed: int = SEED) -> dict:
+def paired_difference(
+    base: Sequence[float | None],
+    tuned: Sequence[float | None],
+    *,
+    samples: int = SAMPLES,
+    level: float = LEVEL,
+    seed: int = SEED,
+) -> dict:
     """Mean of tuned - base over the pairs where both have a value, with a percentile
     bootstrap interval (seeded: the same inputs give the same interval) and a verdict."""
     pairs = [(b, t) for b, t in zip(base, tuned, strict=True) if b is not None and t is not None]
@@ -38,8 +44,9 @@ def paired_difference(base: Sequence[float | None], tuned: Sequence[float | None
     return {**out, "verdict": verdict(out["low"], out["high"])}
 
 
-def mean_interval(values: Sequence[float], *, samples: int = SAMPLES, level: float = LEVEL,
-                  seed: int = SEED) -> tuple[float, float]:
+def mean_interval(
+    values: Sequence[float], *, samples: int = SAMPLES, level: float = LEVEL, seed: int = SEED
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of `values`."""
     import numpy as np
 
@@ -64,6 +71,8 @@ def verdict(low: float | None, high: float | None) -> str:
 def small_sample_warning(n: int) -> str | None:
     if n >= MIN_EXAMPLES:
         return None
-    return (f"only {n} example(s) evaluated: at this size differences are mostly noise and the intervals are wide; "
-            f"treat every number as anecdotal and evaluate at least {MIN_EXAMPLES} questions "
-            "(a larger test split or eval.gold_file) before drawing conclusions")
+    return (
+        f"only {n} example(s) evaluated: at this size differences are mostly noise and the intervals are wide; "
+        f"treat every number as anecdotal and evaluate at least {MIN_EXAMPLES} questions "
+        "(a larger test split or eval.gold_file) before drawing conclusions"
+    )

@@ -64,7 +64,7 @@ def judge_all(cfg: LLMConfig, items: list[tuple[str, str, str]]) -> list[Verdict
     try:
         with track("judge", len(items)) as progress:
             for start in range(0, len(items), cfg.batch_size):
-                chunk = [prompt(*item) for item in items[start:start + cfg.batch_size]]
+                chunk = [prompt(*item) for item in items[start : start + cfg.batch_size]]
                 outputs = llm.generate_outputs(inputs=chunk, num_generations=1, **llm.get_generation_kwargs())
                 verdicts += [parse((output.get("generations") or [None])[0]) for output in outputs]
                 progress.advance(len(chunk))

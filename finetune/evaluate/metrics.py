@@ -65,8 +65,31 @@ def words(text: str) -> int:
 
 
 # Words that a restatement may add without saying anything new.
-_FUNCTION_WORDS = {"a", "an", "the", "is", "are", "it", "its", "of", "to", "in", "on", "and", "or", "this", "that",
-                   "be", "by", "for", "with", "you", "your", "can", "s"}
+_FUNCTION_WORDS = {
+    "a",
+    "an",
+    "the",
+    "is",
+    "are",
+    "it",
+    "its",
+    "of",
+    "to",
+    "in",
+    "on",
+    "and",
+    "or",
+    "this",
+    "that",
+    "be",
+    "by",
+    "for",
+    "with",
+    "you",
+    "your",
+    "can",
+    "s",
+}
 
 
 def echoes_question(prediction: str, question: str) -> bool:

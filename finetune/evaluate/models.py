@@ -31,7 +31,9 @@ class TunedModel:
         return str(self.adapter_dir) if (self.adapter_dir / "tokenizer_config.json").is_file() else self.base_path
 
     def identity(self) -> dict[str, Any]:
-        weights = next((self.adapter_dir / name for name in ADAPTER_WEIGHTS if (self.adapter_dir / name).is_file()), None)
+        weights = next(
+            (self.adapter_dir / name for name in ADAPTER_WEIGHTS if (self.adapter_dir / name).is_file()), None
+        )
         return {
             "base_model": self.base_model,
             "adapter": str(self.adapter_dir),
@@ -109,9 +111,14 @@ def load_peft_model(tuned: TunedModel, dtype: str, quantize: str, device: str):
         from transformers import BitsAndBytesConfig
 
         options["quantization_config"] = (
-            BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-                               bnb_4bit_compute_dtype=options["dtype"])
-            if quantize == "4bit" else BitsAndBytesConfig(load_in_8bit=True)
+            BitsAndBytesConfig(
+                load_in_4bit=True,
+                bnb_4bit_quant_type="nf4",
+                bnb_4bit_use_double_quant=True,
+                bnb_4bit_compute_dtype=options["dtype"],
+            )
+            if quantize == "4bit"
+            else BitsAndBytesConfig(load_in_8bit=True)
         )
         options["device_map"] = {"": device}
     base = AutoModelForCausalLM.from_pretrained(tuned.base_path, **options)

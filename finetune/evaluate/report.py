@@ -43,7 +43,8 @@ def render(results: dict, n_examples: int = 10) -> str:
     dataset = results["dataset"]
     title = f"docs2qa eval: {dataset.get('name')}" + (f" {dataset['version']}" if dataset.get("version") else "")
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         *(f'<p class="warn">WARNING: {escape(warning)}</p>' for warning in results.get("warnings", [])),
@@ -58,8 +59,10 @@ def render(results: dict, n_examples: int = 10) -> str:
         _baseline(results),
         _knowledge(results),
         '<h2 id="overall">Overall</h2><div class="charts">',
-        *(_chart(metric, [("all questions", {v: aggregates[v]["overall"][metric] for v in variants})], variants)
-          for metric in results["metrics"]),
+        *(
+            _chart(metric, [("all questions", {v: aggregates[v]["overall"][metric] for v in variants})], variants)
+            for metric in results["metrics"]
+        ),
         "</div>",
         '<h2 id="by-type">By question type</h2><div class="charts">',
         *(_chart(metric, _type_groups(aggregates, variants, metric), variants) for metric in results["metrics"]),
@@ -77,12 +80,18 @@ def _identity(results: dict) -> str:
     rows = [
         ("Base model", model["base_model"]),
         ("Adapter", f"{model['adapter']} (sha256 {model['adapter_sha256']}, rank {model['lora_rank']})"),
-        ("Dataset", f"{dataset['source']}: {dataset['path']}" + (f", split {dataset['split']}" if dataset.get("split") else "")),
+        (
+            "Dataset",
+            f"{dataset['source']}: {dataset['path']}" + (f", split {dataset['split']}" if dataset.get("split") else ""),
+        ),
         ("Content id", dataset["content_id"]),
         ("Examples", f"{dataset['examples']} of {dataset['available']}"),
         ("Prompt", f"system prompt: {dataset['system_prompt']!r}; context in prompt: {dataset['include_context']}"),
-        ("Generation", f"{gen['engine']} on {gen['device']}, {gen.get('dtype')}, greedy, batch {gen['batch_size']}, "
-                       f"max {gen['max_new_tokens']} new tokens, quantize {gen['quantize']}"),
+        (
+            "Generation",
+            f"{gen['engine']} on {gen['device']}, {gen.get('dtype')}, greedy, batch {gen['batch_size']}, "
+            f"max {gen['max_new_tokens']} new tokens, quantize {gen['quantize']}",
+        ),
         ("Embedding model", results["embedding_model"] or "off"),
         ("Judge", results["judge"] or "off"),
         ("Created", results["created_at"]),
@@ -90,16 +99,26 @@ def _identity(results: dict) -> str:
     return _table(["", ""], rows, show_header=False)
 
 
-def _summary(results: dict, variants: list[str], metrics: list[str] | None = None, table_id: str = "summary-table") -> str:
+def _summary(
+    results: dict, variants: list[str], metrics: list[str] | None = None, table_id: str = "summary-table"
+) -> str:
     """Overall means side by side, with tuned minus base, its interval and what it allows saying."""
     overall = {v: results["aggregates"][v]["overall"] for v in variants}
     rows = []
     for metric in results["metrics"] if metrics is None else metrics:
         means = [overall[v][metric]["mean"] for v in variants]
-        rows.append((LABELS[metric], *("n/a" if m is None else round(m, 3) for m in means),
-                     *_comparison(results["comparisons"][metric])))
-    return _table(["metric", *(SHOWN.get(v, v) for v in variants), "tuned − base", "95% interval", "verdict", "n"],
-                  rows, table_id=table_id)
+        rows.append(
+            (
+                LABELS[metric],
+                *("n/a" if m is None else round(m, 3) for m in means),
+                *_comparison(results["comparisons"][metric]),
+            )
+        )
+    return _table(
+        ["metric", *(SHOWN.get(v, v) for v in variants), "tuned − base", "95% interval", "verdict", "n"],
+        rows,
+        table_id=table_id,
+    )
 
 
 def _comparison(c: dict) -> tuple:
@@ -118,14 +137,33 @@ def _shape(results: dict, variants: list[str]) -> str:
     overall = {v: results["aggregates"][v]["overall"] for v in variants}
     rows = []
     for metric, gold_value in (("words", gold["mean_words"]), ("echo", gold["echo_share"])):
-        rows.append((LABELS[metric], round(gold_value, 3), *(round(overall[v][metric]["mean"], 3) for v in variants),
-                     *_comparison(results["comparisons"][metric])))
-    return ('<h2 id="shape">What the answers look like</h2>'
-            + _table(["measure", "gold answers", *(SHOWN.get(v, v) for v in variants), "tuned − base", "95% interval",
-                      "verdict", "n"], rows, table_id="shape-table")
-            + "<p>Echo: the answer holds most of the question and adds at most one word of its own. "
-              "ROUGE-L at gold length scores only the first |gold| words of an answer against the gold answer, "
-              "so neither a short nor a padded answer gains from its length.</p>")
+        rows.append(
+            (
+                LABELS[metric],
+                round(gold_value, 3),
+                *(round(overall[v][metric]["mean"], 3) for v in variants),
+                *_comparison(results["comparisons"][metric]),
+            )
+        )
+    return (
+        '<h2 id="shape">What the answers look like</h2>'
+        + _table(
+            [
+                "measure",
+                "gold answers",
+                *(SHOWN.get(v, v) for v in variants),
+                "tuned − base",
+                "95% interval",
+                "verdict",
+                "n",
+            ],
+            rows,
+            table_id="shape-table",
+        )
+        + "<p>Echo: the answer holds most of the question and adds at most one word of its own. "
+        "ROUGE-L at gold length scores only the first |gold| words of an answer against the gold answer, "
+        "so neither a short nor a padded answer gains from its length.</p>"
+    )
 
 
 def _baseline(results: dict) -> str:
@@ -134,10 +172,11 @@ def _baseline(results: dict) -> str:
         return ""
     c = base["tuned_minus_baseline"]
     tuned = results["aggregates"]["tuned"]["overall"]["exact_match"]["mean"]
-    return ('<h2 id="baseline">Yes/no questions against always giving the same answer</h2>'
-            + _table(["always answering", "its accuracy", "tuned accuracy", "tuned − baseline", "95% interval", "verdict",
-                      "n"], [(repr(base["answer"]), round(base["accuracy"], 3), round(tuned, 3), *_comparison(c))],
-                     table_id="baseline-table"))
+    return '<h2 id="baseline">Yes/no questions against always giving the same answer</h2>' + _table(
+        ["always answering", "its accuracy", "tuned accuracy", "tuned − baseline", "95% interval", "verdict", "n"],
+        [(repr(base["answer"]), round(base["accuracy"], 3), round(tuned, 3), *_comparison(c))],
+        table_id="baseline-table",
+    )
 
 
 def _knowledge(results: dict) -> str:
@@ -145,23 +184,29 @@ def _knowledge(results: dict) -> str:
     head = '<h2 id="knowledge">Knowledge check (multiple choice, scored by likelihood)</h2>'
     if not check.get("items"):
         return head + f"<p>Not run: {escape(check.get('reason', 'no items'))}.</p>"
-    return (head + f"<p>{check['items']} item(s), up to {check['options']} options each (the gold answer and answers "
-            f"to other questions of its type), {check['skipped']} question(s) without an item ("
-            f"{escape(check['skipped_reason'])}). The model picks the option with the highest {escape(check['scoring'])}: "
-            f"answer length cannot help. Chance: {check['chance']:.3f}.</p>"
-            + _summary(results, list(results["variants"]), ["choice_accuracy"], "knowledge-table"))
+    return (
+        head + f"<p>{check['items']} item(s), up to {check['options']} options each (the gold answer and answers "
+        f"to other questions of its type), {check['skipped']} question(s) without an item ("
+        f"{escape(check['skipped_reason'])}). The model picks the option with the highest {escape(check['scoring'])}: "
+        f"answer length cannot help. Chance: {check['chance']:.3f}.</p>"
+        + _summary(results, list(results["variants"]), ["choice_accuracy"], "knowledge-table")
+    )
 
 
 def _legend(variants: dict[str, str]) -> str:
-    spans = "".join(f'<span><i class="swatch" style="background:{COLORS[v]}"></i>{escape(SHOWN.get(v, v))}: {escape(text)}</span>'
-                    for v, text in variants.items())
+    spans = "".join(
+        f'<span><i class="swatch" style="background:{COLORS[v]}"></i>{escape(SHOWN.get(v, v))}: {escape(text)}</span>'
+        for v, text in variants.items()
+    )
     return f'<p class="legend">{spans}</p>'
 
 
 def _type_groups(aggregates: dict, variants: list[str], metric: str) -> list[tuple[str, dict]]:
     # Types where the metric never applies (exact match on open questions) would be all "n/a".
-    groups = [(qtype, {v: aggregates[v]["by_question_type"][qtype][metric] for v in variants})
-              for qtype in aggregates[variants[0]]["by_question_type"]]
+    groups = [
+        (qtype, {v: aggregates[v]["by_question_type"][qtype][metric] for v in variants})
+        for qtype in aggregates[variants[0]]["by_question_type"]
+    ]
     return [(qtype, stats) for qtype, stats in groups if any(s["n"] for s in stats.values())]
 
 
@@ -171,8 +216,10 @@ def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> 
     group_h = len(variants) * (BAR_H + GAP) + 18
     height = len(groups) * group_h + 8
     width = LABEL_W + BAR_W + 110
-    svg = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-           f'aria-label="{escape(LABELS[metric])}">']
+    svg = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+        f'aria-label="{escape(LABELS[metric])}">'
+    ]
     for g, (label, stats) in enumerate(groups):
         top = g * group_h
         svg.append(f'<text x="0" y="{top + 13}" font-weight="600" font-size="12">{escape(str(label))}</text>')
@@ -186,9 +233,11 @@ def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> 
             w = max(0.0, min(1.0, mean / scale)) * BAR_W
             # The track shows the full scale, so a short bar reads as low rather than missing.
             svg.append(f'<rect x="{LABEL_W}" y="{y}" width="{BAR_W}" height="{BAR_H}" fill="#eef1f4"/>')
-            svg.append(f'<rect class="bar" data-metric="{metric}" data-variant="{escape(variant)}" x="{LABEL_W}" '
-                       f'y="{y}" width="{w:.1f}" height="{BAR_H}" fill="{COLORS[variant]}">'
-                       f'<title>{escape(f"{variant} {label}: {mean:.3f} (n={n})")}</title></rect>')
+            svg.append(
+                f'<rect class="bar" data-metric="{metric}" data-variant="{escape(variant)}" x="{LABEL_W}" '
+                f'y="{y}" width="{w:.1f}" height="{BAR_H}" fill="{COLORS[variant]}">'
+                f"<title>{escape(f'{variant} {label}: {mean:.3f} (n={n})')}</title></rect>"
+            )
             svg.append(f'<text x="{LABEL_W + w + 4:.1f}" y="{y + 12}" font-size="12">{mean:.3f} (n={n})</text>')
     svg.append("</svg>")
     return f'<div class="chart"><strong>{escape(LABELS[metric])}</strong><br>{"".join(svg)}</div>'
@@ -196,12 +245,17 @@ def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> 
 
 def _timings(results: dict) -> str:
     timings = results["timings"]
-    rows = [(v, t["examples"], t["seconds"], t["output_tokens"], t["tokens_per_s"])
-            for v, t in timings.items() if isinstance(t, dict)]
+    rows = [
+        (v, t["examples"], t["seconds"], t["output_tokens"], t["tokens_per_s"])
+        for v, t in timings.items()
+        if isinstance(t, dict)
+    ]
     other = ", ".join(f"{k} {v} s" for k, v in timings.items() if not isinstance(v, dict))
-    return ('<h2 id="timings">Timings</h2>'
-            + _table(["variant", "examples", "seconds", "generated tokens", "tokens/s"], rows)
-            + f"<p>{escape(other)}</p>")
+    return (
+        '<h2 id="timings">Timings</h2>'
+        + _table(["variant", "examples", "seconds", "generated tokens", "tokens/s"], rows)
+        + f"<p>{escape(other)}</p>"
+    )
 
 
 def _example_tables(rows: list[dict], n: int) -> list[str]:
@@ -212,14 +266,27 @@ def _example_tables(rows: list[dict], n: int) -> list[str]:
     hurt = [r for r in reversed(ranked) if (r["delta"]["rouge_l"], r["delta"]["token_f1"]) < (0, 0)][:n]
     header = ["id", "type", "question", "gold answer", "base", "tuned", "ΔROUGE-L", "ΔF1"]
     out = []
-    for anchor, heading, chosen in (("helped", "Where tuning helped most", helped), ("hurt", "Where tuning hurt most", hurt)):
+    for anchor, heading, chosen in (
+        ("helped", "Where tuning helped most", helped),
+        ("hurt", "Where tuning hurt most", hurt),
+    ):
         out.append(f'<h2 id="{anchor}">{heading} (by ROUGE-L, then F1)</h2>')
         if not chosen:
             out.append("<p>No such examples.</p>")
             continue
-        cells = [(r["id"], r["question_type"], _cut(r["question"]), _cut(r["answer"]),
-                  _cut(r["outputs"]["base"]["prediction"]), _cut(r["outputs"]["tuned"]["prediction"]),
-                  _delta(r["delta"]["rouge_l"]), _delta(r["delta"]["token_f1"])) for r in chosen]
+        cells = [
+            (
+                r["id"],
+                r["question_type"],
+                _cut(r["question"]),
+                _cut(r["answer"]),
+                _cut(r["outputs"]["base"]["prediction"]),
+                _cut(r["outputs"]["tuned"]["prediction"]),
+                _delta(r["delta"]["rouge_l"]),
+                _delta(r["delta"]["token_f1"]),
+            )
+            for r in chosen
+        ]
         out.append(_table(header, cells, table_id=f"{anchor}-table"))
     return out
 
@@ -227,12 +294,17 @@ def _example_tables(rows: list[dict], n: int) -> list[str]:
 def _judge_failures(results: dict) -> str:
     if not results["judge"]:
         return ""
-    failed = [(r["id"], v, out["judge_error"], _cut(out["judge_raw"] or ""))
-              for r in results["examples"] for v, out in r["outputs"].items() if out.get("judge_error")]
+    failed = [
+        (r["id"], v, out["judge_error"], _cut(out["judge_raw"] or ""))
+        for r in results["examples"]
+        for v, out in r["outputs"].items()
+        if out.get("judge_error")
+    ]
     if not failed:
         return "<h2>Judge</h2><p>Every judge reply held a score.</p>"
-    return (f"<h2>Judge replies without a score ({len(failed)})</h2>"
-            + _table(["id", "variant", "problem", "raw reply"], failed))
+    return f"<h2>Judge replies without a score ({len(failed)})</h2>" + _table(
+        ["id", "variant", "problem", "raw reply"], failed
+    )
 
 
 class _Raw(str):
@@ -250,9 +322,7 @@ def _cut(text: str) -> str:
 
 def _table(columns: list[str], rows: list[tuple], *, show_header: bool = True, table_id: str | None = None) -> str:
     head = "<tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>" if show_header else ""
-    body = "".join(
-        "<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows
-    )
+    body = "".join("<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows)
     ident = f' id="{table_id}"' if table_id else ""
     return f"<table{ident}>{head}{body}</table>"
 

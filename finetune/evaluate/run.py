@@ -7,9 +7,10 @@ import gc
 import json
 import resource
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from docs2qa.errors import Docs2qaError
 from docs2qa.finetune.evaluate.config import EvalConfig
@@ -27,7 +28,7 @@ DESCRIPTIONS = {
     "base": "base model, same prompt as the tuned one",
     "tuned": "base + adapter",
     "ceiling": "base model with the gold context in the prompt: an open-book reference, not an upper bound "
-               "(a closed-book model that learned the answers can beat it)",
+    "(a closed-book model that learned the answers can beat it)",
 }
 
 
@@ -44,7 +45,9 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
     examples = data.examples[: cfg.max_examples]
     if not examples:
         where = data.identity["path"] + (f" (split {data.identity['split']})" if data.identity["split"] else "")
-        raise Docs2qaError(f"no examples to evaluate in {where}", "evaluate another split (eval.split) or a gold file (eval.gold_file)")
+        raise Docs2qaError(
+            f"no examples to evaluate in {where}", "evaluate another split (eval.split) or a gold file (eval.gold_file)"
+        )
     notes: list[str] = []
     variants = ["base", "tuned"]
     if cfg.ceiling and data.include_context:
@@ -57,21 +60,29 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
     items = build_items(examples, cfg.choices)
     timings: dict[str, Any] = {}
     with _torch_threads(cfg.torch_threads):
-        generations, generation_info, choice_scores = _generate_all(cfg, tuned, data, examples, variants, timings, items)
+        generations, generation_info, choice_scores = _generate_all(
+            cfg, tuned, data, examples, variants, timings, items
+        )
         choices = {"items": items, "scores": choice_scores} if choice_scores else None
         rows = score(cfg, examples, variants, generations, timings, choices)
     timings["total_s"] = round(time.monotonic() - started, 2)
 
-    active = [*PER_EXAMPLE, *(["embedding_cosine"] if cfg.embedding_model else []), *(["judge_score"] if cfg.judge else []),
-              *([CHOICE] if choices else [])]
+    active = [
+        *PER_EXAMPLE,
+        *(["embedding_cosine"] if cfg.embedding_model else []),
+        *(["judge_score"] if cfg.judge else []),
+        *([CHOICE] if choices else []),
+    ]
     knowledge = _knowledge_check(cfg, items, choices, generation_info["engine"])
     trained_on = (tuned.manifest or {}).get("dataset") or {}
     matches = data.identity["content_id"] == trained_on["content_id"] if trained_on.get("content_id") else None
     if matches is False:
-        notes.append(f"evaluated on content {data.identity['content_id']}, trained on {trained_on['content_id']}: "
-                     "check that these questions were held out from training")
+        notes.append(
+            f"evaluated on content {data.identity['content_id']}, trained on {trained_on['content_id']}: "
+            "check that these questions were held out from training"
+        )
     results = {
-        "created_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "model": {**tuned.identity(), "tokenizer": tuned.tokenizer_dir},
         "dataset": {
             **data.identity,
@@ -82,8 +93,13 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
             # The adapter's own version: its test split was held out from training by construction.
             "matches_training": matches,
         },
-        "generation": {**generation_info, "batch_size": cfg.batch_size, "max_new_tokens": cfg.max_new_tokens,
-                       "decoding": "greedy", "quantize": cfg.quantize},
+        "generation": {
+            **generation_info,
+            "batch_size": cfg.batch_size,
+            "max_new_tokens": cfg.max_new_tokens,
+            "decoding": "greedy",
+            "quantize": cfg.quantize,
+        },
         "variants": {name: DESCRIPTIONS[name] for name in variants},
         "metrics": active,
         "embedding_model": cfg.embedding_model,
@@ -116,14 +132,22 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
 def _knowledge_check(cfg: EvalConfig, items: list, choices: dict | None, engine: str) -> dict:
     built = [item for item in items if item is not None]
     if choices is None:
-        reason = ("turned off (eval.choices < 2)" if cfg.choices < 2 else
-                  "needs the transformers engine (set eval.engine: transformers)" if built and engine != "transformers"
-                  else "no question has another answer of its type to draw distractors from")
+        reason = (
+            "turned off (eval.choices < 2)"
+            if cfg.choices < 2
+            else "needs the transformers engine (set eval.engine: transformers)"
+            if built and engine != "transformers"
+            else "no question has another answer of its type to draw distractors from"
+        )
         return {"items": 0, "skipped": len(items), "reason": reason}
-    return {"items": len(built), "skipped": len(items) - len(built), "options": cfg.choices,
-            "chance": sum(1 / len(item.options) for item in built) / len(built),
-            "scoring": "mean log-probability per option token after the question's prompt",
-            "skipped_reason": "no other distinct answer of the same question type"}
+    return {
+        "items": len(built),
+        "skipped": len(items) - len(built),
+        "options": cfg.choices,
+        "chance": sum(1 / len(item.options) for item in built) / len(built),
+        "scoring": "mean log-probability per option token after the question's prompt",
+        "skipped_reason": "no other distinct answer of the same question type",
+    }
 
 
 def _tell(results: dict) -> None:
@@ -162,14 +186,24 @@ def choose_engine(cfg: EvalConfig) -> str:
     from docs2qa.finetune.evaluate import vllm_engine
 
     if cfg.engine == "vllm" and cfg.quantize != "none":
-        raise Docs2qaError("eval.quantize works with the transformers engine only", "set eval.engine: transformers, or eval.quantize: none")
+        raise Docs2qaError(
+            "eval.quantize works with the transformers engine only",
+            "set eval.engine: transformers, or eval.quantize: none",
+        )
     if cfg.engine == "auto":
         return "vllm" if cfg.quantize == "none" and vllm_engine.usable() else "transformers"
     return cfg.engine
 
 
-def _generate_all(cfg: EvalConfig, tuned: TunedModel, data: EvalData, examples: list[Example], variants: list[str],
-                  timings: dict, items: list) -> tuple[dict[str, list[Generation]], dict, dict | None]:
+def _generate_all(
+    cfg: EvalConfig,
+    tuned: TunedModel,
+    data: EvalData,
+    examples: list[Example],
+    variants: list[str],
+    timings: dict,
+    items: list,
+) -> tuple[dict[str, list[Generation]], dict, dict | None]:
     import torch
 
     tokenizer = load_tokenizer(tuned)
@@ -198,9 +232,16 @@ def _generate_all(cfg: EvalConfig, tuned: TunedModel, data: EvalData, examples: 
     return outputs, info, choice_scores
 
 
-def _run_transformers(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompts: dict[str, list[list[int]]],
-                      device: str, info: dict, timings: dict, items: list
-                      ) -> tuple[dict[str, list[Generation]], dict[str, list] | None]:
+def _run_transformers(
+    cfg: EvalConfig,
+    tuned: TunedModel,
+    tokenizer: Any,
+    prompts: dict[str, list[list[int]]],
+    device: str,
+    info: dict,
+    timings: dict,
+    items: list,
+) -> tuple[dict[str, list[Generation]], dict[str, list] | None]:
     import torch
 
     from docs2qa.finetune.evaluate.choice import option_scores
@@ -218,13 +259,20 @@ def _run_transformers(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompt
     for name, batch in prompts.items():
         clock = time.monotonic()
         with nullcontext() if VARIANTS[name][0] else model.disable_adapter():
-            outputs[name] = generate(model, tokenizer, batch, batch_size=cfg.batch_size,
-                                     max_new_tokens=cfg.max_new_tokens, description=f"eval {name}")
+            outputs[name] = generate(
+                model,
+                tokenizer,
+                batch,
+                batch_size=cfg.batch_size,
+                max_new_tokens=cfg.max_new_tokens,
+                description=f"eval {name}",
+            )
             timings[name] = _throughput(outputs[name], time.monotonic() - clock)
             if asked:
                 clock = time.monotonic()
-                found = option_scores(model, tokenizer, [batch[i] for i in asked], [items[i].options for i in asked],
-                                      cfg.batch_size)
+                found = option_scores(
+                    model, tokenizer, [batch[i] for i in asked], [items[i].options for i in asked], cfg.batch_size
+                )
                 scores[name] = [None] * len(items)
                 for i, value in zip(asked, found):
                     scores[name][i] = value
@@ -234,8 +282,15 @@ def _run_transformers(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompt
     return outputs, scores or None
 
 
-def _run_vllm(cfg: EvalConfig, tuned: TunedModel, tokenizer: Any, prompts: dict[str, list[list[int]]],
-              device: str, info: dict, timings: dict) -> dict[str, list[Generation]]:
+def _run_vllm(
+    cfg: EvalConfig,
+    tuned: TunedModel,
+    tokenizer: Any,
+    prompts: dict[str, list[list[int]]],
+    device: str,
+    info: dict,
+    timings: dict,
+) -> dict[str, list[Generation]]:
     from docs2qa.finetune.evaluate.vllm_engine import VllmEngine
 
     clock = time.monotonic()
@@ -267,8 +322,12 @@ def _torch_threads(count: int | None) -> Iterator[None]:
 
 def _throughput(outputs: list[Generation], seconds: float) -> dict:
     tokens = sum(g.output_tokens for g in outputs)
-    return {"seconds": round(seconds, 2), "examples": len(outputs), "output_tokens": tokens,
-            "tokens_per_s": round(tokens / seconds, 1) if seconds else None}
+    return {
+        "seconds": round(seconds, 2),
+        "examples": len(outputs),
+        "output_tokens": tokens,
+        "tokens_per_s": round(tokens / seconds, 1) if seconds else None,
+    }
 
 
 def _judge_label(cfg: EvalConfig) -> str | None:

@@ -19,8 +19,14 @@ CHOICE = "choice_accuracy"
 GOLD_ECHO_WARNING = 0.25
 
 
-def score(cfg: EvalConfig, examples: list[Example], variants: list[str], generations: dict[str, list[Generation]],
-          timings: dict, choices: dict | None = None) -> list[dict]:
+def score(
+    cfg: EvalConfig,
+    examples: list[Example],
+    variants: list[str],
+    generations: dict[str, list[Generation]],
+    timings: dict,
+    choices: dict | None = None,
+) -> list[dict]:
     """One row per example: its predictions with their metrics, and tuned minus base.
 
     `choices` holds the knowledge check: {"items": [Item | None per example], "scores":
@@ -33,8 +39,10 @@ def score(cfg: EvalConfig, examples: list[Example], variants: list[str], generat
     for i, example in enumerate(examples):
         outputs = {}
         for name in variants:
-            outputs[name] = {**measure(generations[name][i].text, example),
-                             "output_tokens": generations[name][i].output_tokens}
+            outputs[name] = {
+                **measure(generations[name][i].text, example),
+                "output_tokens": generations[name][i].output_tokens,
+            }
         row = example_row(example, outputs)
         item = choices["items"][i] if choices else None
         if item is not None:
@@ -42,8 +50,11 @@ def score(cfg: EvalConfig, examples: list[Example], variants: list[str], generat
             for name in variants:
                 option_scores = choices["scores"][name][i]
                 pick = picks([option_scores])[0]
-                outputs[name].update(choice=pick, choice_scores=[round(s, 4) for s in option_scores],
-                                     choice_accuracy=float(pick == item.gold))
+                outputs[name].update(
+                    choice=pick,
+                    choice_scores=[round(s, 4) for s in option_scores],
+                    choice_accuracy=float(pick == item.gold),
+                )
         rows.append(row)
     if cfg.embedding_model:
         clock = time.monotonic()
@@ -60,8 +71,9 @@ def score(cfg: EvalConfig, examples: list[Example], variants: list[str], generat
 
         clock = time.monotonic()
         slots = [(row, name) for name in variants for row in rows]
-        verdicts = judge_all(cfg.judge, [(row["question"], row["answer"], row["outputs"][name]["prediction"])
-                                         for row, name in slots])
+        verdicts = judge_all(
+            cfg.judge, [(row["question"], row["answer"], row["outputs"][name]["prediction"]) for row, name in slots]
+        )
         for (row, name), verdict in zip(slots, verdicts):
             row["outputs"][name].update(judge_score=verdict.score, judge_raw=verdict.raw, judge_error=verdict.error)
         timings["judge_s"] = round(time.monotonic() - clock, 2)
@@ -82,11 +94,17 @@ def measure(text: str, example: Example) -> dict:
 
 
 def example_row(example: Example, outputs: dict) -> dict:
-    return {"id": example.id, "question": example.question, "question_type": example.question_type,
-            "answer": example.answer, "context": example.context, "answer_words": metrics.words(example.answer),
-            "answer_echoes_question": metrics.echoes_question(example.answer, example.question),
-            "outputs": outputs,
-            "delta": {m: outputs["tuned"][m] - outputs["base"][m] for m in ("rouge_l", "token_f1")}}
+    return {
+        "id": example.id,
+        "question": example.question,
+        "question_type": example.question_type,
+        "answer": example.answer,
+        "context": example.context,
+        "answer_words": metrics.words(example.answer),
+        "answer_echoes_question": metrics.echoes_question(example.answer, example.question),
+        "outputs": outputs,
+        "delta": {m: outputs["tuned"][m] - outputs["base"][m] for m in ("rouge_l", "token_f1")},
+    }
 
 
 def aggregate(rows: list[dict], variants: list[str], names: list[str]) -> dict:
@@ -115,8 +133,10 @@ def summarize(rows: list[dict], variants: list[str], metrics_on: list[str]) -> d
         "aggregates": aggregate(rows, variants, [*metrics_on, *SHAPE]),
         "comparisons": compare(rows, [*metrics_on, *SHAPE]),
         "baselines": {"exact_match_majority": majority_baseline(rows)},
-        "gold_answers": {"mean_words": sum(r["answer_words"] for r in rows) / len(rows),
-                         "echo_share": sum(r["answer_echoes_question"] for r in rows) / len(rows)},
+        "gold_answers": {
+            "mean_words": sum(r["answer_words"] for r in rows) / len(rows),
+            "echo_share": sum(r["answer_echoes_question"] for r in rows) / len(rows),
+        },
     }
 
 
@@ -125,24 +145,31 @@ def warnings(rows: list[dict], variants: list[str]) -> list[str]:
     found = [w for w in (intervals.small_sample_warning(len(rows)),) if w]
     echo = sum(r["answer_echoes_question"] for r in rows)
     if echo and echo / len(rows) >= GOLD_ECHO_WARNING:
-        found.append(f"{echo} of {len(rows)} gold answers restate their question: a model that learned to echo "
-                     "questions scores well here without knowing anything; look at the echo share and the "
-                     "knowledge check")
+        found.append(
+            f"{echo} of {len(rows)} gold answers restate their question: a model that learned to echo "
+            "questions scores well here without knowing anything; look at the echo share and the "
+            "knowledge check"
+        )
     if "ceiling" in variants:
         means = {v: sum(r["outputs"][v]["rouge_l"] for r in rows) / len(rows) for v in ("tuned", "ceiling")}
         if means["tuned"] > means["ceiling"]:
-            found.append(f"tuned ROUGE-L {means['tuned']:.3f} exceeds the open-book reference {means['ceiling']:.3f}: "
-                         "closed-book answers rarely beat the model reading the source, so check the echo share, the "
-                         "answer lengths and whether these questions were in training")
+            found.append(
+                f"tuned ROUGE-L {means['tuned']:.3f} exceeds the open-book reference {means['ceiling']:.3f}: "
+                "closed-book answers rarely beat the model reading the source, so check the echo share, the "
+                "answer lengths and whether these questions were in training"
+            )
     return found
 
 
 def compare(rows: list[dict], names: list[str]) -> dict:
     """Tuned - base for every metric and answer-shape measure, over the questions where
     both have a value, with its paired bootstrap interval and verdict."""
-    return {name: intervals.paired_difference([row["outputs"]["base"].get(name) for row in rows],
-                                              [row["outputs"]["tuned"].get(name) for row in rows])
-            for name in names}
+    return {
+        name: intervals.paired_difference(
+            [row["outputs"]["base"].get(name) for row in rows], [row["outputs"]["tuned"].get(name) for row in rows]
+        )
+        for name in names
+    }
 
 
 def majority_baseline(rows: list[dict]) -> dict | None:
@@ -156,8 +183,7 @@ def majority_baseline(rows: list[dict]) -> dict | None:
     majority = max(counts, key=lambda label: counts[label])
     always = [float(label == majority) for label in labels]
     versus = intervals.paired_difference(always, [row["outputs"]["tuned"]["exact_match"] for row in scored])
-    return {"answer": majority, "accuracy": sum(always) / len(always), "n": len(always),
-            "tuned_minus_baseline": versus}
+    return {"answer": majority, "accuracy": sum(always) / len(always), "n": len(always), "tuned_minus_baseline": versus}
 
 
 def _means(outputs: list[dict], names: list[str]) -> dict:

@@ -25,15 +25,20 @@ def usable() -> bool:
 class VllmEngine:
     def __init__(self, tuned: TunedModel, dtype: str, max_new_tokens: int):
         if not usable():
-            raise Docs2qaError("eval.engine 'vllm' needs the vllm package and a CUDA GPU",
-                               "pip install vllm on a GPU machine, or set eval.engine: transformers")
+            raise Docs2qaError(
+                "eval.engine 'vllm' needs the vllm package and a CUDA GPU",
+                "pip install vllm on a GPU machine, or set eval.engine: transformers",
+            )
         from vllm import LLM, SamplingParams
         from vllm.lora.request import LoRARequest
 
         rank = int(tuned.adapter_config.get("r") or 8)
         self._llm = LLM(
-            model=tuned.base_path, tokenizer=tuned.tokenizer_dir, dtype=dtype,
-            enable_lora=True, max_loras=1,
+            model=tuned.base_path,
+            tokenizer=tuned.tokenizer_dir,
+            dtype=dtype,
+            enable_lora=True,
+            max_loras=1,
             # vLLM accepts only some ranks as the LoRA slot size; powers of two from 8 are among them.
             max_lora_rank=max(8, 1 << (rank - 1).bit_length()),
         )
@@ -42,7 +47,9 @@ class VllmEngine:
 
     def generate(self, prompts: list[list[int]], *, adapter: bool) -> list[Generation]:
         outputs: list[Any] = self._llm.generate(
-            [{"prompt_token_ids": ids} for ids in prompts], self._params,
-            lora_request=self._lora if adapter else None, use_tqdm=True,
+            [{"prompt_token_ids": ids} for ids in prompts],
+            self._params,
+            lora_request=self._lora if adapter else None,
+            use_tqdm=True,
         )
         return [Generation(out.outputs[0].text.strip(), len(out.outputs[0].token_ids)) for out in outputs]

@@ -14,9 +14,20 @@ from docs2qa.errors import Docs2qaError
 from docs2qa.records import Dropped, Page, page_id, utc_now
 
 from . import detect
-from .fetch import FetchError, Fetcher, Response
+from .fetch import Fetcher, FetchError, Response
 from .journal import Journal
-from .scope import PAGE_EXTENSIONS, AddressGuard, Mirror, Scope, extension_of, folder_of, host_of, markdown_twin, normalize_url, origin
+from .scope import (
+    PAGE_EXTENSIONS,
+    AddressGuard,
+    Mirror,
+    Scope,
+    extension_of,
+    folder_of,
+    host_of,
+    markdown_twin,
+    normalize_url,
+    origin,
+)
 
 MAX_REDIRECTS = 10
 # Stop probing `.md` twins on a host after this many misses without a single hit,
@@ -97,7 +108,9 @@ class Crawl:
                 self.drop(url, reason, f"found via {via}")
                 return
             if extension_of(url) not in PAGE_EXTENSIONS:
-                self.drop(url, "unsupported_content_type", f"extension {extension_of(url)} (not fetched), found via {via}")
+                self.drop(
+                    url, "unsupported_content_type", f"extension {extension_of(url)} (not fetched), found via {via}"
+                )
                 return
         if self.attempted >= self.cfg.max_pages:
             self.not_scheduled += 1
@@ -132,7 +145,7 @@ class Crawl:
             self.record(url, result)
         except Docs2qaError as exc:
             self.fatal = self.fatal or exc
-        except Exception as exc:  # noqa: BLE001 - one broken page must not lose the crawl
+        except Exception as exc:
             d = self.drop(url, "crawl_error", f"{type(exc).__name__}: {exc}")
             self.journal.append(url, d)
         finally:
@@ -162,11 +175,20 @@ class Crawl:
         if detail:
             return Dropped(page_id(url), url, "private_address", detail)
         if not await self.robots.allowed(fetch_url):
-            return Dropped(page_id(url), url, "robots_disallowed", f"robots.txt disallows {urlsplit(fetch_url).path} for {self.cfg.user_agent}")
+            return Dropped(
+                page_id(url),
+                url,
+                "robots_disallowed",
+                f"robots.txt disallows {urlsplit(fetch_url).path} for {self.cfg.user_agent}",
+            )
         return None
 
     def conditional_headers(self, prev: Page | None, hop_url: str) -> dict[str, str]:
-        if prev is None or self.mirror.to_canonical(prev.fetched_url) != hop_url or not self.blobs.has(prev.body_sha256):
+        if (
+            prev is None
+            or self.mirror.to_canonical(prev.fetched_url) != hop_url
+            or not self.blobs.has(prev.body_sha256)
+        ):
             return {}
         headers = {}
         if prev.etag:
@@ -205,7 +227,9 @@ class Crawl:
             return None
         headers = {"Accept": "text/markdown, text/plain;q=0.9", **self.conditional_headers(prev, twin)}
         try:
-            response = await self.fetcher.get(fetch_url, headers, content_ok=lambda ct: _mime(ct) in MARKDOWN_TYPES, retries=0)
+            response = await self.fetcher.get(
+                fetch_url, headers, content_ok=lambda ct: _mime(ct) in MARKDOWN_TYPES, retries=0
+            )
         except FetchError as exc:
             if exc.reason == "too_large":
                 return _Result(dropped=Dropped(page_id(url), url, exc.reason, f"markdown twin: {exc.detail}"))
@@ -224,8 +248,12 @@ class Crawl:
             if hop:
                 blocked = await self.guard(url, fetch_url)
                 if blocked:
-                    raise _Drop(Dropped(blocked.item_id, url, blocked.reason, f"redirect hop {current}: {blocked.detail}"))
-            response = await self.fetcher.get(fetch_url, self.conditional_headers(prev, current), content_ok=page_content_ok)
+                    raise _Drop(
+                        Dropped(blocked.item_id, url, blocked.reason, f"redirect hop {current}: {blocked.detail}")
+                    )
+            response = await self.fetcher.get(
+                fetch_url, self.conditional_headers(prev, current), content_ok=page_content_ok
+            )
             if response.status == 304:
                 if self.conditional_headers(prev, current):
                     return response, current
@@ -234,13 +262,22 @@ class Crawl:
                 location = response.headers.get("location")
                 target = normalize_url(location, fetch_url) if location else None
                 if target is None:
-                    raise _Drop(Dropped(page_id(url), url, f"http_{response.status}", f"redirect without a usable Location ({location!r})"))
+                    raise _Drop(
+                        Dropped(
+                            page_id(url),
+                            url,
+                            f"http_{response.status}",
+                            f"redirect without a usable Location ({location!r})",
+                        )
+                    )
                 target = self.mirror.to_canonical(target)
                 if detect.LOGIN_PATH.search(urlsplit(target).path + ("?" if urlsplit(target).query else "")):
                     raise _Drop(Dropped(page_id(url), url, "login_wall", f"redirects to {target}"))
                 reason = self.scope.check(target)
                 if reason:
-                    raise _Drop(Dropped(page_id(url), url, "redirect_out_of_scope", f"{current} -> {target} ({reason})"))
+                    raise _Drop(
+                        Dropped(page_id(url), url, "redirect_out_of_scope", f"{current} -> {target} ({reason})")
+                    )
                 if target in self.seen and target != url:
                     # The target is crawled (or was rejected) as its own URL: no second fetch.
                     raise _Drop(Dropped(page_id(url), url, "duplicate", f"redirects to {target}, crawled on its own"))
@@ -261,22 +298,44 @@ class Crawl:
 
     def unchanged(self, prev: Page, final: str, response: Response) -> _Result:
         page = Page(
-            page_id=prev.page_id, url=prev.url, fetched_url=prev.fetched_url, title=prev.title,
-            source_format=prev.source_format, content_type=prev.content_type, body_sha256=prev.body_sha256,
-            bytes=prev.bytes, fetched_at=utc_now(), etag=response.headers.get("etag", prev.etag),
-            last_modified=response.headers.get("last-modified", prev.last_modified), rendered=prev.rendered,
+            page_id=prev.page_id,
+            url=prev.url,
+            fetched_url=prev.fetched_url,
+            title=prev.title,
+            source_format=prev.source_format,
+            content_type=prev.content_type,
+            body_sha256=prev.body_sha256,
+            bytes=prev.bytes,
+            fetched_at=utc_now(),
+            etag=response.headers.get("etag", prev.etag),
+            last_modified=response.headers.get("last-modified", prev.last_modified),
+            rendered=prev.rendered,
             change="unchanged",
         )
         links = self.links_from_blob(page) if self.cfg.follow_links else []
         return _Result(page=page, links=links)
 
-    async def make_page(self, url: str, final: str, response: Response, source_format: str,
-                        *, fetched_url: str | None = None, follow: bool = True) -> _Result:
+    async def make_page(
+        self,
+        url: str,
+        final: str,
+        response: Response,
+        source_format: str,
+        *,
+        fetched_url: str | None = None,
+        follow: bool = True,
+    ) -> _Result:
         body = response.body
         binary = detect.binary_signature(body)
         if binary:
-            return _Result(dropped=Dropped(page_id(url), url, "binary_content",
-                                           f"served as {response.content_type or source_format} but is binary: {binary}"))
+            return _Result(
+                dropped=Dropped(
+                    page_id(url),
+                    url,
+                    "binary_content",
+                    f"served as {response.content_type or source_format} but is binary: {binary}",
+                )
+            )
         html = source_format == "html"
         analysis = detect.analyze_html(body) if html else detect.analyze_markdown(body)
         verdict = detect.classify(analysis, self.cfg.min_text_chars, html=html)
@@ -292,8 +351,12 @@ class Crawl:
             target = normalize_url(analysis.refresh, final)
             target = self.mirror.to_canonical(target) if target else None
             links = [target] if target and local_path_of(response) is None else []
-            return _Result(dropped=Dropped(page_id(url), url, "redirect_stub", "meta refresh to " + (target or repr(analysis.refresh))),
-                           links=links)
+            return _Result(
+                dropped=Dropped(
+                    page_id(url), url, "redirect_stub", "meta refresh to " + (target or repr(analysis.refresh))
+                ),
+                links=links,
+            )
         if html and analysis.noindex:
             return _Result(dropped=Dropped(page_id(url), url, "noindex", "<meta name=robots content=noindex>"))
         if verdict:
@@ -304,11 +367,19 @@ class Crawl:
         prev = self.previous.get(final)
         change = "new" if prev is None else ("unchanged" if prev.body_sha256 == digest else "changed")
         page = Page(
-            page_id=page_id(final), url=final, fetched_url=fetched_url or response.url,
-            title=detect.title_for(analysis, final), source_format=source_format,
-            content_type=response.content_type, body_sha256=digest, bytes=len(body), fetched_at=utc_now(),
-            etag=response.headers.get("etag", ""), last_modified=response.headers.get("last-modified", ""),
-            rendered=rendered, change=change,
+            page_id=page_id(final),
+            url=final,
+            fetched_url=fetched_url or response.url,
+            title=detect.title_for(analysis, final),
+            source_format=source_format,
+            content_type=response.content_type,
+            body_sha256=digest,
+            bytes=len(body),
+            fetched_at=utc_now(),
+            etag=response.headers.get("etag", ""),
+            last_modified=response.headers.get("last-modified", ""),
+            rendered=rendered,
+            change=change,
         )
         links = self.resolve_links(analysis, final) if follow and self.cfg.follow_links else []
         return _Result(page=page, links=links)
@@ -351,7 +422,9 @@ class Crawl:
     async def read_local(self, url: str, path: Path, ctype: str) -> _Result:
         size = path.stat().st_size
         if size > self.cfg.max_bytes:
-            return _Result(dropped=Dropped(page_id(url), url, "too_large", f"{size} bytes > max_bytes {self.cfg.max_bytes}"))
+            return _Result(
+                dropped=Dropped(page_id(url), url, "too_large", f"{size} bytes > max_bytes {self.cfg.max_bytes}")
+            )
         response = Response(path.resolve().as_uri(), 200, {"content-type": ctype}, path.read_bytes())
         fmt = "html" if ctype == "text/html" else "markdown"
         return await self.make_page(url, url, response, fmt, follow=False)
@@ -363,7 +436,6 @@ class Crawl:
 
         from docs2qa.progress import track
 
-        from .fetch import Fetcher
         from .robots import Robots
         from .sources import llms_txt_urls, local_files, sitemap_urls
 
@@ -377,15 +449,25 @@ class Crawl:
             self._record_dropped(d)
         pool = max(10, cfg.concurrency_per_host * max(1, len(self.hosts)) * 2)
         client = httpx.AsyncClient(
-            follow_redirects=False, timeout=httpx.Timeout(cfg.timeout_s),
-            headers={"User-Agent": cfg.user_agent,
-                     "Accept": "text/html,application/xhtml+xml;q=0.9,text/markdown;q=0.8,text/plain;q=0.7,*/*;q=0.1"},
+            follow_redirects=False,
+            timeout=httpx.Timeout(cfg.timeout_s),
+            headers={
+                "User-Agent": cfg.user_agent,
+                "Accept": "text/html,application/xhtml+xml;q=0.9,text/markdown;q=0.8,text/plain;q=0.7,*/*;q=0.1",
+            },
             limits=httpx.Limits(max_connections=pool, max_keepalive_connections=pool),
         )
-        self.fetcher = Fetcher(client, concurrency_per_host=cfg.concurrency_per_host, delay_s=cfg.delay_s,
-                               timeout_s=cfg.timeout_s, retries=cfg.retries, backoff_s=cfg.backoff_s,
-                               max_retry_after_s=cfg.max_retry_after_s, max_bytes=cfg.max_bytes,
-                               no_retry_body=detect.looks_like_captcha)
+        self.fetcher = Fetcher(
+            client,
+            concurrency_per_host=cfg.concurrency_per_host,
+            delay_s=cfg.delay_s,
+            timeout_s=cfg.timeout_s,
+            retries=cfg.retries,
+            backoff_s=cfg.backoff_s,
+            max_retry_after_s=cfg.max_retry_after_s,
+            max_bytes=cfg.max_bytes,
+            no_retry_body=detect.looks_like_captcha,
+        )
         self.robots = Robots(self.fetcher, cfg.user_agent, cfg.respect_robots)
         self.addresses = AddressGuard(cfg.allow_private_addresses)
         self.journal = Journal(self.journal_path)
@@ -459,8 +541,12 @@ class Crawl:
             pages=pages,
             dropped=sorted(self.dropped, key=lambda d: (d.ref, d.reason)),
             attempted=self.attempted,
-            changes={"new": changes["new"], "changed": changes["changed"], "unchanged": changes["unchanged"],
-                     "gone": sum(1 for url in self.previous if url not in current)},
+            changes={
+                "new": changes["new"],
+                "changed": changes["changed"],
+                "unchanged": changes["unchanged"],
+                "gone": sum(1 for url in self.previous if url not in current),
+            },
             not_scheduled=self.not_scheduled,
             requests=self.fetcher.requests,
         )

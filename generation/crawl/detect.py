@@ -28,16 +28,28 @@ CAPTCHA_TEXT = re.compile(
 LOGIN_TEXT = re.compile(r"\b(log ?in|sign ?in|signin|login)\b", re.I)
 LOGIN_PATH = re.compile(
     r"/(login|log-in|signin|sign-in|sign_in|auth/login|oauth/authorize|sso|users/sign_in|account/login|session/new)"
-    r"(/|\?|$|\.)", re.I)
+    r"(/|\?|$|\.)",
+    re.I,
+)
 NOT_FOUND = re.compile(
     r"\b404\b|not found|page (does not|doesn't|could not|couldn't) (exist|be found)|"
-    r"no longer (exists|available)|nothing (was )?found|page (is )?missing", re.I)
+    r"no longer (exists|available)|nothing (was )?found|page (is )?missing",
+    re.I,
+)
 
 
 # File signatures of binary formats that servers mislabel as text/html most often.
-MAGIC = ((b"\x89PNG", "PNG image"), (b"GIF8", "GIF image"), (b"\xff\xd8\xff", "JPEG image"),
-         (b"%PDF", "PDF document"), (b"PK\x03\x04", "ZIP archive"), (b"\x1f\x8b", "gzip data"),
-         (b"RIFF", "RIFF media"), (b"\x00asm", "WebAssembly"), (b"\x7fELF", "ELF executable"))
+MAGIC = (
+    (b"\x89PNG", "PNG image"),
+    (b"GIF8", "GIF image"),
+    (b"\xff\xd8\xff", "JPEG image"),
+    (b"%PDF", "PDF document"),
+    (b"PK\x03\x04", "ZIP archive"),
+    (b"\x1f\x8b", "gzip data"),
+    (b"RIFF", "RIFF media"),
+    (b"\x00asm", "WebAssembly"),
+    (b"\x7fELF", "ELF executable"),
+)
 # Bytes that never occur in text (C0 controls other than tab, newline, form feed, return).
 _CONTROL_BYTES = bytes(b for b in range(32) if b not in (9, 10, 12, 13))
 
@@ -180,7 +192,7 @@ def looks_like_captcha(body: bytes) -> bool:
         return False
     try:
         a = analyze_html(body)
-    except Exception:  # noqa: BLE001 - a body we cannot parse is simply not a captcha
+    except Exception:
         return False
     return classify_captcha(a) is not None
 

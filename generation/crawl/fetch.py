@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 from urllib.parse import urlsplit
 
 RETRY_STATUSES = {429, 500, 502, 503, 504}
@@ -76,9 +76,19 @@ class HostLimiter:
 
 
 class Fetcher:
-    def __init__(self, client, *, concurrency_per_host: int, delay_s: float, timeout_s: float, retries: int,
-                 backoff_s: float, max_retry_after_s: float, max_bytes: int,
-                 no_retry_body: Callable[[bytes], bool] | None = None):
+    def __init__(
+        self,
+        client,
+        *,
+        concurrency_per_host: int,
+        delay_s: float,
+        timeout_s: float,
+        retries: int,
+        backoff_s: float,
+        max_retry_after_s: float,
+        max_bytes: int,
+        no_retry_body: Callable[[bytes], bool] | None = None,
+    ):
         self.client = client
         self.concurrency_per_host, self.delay_s = concurrency_per_host, delay_s
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
@@ -94,8 +104,13 @@ class Fetcher:
             self._limiters[host] = HostLimiter(self.concurrency_per_host, self.delay_s)
         return self._limiters[host]
 
-    async def get(self, url: str, headers: dict[str, str] | None = None,
-                  content_ok: Callable[[str], bool] | None = None, retries: int | None = None) -> Response:
+    async def get(
+        self,
+        url: str,
+        headers: dict[str, str] | None = None,
+        content_ok: Callable[[str], bool] | None = None,
+        retries: int | None = None,
+    ) -> Response:
         """The response for `url` (any status; 3xx bodies are not read). Raises FetchError."""
         retries = self.retries if retries is None else retries
         for attempt in range(retries + 1):
@@ -105,7 +120,7 @@ class Fetcher:
             except FetchError as exc:
                 if not exc.retryable or attempt == retries:
                     raise
-                await asyncio.sleep(self.backoff_s * 2 ** attempt)
+                await asyncio.sleep(self.backoff_s * 2**attempt)
                 continue
             response.attempts = attempt + 1
             if response.status not in RETRY_STATUSES or attempt == retries:
@@ -113,7 +128,7 @@ class Fetcher:
             if self.no_retry_body is not None and self.no_retry_body(response.body):
                 return response
             wait = parse_retry_after(response.headers.get("retry-after"))
-            wait = self.backoff_s * 2 ** attempt if wait is None else min(wait, self.max_retry_after_s)
+            wait = self.backoff_s * 2**attempt if wait is None else min(wait, self.max_retry_after_s)
             await asyncio.sleep(wait)
         raise AssertionError("unreachable")
 
@@ -129,7 +144,9 @@ class Fetcher:
                     if 300 <= status < 400:
                         return Response(url, status, resp_headers, b"")
                     if status >= 400:
-                        return Response(url, status, resp_headers, await _read_capped(r, ERROR_BODY_LIMIT, truncate=True))
+                        return Response(
+                            url, status, resp_headers, await _read_capped(r, ERROR_BODY_LIMIT, truncate=True)
+                        )
                     ctype = resp_headers.get("content-type", "")
                     if content_ok is not None and not content_ok(ctype):
                         raise FetchError("unsupported_content_type", ctype or "(no content-type)")

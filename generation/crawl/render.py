@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import tempfile
 from pathlib import Path
@@ -67,10 +68,8 @@ class Renderer:
             try:
                 timeout_ms = self.timeout_s * 1000
                 await page.goto(url, wait_until="load", timeout=timeout_ms)
-                try:
+                with contextlib.suppress(Exception):
                     await page.wait_for_load_state("networkidle", timeout=min(timeout_ms, 5000))
-                except Exception:  # noqa: BLE001 - chatty pages never go idle; use what loaded
-                    pass
                 self.rendered += 1
                 return await page.content()
             finally:

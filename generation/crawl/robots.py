@@ -6,7 +6,7 @@ import asyncio
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-from .fetch import FetchError, Fetcher
+from .fetch import Fetcher, FetchError
 
 
 class Robots:

@@ -107,14 +107,14 @@ class Mirror:
         if self.mirror is None or urlsplit(url).scheme not in ("http", "https"):
             return url
         if origin(url) in self.origins:
-            return self.mirror + url[len(origin(url)):]
+            return self.mirror + url[len(origin(url)) :]
         return url
 
     def to_canonical(self, url: str) -> str:
         if self.mirror is None or self.primary is None:
             return url
         if origin(url) == self.mirror:
-            return self.primary + url[len(self.mirror):]
+            return self.primary + url[len(self.mirror) :]
         return url
 
 
@@ -122,8 +122,14 @@ def _is_public(ip: str) -> bool:
     addr = ipaddress.ip_address(ip.split("%", 1)[0])
     if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped:
         addr = addr.ipv4_mapped
-    return not (addr.is_private or addr.is_loopback or addr.is_link_local or addr.is_reserved
-                or addr.is_multicast or addr.is_unspecified)
+    return not (
+        addr.is_private
+        or addr.is_loopback
+        or addr.is_link_local
+        or addr.is_reserved
+        or addr.is_multicast
+        or addr.is_unspecified
+    )
 
 
 class AddressGuard:

@@ -10,7 +10,7 @@ from docs2qa.errors import Docs2qaError
 from docs2qa.records import Dropped, page_id
 
 from .detect import markdown_links
-from .fetch import FetchError, Fetcher
+from .fetch import Fetcher, FetchError
 from .scope import Mirror, host_of, normalize_url
 
 MAX_SITEMAP_DEPTH = 3
@@ -24,7 +24,9 @@ class SourceResult:
     dropped: list[Dropped]
 
 
-async def fetch_source(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[str], what: str) -> tuple[bytes | None, Dropped | None]:
+async def fetch_source(
+    fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[str], what: str
+) -> tuple[bytes | None, Dropped | None]:
     """Body of a sitemap/llms.txt (redirects followed on configured hosts), or a Dropped."""
     current = url
     for _ in range(MAX_SOURCE_REDIRECTS + 1):
@@ -60,8 +62,11 @@ def parse_sitemap(body: bytes) -> tuple[str, list[str]]:
     if root is None:
         raise ValueError("not XML")
     kind = "index" if etree.QName(root).localname == "sitemapindex" else "urlset"
-    locs = [el.text.strip() for el in root.iter() if isinstance(el.tag, str)
-            and etree.QName(el).localname == "loc" and el.text and el.text.strip()]
+    locs = [
+        el.text.strip()
+        for el in root.iter()
+        if isinstance(el.tag, str) and etree.QName(el).localname == "loc" and el.text and el.text.strip()
+    ]
     return kind, locs
 
 
@@ -71,7 +76,7 @@ async def sitemap_urls(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[st
         return SourceResult([], [dropped])
     try:
         kind, locs = parse_sitemap(body)
-    except Exception as exc:  # noqa: BLE001 - lxml raises several types for garbage
+    except Exception as exc:
         return SourceResult([], [Dropped(page_id(url), url, "bad_source", f"sitemap is not valid XML: {exc}")])
     result = SourceResult([], [])
     for loc in locs:
@@ -110,7 +115,9 @@ def local_files(local_dir: str, local_base_url: str | None) -> tuple[list[tuple[
     Dropped row for each file that resolves (through a symlink) to a place outside the folder."""
     root = Path(local_dir).expanduser()
     if not root.is_dir():
-        raise Docs2qaError(f"crawl.local_dir {local_dir} is not a folder", "point crawl.local_dir at a folder of .html/.md files")
+        raise Docs2qaError(
+            f"crawl.local_dir {local_dir} is not a folder", "point crawl.local_dir at a folder of .html/.md files"
+        )
     base = None
     if local_base_url:
         base = normalize_url(local_base_url)
@@ -127,8 +134,14 @@ def local_files(local_dir: str, local_base_url: str | None) -> tuple[list[tuple[
         url = normalize_url(base + rel) if base else real.as_uri()
         if not real.is_relative_to(real_root):
             url = normalize_url(base + rel) if base else path.absolute().as_uri()
-            dropped.append(Dropped(page_id(url), url, "outside_local_dir",
-                                   f"{rel} resolves to {real}, outside crawl.local_dir {real_root}"))
+            dropped.append(
+                Dropped(
+                    page_id(url),
+                    url,
+                    "outside_local_dir",
+                    f"{rel} resolves to {real}, outside crawl.local_dir {real_root}",
+                )
+            )
             continue
         twin = next((path.with_suffix(x) for x in (".md", ".markdown") if path.with_suffix(x).is_file()), None)
         if LOCAL_SUFFIXES[path.suffix.lower()] == "text/html" and twin is not None:

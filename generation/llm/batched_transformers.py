@@ -6,7 +6,7 @@ time; on CPU, left-padded batches halve the wall time and give the same greedy t
 
 from __future__ import annotations
 
-from typing import Any, List, Optional, Union
+from typing import Any
 
 from distilabel.models.llms.huggingface.transformers import TransformersLLM
 from distilabel.models.llms.utils import prepare_output
@@ -26,12 +26,12 @@ class BatchedTransformersLLM(TransformersLLM):
         display_name: what `model_name` reports (records, statistics) instead of a cache path.
     """
 
-    torch_threads: Optional[int] = Field(default=1, ge=1)
+    torch_threads: int | None = Field(default=1, ge=1)
     # A serialised line_grammar.LineGrammar: when set, every completion is decoded under it.
-    line_grammar: Optional[dict] = None
+    line_grammar: dict | None = None
     _grammar_vocabulary: Any = PrivateAttr(default=None)
-    max_batch_size: Optional[int] = Field(default=None, ge=1)
-    display_name: Optional[str] = None
+    max_batch_size: int | None = Field(default=None, ge=1)
+    display_name: str | None = None
 
     def load(self) -> None:
         import torch
@@ -54,16 +54,16 @@ class BatchedTransformersLLM(TransformersLLM):
     @validate_call
     def generate(  # type: ignore[override]
         self,
-        inputs: List[StandardInput],
+        inputs: list[StandardInput],
         num_generations: int = 1,
         max_new_tokens: int = 128,
         temperature: float = 0.0,
         repetition_penalty: float = 1.0,
         top_p: float = 1.0,
         top_k: int = 0,
-        do_sample: Optional[bool] = None,
-        stop: Optional[Union[str, List[str]]] = None,
-    ) -> List[GenerateOutput]:
+        do_sample: bool | None = None,
+        stop: str | list[str] | None = None,
+    ) -> list[GenerateOutput]:
         """Generates `num_generations` completions per input, batching the inputs.
 
         Args:
@@ -132,9 +132,16 @@ class BatchedTransformersLLM(TransformersLLM):
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not templated)
         encoded = encoded.to(model.device)
         if self.line_grammar:
-            options = {**options, "logits_processor": self._grammar_processors(
-                encoded["input_ids"].shape[1], len(prompts) * sequences_per_prompt, options["max_new_tokens"],
-                options.get("logits_processor"), prompts)}
+            options = {
+                **options,
+                "logits_processor": self._grammar_processors(
+                    encoded["input_ids"].shape[1],
+                    len(prompts) * sequences_per_prompt,
+                    options["max_new_tokens"],
+                    options.get("logits_processor"),
+                    prompts,
+                ),
+            }
         with torch.inference_mode():
             sequences = model.generate(**encoded, pad_token_id=tokenizer.pad_token_id, **options)
         prompt_width = encoded["input_ids"].shape[1]
@@ -153,9 +160,9 @@ class BatchedTransformersLLM(TransformersLLM):
             outputs.append(prepare_output(texts, input_tokens=[int(prompt_length)], output_tokens=counts))
         return outputs
 
-
-    def _grammar_processors(self, prompt_width: int, rows: int, max_new_tokens: int, existing: Any,
-                            prompts: list[str]) -> Any:
+    def _grammar_processors(
+        self, prompt_width: int, rows: int, max_new_tokens: int, existing: Any, prompts: list[str]
+    ) -> Any:
         from transformers import LogitsProcessorList
 
         from docs2qa.generation.llm.line_grammar import LineGrammar, LineGrammarProcessor, Vocabulary
@@ -163,8 +170,14 @@ class BatchedTransformersLLM(TransformersLLM):
         if self._grammar_vocabulary is None:
             tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
             self._grammar_vocabulary = Vocabulary(tokenizer, eos_token_ids(self._pipeline.model, tokenizer))  # type: ignore[union-attr]
-        processor = LineGrammarProcessor(LineGrammar.from_dict(self.line_grammar), self._grammar_vocabulary,
-                                         prompt_width, rows, max_new_tokens, prompts)
+        processor = LineGrammarProcessor(
+            LineGrammar.from_dict(self.line_grammar),
+            self._grammar_vocabulary,
+            prompt_width,
+            rows,
+            max_new_tokens,
+            prompts,
+        )
         return LogitsProcessorList([*(existing or []), processor])
 
 

@@ -49,7 +49,7 @@ def generation_kwargs(cfg: LLMConfig) -> dict[str, Any]:
     return kwargs
 
 
-def build_llm(cfg: LLMConfig, line_grammar: dict | None = None) -> "LLM":
+def build_llm(cfg: LLMConfig, line_grammar: dict | None = None) -> LLM:
     """A distilabel LLM for cfg, not yet loaded (a pipeline step loads it in its process).
 
     `line_grammar` (a serialised LineGrammar) constrains decoding where the backend runs the
@@ -75,14 +75,16 @@ def model_label(cfg: LLMConfig) -> str:
     """
     name = _short_model_name(cfg.model)
     if cfg.backend in ("openai", "inference_endpoints"):
-        host = _host(cfg.base_url) if cfg.base_url else ("api.openai.com" if cfg.backend == "openai" else "hf-inference")
+        host = (
+            _host(cfg.base_url) if cfg.base_url else ("api.openai.com" if cfg.backend == "openai" else "hf-inference")
+        )
         return f"{cfg.backend}:{name}@{host}"
     return f"{cfg.backend}:{name}"
 
 
 def _short_model_name(model: str) -> str:
     if model.startswith(PREFIX):
-        name = model[len(PREFIX):]
+        name = model[len(PREFIX) :]
         return _EMBEDDED_LABELS.get(name, name)
     # A local path says where it lives on one machine, not what it is: keep the folder name.
     if model.startswith(("/", "./", "../", "~")) or Path(model).exists():
@@ -110,12 +112,15 @@ def _is_local(url: str | None) -> bool:
 
 def _api_key(cfg: LLMConfig) -> str | None:
     if cfg.api_key_env:
-        return env_secret(cfg.api_key_env, f"the {cfg.backend} model's api_key_env",
-                          f"export {cfg.api_key_env}=... before running; the key itself never goes in the config")
+        return env_secret(
+            cfg.api_key_env,
+            f"the {cfg.backend} model's api_key_env",
+            f"export {cfg.api_key_env}=... before running; the key itself never goes in the config",
+        )
     return None
 
 
-def _transformers(cfg: LLMConfig) -> "LLM":
+def _transformers(cfg: LLMConfig) -> LLM:
     from docs2qa.generation.llm.batched_transformers import BatchedTransformersLLM
 
     return BatchedTransformersLLM(
@@ -127,7 +132,7 @@ def _transformers(cfg: LLMConfig) -> "LLM":
     )
 
 
-def _openai(cfg: LLMConfig) -> "LLM":
+def _openai(cfg: LLMConfig) -> LLM:
     from distilabel.models.llms import OpenAILLM
 
     key = _api_key(cfg)
@@ -153,14 +158,14 @@ def _require_module(module: str, feature: str, install: str) -> None:
         raise Docs2qaError(f"{feature} needs the Python package '{module}', which is not installed", install)
 
 
-def _vllm(cfg: LLMConfig) -> "LLM":
+def _vllm(cfg: LLMConfig) -> LLM:
     _require_module("vllm", "backend 'vllm'", "pip install vllm (GPU machine)")
     from distilabel.models.llms import vLLM
 
     return vLLM(model=resolve_model(cfg.model), generation_kwargs=generation_kwargs(cfg))
 
 
-def _llamacpp(cfg: LLMConfig) -> "LLM":
+def _llamacpp(cfg: LLMConfig) -> LLM:
     _require_module(
         "llama_cpp",
         "backend 'llamacpp'",
@@ -171,11 +176,14 @@ def _llamacpp(cfg: LLMConfig) -> "LLM":
 
     path = resolve_gguf(cfg.model)
     if not Path(path).is_file():
-        raise Docs2qaError(f"backend 'llamacpp' needs a .gguf file, {path!r} is not one", "set model to a .gguf path or embedded:smollm2")
+        raise Docs2qaError(
+            f"backend 'llamacpp' needs a .gguf file, {path!r} is not one",
+            "set model to a .gguf path or embedded:smollm2",
+        )
     return LlamaCppLLM(model_path=path, n_ctx=LLAMACPP_CONTEXT, generation_kwargs=generation_kwargs(cfg))
 
 
-def _inference_endpoints(cfg: LLMConfig) -> "LLM":
+def _inference_endpoints(cfg: LLMConfig) -> LLM:
     if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on"):
         # distilabel 1.5.3 then returns None for every generation instead of failing.
         raise Docs2qaError(
@@ -184,7 +192,9 @@ def _inference_endpoints(cfg: LLMConfig) -> "LLM":
         )
     from distilabel.models.llms import InferenceEndpointsLLM
 
-    where: dict[str, Any] = {"base_url": cfg.base_url, "model_display_name": cfg.model} if cfg.base_url else {"model_id": cfg.model}
+    where: dict[str, Any] = (
+        {"base_url": cfg.base_url, "model_display_name": cfg.model} if cfg.base_url else {"model_id": cfg.model}
+    )
     key = _api_key(cfg)
     if key is not None:
         where["api_key"] = key

@@ -38,19 +38,38 @@ class LineGrammar:
     max_groups: int = 1  # the group may repeat; the model may stop after any complete group
 
     def to_dict(self) -> dict:
-        return {"max_groups": self.max_groups,
-                "fields": [{"label": f.label, "choices": list(f.choices), "max_tokens": f.max_tokens,
-                            "copy_between": list(f.copy_between) if f.copy_between else None,
-                            "min_tokens": f.min_tokens, "end_with": f.end_with, "no_start": f.no_start,
-                            "stop_at_end": f.stop_at_end}
-                           for f in self.fields]}
+        return {
+            "max_groups": self.max_groups,
+            "fields": [
+                {
+                    "label": f.label,
+                    "choices": list(f.choices),
+                    "max_tokens": f.max_tokens,
+                    "copy_between": list(f.copy_between) if f.copy_between else None,
+                    "min_tokens": f.min_tokens,
+                    "end_with": f.end_with,
+                    "no_start": f.no_start,
+                    "stop_at_end": f.stop_at_end,
+                }
+                for f in self.fields
+            ],
+        }
 
     @classmethod
-    def from_dict(cls, data: dict) -> "LineGrammar":
-        fields = tuple(Field(f["label"], tuple(f["choices"]), f["max_tokens"],
-                             tuple(f["copy_between"]) if f.get("copy_between") else None, f.get("min_tokens", 1),
-                             f.get("end_with", ""), f.get("no_start", ""), f.get("stop_at_end", False))
-                       for f in data["fields"])
+    def from_dict(cls, data: dict) -> LineGrammar:
+        fields = tuple(
+            Field(
+                f["label"],
+                tuple(f["choices"]),
+                f["max_tokens"],
+                tuple(f["copy_between"]) if f.get("copy_between") else None,
+                f.get("min_tokens", 1),
+                f.get("end_with", ""),
+                f.get("no_start", ""),
+                f.get("stop_at_end", False),
+            )
+            for f in data["fields"]
+        )
         return cls(fields, data.get("max_groups", 1))
 
 
@@ -77,8 +96,9 @@ class Vocabulary:
         self.texts = decoded
         # A field ends with a token whose text ends in a newline and holds no other newline,
         # so nothing spills from one line into the next field.
-        self.line_end = [i for i, s in enumerate(decoded) if s.endswith("\n") and "\n" not in s.rstrip("\n")
-                         and s.count("\n") == 1]
+        self.line_end = [
+            i for i, s in enumerate(decoded) if s.endswith("\n") and "\n" not in s.rstrip("\n") and s.count("\n") == 1
+        ]
         self.has_newline = [i for i, s in enumerate(decoded) if "\n" in s]
         self.blank = {i for i, s in enumerate(decoded) if not s.strip()}
         self.special = set(tokenizer.all_special_ids)
@@ -100,8 +120,15 @@ class Vocabulary:
 class LineGrammarProcessor:
     """A transformers LogitsProcessor enforcing `grammar` on every row of a batch."""
 
-    def __init__(self, grammar: LineGrammar, vocabulary: Vocabulary, prompt_width: int, rows: int, max_new_tokens: int,
-                 prompts: list[str] | None = None):
+    def __init__(
+        self,
+        grammar: LineGrammar,
+        vocabulary: Vocabulary,
+        prompt_width: int,
+        rows: int,
+        max_new_tokens: int,
+        prompts: list[str] | None = None,
+    ):
         self.grammar, self.vocab, self.prompt_width = grammar, vocabulary, prompt_width
         self.max_new_tokens = max_new_tokens
         self.labels = [vocabulary.encode(f.label) for f in grammar.fields]
@@ -115,9 +142,11 @@ class LineGrammarProcessor:
         # Tokens that fields after field i need at the least (label, one token or the longest
         # choice, newline) plus EOS: free text stops early enough for the group to finish
         # inside max_new_tokens instead of being cut off half-written.
-        need = [len(label) + (max(map(len, choices)) if choices else 1) + 1
-                for label, choices in zip(self.labels, self.choices)]
-        self.reserve_after = [sum(need[i + 1:]) + 1 for i in range(len(need))]
+        need = [
+            len(label) + (max(map(len, choices)) if choices else 1) + 1
+            for label, choices in zip(self.labels, self.choices)
+        ]
+        self.reserve_after = [sum(need[i + 1 :]) + 1 for i in range(len(need))]
         self.group_need = sum(need) + 1
 
     def __call__(self, input_ids, scores):
@@ -144,7 +173,7 @@ class LineGrammarProcessor:
         if begin < 0 or stop < 0:
             return []
         # A leading space gives the word-initial tokens a quote after "LABEL:" starts with.
-        return self.vocab.encode(" " + prompt[begin + len(start):stop])
+        return self.vocab.encode(" " + prompt[begin + len(start) : stop])
 
     # ---- state machine -------------------------------------------------------------
 
@@ -171,9 +200,9 @@ class LineGrammarProcessor:
             following = [i + 1 for i in row.matches] if row.produced else range(len(row.source))
             row.matches = [i for i in following if i < len(row.source) and row.source[i] == token]
         row.produced.append(token)
-        if row.mode == "text" and token in self._line_end_set:
-            self._next_field(row)
-        elif row.mode == "choice" and token == self.vocab.newline:
+        if (row.mode == "text" and token in self._line_end_set) or (
+            row.mode == "choice" and token == self.vocab.newline
+        ):
             self._next_field(row)
 
     def _next_field(self, row: _Row) -> None:
@@ -201,8 +230,13 @@ class LineGrammarProcessor:
             done = [c for c in self.choices[row.field_index] if c == row.produced]
             if done:
                 return [self.vocab.newline]
-            return sorted({c[len(row.produced)] for c in self.choices[row.field_index]
-                           if len(c) > len(row.produced) and c[:len(row.produced)] == row.produced})
+            return sorted(
+                {
+                    c[len(row.produced)]
+                    for c in self.choices[row.field_index]
+                    if len(c) > len(row.produced) and c[: len(row.produced)] == row.produced
+                }
+            )
         # free text: past its length limit, or when only the room the rest of the group needs
         # is left, end the line now
         spec = self._field(row)
@@ -247,8 +281,10 @@ class LineGrammarProcessor:
 
         cache = self.__dict__.setdefault("_opener_cache", {})
         if chars not in cache:
-            cache[chars] = torch.tensor([i for i, text in enumerate(self.vocab.texts) if text.strip()[:1] in chars
-                                         and text.strip()], dtype=torch.long)
+            cache[chars] = torch.tensor(
+                [i for i, text in enumerate(self.vocab.texts) if text.strip()[:1] in chars and text.strip()],
+                dtype=torch.long,
+            )
         return cache[chars]
 
     @property

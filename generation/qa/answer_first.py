@@ -29,10 +29,16 @@ _POINTER = re.compile(r"\b(?:on|of|with|by) (?:it|them)\b|\b(?:below|above)\b", 
 # to one that scores at least this (a name, a number, a setting): a span no type values is
 # worse than no pair.
 FALLBACK_MIN_SCORE = 1.0
-_IMPERATIVE = re.compile(r"^(?:select|click|run|open|add|set|use|install|create|invite|pick|choose|go|enter|"
-                         r"type|press|upload|download|attach|pin|call|send|pass|replace|start|stop|sign|generate)\b", re.I)
-_SETTING = re.compile(r"\b(?:default|limit|limited|maximum|minimum|at most|at least|up to|expire|expires|must|"
-                      r"only|never|always|required|per|every|after|before|within)\b", re.I)
+_IMPERATIVE = re.compile(
+    r"^(?:select|click|run|open|add|set|use|install|create|invite|pick|choose|go|enter|"
+    r"type|press|upload|download|attach|pin|call|send|pass|replace|start|stop|sign|generate)\b",
+    re.I,
+)
+_SETTING = re.compile(
+    r"\b(?:default|limit|limited|maximum|minimum|at most|at least|up to|expire|expires|must|"
+    r"only|never|always|required|per|every|after|before|within)\b",
+    re.I,
+)
 _CONCEPT = re.compile(r"\b(?:because|so that|which means|means|is an?|are|lets you|allows?|instead of|unless)\b", re.I)
 _NAME = re.compile(r"(?<=\s)[A-Z][a-zA-Z0-9]+")
 
@@ -88,7 +94,9 @@ def score(span: str, question_type: str) -> float:
     if question_type == "factual":
         value += 2 * digits + 1.0 * code + 0.5 * len(_NAME.findall(span)[:2]) + len(_SETTING.findall(span)[:2])
     elif question_type == "procedural":
-        value += 2 * code + 2 * arrows + 2 * bool(_IMPERATIVE.match(span)) + bool(re.search(r"\byou can\b|\bto \w+", span))
+        value += (
+            2 * code + 2 * arrows + 2 * bool(_IMPERATIVE.match(span)) + bool(re.search(r"\byou can\b|\bto \w+", span))
+        )
     else:
         value += 2 * bool(_CONCEPT.search(span)) + 0.5 * bool(re.search(r"\b(?:when|why|how)\b", span, re.I))
     if _DANGLING.match(span) or _POINTER.search(span):
@@ -114,8 +122,9 @@ def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
                 taken.add(choice)
                 picked[question_type].append(choice)
     short = sum(wanted.values()) - sum(len(spans) for spans in picked.values())
-    spare = sorted(((score(s, t), t, s) for t in wanted for s in ranked[t] if s not in taken),
-                   key=lambda item: -item[0])
+    spare = sorted(
+        ((score(s, t), t, s) for t in wanted for s in ranked[t] if s not in taken), key=lambda item: -item[0]
+    )
     for value, question_type, span in spare:
         if short <= 0 or value < FALLBACK_MIN_SCORE:
             break
@@ -137,12 +146,21 @@ SYSTEM = (
 # Worked examples from an invented mail product that no documentation here is about. Their
 # questions do not name the product: SmolLM2 copied a named product into every question.
 EXAMPLES = (
-    ("Attachments", "Attachments larger than 25 MB are uploaded to the cloud drive and sent as a link.",
-     "What happens to an attachment larger than 25 MB?"),
-    ("Filters", "Open Settings → Filters, select New filter and choose the folder that matching messages move to.",
-     "How do I create a mail filter?"),
-    ("Shared mailboxes", "A shared mailbox is an address that several team members read and send from.",
-     "What is a shared mailbox?"),
+    (
+        "Attachments",
+        "Attachments larger than 25 MB are uploaded to the cloud drive and sent as a link.",
+        "What happens to an attachment larger than 25 MB?",
+    ),
+    (
+        "Filters",
+        "Open Settings → Filters, select New filter and choose the folder that matching messages move to.",
+        "How do I create a mail filter?",
+    ),
+    (
+        "Shared mailboxes",
+        "A shared mailbox is an address that several team members read and send from.",
+        "What is a shared mailbox?",
+    ),
 )
 
 _USER = "Page: {page}\nAnswer: {answer}"
@@ -156,8 +174,10 @@ def page_label(title: str, heading_path: list[str]) -> str:
 def messages(title: str, heading_path: list[str], answer: str) -> list[dict]:
     turns = [{"role": "system", "content": SYSTEM}]
     for page, example_answer, question in EXAMPLES:
-        turns += [{"role": "user", "content": _USER.format(page=page, answer=example_answer)},
-                  {"role": "assistant", "content": f"Q: {question}"}]
+        turns += [
+            {"role": "user", "content": _USER.format(page=page, answer=example_answer)},
+            {"role": "assistant", "content": f"Q: {question}"},
+        ]
     turns.append({"role": "user", "content": _USER.format(page=page_label(title, heading_path), answer=answer)})
     return turns
 

@@ -4,15 +4,17 @@ its reason."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from docs2qa.config import GenerateConfig
-from docs2qa.records import Chunk, Dropped, QAPair, content_id, pair_id
-from docs2qa.generation.qa.answer_first import candidates as spans, question_problem
+from docs2qa.generation.qa.answer_first import candidates as spans
+from docs2qa.generation.qa.answer_first import question_problem
 from docs2qa.generation.qa.checks import check_pair
 from docs2qa.generation.qa.gates import gate_pair
 from docs2qa.generation.qa.judge_health import judge_health, lowest_score
+from docs2qa.records import Chunk, Dropped, QAPair, content_id, pair_id
 
 if TYPE_CHECKING:
     import numpy as np
@@ -34,16 +36,30 @@ class Unit:
     answers: tuple[str, ...] = ()
 
 
-def unit_key(chunk_id: str, question_type: str, n: int, prompt_hash: str, generator: str,
-             judge_prompt_hash: str, judge: str, *answers: str) -> str:
+def unit_key(
+    chunk_id: str,
+    question_type: str,
+    n: int,
+    prompt_hash: str,
+    generator: str,
+    judge_prompt_hash: str,
+    judge: str,
+    *answers: str,
+) -> str:
     return content_id("unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers)
 
 
 Embed = Callable[[list[str]], "np.ndarray"]  # texts -> L2-normalised rows
 
 
-def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dict[str, str],
-             judge_prompt_hash: str, embed: Embed | None = None) -> tuple[list[QAPair], list[Dropped], dict]:
+def assemble(
+    units: list[Unit],
+    complete: dict,
+    cfg: GenerateConfig,
+    labels: dict[str, str],
+    judge_prompt_hash: str,
+    embed: Embed | None = None,
+) -> tuple[list[QAPair], list[Dropped], dict]:
     """Checked, judged pairs of the finished units (before dedup), what was rejected, and the
     judge's health (judge_health.py).
 
@@ -70,8 +86,9 @@ def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dic
             candidates.append([unit, pid, pair, verdict, *_first_failure(pair, unit, cfg)])
 
     _off_target(candidates, embed, cfg.min_qa_similarity)
-    health = judge_health([(c[3]["scores"], c[4] is None) for c in candidates if not c[3]["parse_error"]],
-                          cfg.judge.min_score)
+    health = judge_health(
+        [(c[3]["scores"], c[4] is None) for c in candidates if not c[3]["parse_error"]], cfg.judge.min_score
+    )
 
     pairs: list[QAPair] = []
     for unit, pid, pair, verdict, failure, ratio in candidates:
@@ -85,25 +102,43 @@ def assemble(units: list[Unit], complete: dict, cfg: GenerateConfig, labels: dic
             continue
         scores = verdict["scores"]
         if health["applied"] and lowest_score(scores) < cfg.judge.min_score:
-            detail = (f"lowest score {lowest_score(scores)} < generate.judge.min_score={cfg.judge.min_score} "
-                      f"({scores}); verdict {verdict['verdict']!r}: {verdict.get('rationale') or ''}")
+            detail = (
+                f"lowest score {lowest_score(scores)} < generate.judge.min_score={cfg.judge.min_score} "
+                f"({scores}); verdict {verdict['verdict']!r}: {verdict.get('rationale') or ''}"
+            )
             dropped.append(Dropped(pid, chunk.anchor_url, "judge_low_score", detail))
             continue
-        pairs.append(QAPair(
-            pair_id=pid, chunk_id=chunk.chunk_id, page_id=chunk.page_id, url=chunk.url,
-            anchor_url=chunk.anchor_url, title=chunk.title, heading_path=list(chunk.heading_path),
-            question=pair["question"].strip(), answer=pair["answer"].strip(),
-            question_type=unit.question_type, evidence=(pair.get("evidence") or "").strip(),
-            generator_model=labels["generator"], generate_prompt_hash=unit.generate_prompt_hash,
-            prompt_tokens=complete[unit.key]["tokens"]["prompt"],
-            completion_tokens=complete[unit.key]["tokens"]["completion"],
-            evidence_ratio=ratio, score_grounded=scores["grounded"], score_correct=scores["correct"],
-            score_useful=scores["useful"], score_standalone=scores["standalone"],
-            judge_verdict=verdict["verdict"], judge_rationale=verdict.get("rationale") or "",
-            revised_answer=verdict.get("revised_answer") or "", judge_model=labels["judge"],
-            judge_prompt_hash=judge_prompt_hash, judge_prompt_tokens=verdict["tokens"]["prompt"],
-            judge_completion_tokens=verdict["tokens"]["completion"],
-        ))
+        pairs.append(
+            QAPair(
+                pair_id=pid,
+                chunk_id=chunk.chunk_id,
+                page_id=chunk.page_id,
+                url=chunk.url,
+                anchor_url=chunk.anchor_url,
+                title=chunk.title,
+                heading_path=list(chunk.heading_path),
+                question=pair["question"].strip(),
+                answer=pair["answer"].strip(),
+                question_type=unit.question_type,
+                evidence=(pair.get("evidence") or "").strip(),
+                generator_model=labels["generator"],
+                generate_prompt_hash=unit.generate_prompt_hash,
+                prompt_tokens=complete[unit.key]["tokens"]["prompt"],
+                completion_tokens=complete[unit.key]["tokens"]["completion"],
+                evidence_ratio=ratio,
+                score_grounded=scores["grounded"],
+                score_correct=scores["correct"],
+                score_useful=scores["useful"],
+                score_standalone=scores["standalone"],
+                judge_verdict=verdict["verdict"],
+                judge_rationale=verdict.get("rationale") or "",
+                revised_answer=verdict.get("revised_answer") or "",
+                judge_model=labels["judge"],
+                judge_prompt_hash=judge_prompt_hash,
+                judge_prompt_tokens=verdict["tokens"]["prompt"],
+                judge_completion_tokens=verdict["tokens"]["completion"],
+            )
+        )
     return pairs, dropped, health
 
 
@@ -142,7 +177,10 @@ def _off_target(candidates: list, embed: Embed | None, threshold: float) -> None
         vectors = embed([question, answer, *others])
         cosines = vectors[1:] @ vectors[0]
         if cosines[0] < threshold:
-            candidate[4] = ("off_target", f"question-answer cosine {cosines[0]:.2f} < generate.min_qa_similarity={threshold}")
+            candidate[4] = (
+                "off_target",
+                f"question-answer cosine {cosines[0]:.2f} < generate.min_qa_similarity={threshold}",
+            )
         elif len(cosines) > 1 and cosines[1:].max() > cosines[0]:
             closer = others[int(cosines[1:].argmax())]
             candidate[4] = ("off_target", f"another sentence of the chunk fits the question better: {closer[:80]!r}")

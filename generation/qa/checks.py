@@ -9,13 +9,34 @@ import re
 import unicodedata
 from difflib import SequenceMatcher
 
-_TRANSLATE = str.maketrans({
-    # All quote marks fold to one: models swap single, double and curly quotes freely.
-    "\u2018": '"', "\u2019": '"', "\u201a": '"', "\u201b": '"', "\u2032": '"', "'": '"', "`": " ",
-    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
-    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
-    "\u00a0": " ", "\u2026": "...",
-})
+_TRANSLATE = str.maketrans(
+    {
+        # All quote marks fold to one: models swap single, double and curly quotes freely.
+        "\u2018": '"',
+        "\u2019": '"',
+        "\u201a": '"',
+        "\u201b": '"',
+        "\u2032": '"',
+        "'": '"',
+        "`": " ",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u201e": '"',
+        "\u201f": '"',
+        "\u2033": '"',
+        "\u00ab": '"',
+        "\u00bb": '"',
+        "\u2010": "-",
+        "\u2011": "-",
+        "\u2012": "-",
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2015": "-",
+        "\u2212": "-",
+        "\u00a0": " ",
+        "\u2026": "...",
+    }
+)
 # Markdown emphasis/heading/quote markers and table pipes carry no words; models drop or add them.
 _MARKUP_RE = re.compile(r"\*\*|__|[*#>|]|(?<!\w)_|_(?!\w)|\[|\]\([^)]*\)|\]")
 _SPACE_RE = re.compile(r"\s+")
@@ -29,7 +50,7 @@ def normalise(text: str) -> str:
 
 def _strip_quote(evidence: str) -> str:
     # Models wrap the quote in quotes or end it with an ellipsis; neither is part of the source.
-    evidence = evidence.strip().strip('"\'').strip()
+    evidence = evidence.strip().strip("\"'").strip()
     return re.sub(r"^(?:\.\.\.\s*)|(?:\s*\.\.\.)$", "", evidence).strip()
 
 
@@ -53,7 +74,7 @@ def evidence_ratio(evidence: str, chunk_text: str) -> float:
     def score(start: int) -> float:
         start = min(max(start, 0), len(hay) - m)
         if start not in cache:
-            matcher.set_seq1(hay[start:start + m])
+            matcher.set_seq1(hay[start : start + m])
             cache[start] = matcher.ratio()
         return cache[start]
 
@@ -79,13 +100,19 @@ def evidence_ratio(evidence: str, chunk_text: str) -> float:
 # Phrases that only make sense to someone holding the excerpt.
 _SOURCE_NOUNS = r"(?:text|passage|context|section|document|documentation excerpt|excerpt|snippet|paragraph|chunk|article|source|above)"
 _NOT_STANDALONE = [
-    re.compile(rf"\b(?:according to|based on|from|in|per|as (?:stated|described|mentioned|shown) in)\s+(?:the|this|that|these)\s+(?:given\s+|provided\s+|above\s+)?{_SOURCE_NOUNS}\b(?!\s+of\b)", re.I),
+    re.compile(
+        rf"\b(?:according to|based on|from|in|per|as (?:stated|described|mentioned|shown) in)\s+(?:the|this|that|these)\s+(?:given\s+|provided\s+|above\s+)?{_SOURCE_NOUNS}\b(?!\s+of\b)",
+        re.I,
+    ),
     re.compile(r"\bthis\s+(?:text|passage|section|document|excerpt|snippet|paragraph|chunk|article)\b", re.I),
     re.compile(r"\bthe\s+(?:passage|excerpt|snippet|chunk|given text|provided text|above)\b", re.I),
     re.compile(r"\b(?:mentioned|described|stated|shown|listed|discussed)\s+(?:above|below|here)\b", re.I),
     re.compile(r"\baccording to the (?:above|author)\b", re.I),
     # "the text/document/section/context" as the thing that speaks: "What does the text say?"
-    re.compile(r"\b(?:the|this)\s+(?:text|document|section|context|article)\s+(?:say|says|state|states|mention|mentions|describe|describes|discuss|discusses|explain|explains|suggest|suggests|cover|covers|refer|refers)\b", re.I),
+    re.compile(
+        r"\b(?:the|this)\s+(?:text|document|section|context|article)\s+(?:say|says|state|states|mention|mentions|describe|describes|discuss|discusses|explain|explains|suggest|suggests|cover|covers|refer|refers)\b",
+        re.I,
+    ),
     re.compile(r"\b(?:the|this)\s+(?:text|document|section|context)\s*[?.,]?\s*$", re.I),
 ]
 
@@ -98,14 +125,16 @@ def standalone_problem(question: str) -> str | None:
     return None
 
 
-_EN_STOPWORDS = frozenset("""
+_EN_STOPWORDS = frozenset(
+    """
 a about above after again against all am an and any are as at be because been before being below
 between both but by can could did do does doing down during each few for from further had has have
 having he her here hers him his how i if in into is it its itself just me more most my no nor not now
 of off on once only or other our out over own same she should so some such than that the their them
 then there these they this those through to too under until up very was we were what when where which
 while who whom why will with would you your yours yes also must may might shall use used using
-""".split())
+""".split()
+)
 _WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
 _CODE_RE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
 
@@ -145,8 +174,9 @@ def language_problem(text: str, language: str) -> str | None:
     return None if found.split("-")[0] == language.lower().split("-")[0] else f"detected {found!r}"
 
 
-def check_pair(question: str, answer: str, evidence: str, chunk_text: str, question_type: str,
-               cfg) -> tuple[float, list[tuple[str, str]]]:
+def check_pair(
+    question: str, answer: str, evidence: str, chunk_text: str, question_type: str, cfg
+) -> tuple[float, list[tuple[str, str]]]:
     """Returns (evidence_ratio, failures). `cfg` is a GenerateConfig.
 
     evidence_ratio is 1.0 for a verbatim (normalised) quote and 0.0 when there is no evidence
@@ -157,16 +187,22 @@ def check_pair(question: str, answer: str, evidence: str, chunk_text: str, quest
     ratio = 0.0
     if question_type == "unanswerable":
         if evidence:
-            failures.append(("evidence_for_unanswerable", f"unanswerable questions take no evidence, got {evidence[:80]!r}"))
+            failures.append(
+                ("evidence_for_unanswerable", f"unanswerable questions take no evidence, got {evidence[:80]!r}")
+            )
     elif not evidence:
         failures.append(("evidence_not_in_chunk", "no evidence quoted"))
     else:
         ratio = evidence_ratio(evidence, chunk_text)
         if ratio < cfg.evidence_min_ratio:
-            failures.append(("evidence_not_in_chunk", f"best match {ratio:.2f} < {cfg.evidence_min_ratio:.2f}: {evidence[:80]!r}"))
+            failures.append(
+                ("evidence_not_in_chunk", f"best match {ratio:.2f} < {cfg.evidence_min_ratio:.2f}: {evidence[:80]!r}")
+            )
 
-    for name, text, low, high in (("question", question, cfg.min_question_chars, cfg.max_question_chars),
-                                  ("answer", answer, cfg.min_answer_chars, cfg.max_answer_chars)):
+    for name, text, low, high in (
+        ("question", question, cfg.min_question_chars, cfg.max_question_chars),
+        ("answer", answer, cfg.min_answer_chars, cfg.max_answer_chars),
+    ):
         if len(text) < low:
             failures.append((f"{name}_too_short", f"{len(text)} < {low} characters"))
         elif len(text) > high:

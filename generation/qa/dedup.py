@@ -71,7 +71,7 @@ def cluster_duplicates(embeddings: np.ndarray, scores, threshold: float):
         if leader[i] >= 0:
             continue
         leader[i] = i
-        neighbours = dst[starts[i]:starts[i + 1]]
+        neighbours = dst[starts[i] : starts[i + 1]]
         free = neighbours[leader[neighbours] < 0]
         leader[free] = i
     lonely = leader < 0
@@ -141,7 +141,7 @@ def _gram(x: np.ndarray) -> np.ndarray:
     # Accumulate in float64 by blocks: one float64 copy of 100k x 384 would cost 300 MB.
     gram = np.zeros((x.shape[1], x.shape[1]), dtype=np.float64)
     for start in range(0, x.shape[0], 8192):
-        part = x[start:start + 8192].astype(np.float64)
+        part = x[start : start + 8192].astype(np.float64)
         gram += part.T @ part
     return gram
 

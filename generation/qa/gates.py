@@ -19,11 +19,13 @@ from docs2qa.generation.qa.checks import _EN_STOPWORDS, normalise
 
 _TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9._/@+-]*[a-z0-9]|[a-z0-9]")
 # Words that carry no content of their own in a question or an answer ("how do I ...").
-_FILLER = frozenset("""
+_FILLER = frozenset(
+    """
 what which who whom whose why how when where does do did can could should would will may might
 is are was were be been being get gets got need needs want wants one ones thing things way ways
 answer question yes no true false please also just like
-""".split())
+""".split()
+)
 
 
 def _stem(word: str) -> str:
@@ -48,8 +50,10 @@ def _words(text: str) -> list[str]:
 
 # ---------------------------------------------------------------- support
 
-def support_problem(answer: str, evidence: str, chunk_text: str, min_share: float,
-                    min_evidence_words: int) -> tuple[str, str] | None:
+
+def support_problem(
+    answer: str, evidence: str, chunk_text: str, min_share: float, min_evidence_words: int
+) -> tuple[str, str] | None:
     """The answer's content words must occur in the chunk (at least `min_share` of them), and
     the evidence must be a real span (>= `min_evidence_words` words) sharing a content word
     with the answer: evidence that is one word ("Kaggle's") or unrelated proves nothing."""
@@ -60,7 +64,10 @@ def support_problem(answer: str, evidence: str, chunk_text: str, min_share: floa
         share = len(found) / len(answer_words)
         if share < min_share:
             missing = sorted({w for w in answer_words if w not in chunk_words})[:8]
-            return "unsupported", f"{share:.0%} of the answer's content words are in the chunk (< {min_share:.0%}); missing {missing}"
+            return (
+                "unsupported",
+                f"{share:.0%} of the answer's content words are in the chunk (< {min_share:.0%}); missing {missing}",
+            )
     evidence_words = _words(evidence)
     if len(evidence_words) < min_evidence_words:
         return "unsupported", f"evidence of {len(evidence_words)} word(s) (< {min_evidence_words}): {evidence[:60]!r}"
@@ -113,7 +120,7 @@ def _repeated_ngram(words: list[str]) -> str | None:
     for n in (1, 2, 3, 4):
         counts: dict[tuple[str, ...], int] = {}
         for i in range(len(words) - n + 1):
-            gram = tuple(words[i:i + n])
+            gram = tuple(words[i : i + n])
             if n == 1 and (gram[0] in _EN_STOPWORDS or len(gram[0]) < 3):
                 continue
             counts[gram] = counts.get(gram, 0) + 1
@@ -146,8 +153,9 @@ def degenerate_problem(text: str, field: str) -> tuple[str, str] | None:
     return None
 
 
-def gate_pair(question: str, answer: str, evidence: str, chunk_text: str, question_type: str,
-              cfg) -> tuple[str, str] | None:
+def gate_pair(
+    question: str, answer: str, evidence: str, chunk_text: str, question_type: str, cfg
+) -> tuple[str, str] | None:
     """The first gate a pair fails, or None. `cfg` is a GenerateConfig.
 
     Unanswerable questions have a fixed answer and no evidence: only the question is gated."""
@@ -160,7 +168,8 @@ def gate_pair(question: str, answer: str, evidence: str, chunk_text: str, questi
     if question_type == "unanswerable":
         return None
     return echo_problem(question, answer) or support_problem(
-        answer, evidence, chunk_text, cfg.support_min_share, cfg.evidence_min_words)
+        answer, evidence, chunk_text, cfg.support_min_share, cfg.evidence_min_words
+    )
 
 
 # ---------------------------------------------------------------- chunks
@@ -181,8 +190,9 @@ def chunk_skip_reason(text: str, token_count: int, min_tokens: int) -> tuple[str
     lines = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     if not lines:
         return "chunk_navigation", "only headings"
-    navigation = sum(bool(_LINK_ITEM_RE.match(line)) or not re.sub(r"[\W_]+", "", _LINK_RE.sub("", line))
-                     for line in lines)
+    navigation = sum(
+        bool(_LINK_ITEM_RE.match(line)) or not re.sub(r"[\W_]+", "", _LINK_RE.sub("", line)) for line in lines
+    )
     if navigation >= 3 and navigation / len(lines) >= 0.6:
         return "chunk_navigation", f"{navigation} of {len(lines)} lines are links or list items that start with one"
     return None

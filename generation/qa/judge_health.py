@@ -25,8 +25,12 @@ def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
     n = len(judged)
     figures: dict = {"judged": n, "min_score": min_score}
     if n < MIN_PAIRS:
-        return {"informative": None, "applied": True, **figures,
-                "reason": f"only {n} judged pair(s): too few to tell whether the judge discriminates"}
+        return {
+            "informative": None,
+            "applied": True,
+            **figures,
+            "reason": f"only {n} judged pair(s): too few to tell whether the judge discriminates",
+        }
     distinct = {tuple(sorted(scores.items())) for scores, _ in judged}
     figures["distinct_score_sets"] = len(distinct)
     passed = [lowest_score(s) for s, ok in judged if ok]
@@ -39,29 +43,57 @@ def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
     use = "Use a stronger judge model (generate.judge.model)."
     if len(distinct) == 1:
         scores = "/".join(str(v) for _, v in next(iter(distinct)))
-        return {"informative": False, "applied": False, **figures,
-                "reason": f"the judge gave all {n} pairs the same scores ({scores}); its scores were not used, "
-                          "only the model-free gates filtered. Use a stronger judge model (generate.judge.model)."}
+        return {
+            "informative": False,
+            "applied": False,
+            **figures,
+            "reason": f"the judge gave all {n} pairs the same scores ({scores}); its scores were not used, "
+            "only the model-free gates filtered. Use a stronger judge model (generate.judge.model).",
+        }
     if len(passed) >= MIN_PER_SIDE and not any(score >= min_score for score in passed):
-        return {"informative": False, "applied": False, **figures,
-                "reason": f"it scored every one of the {len(passed)} pairs the model-free gates passed below "
-                          f"generate.judge.min_score={min_score}; its scores were not used. {use}"}
+        return {
+            "informative": False,
+            "applied": False,
+            **figures,
+            "reason": f"it scored every one of the {len(passed)} pairs the model-free gates passed below "
+            f"generate.judge.min_score={min_score}; its scores were not used. {use}",
+        }
     if len(passed) >= MIN_PER_SIDE and len(failed) >= MIN_PER_SIDE:
         margin = figures["mean_lowest_score_gates_passed"] - figures["mean_lowest_score_gates_failed"]
         if margin < MIN_MARGIN:
-            return {"informative": False, "applied": False, **figures,
-                    "reason": "no agreement with the model-free gates: pairs they rejected scored about as high as "
-                              f"pairs they passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
-                              f"{figures['mean_lowest_score_gates_passed']}); its scores were not used. {use}"}
-        return {"informative": True, "applied": True, **figures,
-                "reason": "scores vary and rank the pairs the gates passed above those they rejected"}
+            return {
+                "informative": False,
+                "applied": False,
+                **figures,
+                "reason": "no agreement with the model-free gates: pairs they rejected scored about as high as "
+                f"pairs they passed (mean lowest score {figures['mean_lowest_score_gates_failed']} vs "
+                f"{figures['mean_lowest_score_gates_passed']}); its scores were not used. {use}",
+            }
+        return {
+            "informative": True,
+            "applied": True,
+            **figures,
+            "reason": "scores vary and rank the pairs the gates passed above those they rejected",
+        }
     if len(failed) >= MIN_PER_SIDE:
         kept = sum(score >= min_score for score in failed)
         if kept * 2 >= len(failed):
-            return {"informative": False, "applied": False, **figures,
-                    "reason": f"no agreement with the model-free gates: it would keep {kept} of the {len(failed)} "
-                              f"pairs they rejected; its scores were not used. {use}"}
-        return {"informative": True, "applied": True, **figures,
-                "reason": f"scores vary and reject {len(failed) - kept} of the {len(failed)} pairs the gates rejected"}
-    return {"informative": None, "applied": True, **figures,
-            "reason": "scores vary, but too few pairs failed the gates to check the judge against them"}
+            return {
+                "informative": False,
+                "applied": False,
+                **figures,
+                "reason": f"no agreement with the model-free gates: it would keep {kept} of the {len(failed)} "
+                f"pairs they rejected; its scores were not used. {use}",
+            }
+        return {
+            "informative": True,
+            "applied": True,
+            **figures,
+            "reason": f"scores vary and reject {len(failed) - kept} of the {len(failed)} pairs the gates rejected",
+        }
+    return {
+        "informative": None,
+        "applied": True,
+        **figures,
+        "reason": "scores vary, but too few pairs failed the gates to check the judge against them",
+    }

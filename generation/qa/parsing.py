@@ -111,8 +111,11 @@ def _load_json_object(text: str) -> dict:
     if not stripped.startswith("{"):
         fences = _FENCE_RE.findall(stripped)
         if len(fences) != 1:
-            raise ParseError("the reply is neither a JSON object nor one ```json block"
-                             if not fences else f"the reply holds {len(fences)} ```json blocks, expected one")
+            raise ParseError(
+                "the reply is neither a JSON object nor one ```json block"
+                if not fences
+                else f"the reply holds {len(fences)} ```json blocks, expected one"
+            )
         stripped = fences[0].strip()
     try:
         value = json.loads(stripped)

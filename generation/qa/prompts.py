@@ -30,7 +30,7 @@ QUESTION_TYPES: dict[str, str] = {
     "unanswerable": (
         "UNANSWERABLE questions: ask a plausible question a user of this product might have that "
         "the documentation excerpt does NOT answer. The answer must be exactly "
-        "\"The documentation does not say.\" and the evidence must be empty."
+        '"The documentation does not say." and the evidence must be empty.'
     ),
 }
 
@@ -42,8 +42,8 @@ GENERATE_SYSTEM = (
     "You write question/answer pairs for a dataset that teaches an assistant about a software "
     "product's documentation. Every answer must be supported by the documentation excerpt you are "
     "given; never invent facts. Every question must make sense on its own, to someone who has not "
-    "seen the excerpt: name the product or feature it is about, and never refer to \"the text\", "
-    "\"the passage\", \"the context\", \"this section\" or \"the document\"."
+    'seen the excerpt: name the product or feature it is about, and never refer to "the text", '
+    '"the passage", "the context", "this section" or "the document".'
 )
 
 PAIRS_SCHEMA: dict = {
@@ -114,8 +114,9 @@ def _generate_instructions(fmt: str, question_type: str, n: int | str) -> str:
     return _JSON_INSTRUCTIONS.format(n=n, type_help=type_help, schema=json.dumps(PAIRS_SCHEMA))
 
 
-def generate_messages(fmt: str, question_type: str, n: int, title: str, heading_path: list[str],
-                      text: str) -> list[dict]:
+def generate_messages(
+    fmt: str, question_type: str, n: int, title: str, heading_path: list[str], text: str
+) -> list[dict]:
     """Chat messages (system + user) asking for `n` pairs of one question type about one chunk."""
     user = _GENERATE_USER.format(
         title=title or "(untitled)",
@@ -195,8 +196,9 @@ def _critique_instructions(fmt: str) -> str:
     return _CRITIQUE_JSON.format(criteria=_CRITERIA, schema=json.dumps(CRITIQUE_SCHEMA))
 
 
-def critique_messages(fmt: str, question: str, answer: str, evidence: str, text: str, title: str,
-                      heading_path: list[str]) -> list[dict]:
+def critique_messages(
+    fmt: str, question: str, answer: str, evidence: str, text: str, title: str, heading_path: list[str]
+) -> list[dict]:
     user = _CRITIQUE_USER.format(
         title=title or "(untitled)",
         heading_path=" > ".join(heading_path or []) or "(top of page)",
@@ -211,10 +213,14 @@ def critique_messages(fmt: str, question: str, answer: str, evidence: str, text:
 
 # ---------------------------------------------------------------- retries
 
-_FIX_LINES = ("Your reply could not be read: {error}. Reply again with only the requested lines, "
-              "in exactly the format shown, and nothing else.")
-_FIX_JSON = ("Your reply could not be read: {error}. Reply again with only one JSON object that "
-             "follows the schema, and nothing else.")
+_FIX_LINES = (
+    "Your reply could not be read: {error}. Reply again with only the requested lines, "
+    "in exactly the format shown, and nothing else."
+)
+_FIX_JSON = (
+    "Your reply could not be read: {error}. Reply again with only one JSON object that "
+    "follows the schema, and nothing else."
+)
 
 
 def fix_request(fmt: str, error: str) -> dict:
@@ -224,6 +230,7 @@ def fix_request(fmt: str, error: str) -> dict:
 
 
 # ---------------------------------------------------------------- hashes
+
 
 def _hash(*parts: str) -> str:
     return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:12]
@@ -251,11 +258,14 @@ def _check(fmt: str, question_type: str | None) -> None:
     if fmt not in FORMATS:
         raise Docs2qaError(f"unknown output format {fmt!r}", "use 'lines' or 'json' (generate.output_format)")
     if question_type is not None and question_type not in QUESTION_TYPES:
-        raise Docs2qaError(f"unknown question type {question_type!r}",
-                           f"use one of {', '.join(QUESTION_TYPES)} (generate.questions_per_type)")
+        raise Docs2qaError(
+            f"unknown question type {question_type!r}",
+            f"use one of {', '.join(QUESTION_TYPES)} (generate.questions_per_type)",
+        )
 
 
 # ---------------------------------------------------------------- decoding grammars
+
 
 def pairs_grammar(max_pairs: int) -> dict:
     """The lines format as a decoding grammar, for backends that run the model themselves."""
@@ -273,6 +283,10 @@ def critique_grammar() -> dict:
     from docs2qa.generation.llm.line_grammar import Field, LineGrammar
 
     scores = tuple(Field(f"{name.upper()}:", choices=("1", "2", "3", "4", "5")) for name in SCORE_NAMES)
-    fields = (*scores, Field("VERDICT:", choices=VERDICTS), Field("REVISED:", max_tokens=120),
-              Field("RATIONALE:", max_tokens=60))
+    fields = (
+        *scores,
+        Field("VERDICT:", choices=VERDICTS),
+        Field("REVISED:", max_tokens=120),
+        Field("RATIONALE:", max_tokens=60),
+    )
     return LineGrammar(fields).to_dict()

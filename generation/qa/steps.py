@@ -9,11 +9,11 @@ No `from __future__ import annotations`: distilabel finds a step's input paramet
 runtime `StepInput` annotation.
 """
 
-from typing import Any, Dict, List
-
-from distilabel.steps import Step, StepInput
+from typing import Any
 
 from distilabel.constants import DISTILABEL_METADATA_KEY
+from distilabel.steps import Step, StepInput
+from distilabel.typing import StepOutput
 
 from docs2qa.generation.qa import journal
 from docs2qa.generation.qa.tasks import CritiqueQA, WriteQuestion
@@ -21,7 +21,7 @@ from docs2qa.generation.qa.tasks import CritiqueQA, WriteQuestion
 JUDGEMENT_FIELDS = ("scores", "verdict", "revised_answer", "rationale", "parse_error", "raw_output", "parse_attempts")
 
 
-def tokens_of(row: Dict[str, Any], task: str) -> Dict[str, int]:
+def tokens_of(row: dict[str, Any], task: str) -> dict[str, int]:
     stats = (row.get("distilabel_metadata") or {}).get(f"statistics_{task}") or {}
 
     def total(key: str) -> int:
@@ -35,26 +35,34 @@ class JudgeUnits(CritiqueQA):
     """The judge, fed the pairs of each unit row; its verdicts go back into the row."""
 
     @property
-    def inputs(self) -> List[str]:
+    def inputs(self) -> list[str]:
         return ["unit", "pairs", "text", "title", "heading_path"]
 
     @property
-    def outputs(self) -> List[str]:
+    def outputs(self) -> list[str]:
         return ["judgements"]
 
-    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
         flat, owners = [], []
         for position, row in enumerate(inputs):
             for pair in row.get("pairs") or []:
-                flat.append({"question": pair["question"], "answer": pair["answer"],
-                             "evidence": pair.get("evidence") or "", "text": row["text"],
-                             "title": row["title"], "heading_path": row["heading_path"]})
+                flat.append(
+                    {
+                        "question": pair["question"],
+                        "answer": pair["answer"],
+                        "evidence": pair.get("evidence") or "",
+                        "text": row["text"],
+                        "title": row["title"],
+                        "heading_path": row["heading_path"],
+                    }
+                )
                 owners.append(position)
         judged = next(super().process(flat)) if flat else []
-        verdicts: List[List[dict]] = [[] for _ in inputs]
+        verdicts: list[list[dict]] = [[] for _ in inputs]
         for position, result in zip(owners, judged):
-            verdicts[position].append({**{k: result.get(k) for k in JUDGEMENT_FIELDS},
-                                       "tokens": tokens_of(result, self.name)})
+            verdicts[position].append(
+                {**{k: result.get(k) for k in JUDGEMENT_FIELDS}, "tokens": tokens_of(result, self.name)}
+            )
         yield [{**row, "judgements": verdicts[i]} for i, row in enumerate(inputs)]
 
 
@@ -63,35 +71,43 @@ class QuestionUnits(WriteQuestion):
     answer is its own evidence) and the tokens of all its questions, as GenerateQA would."""
 
     @property
-    def inputs(self) -> List[str]:
+    def inputs(self) -> list[str]:
         return ["unit", "title", "heading_path", "answers"]
 
     @property
-    def outputs(self) -> List[str]:
+    def outputs(self) -> list[str]:
         return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
 
-    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        flat = [{"title": row["title"], "heading_path": row["heading_path"], "answer": answer}
-                for row in inputs for answer in row["answers"]]
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        flat = [
+            {"title": row["title"], "heading_path": row["heading_path"], "answer": answer}
+            for row in inputs
+            for answer in row["answers"]
+        ]
         asked = iter(next(super().process(flat)) if flat else [])
         results = []
         for row in inputs:
             done = [next(asked) for _ in row["answers"]]
             errors = [r for r in done if r["parse_error"]]
             tokens = [tokens_of(r, self.name) for r in done]
-            stats = {"input_tokens": [sum(t["prompt"] for t in tokens)],
-                     "output_tokens": [sum(t["completion"] for t in tokens)]}
-            results.append({
-                **row,
-                "pairs": None if errors else [{"question": r["question"], "answer": r["answer"], "evidence": r["answer"]}
-                                              for r in done],
-                # One unreadable question fails the unit, with its raw text kept, as in GenerateQA.
-                "parse_error": errors[0]["parse_error"] if errors else None,
-                "raw_output": errors[0]["raw_output"] if errors else None,
-                "parse_attempts": max((r["parse_attempts"] for r in done), default=0),
-                "model_name": self.llm.model_name,
-                DISTILABEL_METADATA_KEY: {f"statistics_{self.name}": stats},
-            })
+            stats = {
+                "input_tokens": [sum(t["prompt"] for t in tokens)],
+                "output_tokens": [sum(t["completion"] for t in tokens)],
+            }
+            results.append(
+                {
+                    **row,
+                    "pairs": None
+                    if errors
+                    else [{"question": r["question"], "answer": r["answer"], "evidence": r["answer"]} for r in done],
+                    # One unreadable question fails the unit, with its raw text kept, as in GenerateQA.
+                    "parse_error": errors[0]["parse_error"] if errors else None,
+                    "raw_output": errors[0]["raw_output"] if errors else None,
+                    "parse_attempts": max((r["parse_attempts"] for r in done), default=0),
+                    "model_name": self.llm.model_name,
+                    DISTILABEL_METADATA_KEY: {f"statistics_{self.name}": stats},
+                }
+            )
         yield results
 
 
@@ -102,19 +118,27 @@ class JournalUnits(Step):
     generate_task: str = "generate_qa"
 
     @property
-    def inputs(self) -> List[str]:
+    def inputs(self) -> list[str]:
         return ["unit", "chunk_id", "question_type", "pairs", "parse_error", "judgements"]
 
     @property
-    def outputs(self) -> List[str]:
+    def outputs(self) -> list[str]:
         return ["unit"]
 
-    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
-        records = [{
-            "unit": row["unit"], "chunk_id": row["chunk_id"], "question_type": row["question_type"],
-            "pairs": row.get("pairs") or [], "parse_error": row.get("parse_error"),
-            "raw_output": row.get("raw_output"), "parse_attempts": row.get("parse_attempts"),
-            "tokens": tokens_of(row, self.generate_task), "judgements": row.get("judgements") or [],
-        } for row in inputs]
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        records = [
+            {
+                "unit": row["unit"],
+                "chunk_id": row["chunk_id"],
+                "question_type": row["question_type"],
+                "pairs": row.get("pairs") or [],
+                "parse_error": row.get("parse_error"),
+                "raw_output": row.get("raw_output"),
+                "parse_attempts": row.get("parse_attempts"),
+                "tokens": tokens_of(row, self.generate_task),
+                "judgements": row.get("judgements") or [],
+            }
+            for row in inputs
+        ]
         journal.append(f"{self.journal_dir}/{journal.UNITS}", records)
         yield [{"unit": row["unit"]} for row in inputs]

@@ -11,12 +11,13 @@ Note: no `from __future__ import annotations` here: distilabel finds the `proces
 parameter by its runtime `StepInput` annotation.
 """
 
-from typing import Any, ClassVar, Dict, List, Literal, Optional, Union
+from typing import Any, ClassVar, Literal
 
 from distilabel.constants import DISTILABEL_METADATA_KEY
 from distilabel.mixins.runtime_parameters import RuntimeParameter
 from distilabel.steps.base import StepInput
 from distilabel.steps.tasks.base import Task
+from distilabel.typing import StepOutput
 from pydantic import Field
 
 from docs2qa.generation.qa import answer_first, prompts
@@ -30,12 +31,12 @@ class _StrictTask(Task):
     )
 
     # Subclasses: the parsed fields (all None on failure) and the parser.
-    _empty: ClassVar[Dict[str, Any]] = {}
+    _empty: ClassVar[dict[str, Any]] = {}
 
-    def _parse(self, text: str) -> Dict[str, Any]:
+    def _parse(self, text: str) -> dict[str, Any]:
         raise NotImplementedError
 
-    def format_output(self, output: Union[str, None], input: Union[Dict[str, Any], None] = None) -> Dict[str, Any]:
+    def format_output(self, output: str | None, input: dict[str, Any] | None = None) -> dict[str, Any]:
         if output is None:
             return {**self._empty, "parse_error": "the model returned no text", "raw_output": None}
         try:
@@ -44,13 +45,13 @@ class _StrictTask(Task):
             return {**self._empty, "parse_error": str(exc), "raw_output": output}
         return {**parsed, "parse_error": None, "raw_output": None}
 
-    def process(self, inputs: StepInput) -> "StepOutput":  # type: ignore[override]
+    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
         # One conversation per (row, generation) so each generation is retried on its own.
         rows = [row for row in inputs for _ in range(self.num_generations)]
         conversations = [self.format_input(row) for row in rows]
-        last: List[Optional[dict]] = [None] * len(rows)
+        last: list[dict | None] = [None] * len(rows)
         attempts = [0] * len(rows)
-        totals: List[Dict[str, float]] = [{} for _ in rows]
+        totals: list[dict[str, float]] = [{} for _ in rows]
         pending = list(range(len(rows)))
         for attempt in range(self.parse_retries + 1):
             if not pending:
@@ -85,7 +86,7 @@ class _StrictTask(Task):
         yield results
 
 
-def _add_statistics(total: Dict[str, float], statistics: Dict[str, Any]) -> None:
+def _add_statistics(total: dict[str, float], statistics: dict[str, Any]) -> None:
     # Token counts of every attempt are summed: a retry costs tokens and the cost report must show it.
     for key, values in statistics.items():
         value = values[0] if isinstance(values, list) and values else values
@@ -101,26 +102,30 @@ class GenerateQA(_StrictTask):
     raw_output (the reply when it could not be parsed), parse_attempts, model_name.
     """
 
-    _empty: ClassVar[Dict[str, Any]] = {"pairs": None}
+    _empty: ClassVar[dict[str, Any]] = {"pairs": None}
 
     @property
-    def inputs(self) -> List[str]:
+    def inputs(self) -> list[str]:
         return ["chunk_id", "title", "heading_path", "text", "question_type", "n"]
 
     @property
-    def outputs(self) -> List[str]:
+    def outputs(self) -> list[str]:
         return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
 
-    def format_input(self, input: Dict[str, Any]) -> List[Dict[str, str]]:
+    def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
         return prompts.generate_messages(
-            self.output_format, input["question_type"], int(input["n"]), input["title"],
-            list(input["heading_path"] or []), input["text"],
+            self.output_format,
+            input["question_type"],
+            int(input["n"]),
+            input["title"],
+            list(input["heading_path"] or []),
+            input["text"],
         )
 
-    def _parse(self, text: str) -> Dict[str, Any]:
+    def _parse(self, text: str) -> dict[str, Any]:
         return {"pairs": parse_pairs(text, self.output_format)}
 
-    def get_structured_output(self) -> Union[Dict[str, Any], None]:
+    def get_structured_output(self) -> dict[str, Any] | None:
         # Used by distilabel only with `use_default_structured_output=True`; backends with
         # their own structured output (OpenAI json_schema, vLLM guided decoding) can take it too.
         return prompts.PAIRS_SCHEMA if self.output_format == "json" else None
@@ -135,27 +140,40 @@ class CritiqueQA(_StrictTask):
     parse_error, raw_output, parse_attempts, model_name. All parsed fields are None on failure.
     """
 
-    _empty: ClassVar[Dict[str, Any]] = {"scores": None, "verdict": None, "revised_answer": None, "rationale": None}
+    _empty: ClassVar[dict[str, Any]] = {"scores": None, "verdict": None, "revised_answer": None, "rationale": None}
 
     @property
-    def inputs(self) -> List[str]:
+    def inputs(self) -> list[str]:
         return ["question", "answer", "evidence", "text", "title", "heading_path"]
 
     @property
-    def outputs(self) -> List[str]:
-        return ["scores", "verdict", "revised_answer", "rationale", "parse_error", "raw_output",
-                "parse_attempts", "model_name"]
+    def outputs(self) -> list[str]:
+        return [
+            "scores",
+            "verdict",
+            "revised_answer",
+            "rationale",
+            "parse_error",
+            "raw_output",
+            "parse_attempts",
+            "model_name",
+        ]
 
-    def format_input(self, input: Dict[str, Any]) -> List[Dict[str, str]]:
+    def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
         return prompts.critique_messages(
-            self.output_format, input["question"], input["answer"], input["evidence"] or "",
-            input["text"], input["title"], list(input["heading_path"] or []),
+            self.output_format,
+            input["question"],
+            input["answer"],
+            input["evidence"] or "",
+            input["text"],
+            input["title"],
+            list(input["heading_path"] or []),
         )
 
-    def _parse(self, text: str) -> Dict[str, Any]:
+    def _parse(self, text: str) -> dict[str, Any]:
         return parse_critique(text, self.output_format)
 
-    def get_structured_output(self) -> Union[Dict[str, Any], None]:
+    def get_structured_output(self) -> dict[str, Any] | None:
         return prompts.CRITIQUE_SCHEMA if self.output_format == "json" else None
 
 
@@ -166,18 +184,18 @@ class WriteQuestion(_StrictTask):
     parse_error, raw_output, parse_attempts, model_name.
     """
 
-    _empty: ClassVar[Dict[str, Any]] = {"question": None}
+    _empty: ClassVar[dict[str, Any]] = {"question": None}
 
     @property
-    def inputs(self) -> List[str]:
+    def inputs(self) -> list[str]:
         return ["title", "heading_path", "answer"]
 
     @property
-    def outputs(self) -> List[str]:
+    def outputs(self) -> list[str]:
         return ["question", "parse_error", "raw_output", "parse_attempts", "model_name"]
 
-    def format_input(self, input: Dict[str, Any]) -> List[Dict[str, str]]:
+    def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
         return answer_first.messages(input["title"], list(input["heading_path"] or []), input["answer"])
 
-    def _parse(self, text: str) -> Dict[str, Any]:
+    def _parse(self, text: str) -> dict[str, Any]:
         return {"question": answer_first.parse_question(text)}
