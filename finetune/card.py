@@ -29,10 +29,14 @@ def hardware() -> dict:
 
 
 def losses(log_history: list[dict]) -> dict:
-    """Training and validation loss curves from the Trainer's log, plus the final numbers."""
+    """Training and validation loss curves from the Trainer's log, plus the final numbers and
+    the epochs the run covered."""
     train = [[e["step"], e["loss"]] for e in log_history if "loss" in e]
     validation = [[e["step"], e["eval_loss"]] for e in log_history if "eval_loss" in e]
     summary = next((e for e in reversed(log_history) if "train_loss" in e), {})
+    # The Trainer's own count (steps over batches per epoch): right with packing and several
+    # processes, where steps * batch * accumulation / examples is not.
+    epoch = next((e["epoch"] for e in reversed(log_history) if "epoch" in e), None)
     return {
         "train": train,
         "validation": validation,
@@ -40,7 +44,26 @@ def losses(log_history: list[dict]) -> dict:
         "final_train": train[-1][1] if train else None,
         "final_validation": validation[-1][1] if validation else None,
         "best_validation": min((v for _, v in validation), default=None),
+        "epochs_covered": epoch,
     }
+
+
+def length(manifest: dict) -> str:
+    """How long the run was and what ended it: max_steps, the epochs, or early stopping."""
+    cfg, step = manifest["config"], manifest["global_step"]
+    covered = manifest["losses"].get("epochs_covered")
+    epochs = "n/a epochs" if covered is None else f"{covered:.2f} epochs"
+    resumed = f", resumed from step {manifest['resumed_from_step']}" if manifest["resumed_from_step"] else ""
+    if cfg["max_steps"]:
+        ruled = f"max_steps {cfg['max_steps']} ruled; epochs {cfg['epochs']} did not apply"
+        if step < cfg["max_steps"]:
+            ruled = f"early stopping ended it before max_steps {cfg['max_steps']}"
+    else:
+        ruled = f"epochs {cfg['epochs']} ruled"
+        stopper = cfg["early_stopping_patience"] is not None and manifest["examples"]["validation"]
+        if stopper and covered is not None and round(covered, 2) < cfg["epochs"]:
+            ruled = f"early stopping ended it before epochs {cfg['epochs']}"
+    return f"{step} steps{resumed}, {epochs} of {manifest['examples']['train']} train examples ({ruled})"
 
 
 def write_manifest(out_dir: Path, manifest: dict) -> Path:
@@ -77,6 +100,8 @@ def render(manifest: dict) -> str:
             "gradient_checkpointing",
         )
     }
+    if cfg["max_steps"]:  # the Trainer ignores epochs then: a bare number would mislead
+        hyper["epochs"] = f"{cfg['epochs']} (not used: max_steps ruled)"
     hyper.update({f"lora_{k}": v for k, v in cfg["lora"].items()})
     hyper["bf16"] = manifest["bf16"]
     rows = "\n".join(f"| {k} | {v} |" for k, v in hyper.items())
@@ -99,7 +124,7 @@ model's own chat template (the same one evaluation and inference use).
 | Base model | `{manifest["base_model"]}` |
 | Dataset | `{ds["name"]}/{ds["version"]}`, content id `{ds["content_id"]}` |
 | Examples | {manifest["examples"]["train"]} train, {manifest["examples"]["validation"]} validation |
-| Steps | {manifest["global_step"]} (resumed from step {manifest["resumed_from_step"]}) |
+| Length | {length(manifest)} |
 | Training loss (mean / last) | {_number(loss["train_mean"])} / {_number(loss["final_train"])} |
 | Validation loss (last / best) | {_number(loss["final_validation"])} / {_number(loss["best_validation"])} |
 | Wall time | {manifest["wall_time_s"]:.1f} s |
