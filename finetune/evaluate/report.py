@@ -25,15 +25,20 @@ COLORS = {"base": "#8a8f98", "tuned": "#2563eb", "ceiling": "#16a34a"}
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
-table{border-collapse:collapse;width:100%;margin:.5rem 0}
-td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left}
-th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}
-.charts{display:flex;flex-wrap:wrap;gap:1rem}.chart{border:1px solid #d0d7de;padding:.5rem}
-.legend span{display:inline-block;margin-right:1rem}.swatch{width:.8rem;height:.8rem;display:inline-block;margin-right:.3rem}
+.scroll{overflow-x:auto;margin:.5rem 0}table{border-collapse:collapse;width:100%}
+td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
+th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.text{min-width:13rem}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}
+.chart{border:1px solid #d0d7de;padding:.5rem;flex:1 1 22rem;max-width:34rem;box-sizing:border-box;min-width:0}
+.bars{display:grid;grid-template-columns:max-content minmax(3rem,1fr) max-content;gap:.2rem .5rem;font-size:12px;
+align-items:center}.group{grid-column:1/-1;font-weight:600;margin-top:.3rem}.na{grid-column:2/-1;color:#57606a}
+.track{display:block;width:100%;height:16px;background:#eef1f4}
+.legend span{display:inline-block;margin-right:1rem}
+.swatch{width:.8rem;height:.8rem;display:inline-block;margin-right:.3rem}
 .note{background:#fff8c5;padding:.5rem;border:1px solid #d4a72c}.pos{color:#15803d}.neg{color:#b91c1c}
 .warn{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6rem;font-weight:600}
+@media (max-width:600px){body{margin:1rem auto;padding:0 .6rem}}
 """
-BAR_H, GAP, LABEL_W, BAR_W = 16, 4, 150, 260
 CUT = 600  # characters of an answer shown in a table; results.json keeps the whole text
 
 
@@ -45,6 +50,8 @@ def render(results: dict, n_examples: int = 10) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
+        # Without it a phone lays the page out 980 px wide and shrinks it to unreadable.
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
         f"<h1>{escape(title)}</h1>",
         *(f'<p class="warn">WARNING: {escape(warning)}</p>' for warning in results.get("warnings", [])),
@@ -211,36 +218,33 @@ def _type_groups(aggregates: dict, variants: list[str], metric: str) -> list[tup
 
 
 def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> str:
-    """Horizontal bars: one group per label, one bar per variant, n beside each value."""
+    """Horizontal bars: one group per label, one bar per variant, n beside each value.
+
+    Label, bar and value are cells of a CSS grid, so the bars take whatever width is left and
+    the text keeps its size on a narrow window; each bar is an SVG stretched over its track."""
     scale = SCALE.get(metric, 1.0)
-    group_h = len(variants) * (BAR_H + GAP) + 18
-    height = len(groups) * group_h + 8
-    width = LABEL_W + BAR_W + 110
-    svg = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-        f'aria-label="{escape(LABELS[metric])}">'
-    ]
-    for g, (label, stats) in enumerate(groups):
-        top = g * group_h
-        svg.append(f'<text x="0" y="{top + 13}" font-weight="600" font-size="12">{escape(str(label))}</text>')
-        for i, variant in enumerate(variants):
-            y = top + 18 + i * (BAR_H + GAP)
+    cells = []
+    for label, stats in groups:
+        cells.append(f'<div class="group">{escape(str(label))}</div>')
+        for variant in variants:
             mean, n = stats[variant]["mean"], stats[variant]["n"]
-            svg.append(f'<text x="8" y="{y + 12}" font-size="12">{escape(SHOWN.get(variant, variant))}</text>')
+            cells.append(f"<span>{escape(SHOWN.get(variant, variant))}</span>")
             if mean is None:
-                svg.append(f'<text x="{LABEL_W}" y="{y + 12}" font-size="12" fill="#57606a">n/a (n=0)</text>')
+                cells.append('<span class="na">n/a (n=0)</span>')
                 continue
-            w = max(0.0, min(1.0, mean / scale)) * BAR_W
             # The track shows the full scale, so a short bar reads as low rather than missing.
-            svg.append(f'<rect x="{LABEL_W}" y="{y}" width="{BAR_W}" height="{BAR_H}" fill="#eef1f4"/>')
-            svg.append(
-                f'<rect class="bar" data-metric="{metric}" data-variant="{escape(variant)}" x="{LABEL_W}" '
-                f'y="{y}" width="{w:.1f}" height="{BAR_H}" fill="{COLORS[variant]}">'
-                f"<title>{escape(f'{variant} {label}: {mean:.3f} (n={n})')}</title></rect>"
+            w = max(0.0, min(1.0, mean / scale)) * 100
+            cells.append(
+                '<svg class="track" viewBox="0 0 100 1" preserveAspectRatio="none" aria-hidden="true">'
+                f'<rect class="bar" data-metric="{metric}" data-variant="{escape(variant)}" width="{w:.1f}" '
+                f'height="1" fill="{COLORS[variant]}"><title>{escape(f"{variant} {label}: {mean:.3f} (n={n})")}'
+                "</title></rect></svg>"
             )
-            svg.append(f'<text x="{LABEL_W + w + 4:.1f}" y="{y + 12}" font-size="12">{mean:.3f} (n={n})</text>')
-    svg.append("</svg>")
-    return f'<div class="chart"><strong>{escape(LABELS[metric])}</strong><br>{"".join(svg)}</div>'
+            cells.append(f"<span>{mean:.3f} (n={n})</span>")
+    return (
+        f'<div class="chart" role="figure" aria-label="{escape(LABELS[metric])}"><strong>{escape(LABELS[metric])}'
+        f'</strong><div class="bars">{"".join(cells)}</div></div>'
+    )
 
 
 def _timings(results: dict) -> str:
@@ -316,15 +320,20 @@ def _delta(value: float) -> _Raw:
     return _Raw(f'<span class="{css}">{value:+.3f}</span>')
 
 
-def _cut(text: str) -> str:
-    return text if len(text) <= CUT else text[:CUT] + " …"
+class _Prose(str):
+    """Free text (questions, answers): its column keeps a readable width beside long neighbours."""
+
+
+def _cut(text: str) -> _Prose:
+    return _Prose(text if len(text) <= CUT else text[:CUT] + " …")
 
 
 def _table(columns: list[str], rows: list[tuple], *, show_header: bool = True, table_id: str | None = None) -> str:
     head = "<tr>" + "".join(f"<th>{escape(c)}</th>" for c in columns) + "</tr>" if show_header else ""
     body = "".join("<tr>" + "".join(_cell(value) for value in row) + "</tr>" for row in rows)
     ident = f' id="{table_id}"' if table_id else ""
-    return f"<table{ident}>{head}{body}</table>"
+    # The box scrolls sideways on its own when the columns cannot fit: the page never does.
+    return f'<div class="scroll"><table{ident}>{head}{body}</table></div>'
 
 
 def _cell(value) -> str:
@@ -332,4 +341,5 @@ def _cell(value) -> str:
         return f'<td class="num">{value}</td>'
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f'<td class="num">{value}</td>'
-    return f"<td>{escape('' if value is None else str(value))}</td>"
+    css = ' class="text"' if isinstance(value, _Prose) else ""
+    return f"<td{css}>{escape('' if value is None else str(value))}</td>"
