@@ -75,6 +75,9 @@ def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Pa
         raise Docs2qaError(
             f"cannot write the run folder {store.root}: {exc.strerror or exc}", "pass --run with a folder you can write"
         ) from exc
+    from docs2qa.logs import to_file
+
+    to_file(store.root)  # third-party warnings and chatter land here, not on the terminal (-v shows them)
     return config, store
 
 
@@ -181,7 +184,9 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
             except AwaitingReview as waiting:
                 console.print(f"[bold]waiting for review:[/] {waiting}")
                 break
-    console.print(f"run folder: {store.root}")
+    from docs2qa.recap import recap
+
+    Console(stderr=True, soft_wrap=True).print(recap(cfg, store, config, set_, run), markup=False, highlight=False)
 
 
 @app.command("config")

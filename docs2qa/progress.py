@@ -1,9 +1,18 @@
-"""Progress bars with counts and ETA for long work (rich, to stderr)."""
+"""Progress with counts and ETA for long work: a rich bar on a terminal; when stderr is not
+one (output redirected to a file, CI), a plain log line every LINE_INTERVAL_S seconds and one
+at the end, since a redrawn bar there shows nothing until it finishes, or garbage."""
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+LINE_INTERVAL_S = float(os.environ.get("DOCS2QA_PROGRESS_INTERVAL_S", "30"))
 
 
 class Tracker:
@@ -19,8 +28,46 @@ class Tracker:
         self._progress.update(self._task, total=total + n)
 
 
+class LineTracker:
+    """Tracker's interface as log lines: "generate (units): 12/40, 0.3/s, eta 1m33s"."""
+
+    def __init__(self, description: str, total: int | None, completed: int, interval_s: float):
+        self.description, self.total, self.done = description, total, completed
+        self._start_count, self._interval = completed, interval_s
+        self._started = self._said = time.monotonic()
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        if n and time.monotonic() - self._said >= self._interval:
+            self.say()
+
+    def grow(self, n: int = 1) -> None:
+        self.total = (self.total or 0) + n
+
+    def say(self) -> None:
+        self._said = time.monotonic()
+        elapsed = self._said - self._started
+        rate = (self.done - self._start_count) / elapsed if elapsed > 0 else 0.0
+        of = f"/{self.total}" if self.total else ""
+        parts = [f"{self.description}: {self.done}{of}", f"{rate:.2g}/s", f"elapsed {_clock(elapsed)}"]
+        if self.total and rate > 0 and self.done < self.total:
+            parts.append(f"eta {_clock((self.total - self.done) / rate)}")
+        log.info(", ".join(parts))
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"{minutes}m{secs:02d}s"
+
+
 @contextmanager
-def track(description: str, total: int | None) -> Iterator[Tracker]:
+def track(description: str, total: int | None, completed: int = 0) -> Iterator[Tracker | LineTracker]:
+    """`completed`: work done before (an earlier run's units), counted but not in the rate."""
+    if not sys.stderr.isatty():
+        lines = LineTracker(description, total, completed, LINE_INTERVAL_S)
+        yield lines
+        lines.say()
+        return
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -40,4 +87,4 @@ def track(description: str, total: int | None) -> Iterator[Tracker]:
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
-        yield Tracker(progress, progress.add_task(description, total=total))
+        yield Tracker(progress, progress.add_task(description, total=total, completed=completed))

@@ -1,0 +1,179 @@
+"""The terminal is ours: third-party warnings, log lines and progress bars go to the run log
+(runs/<name>/logs/run.log) and reach the terminal only with -v; progress to a file is log lines
+with counts, rate and ETA; `docs2qa run` ends with a recap. (The main job itself:
+tests/test_terminal_main_job.py.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import yaml
+
+from docs2qa.config import load_config
+from docs2qa.recap import recap
+from docs2qa.store import RunStore, StageResult
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# A process that logs the way the ML stack does: a Python warning, transformers' and the hub's own
+# loggers (each with its own stderr handler by default), a transformers progress bar, our own line
+# and our own error.
+_NOISY = textwrap.dedent(
+    """
+    import logging, sys, warnings
+    from pathlib import Path
+    from docs2qa import logs
+    logs.configure(sys.argv[1] == "-v")
+    logs.to_file(Path(sys.argv[2]))
+    warnings.warn("NOISE-python-warning", UserWarning)
+    from transformers.utils import logging as tf_logging
+    tf_logging.get_logger("transformers.modeling_utils").warning("NOISE-transformers-logger")
+    for _ in tf_logging.tqdm(range(3), desc="NOISE-Loading weights"):
+        pass
+    from huggingface_hub.utils import logging as hub_logging
+    hub_logging.get_logger("huggingface_hub.file_download").warning("NOISE-hub-logger")
+    logging.getLogger("docs2qa.probe").info("OURS-info")
+    logging.getLogger("docs2qa.probe").error("OURS-error")
+    """
+)
+NOISE = ("NOISE-python-warning", "NOISE-transformers-logger", "NOISE-Loading weights", "NOISE-hub-logger")
+
+
+def _noisy(tmp_path: Path, *flags: str) -> tuple[str, str]:
+    run = tmp_path / ("loud" if flags else "quiet")
+    done = subprocess.run(
+        [sys.executable, "-c", _NOISY, flags[0] if flags else "-", str(run)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("HF_", "DOCS2QA_"))},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout + done.stderr, (run / "logs" / "run.log").read_text()
+
+
+def test_third_party_noise_goes_to_the_run_log_and_to_the_terminal_only_with_v(tmp_path):
+    terminal, log = _noisy(tmp_path)
+    assert [n for n in NOISE if n in terminal] == []
+    assert "OURS-info" in terminal and "OURS-error" in terminal  # our own lines and errors still show
+    # The bar is off at its source (the hub's switch), so it is nowhere; the rest is in the log, with its module.
+    assert "WARNING py.warnings:" in log and "NOISE-python-warning" in log
+    assert "WARNING transformers.modeling_utils: NOISE-transformers-logger" in log
+    assert "WARNING huggingface_hub.file_download: NOISE-hub-logger" in log
+    assert "OURS-info" in log and "OURS-error" in log
+
+    loud, loud_log = _noisy(tmp_path, "-v")
+    assert [n for n in NOISE if n not in loud] == []
+    assert "NOISE-transformers-logger" in loud_log
+
+
+def test_progress_to_a_file_is_lines_with_counts_rate_and_eta(tmp_path):
+    script = textwrap.dedent(
+        """
+        import time
+        from docs2qa import logs, progress
+        logs.configure(False)
+        progress.LINE_INTERVAL_S = 0.05
+        with progress.track("units", 6, completed=2) as bar:
+            for _ in range(4):
+                time.sleep(0.06)
+                bar.advance()
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) >= 3 and all(line.startswith("units: ") for line in lines), lines
+    assert "\r" not in done.stderr and "\x1b" not in done.stderr  # no bar redraws in a file
+    assert lines[0].startswith("units: 3/6, ") and "/s" in lines[0] and "eta " in lines[0]
+    assert lines[-1].startswith("units: 6/6, ") and "eta" not in lines[-1]
+
+
+def _fake_run(tmp_path: Path, *, argilla: bool) -> tuple[Path, RunStore]:
+    config_path = tmp_path / "mine.yaml"
+    state = tmp_path / "argilla"
+    state.mkdir()
+    (state / "credentials.json").write_text(
+        json.dumps({"username": "owner-x", "password": "SECRET-pw", "api_key": "SECRET-key"})
+    )
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "mine",
+                "crawl": {
+                    "demo_site": True,
+                    "seeds": ["https://acme-cloud.example/docs/"],
+                    "allow_private_addresses": True,
+                },
+                "curate": {"state_dir": str(state), "port": 6911},
+                "export": {"root": str(tmp_path / "datasets"), **({} if argilla else {"source": "generation"})},
+            }
+        )
+    )
+    store = RunStore(tmp_path / "run")
+    version = tmp_path / "datasets" / "mine" / "v1"
+    version.mkdir(parents=True)
+    (version / "README.md").write_text("card")
+    (version / "report.html").write_text("report")
+    model = store.root / "finetune" / "mine-v1-abc"
+    model.mkdir(parents=True)
+    (model / "README.md").write_text("model card")
+    report = store.root / "eval" / "results" / "report.html"
+    report.parent.mkdir(parents=True)
+    report.write_text("eval report")
+    extra = {
+        "generate": {"wall_s_total": 1140.0},
+        "push": {"argilla": {"url": "http://127.0.0.1:6911/dataset/d1/annotation-mode", "records": 9}},
+        "export": {
+            "dataset": {"path": str(version), "name": "mine", "version": "v1", "created": True, "content_id": "c"}
+        },
+        "finetune": {"finetune": {"model_dir": str(model), "global_step": 20}},
+        "eval": {"eval": {"report": str(report), "aggregates": {}}},
+    }
+    names = [
+        "crawl",
+        "convert",
+        "chunk",
+        "generate",
+        *(["push", "pull"] if argilla else []),
+        "export",
+        "finetune",
+        "eval",
+    ]
+    for name in names:
+        store.run_stage(name, "h", [], lambda stage, n=name: StageResult({}, 12, extra=extra.get(n, {})))
+    return config_path, store
+
+
+def test_recap_says_what_each_stage_made_where_the_reports_are_and_how_to_review(tmp_path):
+    config_path, store = _fake_run(tmp_path, argilla=True)
+    overrides = ["generate.max_chunks=3", "curate.port=6911"]
+    text = recap(load_config(config_path, overrides), store, config_path, overrides, None)
+    lines = text.splitlines()
+    made = {line.split()[0]: line for line in lines if line.startswith("  ") and len(line.split()) > 1}
+    assert set(made) >= {"crawl", "generate", "push", "pull", "export", "finetune", "eval"}
+    assert "12 in -> done" in made["crawl"] and "across resumes" in made["generate"]
+    version = tmp_path / "datasets" / "mine" / "v1"
+    assert f"dataset card:    {version / 'README.md'}" in lines
+    assert f"dataset report:  {version / 'report.html'}" in lines
+    assert any(line.startswith("model card:") and line.endswith("mine-v1-abc/README.md") for line in lines)
+    assert any(line.startswith("eval report:") and line.endswith("results/report.html") for line in lines)
+    assert "next: review the pairs in Argilla at http://127.0.0.1:6911/dataset/d1/annotation-mode" in lines
+    credentials = (tmp_path / "argilla" / "credentials.json").resolve()
+    assert f"  sign in as 'owner-x'; the password is in {credentials} (mode 0600)" in lines
+    stop = f"docs2qa curate stop -c {config_path} --set generate.max_chunks=3 --set curate.port=6911"
+    assert f"  the Argilla server keeps running; stop it with: {stop}" in lines
+    assert "SECRET" not in text  # the password and the key stay in their file
+
+
+def test_recap_without_review_points_at_the_report_and_the_rerun(tmp_path):
+    config_path, store = _fake_run(tmp_path, argilla=False)
+    text = recap(load_config(config_path), store, config_path, [], store.root)
+    assert "Argilla" not in text and "push" not in text
+    assert f"rerun `docs2qa run -c {config_path} --run {store.root}` after any change" in text
