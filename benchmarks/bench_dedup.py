@@ -75,7 +75,8 @@ def main() -> None:
     best_kept = all(scores[c] >= scores[i] for i, c in enumerate(cluster_of.tolist()) if c != i)
 
     print(
-        f"n={args.n} dim={args.dim} threshold={args.threshold} topics={args.topics or 'none'} planted groups={args.groups} "
+        f"n={args.n} dim={args.dim} threshold={args.threshold} topics={args.topics or 'none'} "
+        f"planted groups={args.groups} "
         f"({int(planted.sum())} rows)"
     )
     print(f"time            {elapsed:8.1f} s    goal < 60 s    {'OK' if elapsed < 60 else 'MISSED'}")

@@ -147,7 +147,8 @@ def main() -> None:
     texts = prompts(args.n)
     with server as base_url:
         print(
-            f"server {base_url}  model {Path(model).name}  n={args.n} concurrency={args.concurrency} max_tokens={args.max_tokens}"
+            f"server {base_url}  model {Path(model).name}  "
+            f"n={args.n} concurrency={args.concurrency} max_tokens={args.max_tokens}"
         )
         direct(base_url, model, texts[: args.concurrency], args.concurrency, args.max_tokens)  # warm-up
         results = {}
@@ -155,7 +156,8 @@ def main() -> None:
             elapsed, tokens = run(base_url, model, texts, args.concurrency, args.max_tokens)
             results[name] = tokens / elapsed
             print(
-                f"{name:9s} {elapsed:7.2f} s  {tokens:6d} completion tokens  {results[name]:8.1f} tok/s  {args.n / elapsed:6.2f} req/s"
+                f"{name:9s} {elapsed:7.2f} s  {tokens:6d} completion tokens  "
+                f"{results[name]:8.1f} tok/s  {args.n / elapsed:6.2f} req/s"
             )
             if name == "pipeline":
                 pipeline_s, pipeline_tokens = elapsed, tokens

@@ -120,7 +120,8 @@ def main() -> None:
             f"SDK records.log: {sdk_s:.1f} s ({args.n / sdk_s:.0f} records/s)  all: {[round(t, 1) for t in sdk_times]}"
         )
         print(
-            f"docs2qa push:    {push_s:.1f} s ({args.n / push_s:.0f} records/s)  all: {[round(t, 1) for t in push_times]}"
+            f"docs2qa push:    {push_s:.1f} s ({args.n / push_s:.0f} records/s)  "
+            f"all: {[round(t, 1) for t in push_times]}"
         )
         print(f"throughput ratio push/SDK: {ratio:.2f}  (goal >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})")
     finally:

@@ -124,9 +124,8 @@ def resolve_record(rec: ServerRecord, policy: str, needed: int, demo_min_score: 
     fixed_q, fixed_a = corrections(res.winners)
     if res.status in ("accepted", "needs-edit"):
         question, answer = fixed_q or question, fixed_a or answer
-    if status == "pending" and not rec.votes and demo_min_score is not None:
-        if rec.min_judge_score >= demo_min_score:
-            status, curation, label = "accepted", DEMO_POLICY, "accept"
+    if status == "pending" and not rec.votes and demo_min_score is not None and rec.min_judge_score >= demo_min_score:
+        status, curation, label = "accepted", DEMO_POLICY, "accept"
     if status == "pending" and curation == HUMAN and not submitted(rec.votes):
         curation = ""  # nobody decided anything yet
     people = sorted(rec.votes, key=lambda v: (v.at, v.user))

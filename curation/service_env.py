@@ -58,7 +58,8 @@ def _base_python() -> str:
     if not found:
         raise Docs2qaError(
             f"the local Argilla server needs Python {SERVICE_PYTHON} for its own environment, and none was found",
-            f"install python{SERVICE_PYTHON} and python{SERVICE_PYTHON}-venv, or point curate.api_url at your own server",
+            f"install python{SERVICE_PYTHON} and python{SERVICE_PYTHON}-venv, "
+            "or point curate.api_url at your own server",
         )
     return found
 

@@ -12,6 +12,7 @@ journal. So the child leads its own process group, which its step workers join, 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -37,10 +38,8 @@ def run(argv: list[str], pass_fds: tuple[int, ...] = ()) -> int:
 
 
 def _kill_group(pgid: int) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # nobody left in it
         os.killpg(pgid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass  # nobody left in it
 
 
 def die_with_parent() -> None:

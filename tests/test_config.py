@@ -95,7 +95,7 @@ def test_defaults_merge_presets_under_the_file(tmp_path):
 def test_broken_defaults_are_clear_errors(tmp_path):
     config = tmp_path / "run.yaml"
     config.write_text("defaults: [missing.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n")
-    with pytest.raises(Docs2qaError, match="missing.yaml does not exist .named in the defaults of"):
+    with pytest.raises(Docs2qaError, match=r"missing\.yaml does not exist \(named in the defaults of"):
         load_config(config)
     config.write_text("defaults: [run.yaml]\ncrawl:\n  seeds: [https://docs.example/]\n")
     with pytest.raises(Docs2qaError, match="loop back"):
@@ -136,7 +136,7 @@ def test_an_unreadable_config_is_a_clear_error(tmp_path, monkeypatch):
         raise PermissionError(13, "Permission denied", str(self))
 
     monkeypatch.setattr(type(path), "read_bytes", refuse)
-    with pytest.raises(Docs2qaError, match="cannot read .*site.yaml: Permission denied"):
+    with pytest.raises(Docs2qaError, match=r"cannot read .*site\.yaml: Permission denied"):
         load_config(path)
 
 
@@ -153,5 +153,5 @@ def test_a_run_name_cannot_point_outside_runs(tmp_path, name):
     # runs/.. would put every stage's folder in the working directory.
     with pytest.raises(Docs2qaError, match="name"):
         load_config(write(tmp_path, MINIMAL), [f"name={name}"])
-    with pytest.raises(Docs2qaError, match="export.name"):
+    with pytest.raises(Docs2qaError, match=r"export\.name"):
         load_config(write(tmp_path, MINIMAL), [f"export.name={name}"])

@@ -165,7 +165,8 @@ def test_literal_text_that_looks_like_markdown_stays_text():
 
 def test_title_is_the_pages_own_not_the_site_header():
     page = (
-        "<html><head><title>Tides - Acme Book</title></head><body><div id='menu-bar'><h1 class='menu-title'>Acme Book</h1></div>"
+        "<html><head><title>Tides - Acme Book</title></head>"
+        "<body><div id='menu-bar'><h1 class='menu-title'>Acme Book</h1></div>"
         "<main><h2>Tides</h2><p>" + "Tides rise and fall twice a day. " * 5 + "</p></main></body></html>"
     )
     _, _, title = html_to_markdown(page, "https://x.invalid/", ConvertConfig())

@@ -79,7 +79,10 @@ def test_detectors():
 
 
 def test_markdown_analysis_and_links():
-    md = b"# Title here\n\nSee [install](install) and ![img](x.png) and <https://x.org/a>.\n\n```\n[not](a-link)\n```\n[ref]: ../guide\n"
+    md = (
+        b"# Title here\n\nSee [install](install) and ![img](x.png) and <https://x.org/a>.\n\n"
+        b"```\n[not](a-link)\n```\n[ref]: ../guide\n"
+    )
     a = analyze_markdown(md)
     assert a.title == "Title here"
     assert a.links == ["install", "https://x.org/a", "../guide"]

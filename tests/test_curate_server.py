@@ -163,7 +163,7 @@ def test_wrong_api_key_is_a_clear_error(argilla_server):
     assert check_api_key(argilla_server.url, argilla_server.api_key) == argilla_server.username
     with pytest.raises(Docs2qaError, match="rejected the API key"):
         check_api_key(argilla_server.url, "not-the-key-" + uuid.uuid4().hex)
-    with pytest.raises(Exception, match="Credentials .* are invalid"):
+    with pytest.raises(Exception, match=r"Credentials .* are invalid"):
         rg.Argilla(api_url=argilla_server.url, api_key="not-the-key-" + uuid.uuid4().hex)
 
 

@@ -65,7 +65,8 @@ def pair(
     return {"question": question, "answer": answer, "evidence": evidence}
 
 
-def run(rec, cfg=GenerateConfig()):
+def run(rec, cfg=None):
+    cfg = cfg or GenerateConfig()
     unit = Unit("u1", CHUNK, "factual", 2, "hash")
     pairs, dropped, _ = assemble([unit], {"u1": rec}, cfg, LABELS, "judgehash")
     return pairs, dropped

@@ -9,7 +9,10 @@ import time
 from docs2qa.curation import process_groups
 
 # A parent that forks a child of its own, both sleeping: what rq's worker pool looks like.
-SERVICE = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+SERVICE = (
+    "import subprocess, sys, time; "
+    "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)']); time.sleep(60)"
+)
 
 
 def _spawn(tmp_path, marker: str, env: dict | None = None) -> dict:

@@ -49,7 +49,8 @@ def test_lines_good():
         "**Q**: How do I sync?\n**A**: Press Sync.\n**EVIDENCE**: Press Sync.",
         "- Q1: How do I sync?\n- A1: Press Sync.\n- EVIDENCE1: Press Sync.",
         "### Q: How do I sync?\nA:Press Sync.\nevidence:   Press Sync.  ",
-        "Here are the pairs you asked for:\n\nQ: How do I sync?\nA: Press Sync.\nEVIDENCE: Press Sync.\n\nI hope this helps!",
+        "Here are the pairs you asked for:\n\n"
+        "Q: How do I sync?\nA: Press Sync.\nEVIDENCE: Press Sync.\n\nI hope this helps!",
     ],
 )
 def test_lines_tolerates_decoration_and_chatter(decorated):

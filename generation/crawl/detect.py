@@ -139,10 +139,10 @@ def analyze_html(body: bytes) -> Analysis:
                 a.captcha_marker = f"{el.tag} src {el.get('src')}"
                 break
     for el in doc.iter("div", "main", "section", "app-root"):
-        if (el.get("id") or "").lower() in ROOT_IDS or el.tag == "app-root":
-            if not el.text_content().strip() and not el.xpath(".//img | .//svg | .//video | .//canvas"):
-                a.empty_root = True
-                break
+        is_root = (el.get("id") or "").lower() in ROOT_IDS or el.tag == "app-root"
+        if is_root and not el.text_content().strip() and not el.xpath(".//img | .//svg | .//video | .//canvas"):
+            a.empty_root = True
+            break
     for el in list(doc.iter("script", "style", "noscript", "template", "head", "title", etree.Comment)):
         if el.getparent() is not None:
             el.drop_tree()  # keeps the element's tail text, which is visible
@@ -200,8 +200,11 @@ def looks_like_captcha(body: bytes) -> bool:
 def classify_captcha(a: Analysis) -> str | None:
     if a.captcha_marker and len(a.text) < SHORT_TEXT:
         return a.captcha_marker
-    if len(a.text) < SHORT_TEXT and (CAPTCHA_TEXT.search(a.title) or CAPTCHA_TEXT.search(a.text)):
-        return f"bot-check wording in a short page: {(CAPTCHA_TEXT.search(a.title) or CAPTCHA_TEXT.search(a.text)).group(0)!r}"
+    if len(a.text) >= SHORT_TEXT:
+        return None
+    wording = CAPTCHA_TEXT.search(a.title) or CAPTCHA_TEXT.search(a.text)
+    if wording:
+        return f"bot-check wording in a short page: {wording.group(0)!r}"
     return None
 
 

@@ -20,7 +20,8 @@ class Journal:
         self.entries: dict[str, Page | Dropped] = {}
         self._load()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "a", encoding="utf-8")
+        # Open for the journal's lifetime (close() ends it), so no with-block.
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115
 
     def _load(self) -> None:
         journal.drop_partial_last_line(self.path)
