@@ -6,6 +6,7 @@ stage package; the stage commands themselves (`curate push`, `curate pull`) run 
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -60,34 +61,43 @@ def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
     )
 
 
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the summary as JSON (for programs), not tables.")]
+
+
 @curate_app.command("pull")
-def curate_pull(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+def curate_pull(
+    config: ConfigOption = None, set_: SetOption = None, run: RunOption = None, as_json: JsonOption = False
+) -> None:
     """Freeze people's decisions into an immutable snapshot of the run."""
     from docs2qa.pipeline import stage_named
 
     cfg, store = _open_run(config, set_, run)
     snapshot = stage_named("pull").run(cfg, store)["snapshot"]
-    _print_curation(snapshot)
+    if as_json:  # the snapshot's id, path and `created` are in it: nothing else goes to stdout
+        print(json.dumps(snapshot, indent=2, ensure_ascii=False))
+        return
+    from docs2qa.curation.summary_view import print_summary
+
+    print_summary(snapshot)
     state = "new snapshot" if snapshot["created"] else "unchanged, same snapshot"
     print(f"{state}: {snapshot['path']}")
 
 
 @curate_app.command("status")
-def curate_status(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
-    """Review progress: pending / submitted / discarded, per annotator, and agreement."""
+def curate_status(
+    config: ConfigOption = None, set_: SetOption = None, run: RunOption = None, as_json: JsonOption = False
+) -> None:
+    """Review progress: outcomes, per annotator, agreement, and the judge against people."""
     from docs2qa.curation.pull import collect
     from docs2qa.curation.stage import connect_or_serve
+    from docs2qa.curation.summary_view import print_summary
 
     cfg = _load(config, set_)  # reads Argilla only: no run folder is written
     _, summary = collect(cfg.curate, cfg.name, *connect_or_serve(cfg.curate))
-    _print_curation(summary)
-
-
-def _print_curation(summary: dict) -> None:
-    import json
-
-    hidden = {"dataset", "path", "created", "id"}
-    print(json.dumps({k: summary[k] for k in summary if k not in hidden}, indent=2))
+    if as_json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print_summary(summary)
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")
@@ -154,8 +164,6 @@ def datasets_show(
     ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
 ) -> None:
     """A version's manifest: lineage, settings, statistics, files."""
-    import json
-
     from docs2qa.curation.versions import read_manifest, resolve_version
 
     print(
@@ -168,8 +176,6 @@ def datasets_diff(
     a: RefArgument, b: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
 ) -> None:
     """Pairs added, removed and changed from version A to version B, and the statistics delta."""
-    import json
-
     from docs2qa.curation.compare import diff
     from docs2qa.curation.versions import resolve_version
 

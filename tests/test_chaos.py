@@ -87,7 +87,7 @@ def test_curate_push(demo, rng, argilla_server, monkeypatch):
     delay = rng.uniform(0.5, 12)  # connecting, creating the dataset, or sending records
     _code, rerun = kill_and_rerun(["curate", "push", *base], delay, monkeypatch, env)
     assert rerun.returncode == 0, f"seed {SEED}, killed after {delay:.1f}s: {rerun.stderr[-3000:]}"
-    status = docs2qa("curate", "status", *base)
+    status = docs2qa("curate", "status", *base, "--json")
     assert status.returncode == 0, status.stderr[-2000:]
     assert sum(json.loads(status.stdout)["counts"].values()) == n_pairs, f"seed {SEED}: {status.stdout}"
 

@@ -47,17 +47,19 @@ def test_push_status_pull_through_the_cli(tmp_path, argilla_server):
     assert "4 records in dataset 'cli-test'" in pushed.stdout and "/dataset/" in pushed.stdout
     assert argilla_server.api_key not in (store.root / "push" / "manifest.json").read_text()
 
-    status = cli("curate", "status", *base, env=env)
+    status = cli("curate", "status", *base, "--json", env=env)
     assert status.returncode == 0, status.stderr[-2000:]
     summary = json.loads(status.stdout)
     assert sum(summary["counts"].values()) == 4
+    table = cli("curate", "status", *base, env=env)
+    assert "review of 'cli-test': 4 pair(s)" in table.stdout and "Outcomes" in table.stdout, table.stderr[-2000:]
 
     pulled = cli("curate", "pull", *base, env=env)
     assert pulled.returncode == 0, pulled.stderr[-2000:]
-    assert "new snapshot" in pulled.stdout
+    assert "new snapshot" in pulled.stdout and "Outcomes" in pulled.stdout
     assert list((store.root / "curate" / "snapshots").iterdir())
-    again = cli("curate", "pull", *base, env=env)
-    assert "unchanged, same snapshot" in again.stdout
+    again = cli("curate", "pull", *base, "--json", env=env)
+    assert json.loads(again.stdout)["created"] is False  # JSON alone on stdout, the snapshot's path in it
 
     wrong = cli("curate", "status", *base, env={**env, "ARGILLA_API_KEY": "not-the-key"})
     assert wrong.returncode == 1 and "rejected the API key" in wrong.stderr
