@@ -200,15 +200,14 @@ def show_config(
         bool, typer.Option("--reference", help="Print every key with its default and meaning.")
     ] = False,
 ) -> None:
-    """Print the resolved config (after --set), or the reference of every key."""
+    """Print the resolved config (after --set) with where each value came from, or the reference of every key."""
     if reference:
         from docs2qa.reference import config_reference
 
         print(config_reference())
         return
-    import yaml
-
-    from docs2qa.config import load_config
+    from docs2qa.config import resolve_config
+    from docs2qa.config_view import annotated_yaml, inherited_warnings
 
     if config is None and run is not None:
         config = run / "config.yaml"  # every command that opens a run records its resolved config there
@@ -216,7 +215,10 @@ def show_config(
             raise ConfigError(f"{run} holds no config.yaml (no command has run in it)", "pass the config with -c")
     if config is None:
         raise ConfigError("no config given", "pass one with -c (or a run folder with --run), or use --reference")
-    print(yaml.safe_dump(load_config(config, set_ or []).model_dump(mode="json"), sort_keys=False), end="")
+    resolved, sources, inherited = resolve_config(config, set_ or [])
+    print(annotated_yaml(resolved.model_dump(mode="json"), sources, inherited), end="")
+    for warning in inherited_warnings(inherited, sources):
+        print(warning, file=sys.stderr)
 
 
 @app.command()

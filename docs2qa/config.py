@@ -16,6 +16,8 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from docs2qa import config_sources
+from docs2qa.config_sources import Layer
 from docs2qa.errors import ConfigError
 
 
@@ -423,8 +425,9 @@ def deep_merge(base: dict, top: dict) -> dict:
     return merged
 
 
-def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
-    """A YAML config with its `defaults:` (preset files, relative to it) merged underneath."""
+def config_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
+    """A YAML config as layers to merge in order: each preset of its `defaults:` (files relative
+    to it, each with its own presets before it), then the file's own keys."""
     if not path.is_file():
         where = f" (named in the defaults of {seen[-1]})" if seen else ""
         state = "is a folder, not a file" if path.is_dir() else "does not exist"
@@ -451,26 +454,50 @@ def read_config_file(path: Path, seen: tuple[Path, ...] = ()) -> dict:
         raise ConfigError(
             f"{path}: `defaults` must be a list of YAML file names", "e.g. defaults: [finetune/smollm2-cpu.yaml]"
         )
-    merged: dict = {}
+    layers = []
     for preset in presets:
-        merged = deep_merge(merged, read_config_file(path.parent / preset, (*seen, path.resolve())))
-    return deep_merge(merged, data)
+        for layer in config_layers(path.parent / preset, (*seen, path.resolve())):
+            layers.append(Layer(layer.source, layer.data, (str(path), *layer.included_by)))
+    return [*layers, Layer(str(path), data)]
 
 
 def load_config(path: str | Path | None, overrides: list[str] = ()) -> ConfigBase:
+    return resolve_config(path, overrides)[0]
+
+
+def resolve_config(
+    path: str | Path | None, overrides: list[str] = ()
+) -> tuple[ConfigBase, dict[str, str], dict[str, str]]:
+    """The config, where each leaf value came from (dotted key -> a file, `--set` or "default"),
+    and the values a later preset left to an earlier one (config_sources.inherited)."""
     data: dict = {}
+    sources: dict[str, str] = {}
+    layers: list[Layer] = []
     if path is not None:
         path = Path(path)
-        data = read_config_file(path)
-        data.setdefault("name", path.stem)
+        layers = config_layers(path)
+        for layer in layers:
+            config_sources.merge(sources, data, layer.data, layer.source)
+            data = deep_merge(data, layer.data)
+        if "name" not in data:
+            data["name"] = path.stem
+            sources["name"] = f"{path} (its file name)"
     for assignment in overrides:
         apply_override(data, assignment)
+        node: Any = data
+        key = assignment.partition("=")[0].strip()
+        for part in key.split("."):
+            node = node[part]
+        config_sources.replace(sources, key, node, "--set")
     try:
-        return config_model().model_validate(data)
+        config = config_model().model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
             format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default"
         ) from exc
+    values = config.model_dump(mode="json")
+    every = {key: sources.get(key, config_sources.DEFAULT) for key in config_sources.leaves(values)}
+    return config, every, config_sources.inherited(every, layers)
 
 
 def format_validation_error(exc: ValidationError, path: Path | None) -> str:
