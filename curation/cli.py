@@ -128,7 +128,7 @@ def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] |
 @datasets_app.command("list")
 def datasets_list(config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
     """Every version: rows per split, content id, source, when; BROKEN with the reason for a damaged one."""
-    from docs2qa.curation.versions import list_versions, read_index, read_manifest
+    from docs2qa.datastore.versions import list_versions, read_index, read_manifest
 
     root = _dataset_root(root, config, set_)
     versions = list_versions(root)
@@ -164,7 +164,7 @@ def datasets_show(
     ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
 ) -> None:
     """A version's manifest: lineage, settings, statistics, files."""
-    from docs2qa.curation.versions import read_manifest, resolve_version
+    from docs2qa.datastore.versions import read_manifest, resolve_version
 
     print(
         json.dumps(read_manifest(resolve_version(ref, _dataset_root(root, config, set_))), indent=2, ensure_ascii=False)
@@ -176,8 +176,8 @@ def datasets_diff(
     a: RefArgument, b: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
 ) -> None:
     """Pairs added, removed and changed from version A to version B, and the statistics delta."""
-    from docs2qa.curation.compare import diff
-    from docs2qa.curation.versions import resolve_version
+    from docs2qa.datastore.compare import diff
+    from docs2qa.datastore.versions import resolve_version
 
     root = _dataset_root(root, config, set_)
     result = diff(resolve_version(a, root), resolve_version(b, root))
@@ -193,7 +193,7 @@ def datasets_verify(
     ref: RefArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
 ) -> None:
     """Check every byte of a version against its manifest (exit 1 on any change)."""
-    from docs2qa.curation.versions import resolve_version, verify_version
+    from docs2qa.datastore.versions import resolve_version, verify_version
 
     path = resolve_version(ref, _dataset_root(root, config, set_))
     verify_version(path)

@@ -1,5 +1,5 @@
 """`docs2qa export`: freeze a curation snapshot (or, skipping review, the generated pairs) into
-a dataset version (curation/versions.py), with the lineage of every input in its manifest.
+a dataset version (docs2qa/datastore/versions.py), with the lineage of every input in its manifest.
 
 Every pair that does not make it into the version is written to the stage's dropped table
 with the reason: not accepted in review (by status), or removed as leakage across splits.
@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from docs2qa.config import Config, ExportConfig
-from docs2qa.curation.versions import CANONICAL_COLUMNS
+from docs2qa.datastore.versions import CANONICAL_COLUMNS
 from docs2qa.errors import AwaitingReview, Docs2qaError
 from docs2qa.fsio import library_versions
 from docs2qa.pipeline import record
@@ -189,7 +189,7 @@ def _snapshot(config: Config, store: RunStore):
 def export(config: Config, store: RunStore) -> dict:
     """The export stage: write (or find) the version of this run's curated pairs."""
     from docs2qa.curation import splits as splitting
-    from docs2qa.curation.versions import read_manifest, write_version
+    from docs2qa.datastore.versions import read_manifest, write_version
 
     cfg: ExportConfig = config.export
 

@@ -64,7 +64,7 @@ def export(config: Config, store: RunStore, push_to_hub: str | None = None) -> d
 
     manifest = export_version(config, store)
     if push_to_hub:
-        from docs2qa.curation.hub import push_version
+        from docs2qa.datastore.hub import push_version
 
         pushed = push_version(Path(manifest["dataset"]["path"]), push_to_hub, config.export)
         print(f"pushed to https://huggingface.co/datasets/{pushed['repo']} at {pushed['commit']} (tag {pushed['tag']})")
@@ -155,11 +155,11 @@ STAGES = (
             _STAGE,
             "docs2qa.curation.export",
             "docs2qa.curation.splits",
-            "docs2qa.curation.formats",
-            "docs2qa.curation.card",
-            "docs2qa.curation.report",
-            "docs2qa.curation.versions",
-            "docs2qa.curation.stats",
+            "docs2qa.datastore.formats",
+            "docs2qa.datastore.card",
+            "docs2qa.datastore.report",
+            "docs2qa.datastore.versions",
+            "docs2qa.datastore.stats",
             "docs2qa.models.embeddings",
         ),
         select_inputs=lambda config: (

@@ -1,7 +1,7 @@
 """A dataset version -> the train and validation splits trl trains on.
 
 Whichever format is read (`finetune.format`, default `prompt_completion`), it becomes
-conversational prompt/completion: the prompt is `docs2qa.curation.formats.chat_prompt`, the
+conversational prompt/completion: the prompt is `docs2qa.datastore.formats.chat_prompt`, the
 completion the curated answer, and trl renders both with the base model's own chat template
 and puts the loss on the completion only.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from docs2qa.curation import formats, versions
+from docs2qa.datastore import formats, versions
 from docs2qa.errors import Docs2qaError
 
 

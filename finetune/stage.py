@@ -39,7 +39,7 @@ def model_dir(config: Config, store: RunStore, dataset: str) -> Path:
     if config.finetune.output_dir:
         return Path(config.finetune.output_dir)
     from docs2qa.config import stable_hash
-    from docs2qa.curation.versions import read_manifest, resolve_version
+    from docs2qa.datastore.versions import read_manifest, resolve_version
     from docs2qa.finetune.train import RESUME_FREE
 
     version = read_manifest(resolve_version(dataset, config.export.root))
@@ -98,7 +98,7 @@ def evaluate(config: Config, store: RunStore) -> dict:
     def body(stage) -> StageResult:
         dataset = None
         if not config.eval.gold_file:
-            from docs2qa.curation.versions import resolve_version
+            from docs2qa.datastore.versions import resolve_version
 
             dataset = resolve_version(dataset_ref(config, store), config.export.root)
         out = stage.path / RESULTS_DIR

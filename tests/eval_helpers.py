@@ -90,7 +90,7 @@ def canonical_rows(split: str, count: int | None = None) -> list[dict]:
 def write_demo_version(
     root: Path, *, system_prompt: str | None = "Answer from the docs.", include_context: bool = False
 ) -> Path:
-    from docs2qa.curation.versions import write_version
+    from docs2qa.datastore.versions import write_version
 
     splits = {"train": canonical_rows("train", 3), "validation": [], "test": canonical_rows("test")}
     return write_version(root, "demo", splits, {"system_prompt": system_prompt, "include_context": include_context}, {})

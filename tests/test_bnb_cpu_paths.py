@@ -186,7 +186,7 @@ def test_a_training_model_keeps_its_gradients_after_an_evaluation(tiny_gemma, pa
 
 @pytest.mark.slow  # a real finetune + eval run
 def test_a_finetune_run_on_a_misfit_model_trains_and_evaluates_on_a_packed_cpu(tmp_path, packed_layers):
-    from docs2qa.curation.versions import write_version
+    from docs2qa.datastore.versions import write_version
     from docs2qa.finetune.config import FinetuneConfig
     from docs2qa.finetune.train import finetune
     from tiny_gemma import qa_rows

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from docs2qa.curation import versions
+from docs2qa.datastore import versions
 from docs2qa.curation.agreement import judge_calibration
-from docs2qa.curation.stats import sample_rows
+from docs2qa.datastore.stats import sample_rows
 from test_eval_units import parse_report
 
 UNINFORMATIVE = {

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.curation import versions
+from docs2qa.datastore import versions
 from docs2qa.errors import Docs2qaError
 from generate_helpers import ROOT, docs2qa
 
@@ -96,7 +96,7 @@ def test_a_broken_manifest_is_reported_and_hides_nothing(two_versions, damage):
     assert json.loads(cli("datasets", "show", "exp", *root).stdout)["version"] == "v2"
 
     # Export of the same content: the index says v1 holds it, and v1 cannot be trusted.
-    with pytest.raises(Docs2qaError, match="(?s)exp/v1 holds the same content.*damaged.*manifest") as caught:
+    with pytest.raises(Docs2qaError, match=r"(?s)exp/v1 holds the same content.*damaged.*manifest") as caught:
         write(two_versions)
     assert "delete" in caught.value.hint
     assert sorted(p.name for p in (two_versions / "exp").iterdir() if not p.name.startswith(".")) == [
@@ -135,7 +135,7 @@ def test_export_never_reuses_a_damaged_version(two_versions):
     data = bytearray(victim.read_bytes())
     data[len(data) // 2] ^= 1
     victim.write_bytes(bytes(data))
-    with pytest.raises(Docs2qaError, match="(?s)same content.*damaged.*data/train.parquet: changed") as caught:
+    with pytest.raises(Docs2qaError, match=r"(?s)same content.*damaged.*data/train\.parquet: changed") as caught:
         write(two_versions)
     assert str(two_versions / "exp" / "v1") in caught.value.hint
     shutil.rmtree(two_versions / "exp" / "v1")  # what the hint says

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.curation import versions
+from docs2qa.datastore import versions
 from export_helpers import demo_run
 from generate_helpers import ROOT, docs2qa
 

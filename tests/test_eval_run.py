@@ -9,7 +9,7 @@ from contextlib import nullcontext
 import pytest
 
 from docs2qa.config import LLMConfig
-from docs2qa.curation.versions import read_manifest
+from docs2qa.datastore.versions import read_manifest
 from docs2qa.errors import Docs2qaError
 from docs2qa.finetune.evaluate.config import EvalConfig
 from docs2qa.finetune.evaluate.generate import generate, render_prompts
@@ -261,7 +261,7 @@ def test_prompts_use_the_model_template_and_fold_the_system_prompt_where_it_has_
 @pytest.mark.slow
 def test_smollm2_eval_on_cpu(tmp_path):
     """A real small model: fluent answers, and the time per question printed (pytest -s)."""
-    from docs2qa.curation.versions import write_version
+    from docs2qa.datastore.versions import write_version
     from docs2qa.models.embedded import resolve_model
     from eval_helpers import canonical_rows
 

@@ -13,10 +13,10 @@ import pytest
 import yaml
 
 from docs2qa.config import load_config
-from docs2qa.curation import versions
-from docs2qa.curation.compare import diff
+from docs2qa.datastore import versions
+from docs2qa.datastore.compare import diff
 from docs2qa.curation.export import export
-from docs2qa.curation.formats import FORMATS
+from docs2qa.datastore.formats import FORMATS
 from docs2qa.errors import Docs2qaError
 from docs2qa.records import Dropped
 from docs2qa.store import RunStore
@@ -213,7 +213,7 @@ def test_every_format_trains_in_trl_sft_trainer(run, tiny_chat_model, tmp_path):
     from trl import SFTConfig, SFTTrainer
 
     from datasets import load_dataset
-    from docs2qa.curation.formats import alpaca_text
+    from docs2qa.datastore.formats import alpaca_text
 
     tmp, *_ = run
     path = versions.resolve_version("exp/v1", tmp / "datasets")
@@ -258,7 +258,7 @@ def test_hub_push_uploads_tags_and_records_the_commit(run, tmp_path, monkeypatch
     import shutil
 
     from docs2qa.config import ExportConfig
-    from docs2qa.curation.hub import push_version
+    from docs2qa.datastore.hub import push_version
 
     tmp, *_ = run
     shutil.copytree(tmp / "datasets" / "exp", tmp_path / "exp")

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from docs2qa.config import load_config
-from docs2qa.curation import versions
+from docs2qa.datastore import versions
 from docs2qa.curation.argilla_api import connect
 from docs2qa.curation.export import export
 from docs2qa.curation.stage import pull, push
@@ -36,7 +36,7 @@ def test_export_holds_exactly_what_people_accepted(argilla_server, tmp_path, mon
     _, store, _, config = curated_run(argilla_server, tmp_path, monkeypatch)
     push(config, store)
     pull(config, store)
-    with pytest.raises(AwaitingReview, match="no pair .* is accepted yet"):
+    with pytest.raises(AwaitingReview, match=r"no pair .* is accepted yet"):
         export(config, store)  # nobody has reviewed anything: nothing may be published
 
     pairs = sorted(store.stage("generate").read("pairs", QAPair), key=lambda p: p.pair_id)

@@ -23,7 +23,7 @@ SYSTEM = "Answer from the Acme docs."
 
 @pytest.fixture(scope="module")
 def dataset_root(tmp_path_factory) -> Path:
-    from docs2qa.curation.versions import write_version
+    from docs2qa.datastore.versions import write_version
 
     root = tmp_path_factory.mktemp("datasets")
     rows = qa_rows(40)

@@ -121,7 +121,7 @@ def test_shown_answer_is_the_revision_only_when_the_judge_asked():
 
 def test_export_rows_have_exactly_the_stores_columns():
     from docs2qa.curation.export import NOT_CURATED, canonical_row
-    from docs2qa.curation.versions import CANONICAL_COLUMNS, canonical_schema
+    from docs2qa.datastore.versions import CANONICAL_COLUMNS, canonical_schema
 
     row = canonical_row(_pair(judge_verdict="revise", revised_answer="new"), None, NOT_CURATED)
     assert tuple(row) == CANONICAL_COLUMNS == tuple(canonical_schema().names)

@@ -39,7 +39,7 @@ class EvalData:
 
 def load_version(path: Path, split: str) -> EvalData:
     """A dataset version's `data/<split>.parquet`, checked byte for byte against its manifest."""
-    from docs2qa.curation.versions import read_manifest, read_split_rows, split_file, verify_version
+    from docs2qa.datastore.versions import read_manifest, read_split_rows, split_file, verify_version
 
     path = Path(path)
     verify_version(path)

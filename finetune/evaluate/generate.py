@@ -1,7 +1,7 @@
 """Prompts and batched greedy generation with transformers.
 
 Prompts are rendered once into token ids (the same ids go to either engine): the one
-prompt definition, `docs2qa.curation.formats.chat_prompt`, through the model's own chat
+prompt definition, `docs2qa.datastore.formats.chat_prompt`, through the model's own chat
 template. Generation is greedy, left-padded and batched over prompts sorted by length.
 """
 
@@ -24,7 +24,7 @@ class Generation:
 def render_prompts(
     tokenizer: Any, examples: Iterable[Example], system_prompt: str | None, include_context: bool
 ) -> list[list[int]]:
-    from docs2qa.curation.formats import chat_prompt
+    from docs2qa.datastore.formats import chat_prompt
     from docs2qa.finetune.data import model_messages
 
     # model_messages folds the system prompt into the user turn for templates without a

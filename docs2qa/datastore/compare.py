@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from docs2qa.curation.versions import read_manifest, read_split_rows
+from docs2qa.datastore.versions import read_manifest, read_split_rows
 
 _COMPARED = ("question", "answer", "context", "question_type")
 

@@ -50,16 +50,19 @@ def histogram(values: list[int], bins: int = 10) -> dict:
     return {f"{lo + b * width}-{lo + (b + 1) * width - 1}": counts.get(b, 0) for b in range(max(counts) + 1)}
 
 
-_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222}
+# A table or chart wider than a narrow window scrolls sideways in its own box (a block table,
+# a section), never the whole page.
+_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222;padding:0 1em}
 h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}svg text{font-size:12px;fill:#333}
-svg rect{fill:#4c78a8}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+svg rect{fill:#4c78a8}table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}section{overflow-x:auto}
 .empty{color:#888}.warn{color:#a33;font-weight:bold}
 .alarm{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6em;font-weight:bold}
-table.rows td{text-align:left;vertical-align:top}"""
+table.rows td,table.rows th{text-align:left;vertical-align:top}"""
 
 
 def _filtering(manifest: dict, stats: dict) -> str:
-    from docs2qa.curation.card import filters, judge_state
+    from docs2qa.datastore.card import filters, judge_state
 
     informative, judge = judge_state(manifest)
     alarm = f"<p class=alarm>The LLM judge was not informative: {escape(judge)}</p>" if informative is False else ""
@@ -140,7 +143,8 @@ def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
     ]
     title = f"{manifest['name']} {manifest['version']}"
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>{escape(title)} - docs2qa dataset report</title>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{escape(title)} - docs2qa dataset report</title>
 <style>{_STYLE}</style></head><body>
 <h1>{escape(title)}</h1>
 <p>Content id <code>{escape(manifest["content_id"])}</code>, exported {escape(manifest["created_at"])}.

@@ -12,7 +12,7 @@ from docs2qa.secrets import env_secret
 
 
 def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
-    from docs2qa.curation.versions import read_manifest, record_hub_push, verify_version
+    from docs2qa.datastore.versions import read_manifest, record_hub_push, verify_version
 
     token = env_secret(
         cfg.hub_token_env,

@@ -319,7 +319,7 @@ def write_version(
     the same content exists (verified first); return its folder. `export` holds at least
     system_prompt and include_context; `extra_stats` adds the counts only the exporter knows
     (curation outcomes, rejection reasons, leakage removed)."""
-    from docs2qa.curation import card, formats, report, stats
+    from docs2qa.datastore import card, formats, report, stats
 
     dataset_dir = Path(root) / name
     export = {"formats": list(formats.FORMATS), **export}

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import yaml
 
-from docs2qa.curation.formats import FORMATS
+from docs2qa.datastore.formats import FORMATS
 
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 _USAGE = {
     "messages": 'SFTTrainer(model, train_dataset=ds["train"])  # conversational',
     "prompt_completion": 'SFTTrainer(model, train_dataset=ds["train"])  # loss on the answer only',
-    "alpaca": 'SFTTrainer(model, train_dataset=ds["train"], formatting_func=docs2qa.curation.formats.alpaca_text)',
+    "alpaca": 'SFTTrainer(model, train_dataset=ds["train"], formatting_func=docs2qa.datastore.formats.alpaca_text)',
     "sharegpt": 'SFTTrainer(model, train_dataset=ds["train"])  # from/value: human/gpt, as LLaMA-Factory reads it',
 }
 
