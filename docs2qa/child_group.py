@@ -49,7 +49,7 @@ def die_with_parent() -> None:
         return  # started by hand, not by `run`
     leader = os.getpid()
 
-    def end_group(*_) -> None:
+    def end_group(*_: object) -> None:
         if os.getpid() == leader:  # forked workers inherit this handler; only the leader acts
             os.killpg(leader, signal.SIGKILL)
 

@@ -78,7 +78,7 @@ def _handler_for(folder: Path) -> type[BaseHTTPRequestHandler]:
             file = (root / target[0]).resolve() if target else None
             # The regexes already exclude "..", but a symlink inside the site must not
             # lead outside it either.
-            if file is None or not file.is_relative_to(root) or not file.is_file():
+            if target is None or file is None or not file.is_relative_to(root) or not file.is_file():
                 self._send(HTTPStatus.NOT_FOUND, b"404 Not Found\n", "text/plain; charset=utf-8", send_body)
                 return
             body = file.read_bytes()
@@ -102,7 +102,14 @@ def _handler_for(folder: Path) -> type[BaseHTTPRequestHandler]:
                     return False
             return False
 
-        def _send(self, status, body: bytes, ctype: str | None, send_body: bool, headers: dict | None = None) -> None:
+        def _send(
+            self,
+            status: HTTPStatus,
+            body: bytes,
+            ctype: str | None,
+            send_body: bool,
+            headers: dict[str, str] | None = None,
+        ) -> None:
             self.send_response(status)
             if ctype:
                 self.send_header("Content-Type", ctype)
@@ -114,7 +121,7 @@ def _handler_for(folder: Path) -> type[BaseHTTPRequestHandler]:
             if send_body and body:
                 self.wfile.write(body)
 
-        def log_message(self, format: str, *args) -> None:
+        def log_message(self, format: str, *args: object) -> None:
             pass  # a crawl of the demo must not flood the terminal with access logs
 
     return Handler

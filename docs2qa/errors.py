@@ -9,6 +9,10 @@
 Code that catches one kind (a retry on ServiceError) need not parse messages.
 """
 
+from __future__ import annotations
+
+from types import ModuleType
+
 
 class Docs2qaError(Exception):
     def __init__(self, message: str, hint: str | None = None):
@@ -20,7 +24,7 @@ class Docs2qaError(Exception):
         return self.message if not self.hint else f"{self.message}\n  -> {self.hint}"
 
 
-def require(module: str, extra: str, feature: str):
+def require(module: str, extra: str, feature: str) -> ModuleType:
     """Import an optional dependency or say which extra brings it."""
     import importlib
 

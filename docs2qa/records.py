@@ -9,8 +9,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import typing
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+    from _typeshed import DataclassInstance
 
 
 def content_id(*parts: str | int, length: int = 16) -> str:
@@ -151,7 +157,7 @@ class Dropped:
 _ARROW_TYPES = {str: "string", int: "int64", float: "float64", bool: "bool", list[str]: "list<string>"}
 
 
-def arrow_schema(record_type: type):
+def arrow_schema(record_type: type) -> pa.Schema:
     import pyarrow as pa
 
     mapping = {
@@ -165,5 +171,5 @@ def arrow_schema(record_type: type):
     return pa.schema([(f.name, mapping[_ARROW_TYPES[hints[f.name]]]) for f in dataclasses.fields(record_type)])
 
 
-def to_rows(records) -> list[dict]:
+def to_rows(records: Iterable[DataclassInstance]) -> list[dict[str, Any]]:
     return [dataclasses.asdict(r) for r in records]

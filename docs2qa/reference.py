@@ -6,26 +6,24 @@ README.md embeds this table and a test keeps the two equal, so the docs cannot d
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 
 from pydantic import BaseModel
-from pydantic_core import PydanticUndefined
+from pydantic.fields import FieldInfo
 
 from docs2qa.config import config_model
 
 
-def _default(field) -> str:
-    if field.default is PydanticUndefined:
-        if field.default_factory is None:
-            return "required"
-        value = field.default_factory()
-    else:
-        value = field.default
+def _default(field: FieldInfo) -> str:
+    if field.is_required():
+        return "required"
+    value = field.get_default(call_default_factory=True)
     if isinstance(value, BaseModel):
         return "(section)"
     return "`" + json.dumps(value) + "`"
 
 
-def _rows(model: type[BaseModel], prefix: str = ""):
+def _rows(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
     for name, field in model.model_fields.items():
         annotation = field.annotation
         nested = [

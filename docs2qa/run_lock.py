@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypedDict
 
 from docs2qa.errors import Docs2qaError
 from docs2qa.processes import is_live
@@ -32,7 +33,7 @@ LOCK_FILE = ".lock"
 # with it, so wait this long for them before giving up.
 ORPHAN_GRACE_S = 15.0
 
-_held: dict[Path, list] = {}  # run folder -> [fd, depth], for re-entry by this process
+_held: dict[Path, list[int]] = {}  # run folder -> [fd, depth], for re-entry by this process
 _guard = threading.Lock()
 
 
@@ -47,12 +48,22 @@ def _command() -> str:
     return " ".join([program, *words])
 
 
-def _holder(path: Path) -> dict:
+class Holder(TypedDict, total=False):
+    """What the lock file says about the process that holds it (written by `_acquire`)."""
+
+    pid: int
+    command: str
+    stage: str
+    since: str
+
+
+def _holder(path: Path) -> Holder:
     for _ in range(20):  # the holder writes its details just after taking the lock
         try:
             text = path.read_text()
             if text:
-                return json.loads(text)
+                holder: Holder = json.loads(text)
+                return holder
         except (OSError, ValueError):
             pass
         time.sleep(0.05)
@@ -60,7 +71,7 @@ def _holder(path: Path) -> dict:
 
 
 def _alive(pid: int | None) -> bool:
-    return bool(pid) and is_live(pid)
+    return pid is not None and pid != 0 and is_live(pid)
 
 
 def _openers(path: Path) -> list[int]:
@@ -75,7 +86,7 @@ def _openers(path: Path) -> list[int]:
     return pids
 
 
-def _refusal(root: Path, holder: dict, stage: str) -> Docs2qaError:
+def _refusal(root: Path, holder: Holder, stage: str) -> Docs2qaError:
     who = (
         f"pid {holder.get('pid', '?')} (`{holder.get('command', '?')}`, stage {holder.get('stage', '?')}, "
         f"since {holder.get('since', '?')})"

@@ -19,12 +19,18 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from docs2qa.fsio import atomic_write_bytes, library_versions
 from docs2qa.records import Dropped, arrow_schema, sha256_hex, to_rows, utc_now
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Record = TypeVar("Record")
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +70,7 @@ class StageDir:
     def table_path(self, table: str) -> Path:
         return self.path / f"{table}.parquet"
 
-    def write(self, table: str, records: list, record_type: type) -> None:
+    def write(self, table: str, records: Sequence[DataclassInstance], record_type: type) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -75,7 +81,7 @@ class StageDir:
         pq.write_table(arrow_table, tmp)
         os.replace(tmp, target)
 
-    def read(self, table: str, record_type: type) -> list:
+    def read(self, table: str, record_type: type[Record]) -> list[Record]:
         import pyarrow.parquet as pq
 
         path = self.table_path(table)
@@ -87,7 +93,7 @@ class StageDir:
     def manifest_path(self) -> Path:
         return self.path / MANIFEST
 
-    def manifest(self) -> dict | None:
+    def manifest(self) -> dict[str, Any] | None:
         """The manifest, or None when there is none or it cannot be read (then the stage counts as
         not run: a truncated file from a full disk or a hand edit must not crash `status` or `run`)."""
         try:
@@ -104,7 +110,8 @@ class StageDir:
 
     def output_hash(self) -> str:
         """Identity of what the stage produced: its tables' bytes, not its timestamps."""
-        return (self.manifest() or {}).get("output_hash", "")
+        recorded: str = (self.manifest() or {}).get("output_hash", "")
+        return recorded
 
     def is_complete(self) -> bool:
         return (self.path / COMPLETE_MARKER).exists()
@@ -117,10 +124,10 @@ class StageDir:
 class StageResult:
     """What a stage body returns; the runner turns it into files and a manifest."""
 
-    tables: dict[str, tuple[list, type]]
+    tables: dict[str, tuple[list[Any], type]]
     count_in: int
     dropped: list[Dropped] = field(default_factory=list)
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
     # What the stage produced outside its tables (a snapshot id, a dataset content id), so
     # that stages reading it see a change there as new input.
     identity: str = ""
@@ -134,7 +141,7 @@ class RunStore:
     def stage(self, name: str) -> StageDir:
         return StageDir(self.root, name)
 
-    def save_config(self, resolved: dict, config_hash: str) -> None:
+    def save_config(self, resolved: dict[str, Any], config_hash: str) -> None:
         import yaml
 
         header = f"# Resolved config of this run (hash {config_hash}); written by docs2qa, do not edit.\n"
@@ -176,7 +183,7 @@ class RunStore:
 
     def run_stage(
         self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult], version: str = ""
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Run `body`, then write its tables, the dropped table, the manifest and the marker.
 
         The marker goes last, so a run killed anywhere before it leaves an unfinished stage.
@@ -189,7 +196,7 @@ class RunStore:
 
     def _run_stage(
         self, name: str, config_hash: str, inputs: list[str], body: Callable[[StageDir], StageResult], version: str
-    ) -> dict:
+    ) -> dict[str, Any]:
         stage = self.stage(name)
         stage.invalidate()
         stage.path.mkdir(parents=True, exist_ok=True)
@@ -203,7 +210,7 @@ class RunStore:
         output_hash = sha256_hex(
             b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables) + result.identity.encode()
         )
-        manifest = {
+        manifest: dict[str, Any] = {
             "stage": name,
             "config_hash": config_hash,
             "version": version,

@@ -7,17 +7,18 @@ Each function reads its inputs from the run store, does the work, and lets
 from __future__ import annotations
 
 from collections import Counter
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from docs2qa.errors import Docs2qaError
-from docs2qa.pipeline import Description, Option, Stage, record
+from docs2qa.pipeline import Description, Manifest, Option, Stage, record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Document, Dropped, Page
-from docs2qa.store import RunStore, StageResult
+from docs2qa.store import RunStore, StageDir, StageResult
 
 if TYPE_CHECKING:
-    from docs2qa.config import Config
+    from docs2qa.config import ChunkConfig, Config, ConvertConfig
+    from docs2qa.generation.convert import Converted
 
 JOURNAL = "_journal.jsonl"
 
@@ -26,10 +27,10 @@ UNCLEAR_RATIO = 0.25
 UNCLEAR_MIN_CHARS = 500
 
 
-def crawl(config: Config, store: RunStore) -> dict:
+def crawl(config: Config, store: RunStore) -> Manifest:
     from docs2qa.generation.crawl import crawl_site
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         crawl_cfg = config.crawl
         previous = stage.read("pages", Page)  # the last complete crawl, for conditional GETs
         server = _demo_server() if crawl_cfg.demo_site else nullcontext(None)
@@ -91,18 +92,18 @@ def _drop_kind(reason: str) -> str:
     return "links_skipped" if reason in _SKIPPED else "duplicates" if reason in _DUPLICATES else "pages_failed"
 
 
-def _demo_server():
+def _demo_server() -> AbstractContextManager[str]:
     from docs2qa.demo import demo_site_path, serve_site
 
     return serve_site(demo_site_path())
 
 
-def convert(config: Config, store: RunStore) -> dict:
+def convert(config: Config, store: RunStore) -> Manifest:
     from docs2qa.generation.convert import warm_up
     from docs2qa.generation.page_dedup import find_duplicates, site_affixes, strip_affixes
     from docs2qa.generation.parallel import ordered_map
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         pages = store.stage("crawl").read("pages", Page)
         jobs = [(str(store.blobs.root), p.body_sha256, p.url, p.source_format, config.convert) for p in pages]
         warm_up()  # here, so that forked workers start with the converter's libraries loaded
@@ -152,7 +153,7 @@ def convert(config: Config, store: RunStore) -> dict:
     return record("convert", config, store, body)
 
 
-def _convert_page(job):
+def _convert_page(job: tuple[str, str, str, str, ConvertConfig]) -> Converted | str:
     """Convert one page (runs in a worker process): a Converted, or the error as text."""
     from pathlib import Path
 
@@ -171,11 +172,11 @@ def _convert_page(job):
         return f"{type(exc).__name__}: {exc}"
 
 
-def chunk(config: Config, store: RunStore) -> dict:
+def chunk(config: Config, store: RunStore) -> Manifest:
     from docs2qa.generation.parallel import ordered_map
     from docs2qa.generation.tokenizer import load_token_counter
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         documents = store.stage("convert").read("documents", Document)
         load_token_counter(config.chunk.tokenizer)  # loaded once here; forked workers inherit it
         chunks, dropped = [], []
@@ -200,7 +201,7 @@ def chunk(config: Config, store: RunStore) -> dict:
     return record("chunk", config, store, body)
 
 
-def _chunk_document(job):
+def _chunk_document(job: tuple[Document, ChunkConfig]) -> list[Chunk]:
     """Chunk one document (runs in a worker process, which loads the tokenizer once)."""
     from docs2qa.generation.chunk import chunk_document
     from docs2qa.generation.tokenizer import load_token_counter
@@ -209,12 +210,12 @@ def _chunk_document(job):
     return chunk_document(document, load_token_counter(chunk_cfg.tokenizer), chunk_cfg)
 
 
-def _describe_crawl(manifest: dict) -> Description:
+def _describe_crawl(manifest: Manifest) -> Description:
     # The crawl counts failed pages apart from skipped links and duplicates.
     return Description(dropped=manifest.get("summary") or None)
 
 
-def _describe_generate(manifest: dict) -> Description:
+def _describe_generate(manifest: Manifest) -> Description:
     notes = []
     if manifest.get("tokens"):
         tokens = ", ".join(f"{step} {t['prompt']}+{t['completion']}" for step, t in manifest["tokens"].items())
