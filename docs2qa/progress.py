@@ -35,17 +35,22 @@ class LineTracker:
         self.description, self.total, self.done = description, total, completed
         self._start_count, self._interval = completed, interval_s
         self._started = self._said = time.monotonic()
+        self._said_done: int | None = None
 
     def advance(self, n: int = 1) -> None:
         self.done += n
-        if n and time.monotonic() - self._said >= self._interval:
+        if time.monotonic() - self._said >= self._interval:  # a heartbeat too, while nothing finishes
             self.say()
 
     def grow(self, n: int = 1) -> None:
         self.total = (self.total or 0) + n
 
+    def finish(self) -> None:
+        if self.done != self._said_done:  # the last heartbeat may have said it all
+            self.say()
+
     def say(self) -> None:
-        self._said = time.monotonic()
+        self._said, self._said_done = time.monotonic(), self.done
         elapsed = self._said - self._started
         rate = (self.done - self._start_count) / elapsed if elapsed > 0 else 0.0
         of = f"/{self.total}" if self.total else ""
@@ -66,7 +71,7 @@ def track(description: str, total: int | None, completed: int = 0) -> Iterator[T
     if not sys.stderr.isatty():
         lines = LineTracker(description, total, completed, LINE_INTERVAL_S)
         yield lines
-        lines.say()
+        lines.finish()
         return
     from rich.console import Console
     from rich.progress import (

@@ -9,10 +9,14 @@ the budget is checked between waves and a stop leaves only finished work behind.
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import re
 import shutil
 import sys
 import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -26,6 +30,11 @@ from docs2qa.records import Chunk, Dropped, QAPair
 from docs2qa.store import RunStore, StageResult
 
 MAX_WAVE_UNITS = 32  # largest pipeline run when a token budget must be checked between runs
+WALL_FILE = "_wall_s.json"  # time spent by earlier, unfinished runs of the stage (resumes add up)
+LOG_TAIL_LINES = 30  # of the pipeline's output, shown when it fails
+# distilabel's warning when a step's batch raised (it then sends the batch on empty), wrapped or not.
+_FAILED_BATCH = re.compile(r"Processing\s+batch\s+\d+\s+with\s+step\s+'(\w+)'\s+failed")
+log = logging.getLogger(__name__)
 
 
 def spread(chunks: list[Chunk], limit: int | None) -> list[Chunk]:
@@ -128,6 +137,7 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
 
     from docs2qa import child_group, run_lock
     from docs2qa.generation.llm import resolve_model
+    from docs2qa.logs import log_file
 
     gen = config.generate
     for llm in (gen.generator, gen.judge_llm()):
@@ -137,15 +147,55 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
     request.write_bytes(pickle.dumps((units, config, folder, ray)))
     # The run folder's lock goes with the pipeline: while any of it lives, no rerun can start.
     lock = run_lock.held_fd(folder.parent)
+    run_log = log_file()
+    log_start = run_log.stat().st_size if run_log is not None and run_log.exists() else 0
     code = child_group.run(
         [sys.executable, "-m", "docs2qa.generation.generate", str(request)], pass_fds=() if lock is None else (lock,)
     )
     request.unlink(missing_ok=True)
+    output = None
+    if run_log is not None and _child_logs_to_file():
+        with run_log.open("rb") as handle:
+            handle.seek(log_start)
+            output = handle.read().decode("utf-8", "replace")
+        failed = Counter(_FAILED_BATCH.findall(output))
+        if failed:
+            # distilabel carries on with empty batches: without this line only the run log would know.
+            steps = ", ".join(f"{step} {n}" for step, n in failed.items())
+            log.warning(f"generation: batches failed in the pipeline ({steps}); the tracebacks are in {run_log}")
     if code != 0:
+        where = "its log above"
+        if output is not None:
+            # The pipeline's output went to the run log: its end (the traceback) is the error to show.
+            print("\n".join(output.splitlines()[-LOG_TAIL_LINES:]), file=sys.stderr)
+            where = f"its output above (all of it in {run_log})"
         raise Docs2qaError(
             f"the generation pipeline exited with code {code}",
-            "see its log above; rerun the same command to resume, finished units are kept",
+            f"see {where}; rerun the same command to resume, finished units are kept",
         )
+
+
+def _child_logs_to_file() -> bool:
+    """Whether the pipeline process writes its output (distilabel's log, library warnings and
+    bars, tracebacks) to the run log rather than the terminal: without -v, when there is one."""
+    from docs2qa.logs import log_file, verbose
+
+    return log_file() is not None and not verbose()
+
+
+def _output_to_run_log() -> None:
+    """In the pipeline process: fds 1 and 2 to the run log, so the step processes it forks
+    write there too (our own progress and errors are the parent's)."""
+    from docs2qa.logs import log_file
+
+    run_log = log_file()
+    if run_log is None or not _child_logs_to_file():
+        return
+    os.environ["COLUMNS"] = "200"  # rich (distilabel's log) wraps to 80 columns when not on a terminal
+    fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
 
 
 def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str | None) -> None:
@@ -232,15 +282,48 @@ def _wave_size(gen, spent: int, done: int) -> int | None:
     return max(1, min(MAX_WAVE_UNITS, int((gen.max_tokens - spent) / (spent / done))))
 
 
-def _watch(folder: Path, total: int, stop: threading.Event) -> None:
-    """Progress from the journal files, which the step processes append to."""
-    with track("generate (units)", total) as progress:
-        seen = journal.count_lines(folder / journal.UNITS)  # earlier waves' and runs' units
+class _Clock:
+    """Wall time of the stage across resumes: earlier unfinished runs' time (WALL_FILE) plus this
+    run's, saved as it goes so that a killed run's time still counts."""
+
+    def __init__(self, folder: Path):
+        self._path = folder / WALL_FILE
+        try:
+            self.before = float(json.loads(self._path.read_text())["wall_s"])
+        except (OSError, ValueError, KeyError, TypeError):
+            self.before = 0.0
+        self._started = time.monotonic()
+
+    def total(self) -> float:
+        return self.before + time.monotonic() - self._started
+
+    def save(self) -> None:
+        self._path.write_text(json.dumps({"wall_s": round(self.total(), 3)}) + "\n")
+
+    def finish(self) -> float:
+        """The total, and the stage starts from zero next time (its output is complete)."""
+        self._path.unlink(missing_ok=True)
+        return round(self.total(), 3)
+
+
+SAVE_CLOCK_EVERY_S = 10
+
+
+def _watch(folder: Path, done: int, total: int, stop: threading.Event, clock: _Clock) -> None:
+    """Progress of all units (earlier waves' and runs' counted as done) from the journal files,
+    which the step processes append to."""
+    with track("generate (units)", total, completed=done) as progress:
+        seen = journal.count_lines(folder / journal.UNITS)
+        ticks = 0
         while not stop.wait(1.0):
-            done = journal.count_lines(folder / journal.UNITS)
-            progress.advance(done - seen)
-            seen = done
+            now = journal.count_lines(folder / journal.UNITS)
+            progress.advance(now - seen)
+            seen = now
+            ticks += 1
+            if ticks % SAVE_CLOCK_EVERY_S == 0:
+                clock.save()
         progress.advance(journal.count_lines(folder / journal.UNITS) - seen)
+    clock.save()
 
 
 def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
@@ -255,6 +338,7 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
         chunks = spread(store.stage("chunk").read("chunks", Chunk), gen.max_chunks)
         units, skipped = plan_units(chunks, config, labels, judge_hash)
         folder = stage.path
+        clock = _Clock(folder)
         while True:
             complete = journal.finished_units(folder)
             pending = [u for u in units if u.key not in complete]
@@ -269,7 +353,9 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 )
             wave = pending[: _wave_size(gen, spent, len(units) - len(pending))]
             stop = threading.Event()
-            watcher = threading.Thread(target=_watch, args=(folder, len(wave), stop), daemon=True)
+            watcher = threading.Thread(
+                target=_watch, args=(folder, len(units) - len(pending), len(units), stop, clock), daemon=True
+            )
             watcher.start()
             try:
                 _run_pipeline(wave, config, folder, ray)
@@ -298,6 +384,8 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 "cost_usd": cost(ledger, labels, gen.prices),
                 "judge_health": health,
                 "skipped_chunks": dict(Counter(d.reason for d in skipped)),
+                # wall_s is this run's; a resumed stage's work took this much in all.
+                "wall_s_total": clock.finish(),
             },
         )
 
@@ -334,4 +422,5 @@ if __name__ == "__main__":  # the pipeline process started by _run_pipeline
     from docs2qa.child_group import die_with_parent
 
     die_with_parent()
+    _output_to_run_log()
     _pipeline_process(*pickle.loads(Path(sys.argv[1]).read_bytes()))

@@ -177,3 +177,31 @@ def test_recap_without_review_points_at_the_report_and_the_rerun(tmp_path):
     text = recap(load_config(config_path), store, config_path, [], store.root)
     assert "Argilla" not in text and "push" not in text
     assert f"rerun `docs2qa run -c {config_path} --run {store.root}` after any change" in text
+
+
+def test_generate_wall_time_adds_up_across_resumes(tmp_path, monkeypatch):
+    from docs2qa.generation import generate
+
+    now = [100.0]
+    monkeypatch.setattr(generate.time, "monotonic", lambda: now[0])
+    first = generate._Clock(tmp_path)
+    now[0] += 700.0
+    first.save()  # what the progress watcher does as it goes; then the run is killed
+    resumed = generate._Clock(tmp_path)
+    now[0] += 15.9
+    assert resumed.finish() == 715.9
+    assert not (tmp_path / generate.WALL_FILE).exists()  # complete: the next run starts from zero
+    assert generate._Clock(tmp_path).before == 0.0
+
+
+def test_a_failed_pipeline_batch_is_told_on_the_terminal_even_when_its_log_went_to_the_file():
+    from docs2qa.generation.generate import _FAILED_BATCH
+
+    # distilabel's warning as rich wraps it to a narrow column in the run log.
+    wrapped = (
+        "[11/30/26 10:16:41] WARNING  ['distilabel.step.generate_qa'] step_wrapper.py:262\n"
+        "                             Processing batch 0 with step                    \n"
+        "                             'generate_qa' failed. Sending                   \n"
+        "  WARNING ... Processing batch 3 with step 'critique_qa' failed. Sending empty batch\n"
+    )
+    assert _FAILED_BATCH.findall(wrapped) == ["generate_qa", "critique_qa"]
