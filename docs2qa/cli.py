@@ -287,6 +287,15 @@ _INTERRUPTED = 130  # what typer returns, instead of raising, for a Ctrl-C in no
 
 
 def main() -> None:
+    from docs2qa.logs import close_file
+
+    try:
+        _main()
+    finally:
+        close_file()  # an in-process caller (tests) keeps no handler or pointer to this run's log
+
+
+def _main() -> None:
     # typer (0.26+) vendors click: its errors derive from typer.TyperException (0.28+), not from click's classes.
     try:
         register_stage_commands()

@@ -97,6 +97,17 @@ def to_file(run_root: Path) -> Path:
     return path
 
 
+def close_file() -> None:
+    """Stop writing the run log: the CLI's end, so that an in-process caller (a test) keeps no
+    handler, and starts no pipeline process, writing to this run's folder."""
+    for name in (OURS, "root"):
+        handler = _installed.pop(f"{name}/file", None)
+        if handler is not None:
+            logging.getLogger(None if name == "root" else name).removeHandler(handler)
+            handler.close()
+    os.environ.pop(LOG_FILE_ENV, None)
+
+
 def log_file() -> Path | None:
     """The run log this process (or its parent CLI) writes to, if any."""
     value = os.environ.get(LOG_FILE_ENV)

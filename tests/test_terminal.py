@@ -205,3 +205,19 @@ def test_a_failed_pipeline_batch_is_told_on_the_terminal_even_when_its_log_went_
         "  WARNING ... Processing batch 3 with step 'critique_qa' failed. Sending empty batch\n"
     )
     assert _FAILED_BATCH.findall(wrapped) == ["generate_qa", "critique_qa"]
+
+
+def test_the_cli_in_process_leaves_no_run_log_behind(tmp_path, monkeypatch):
+    """A test (or any caller) running main() in-process must not keep writing, or send a later
+    pipeline process's output, to that run's log."""
+    import logging
+
+    from docs2qa import cli, logs
+
+    config_path, store = _fake_run(tmp_path, argilla=False)
+    monkeypatch.setattr(sys, "argv", ["docs2qa", "status", "-c", str(config_path), "--run", str(store.root)])
+    cli.main()
+    assert (store.root / "logs" / "run.log").read_text().startswith("---- docs2qa status")
+    assert logs.log_file() is None and logs.LOG_FILE_ENV not in os.environ
+    handlers = logging.getLogger().handlers + logging.getLogger(logs.OURS).handlers
+    assert not [h for h in handlers if str(getattr(h, "baseFilename", "")).startswith(str(tmp_path))]
