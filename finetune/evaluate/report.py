@@ -27,7 +27,7 @@ body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
 .scroll{overflow-x:auto;margin:.5rem 0}table{border-collapse:collapse;width:100%}
 td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
-th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.text{min-width:13rem}
+th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.text{min-width:10rem}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}
 .chart{border:1px solid #d0d7de;padding:.5rem;flex:1 1 22rem;max-width:34rem;box-sizing:border-box;min-width:0}
 .bars{display:grid;grid-template-columns:max-content minmax(3rem,1fr) max-content;gap:.2rem .5rem;font-size:12px;
