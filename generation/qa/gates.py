@@ -30,7 +30,9 @@ answer question yes no true false please also just like
 
 def _stem(word: str) -> str:
     # Crude suffix folding, so "limits"/"limited"/"limit" meet; enough for word overlap.
-    for suffix in ("ing", "ed", "es", "s"):
+    if len(word) > 5 and word.endswith("ies"):
+        return word[:-3] + "y"  # "retries"/"retry"
+    for suffix in ("ings", "ing", "ed", "es", "s"):  # "settings" meets "setting" too
         if len(word) > len(suffix) + 3 and word.endswith(suffix):
             word = word[: -len(suffix)]
             break

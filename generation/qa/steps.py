@@ -67,20 +67,28 @@ class JudgeUnits(CritiqueQA):
 
 
 class QuestionUnits(WriteQuestion):
-    """answer_first: one question per answer of each unit row; the row gets its pairs (the
-    answer is its own evidence) and the tokens of all its questions, as GenerateQA would."""
+    """answer_first: one question per answer of each unit row, started with the opening that
+    fits the answer (answer_first.opening); the row gets its pairs (the answer is its own
+    evidence) and the tokens of all its questions, as GenerateQA would."""
 
     @property
     def inputs(self) -> list[str]:
-        return ["unit", "title", "heading_path", "answers"]
+        return ["unit", "title", "heading_path", "answers", "question_type"]
 
     @property
     def outputs(self) -> list[str]:
         return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
 
     def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+        from docs2qa.generation.qa.answer_first import opening
+
         flat = [
-            {"title": row["title"], "heading_path": row["heading_path"], "answer": answer}
+            {
+                "title": row["title"],
+                "heading_path": row["heading_path"],
+                "answer": answer,
+                "stem": opening(answer, row["question_type"]),
+            }
             for row in inputs
             for answer in row["answers"]
         ]

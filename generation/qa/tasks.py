@@ -180,7 +180,8 @@ class CritiqueQA(_StrictTask):
 class WriteQuestion(_StrictTask):
     """answer_first: writes the question whose answer is one given span of a chunk.
 
-    Input columns: title, heading_path, answer. Output columns: question (None on failure),
+    Input columns: title, heading_path, answer, stem (the words the question starts with).
+    Output columns: question (None on failure),
     parse_error, raw_output, parse_attempts, model_name.
     """
 
@@ -188,14 +189,14 @@ class WriteQuestion(_StrictTask):
 
     @property
     def inputs(self) -> list[str]:
-        return ["title", "heading_path", "answer"]
+        return ["title", "heading_path", "answer", "stem"]
 
     @property
     def outputs(self) -> list[str]:
         return ["question", "parse_error", "raw_output", "parse_attempts", "model_name"]
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
-        return answer_first.messages(input["title"], list(input["heading_path"] or []), input["answer"])
+        return answer_first.messages(input["title"], list(input["heading_path"] or []), input["answer"], input["stem"])
 
     def _parse(self, text: str) -> dict[str, Any]:
         return {"question": answer_first.parse_question(text)}
