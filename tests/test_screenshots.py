@@ -53,14 +53,15 @@ LAYOUT_JS = """() => {
       if (w > 1 && h > 1) overlaps.push([a.text, b.text]);
     }
   // Text outside the box that shows it: a table cell it spills out of, an SVG it is cut off by,
-  // or any element that hides its overflow.
+  // an element that hides its overflow, or a sideways-scrolling box around prose (such a box is
+  // for tables and charts; a sentence or URL running out of it reads as cut off).
   const clipped = [];
   for (const t of texts) {
     const box = t.node.parentElement.closest('td, th, svg');
     const boxes = box ? [box] : [];
     for (let el = t.node.parentElement; el && el !== document.body; el = el.parentElement) {
       const o = getComputedStyle(el).overflowX;
-      if (o === 'hidden' || o === 'clip') boxes.push(el);
+      if (o === 'hidden' || o === 'clip' || (!box && (o === 'auto' || o === 'scroll'))) boxes.push(el);
     }
     for (const b of boxes) {
       const r = b.getBoundingClientRect();
@@ -130,6 +131,9 @@ def assert_on_screen(page, selector: str, name: str) -> None:
 # --- the dataset report ------------------------------------------------------------------------
 
 
+DOCS = "https://docs.example.test/guides"
+
+
 def dataset_report(root: Path) -> Path:
     """A version written by the real writer, with the long texts and page paths real docs have."""
     from docs2qa.datastore.versions import write_version
@@ -137,11 +141,20 @@ def dataset_report(root: Path) -> Path:
     train = canonical_rows("train")
     for i, row in enumerate(train):
         row["page_id"] = f"p{i % 4}"
-        row["url"] = f"http://docs.test/guides/administration/workspaces-and-permissions/section-{i % 4}"
+        row["url"] = f"{DOCS}/administration/workspaces-and-permissions/section-{i % 4}"
         if i % 3 == 0:
             row["answer"] = " ".join([row["answer"]] * 6)  # a long answer wraps inside its cell
     splits = {"train": train, "validation": canonical_rows("validation", 2), "test": canonical_rows("test", 3)}
-    extra = {"curation_outcomes": {"accepted": 10, "rejected": 2}, "rejections": {"rejected_by_reviewer": 2}}
+    # Two chunked pages no pair came from: the report lists their URLs, long and unbroken.
+    pages = {row["page_id"]: row["url"] for rows in splits.values() for row in rows}
+    pages |= {f"u{i}": f"{DOCS}/administration/workspaces-and-permissions/inviting-members-{i}" for i in range(2)}
+    extra = {
+        "curation_outcomes": {"accepted": 10, "rejected": 2},
+        "demo_policy_accepted": 3,
+        "rejections": {"rejected_by_reviewer": 2},
+        "pages": pages,
+        "chunks": 20,
+    }
     version = write_version(
         root, "demo", splits, {"system_prompt": "Answer from the docs.", "include_context": False}, {}, extra
     )
@@ -231,7 +244,10 @@ def eval_results() -> dict:
         "metrics": metrics,
         "embedding_model": "embedded:all-minilm-l6-v2",
         "judge": None,
-        "notes": ["Questions come from the version's test split, which training never saw."],
+        "notes": [
+            "Questions come from the version's test split, which training never saw: "
+            "/home/someone/projects/docs2qa_runs/datasets/demo_v1/data/test_00000_of_00001.parquet"
+        ],
         **numbers,
         "warnings": [*numbers["warnings"], "a warning long enough to wrap: " + LONG],
         "knowledge_check": {"items": 0, "skipped": len(rows), "reason": "turned off (eval.choices < 2)"},

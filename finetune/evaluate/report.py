@@ -23,7 +23,8 @@ SHOWN = {"ceiling": "open-book reference"}
 SCALE = {"judge_score": 5.0}  # the others lie in [0, 1]
 COLORS = {"base": "#8a8f98", "tuned": "#2563eb", "ceiling": "#16a34a"}
 CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem}
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem;
+overflow-wrap:break-word}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
 .scroll{overflow-x:auto;margin:.5rem 0}table{border-collapse:collapse;width:100%}
 td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
