@@ -91,7 +91,12 @@ def finetune(
     if last and cfg.max_steps and resumed_from >= cfg.max_steps:
         _restore_finished_run(trainer, last)
     else:
-        trainer.train(resume_from_checkpoint=last)
+        try:
+            trainer.train(resume_from_checkpoint=last)
+        finally:  # a failed step must not leave our progress bar drawing
+            for callback in trainer.callback_handler.callbacks:
+                if hasattr(callback, "close_progress"):
+                    callback.close_progress()
     if eval_set is not None and trainer.state.global_step % cfg.eval_steps:
         trainer.evaluate()  # the card's validation loss is that of the adapter it describes
     wall = time.monotonic() - started
@@ -220,10 +225,12 @@ def build_trainer(
         greater_is_better=False if early_stopping else None,
         logging_steps=cfg.logging_steps,
         report_to="none",
+        # Trainer's tqdm bars and raw {'loss': ...} dicts: our StepProgress callback reports instead.
+        disable_tqdm=True,
         ddp_find_unused_parameters=False,
         dataloader_num_workers=0,
     )
-    all_callbacks = list(callbacks or [])
+    all_callbacks = [step_progress(), *(callbacks or [])]
     if early_stopping:
         all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
     trainer = SFTTrainer(
@@ -235,6 +242,9 @@ def build_trainer(
         peft_config=lora_config(cfg),
         callbacks=all_callbacks,
     )
+    from transformers import PrinterCallback
+
+    trainer.remove_callback(PrinterCallback)  # what disable_tqdm puts in the bars' place: print(logs)
     # trl stores the adapter of a quantised model in bf16, but a checkpoint is loaded back in
     # fp32, so a resumed run drifted from an uninterrupted one. fp32 adapter weights (bf16
     # autocast still does the maths on a GPU) make resume exact; they are a few MB.
@@ -242,3 +252,45 @@ def build_trainer(
         if param.requires_grad:
             param.data = param.data.float()
     return trainer
+
+
+def step_progress():
+    """A TrainerCallback: our progress bar over optimizer steps (counts, ETA), and training and
+    validation losses in our own log line, on the first process only."""
+    from transformers import TrainerCallback
+
+    from docs2qa.progress import track
+
+    class StepProgress(TrainerCallback):
+        def __init__(self) -> None:
+            self._context = self._bar = None
+            self._seen = 0
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            if state.is_world_process_zero and self._context is None:
+                self._seen = state.global_step  # a resumed run starts there
+                self._context = track("finetune (steps)", state.max_steps, completed=self._seen)
+                self._bar = self._context.__enter__()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if self._bar is not None:
+                self._bar.advance(state.global_step - self._seen)
+                self._seen = state.global_step
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if not state.is_world_process_zero or not logs:
+                return
+            names = (("loss", "loss"), ("eval_loss", "eval loss"), ("train_loss", "mean train loss"))
+            parts = [f"{label} {float(logs[key]):.4f}" for key, label in names if key in logs]
+            if parts:
+                log.info("step %d/%d: %s", state.global_step, state.max_steps, ", ".join(parts))
+
+        def on_train_end(self, args, state, control, **kwargs):
+            self.close_progress()
+
+        def close_progress(self) -> None:
+            if self._context is not None:
+                context, self._context, self._bar = self._context, None, None
+                context.__exit__(None, None, None)
+
+    return StepProgress()

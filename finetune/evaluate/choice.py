@@ -54,7 +54,12 @@ def build_items(examples: Sequence[Example], options: int, seed: int = 0) -> lis
 
 
 def option_scores(
-    model: Any, tokenizer: Any, prompts: Sequence[list[int]], options: Sequence[Sequence[str]], batch_size: int
+    model: Any,
+    tokenizer: Any,
+    prompts: Sequence[list[int]],
+    options: Sequence[Sequence[str]],
+    batch_size: int,
+    description: str = "eval (choices)",
 ) -> list[list[float]]:
     """Mean log-probability per token of each option after its prompt's ids."""
     pieces = [
@@ -63,7 +68,12 @@ def option_scores(
         for j, text in enumerate(texts)
     ]
     flat = continuation_logprobs(
-        model, [prompts[i] for i, _, _ in pieces], [ids for _, _, ids in pieces], tokenizer.pad_token_id, batch_size
+        model,
+        [prompts[i] for i, _, _ in pieces],
+        [ids for _, _, ids in pieces],
+        tokenizer.pad_token_id,
+        batch_size,
+        description,
     )
     scores: list[list[float]] = [[0.0] * len(texts) for texts in options]
     for (i, j, _), value in zip(pieces, flat):
@@ -72,10 +82,17 @@ def option_scores(
 
 
 def continuation_logprobs(
-    model: Any, prompts: Sequence[list[int]], continuations: Sequence[list[int]], pad: int, batch_size: int
+    model: Any,
+    prompts: Sequence[list[int]],
+    continuations: Sequence[list[int]],
+    pad: int,
+    batch_size: int,
+    description: str = "eval (choices)",
 ) -> list[float]:
     """Mean log-probability per token of each continuation given its prompt (-inf for an empty one)."""
     import torch
+
+    from docs2qa.progress import track
 
     device = next(model.parameters()).device
     results = [float("-inf")] * len(prompts)
@@ -84,7 +101,7 @@ def continuation_logprobs(
         key=lambda k: len(prompts[k]) + len(continuations[k]),
         reverse=True,
     )
-    with torch.inference_mode():
+    with track(description, len(order)) as progress, torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             sequences = [prompts[k] + continuations[k] for k in batch]
@@ -108,6 +125,7 @@ def continuation_logprobs(
                 scores = torch.log_softmax(logits[row, keep - 1 - count : keep - 1].float(), -1)
                 targets = ids[row, width - count :]
                 results[k] = float(scores.gather(-1, targets[:, None]).mean())
+            progress.advance(len(batch))
     return results
 
 

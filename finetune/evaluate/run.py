@@ -271,7 +271,12 @@ def _run_transformers(
             if asked:
                 clock = time.monotonic()
                 found = option_scores(
-                    model, tokenizer, [batch[i] for i in asked], [items[i].options for i in asked], cfg.batch_size
+                    model,
+                    tokenizer,
+                    [batch[i] for i in asked],
+                    [items[i].options for i in asked],
+                    cfg.batch_size,
+                    description=f"eval {name} (choices)",
                 )
                 scores[name] = [None] * len(items)
                 for i, value in zip(asked, found):
