@@ -21,7 +21,15 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, TextIO
+
+if TYPE_CHECKING:
+    _StreamHandler = logging.StreamHandler[TextIO]
+else:
+    _StreamHandler = logging.StreamHandler
 
 OURS = "docs2qa"
 LOG_FILE_ENV = "DOCS2QA_LOG_FILE"  # the run log, for child processes (the generation pipeline)
@@ -37,7 +45,7 @@ _installed: dict[str, logging.Handler] = {}  # "<logger>/<role>" -> the handler 
 _switched_off: list[str] = []  # progress switches configure() set, undone by a later -v
 
 
-class _Stderr(logging.StreamHandler):
+class _Stderr(_StreamHandler):
     """Writes to whatever sys.stderr is now: a rich progress bar swaps it for a proxy that
     prints above the bar, and a handler that kept the original would draw through it."""
 
@@ -45,11 +53,11 @@ class _Stderr(logging.StreamHandler):
         logging.Handler.__init__(self)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self) -> TextIO:
         return sys.stderr
 
     @stream.setter
-    def stream(self, value) -> None:
+    def stream(self, value: TextIO) -> None:
         pass
 
 
@@ -88,9 +96,10 @@ def to_file(run_root: Path) -> Path:
     folder, across commands and resumes). Returns its path."""
     path = Path(run_root) / "logs" / "run.log"
     path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a", encoding="utf-8") as log:  # where each command's lines start
+        log.write(f"---- {' '.join(['docs2qa', *sys.argv[1:]])}\n")
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(_FILE_LAYOUT))
-    handler.stream.write(f"---- {' '.join(['docs2qa', *sys.argv[1:]])}\n")
     _install(logging.getLogger(OURS), "file", handler)
     _install(logging.getLogger(), "file", handler)
     os.environ[LOG_FILE_ENV] = str(path)
@@ -136,7 +145,7 @@ def _install(logger: logging.Logger, role: str, handler: logging.Handler) -> Non
     _installed[key] = handler
 
 
-def _route(module) -> None:
+def _route(module: ModuleType) -> None:
     """A library's own logging module: drop its stderr handler, send its records to ours."""
     if hasattr(module, "disable_default_handler"):  # transformers sets its handler up on first use
         module.disable_default_handler()
@@ -151,15 +160,17 @@ class _RouteLibraryLogs(importlib.abc.MetaPathFinder):
     """Applies _route as each library's logging module finishes loading, so that importing
     transformers (seconds, ~500 MB) stays where a stage needs it."""
 
-    def find_spec(self, name, path, target=None):
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         if name not in _LIBRARY_LOGGING:
             return None
         spec = importlib.machinery.PathFinder.find_spec(name, path, target)
         if spec is None or spec.loader is None:
             return spec
-        load = spec.loader.exec_module  # type: ignore[union-attr]
+        load = spec.loader.exec_module
 
-        def exec_module(module) -> None:
+        def exec_module(module: ModuleType) -> None:
             load(module)
             _route(module)
 

@@ -10,13 +10,17 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 log = logging.getLogger(__name__)
 LINE_INTERVAL_S = float(os.environ.get("DOCS2QA_PROGRESS_INTERVAL_S", "30"))
 
 
 class Tracker:
-    def __init__(self, progress, task):
+    def __init__(self, progress: Progress, task: TaskID) -> None:
         self._progress, self._task = progress, task
 
     def advance(self, n: int = 1) -> None:

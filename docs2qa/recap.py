@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from docs2qa.config import ConfigBase
+    from docs2qa.pipeline import Stage
     from docs2qa.store import RunStore
 
 
@@ -39,7 +40,7 @@ def recap(
     return "\n".join(lines)
 
 
-def _made(stage, manifest: dict[str, Any]) -> str:
+def _made(stage: Stage, manifest: dict[str, Any]) -> str:
     counts = manifest["counts"]
     out = ", ".join(f"{n} {table}" for table, n in counts["out"].items()) or stage.describe(manifest).product or "done"
     dropped = sum(counts["dropped"].values())
