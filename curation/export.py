@@ -254,6 +254,8 @@ def export(config: Config, store: RunStore) -> dict:
                 "ratios",
                 "seed",
                 "license",
+                "license_name",
+                "license_link",
                 "language",
                 "leakage_question_threshold",
                 "leakage_context_threshold",
@@ -269,8 +271,12 @@ def export(config: Config, store: RunStore) -> dict:
             {**lineage(config, store, pairs, cfg.source, curation), "leakage": leaked},
             {
                 "curation_outcomes": outcomes,
+                "demo_policy_accepted": curation.get("demo_policy_accepted", 0),
                 "rejections": dict(rejections.most_common()),
                 "leakage_removed": len(leaked),
+                # coverage is measured against every page that has chunks, and every chunk
+                "pages": {c.page_id: c.url for c in chunks.values()},
+                "chunks": len(chunks),
             },
         )
         manifest = read_manifest(path)

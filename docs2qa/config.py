@@ -323,6 +323,15 @@ class ExportConfig(Section):
         description="Training formats written next to the canonical rows.",
     )
     license: str = Field("other", description="License in the card's header (the docs' license, not ours).")
+    license_name: str | None = Field(
+        None,
+        pattern=r"^[a-z0-9][a-z0-9.-]*$",
+        description="With license 'other': the license's short name in the card (lowercase, hyphens); "
+        "default: source-documentation-terms.",
+    )
+    license_link: str | None = Field(
+        None, description="With license 'other': URL of the license's text; default: the crawled site's URL."
+    )
     language: str = Field("en", description="Language in the card's header.")
     hub_token_env: str = Field(
         "HF_TOKEN", description="Environment variable holding the Hugging Face token (never the token)."

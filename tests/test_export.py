@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from docs2qa.config import load_config
+from docs2qa.curation.export import export
 from docs2qa.datastore import versions
 from docs2qa.datastore.compare import diff
-from docs2qa.curation.export import export
 from docs2qa.datastore.formats import FORMATS
 from docs2qa.errors import Docs2qaError
 from docs2qa.records import Dropped
@@ -70,7 +70,7 @@ def test_a_version_holds_every_split_format_card_and_report(run):
 
 @pytest.mark.slow  # the module's demo run takes ~100 s
 def test_manifest_lineage_and_card_numbers_match_the_data(run):
-    tmp, config_path, store, _chunks = run
+    tmp, config_path, store, chunks = run
     path = versions.resolve_version("exp", tmp / "datasets")
     manifest = versions.read_manifest(path)
     rows = [r for split_rows in all_rows(path).values() for r in split_rows]
@@ -86,8 +86,11 @@ def test_manifest_lineage_and_card_numbers_match_the_data(run):
     card = (path / "README.md").read_text()
     header = yaml.safe_load(card.split("---\n")[1])
     assert header["size_categories"] == ["n<1K"] and "question-answering" in header["task_categories"]
-    splits = {s["name"]: s["num_examples"] for s in header["dataset_info"]["splits"]}
-    assert splits == {s: len(r) for s, r in all_rows(path).items()}
+    info = {i["config_name"]: i for i in header["dataset_info"]}
+    assert set(info) == {"default", *FORMATS}
+    for config in info.values():  # every config declares every split that holds rows, with its size
+        splits = {s["name"]: s["num_examples"] for s in config["splits"]}
+        assert splits == {s: len(r) for s, r in all_rows(path).items() if r}
     configs = {c["config_name"]: c for c in header["configs"]}
     assert set(configs) == {"default", *FORMATS}
     for config in configs.values():
@@ -98,6 +101,10 @@ def test_manifest_lineage_and_card_numbers_match_the_data(run):
     mean_answer = round(sum(len(r["answer"].split()) for r in rows) / len(rows), 1)
     assert stats["avg_answer_words"] == mean_answer
     assert f"| all | {len(rows)} | {stats['pages']} |" in card and "NOT human-curated" in card
+    cover = manifest["stats"]["coverage"]  # against every chunk of the run, not only those with pairs
+    assert (cover["chunks"], cover["pages"]) == (len(chunks), len({c.page_id for c in chunks}))
+    assert cover["chunks_with_pairs"] == len({r["chunk_id"] for r in rows})
+    assert cover["pages_with_pairs"] == len({r["page_id"] for r in rows})
     assert manifest["stats"]["question_types"] == {
         t: sum(r["question_type"] == t for r in rows) for t in sorted({r["question_type"] for r in rows})
     }

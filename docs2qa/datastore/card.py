@@ -1,13 +1,21 @@
 """The dataset card: a Hugging Face README.md whose YAML header declares the configs (one per
-format), splits, license, task categories and size, followed by what really filtered the pairs
-(drops by reason, the judge's health and calibration against people), statistics computed from
-the data, a few rows as they are, and the lineage from the manifest."""
+format), their features, splits and sizes (`dataset_info`, complete, so `datasets` loads each
+config without a warning), license, creators and task categories; then what really filtered the
+pairs (drops by reason, the judge's health and calibration against people), statistics computed
+from the data, the columns, a few rows as they are, limitations, lineage, use and citation."""
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from docs2qa.datastore.formats import FORMATS
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from docs2qa.datastore.versions import SplitSize
 
 _SIZES = ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"))
 _USAGE = {
@@ -16,54 +24,137 @@ _USAGE = {
     "alpaca": 'SFTTrainer(model, train_dataset=ds["train"], formatting_func=docs2qa.datastore.formats.alpaca_text)',
     "sharegpt": 'SFTTrainer(model, train_dataset=ds["train"])  # from/value: human/gpt, as LLaMA-Factory reads it',
 }
+# What each column holds, for the card's Columns section (the default config's, then each format's).
+COLUMNS = {
+    "pair_id": "stable id of the pair (hash of chunk, prompt, generator and question)",
+    "question": "the question, as people left it after review (else as generated)",
+    "answer": "the answer, as people left it after review (else the judge's revision or the generator's)",
+    "context": "the documentation chunk the pair was generated from",
+    "question_type": "factual, procedural, conceptual, yes_no, ...",
+    "page_id": "id of the crawled page; no page feeds two splits",
+    "url": "the page's URL",
+    "anchor_url": "the URL of the section the chunk comes from",
+    "title": "the page's title",
+    "heading_path": "the headings above the chunk, outermost first",
+    "chunk_id": "id of the chunk",
+    "generator_model": "the model that wrote the pair",
+    "min_judge_score": "the LLM judge's lowest score (1-5) over grounded, correct, useful, standalone",
+    "curation": "who accepted the pair: human, demo-policy (not human), or none (not human-curated)",
+    "messages": "system (if any), user and assistant messages: [{role, content}]",
+    "prompt": "the messages before the answer: [{role, content}]",
+    "completion": "the assistant's answer: [{role, content}]",
+    "instruction": "the question",
+    "input": "the documentation chunk when the prompt includes it, else empty",
+    "output": "the answer",
+    "system": "the system prompt, or empty",
+    "conversations": "the messages as [{from: system|human|gpt, value}], as LLaMA-Factory reads them",
+}
+_CONFIG_DIR = {"default": "data"}
 
 
 def size_category(rows: int) -> str:
     return next((label for limit, label in _SIZES if rows < limit), "n>1M")
 
 
-def header(manifest: dict) -> dict:
-    splits = [s for s, n in manifest["counts"].items() if n]
+def _feature_type(arrow_type: pa.DataType) -> dict[str, Any]:
+    import pyarrow as pa
 
-    def config(name: str, fmt: str) -> dict:
+    if pa.types.is_list(arrow_type):
+        inner = _feature_type(arrow_type.value_type)
+        return {"list": inner.get("dtype") or inner["struct"]}
+    if pa.types.is_struct(arrow_type):
+        return {"struct": [{"name": f.name, **_feature_type(f.type)} for f in arrow_type]}
+    if pa.types.is_string(arrow_type) or pa.types.is_int64(arrow_type):
+        return {"dtype": str(arrow_type)}
+    raise ValueError(f"no dataset-card feature for Arrow type {arrow_type}")
+
+
+def features(schema: pa.Schema) -> list[dict[str, Any]]:
+    """An Arrow schema as the card's `features`, the YAML form `datasets` writes itself."""
+    return [{"name": field.name, **_feature_type(field.type)} for field in schema]
+
+
+def _schema(config: str) -> pa.Schema:
+    from docs2qa.datastore import formats, versions
+
+    return versions.canonical_schema() if config == "default" else formats.arrow_schema(config)
+
+
+def _files(config: str, split: str) -> str:
+    return f"{_CONFIG_DIR.get(config, 'formats/' + config)}/{split}.parquet"
+
+
+def config_names(manifest: dict[str, Any]) -> list[str]:
+    return ["default", *(fmt for fmt in manifest["export"]["formats"] if fmt in FORMATS)]
+
+
+def empty_splits(manifest: dict[str, Any]) -> list[str]:
+    return [s for s, n in manifest["counts"].items() if not n]
+
+
+def header(manifest: dict[str, Any], sizes: dict[str, dict[str, SplitSize]]) -> dict[str, Any]:
+    """The YAML header. Empty splits are left out of configs and dataset_info: `datasets` cannot
+    load an empty split file (parquet: "BatchSize must be greater than 0"; a file without row
+    groups: "corresponds to no data"), so the card says why they are empty instead."""
+    splits = [s for s, n in manifest["counts"].items() if n]
+    export = manifest["export"]
+    license_id = export.get("license", "other")
+    licensing: dict[str, str] = {"license": license_id}
+    if license_id == "other":
+        # The Hub asks `other` for a name and a link; the docs' own terms unless the config names them.
+        licensing["license_name"] = export.get("license_name") or "source-documentation-terms"
+        link = export.get("license_link") or manifest.get("source_url") or ""
+        if link.startswith(("http://", "https://")):
+            licensing["license_link"] = link
+    human = manifest.get("source") == "curation" and "human" in manifest.get("stats", {}).get("curation", {})
+
+    def config(name: str) -> dict[str, Any]:
+        return {"config_name": name, "data_files": [{"split": s, "path": _files(name, s)} for s in splits]}
+
+    def info(name: str) -> dict[str, Any]:
+        files = sizes.get(_CONFIG_DIR.get(name, name), {})
+        split_info = [
+            {"name": s, "num_bytes": files[s]["num_bytes"], "num_examples": files[s]["num_examples"]} for s in splits
+        ]
         return {
             "config_name": name,
-            "data_files": [
-                {"split": s, "path": f"data/{s}.parquet" if fmt == "data" else f"formats/{fmt}/{s}.parquet"}
-                for s in splits
-            ],
+            "features": features(_schema(name)),
+            "splits": split_info,
+            "download_size": sum(files[s]["parquet_bytes"] for s in splits),
+            "dataset_size": sum(i["num_bytes"] for i in split_info),
         }
 
     return {
         "pretty_name": f"{manifest['name']} {manifest['version']}",
-        "license": manifest["export"].get("license", "other"),
-        "language": [manifest["export"].get("language", "en")],
+        **licensing,
+        "language": [export.get("language", "en")],
+        "multilinguality": ["monolingual"],
+        "annotations_creators": ["machine-generated", *(["expert-generated"] if human else [])],
+        "language_creators": ["found", "machine-generated"],
+        "source_datasets": ["original"],
         "task_categories": ["question-answering", "text-generation"],
         "size_categories": [size_category(sum(manifest["counts"].values()))],
         "tags": ["docs2qa", "synthetic", "documentation"],
-        "configs": [
-            {**config("default", "data"), "default": True},
-            *(config(fmt, fmt) for fmt in manifest["export"]["formats"] if fmt in FORMATS),
-        ],
-        "dataset_info": {"splits": [{"name": s, "num_examples": n} for s, n in manifest["counts"].items()]},
+        "configs": [{**config("default"), "default": True}, *(config(n) for n in config_names(manifest)[1:])],
+        "dataset_info": [info(name) for name in config_names(manifest)],
     }
 
 
-def _table(rows: list[list]) -> str:
+def _table(rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(_cell(c) for c in rows[0]) + " |", "|" + "---|" * len(rows[0])]
     return "\n".join(lines + ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows[1:]])
 
 
-def _cell(value) -> str:
+def _cell(value: object) -> str:
     # Generated text may hold pipes and newlines, which would break the table.
     return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def _counts(counts: dict) -> str:
+def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
 
 
-def judge_state(manifest: dict) -> tuple[bool | None, str]:
+def judge_state(manifest: dict[str, Any]) -> tuple[bool | None, str]:
     """(informative, sentence) about the generation judge, from the generate stage's record."""
     generation = manifest.get("generation", {})
     health = generation.get("judge_health")
@@ -80,13 +171,13 @@ def judge_state(manifest: dict) -> tuple[bool | None, str]:
     return health.get("informative"), f"{model}: {state} ({health.get('reason', '')}); {use}"
 
 
-def calibration_state(manifest: dict) -> str | None:
+def calibration_state(manifest: dict[str, Any]) -> str | None:
     """The judge against people's decisions (from `curate pull`), in one sentence."""
     calibration = manifest.get("curation", {}).get("judge_calibration")
     if not calibration:
         return None
     if not calibration.get("reviewed"):
-        return "not measured: " + calibration.get("note", "no human decisions")
+        return "not measured: " + str(calibration.get("note", "no human decisions"))
     best = next(t for t in calibration["thresholds"] if t["min_score"] == calibration["proposed_min_score"])
     return (
         f"against {calibration['reviewed']} decisions by people ({calibration['kept_by_people']} kept), the "
@@ -96,7 +187,7 @@ def calibration_state(manifest: dict) -> str | None:
     )
 
 
-def filters(manifest: dict, stats: dict) -> list[tuple[str, str]]:
+def filters(manifest: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str, str]]:
     """What chose these pairs, stage by stage, as (stage, what it did): what the card and the
     report say instead of a claim that the judge alone filtered."""
     generation = manifest.get("generation", {})
@@ -112,7 +203,7 @@ def filters(manifest: dict, stats: dict) -> list[tuple[str, str]]:
         (
             "Human review",
             (
-                f"people's decisions in Argilla (policy {review.get('policy')}): {_counts(stats['curation_outcomes'])}"
+                f"people's decisions in Argilla (policy {review.get('policy')}): {_decided(stats['decisions'])}"
                 if curated
                 else "none: no person reviewed these pairs"
             ),
@@ -125,7 +216,9 @@ def filters(manifest: dict, stats: dict) -> list[tuple[str, str]]:
     return out
 
 
-def render(manifest: dict, stats: dict) -> str:
+def render(manifest: dict[str, Any], stats: dict[str, Any], sizes: dict[str, dict[str, SplitSize]], where: str) -> str:
+    """The card. `sizes` are the split files' (for dataset_info); `where` is the dataset's folder as
+    the usage snippet names it (see versions._usage_path)."""
     name, version = manifest["name"], manifest["version"]
     curated = manifest.get("source") == "curation" and stats["curation"].keys() == {"human"}
     split_rows = [["split", "rows", "pages", "avg question words", "avg answer words", "avg context words"]]
@@ -135,7 +228,7 @@ def render(manifest: dict, stats: dict) -> str:
         )
     generation = manifest.get("generation", {})
     parts = [
-        "---\n" + yaml.safe_dump(header(manifest), sort_keys=False) + "---",
+        "---\n" + yaml.safe_dump(header(manifest, sizes), sort_keys=False) + "---",
         f"# {name} {version}",
         f"Question/answer pairs about the documentation at {manifest.get('source_url') or 'the crawled site'}, "
         f"generated by docs2qa from run `{manifest.get('run', {}).get('name', '?')}`.",
@@ -157,10 +250,12 @@ def render(manifest: dict, stats: dict) -> str:
         "Lowest judge score per pair: "
         + (", ".join(f"{k}: {n}" for k, n in stats["judge_min_score"].items()) or "none")
         + "  \n"
-        "Curation outcomes: "
-        + (", ".join(f"{k} {n}" for k, n in stats["curation_outcomes"].items()) or "none")
-        + "  \n"
-        "Rejected before export: " + (", ".join(f"{k} {n}" for k, n in stats["rejections"].items()) or "none"),
+        "Review decisions: " + (_decided(stats["decisions"]) if stats["curation_outcomes"] else "none") + "  \n"
+        "Rejected before export: " + (", ".join(f"{k} {n}" for k, n in stats["rejections"].items()) or "none") + "  \n"
+        "Coverage: " + coverage_sentence(stats.get("coverage")),
+        *_empty_split_note(manifest, stats),
+        "## Columns",
+        _columns(manifest),
         "## Sample rows",
         f"{len(stats.get('samples', []))} rows drawn at random (seeded), as they are in the data:",
         _table(
@@ -185,12 +280,9 @@ def render(manifest: dict, stats: dict) -> str:
                 ["docs2qa", manifest.get("code", {}).get("docs2qa", "")],
             ]
         ),
+        *_limitations(manifest, curated),
         "## Use",
-        "```python\nfrom datasets import load_dataset\n"
-        f'ds = load_dataset("parquet", data_files={{s: f"{name}/{version}/formats/messages/{{s}}.parquet" '
-        f"for s in {[s for s, n in manifest['counts'].items() if n]!r}}})\n"
-        + "\n".join(f"# {fmt}: {_USAGE[fmt]}" for fmt in manifest["export"]["formats"])
-        + "\n```",
+        _usage(manifest, where),
         "The prompt each format holds is the one evaluation and inference use"
         + (
             f', with the system prompt: "{manifest["export"]["system_prompt"]}"'
@@ -202,16 +294,132 @@ def render(manifest: dict, stats: dict) -> str:
             if manifest["export"].get("include_context")
             else "; the model answers without the documentation in its prompt."
         ),
+        "## Citation",
+        _citation(manifest),
     ]
     return "\n\n".join(parts) + "\n"
 
 
-def _judge_warning(manifest: dict) -> list[str]:
+def _decided(decisions: dict[str, dict[str, int]]) -> str:
+    """People's decisions, then the demo policy's and the undecided, never summed together."""
+    text = _counts(decisions["people"])
+    if decisions.get("demo_policy"):
+        text += f"; by the demo policy, not a person: {_counts(decisions['demo_policy'])}"
+    if decisions.get("nobody"):
+        text += f"; nobody decided yet: {_counts(decisions['nobody'])}"
+    return text
+
+
+def coverage_sentence(coverage: dict[str, Any] | None) -> str:
+    if not coverage:
+        return "not recorded"
+    return (
+        f"{coverage['pages_with_pairs']} of {coverage['pages']} chunked pages and {coverage['chunks_with_pairs']} of "
+        f"{coverage['chunks']} chunks have at least one pair"
+    )
+
+
+def _empty_split_note(manifest: dict[str, Any], stats: dict[str, Any]) -> list[str]:
+    export = manifest["export"]
+    unit = export.get("split_by", "page")
+    notes = []
+    for split in empty_splits(manifest):
+        ratio = (export.get("ratios") or {}).get(split)
+        why = (
+            f"export.ratios.{split} is 0"
+            if ratio == 0
+            else f"split by {unit}"
+            + (f" at ratio {ratio}" if ratio is not None else "")
+            + f", none of the {stats['total']['pages']} page(s) with kept pairs fell to it"
+            + (
+                f", or leakage removal emptied it ({stats['leakage_removed']} pair(s) removed)"
+                if stats["leakage_removed"]
+                else ""
+            )
+        )
+        notes.append(
+            f"- **{split}** holds no pairs ({why}). Its files are in the folder, empty; the configs above leave it "
+            "out because `datasets` cannot load an empty split file."
+        )
+    return ["## Empty splits", "\n".join(notes)] if notes else []
+
+
+def _columns(manifest: dict[str, Any]) -> str:
+    rows: list[list[Any]] = [["config", "column", "type", "what it holds"]]
+    for name in config_names(manifest):
+        for field in features(_schema(name)):
+            kind = field.get("dtype") or (
+                "list of "
+                + (
+                    field["list"]
+                    if isinstance(field["list"], str)
+                    else "{" + ", ".join(f["name"] for f in field["list"]) + "}"
+                )
+            )
+            rows.append([name, field["name"], kind, COLUMNS.get(field["name"], "")])
+    return (
+        _table(rows) + "\n\nEach split file `<split>.parquet` has a twin `<split>.jsonl` beside it with the same rows "
+        "(for trainers that read JSON Lines, LLaMA-Factory among them); `manifest.json` holds the sha256 of both."
+    )
+
+
+def _limitations(manifest: dict[str, Any], curated: bool) -> list[str]:
+    generation = manifest.get("generation", {})
+    points = [
+        f"The questions and answers were written by a language model ({generation.get('generator_model') or 'unknown'})"
+        " from the documentation: an answer can be wrong, incomplete, or say more than its chunk supports.",
+        "They describe the documentation as it was when it was crawled (see the lineage); later versions of the "
+        "product may behave differently.",
+        "The pairs cover only what the crawl reached and the chunks generation kept; see the report's coverage.",
+        (
+            "People reviewed every pair in this version."
+            if curated
+            else "No person checked every pair in this version: treat it as unreviewed synthetic data."
+        ),
+        "The license of the text is the documentation's, not docs2qa's: check it before you publish or train on it.",
+    ]
+    return ["## Limitations", "\n".join(f"- {p}" for p in points)]
+
+
+def _usage(manifest: dict[str, Any], where: str) -> str:
+    name, version = manifest["name"], manifest["version"]
+    path = f"{where}/{version}"
+    whence = "from the folder export ran in" if "/" in where else "from the dataset store's root folder (export.root)"
+    lines = [
+        "```python",
+        "from datasets import load_dataset",
+        "",
+        f"# {whence}",
+        f'ds = load_dataset("{path}", "messages")  # configs: {", ".join(config_names(manifest))}',
+        f"# after `docs2qa export --push-to-hub USER/{name}` (the version is also a tag)",
+        f'ds = load_dataset("USER/{name}", "messages", revision="{version}")',
+        *(f"# {fmt}: {_USAGE[fmt]}" for fmt in manifest["export"]["formats"]),
+        "```",
+    ]
+    return "\n".join(lines)
+
+
+def _citation(manifest: dict[str, Any]) -> str:
+    name, version = manifest["name"], manifest["version"]
+    key = f"{name}_{version}".replace("-", "_").replace(".", "_")
+    source = manifest.get("source_url") or "the crawled documentation"
+    return (
+        "Cite the documentation's authors as its license asks. For this dataset:\n\n"
+        "```bibtex\n"
+        f"@misc{{{key},\n"
+        f"  title = {{{{{name} {version}: question/answer pairs about {source}}}}},\n"
+        f"  year = {{{manifest['created_at'][:4]}}},\n"
+        f"  note = {{Generated with docs2qa, content id {manifest['content_id']}}}\n"
+        "}\n```"
+    )
+
+
+def _judge_warning(manifest: dict[str, Any]) -> list[str]:
     informative, text = judge_state(manifest)
     return [f"> **Warning: the LLM judge was not informative.** {text}"] if informative is False else []
 
 
-def _calibration_table(manifest: dict) -> list[str]:
+def _calibration_table(manifest: dict[str, Any]) -> list[str]:
     calibration = manifest.get("curation", {}).get("judge_calibration") or {}
     if not calibration.get("thresholds"):
         return []

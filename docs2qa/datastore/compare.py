@@ -4,18 +4,19 @@ statistics moved."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from docs2qa.datastore.versions import read_manifest, read_split_rows
 
 _COMPARED = ("question", "answer", "context", "question_type")
 
 
-def _rows(path: Path) -> dict[str, dict]:
+def _rows(path: Path) -> dict[str, dict[str, Any]]:
     manifest = read_manifest(path)
     return {r["pair_id"]: {**r, "split": split} for split in manifest["counts"] for r in read_split_rows(path, split)}
 
 
-def diff(a: Path, b: Path) -> dict:
+def diff(a: Path, b: Path) -> dict[str, Any]:
     old, new = _rows(a), _rows(b)
     changed = []
     for pid in sorted(old.keys() & new.keys()):

@@ -14,6 +14,13 @@ Every format holds the same pairs in the same order:
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+Message = dict[str, str]  # {"role": ..., "content": ...}
+
 FORMATS = ("messages", "prompt_completion", "alpaca", "sharegpt")
 _SHAREGPT_ROLE = {"system": "system", "user": "human", "assistant": "gpt"}
 
@@ -24,14 +31,14 @@ def user_message(question: str, context: str, include_context: bool) -> str:
     return question.strip()
 
 
-def chat_prompt(question: str, context: str, system_prompt: str | None, include_context: bool) -> list[dict]:
+def chat_prompt(question: str, context: str, system_prompt: str | None, include_context: bool) -> list[Message]:
     """The messages a model sees before it answers."""
     messages = [{"role": "system", "content": system_prompt}] if system_prompt else []
     messages.append({"role": "user", "content": user_message(question, context, include_context)})
     return messages
 
 
-def fold_system_message(messages: list[dict]) -> list[dict]:
+def fold_system_message(messages: list[Message]) -> list[Message]:
     """For chat templates without a system role (Gemma's raises on one): the system text
     goes in front of the first user message, which is how those models are prompted."""
     if not messages or messages[0]["role"] != "system":
@@ -40,7 +47,7 @@ def fold_system_message(messages: list[dict]) -> list[dict]:
     return [{"role": "user", "content": f"{system['content']}\n\n{first['content']}"}, *rest]
 
 
-def format_row(row: dict, fmt: str, system_prompt: str | None, include_context: bool) -> dict:
+def format_row(row: dict[str, Any], fmt: str, system_prompt: str | None, include_context: bool) -> dict[str, Any]:
     """One canonical row (question, answer, context) in format `fmt`."""
     prompt = chat_prompt(row["question"], row["context"], system_prompt, include_context)
     answer = {"role": "assistant", "content": row["answer"].strip()}
@@ -63,7 +70,7 @@ def format_row(row: dict, fmt: str, system_prompt: str | None, include_context: 
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
-def to_prompt_completion(row: dict, fmt: str) -> dict:
+def to_prompt_completion(row: dict[str, Any], fmt: str) -> dict[str, Any]:
     """Any format's row back as conversational prompt/completion: the shape that trains with
     loss on the answer only. Exact inverse of `format_row` for rows it wrote."""
     if fmt == "prompt_completion":
@@ -80,7 +87,7 @@ def to_prompt_completion(row: dict, fmt: str) -> dict:
     raise ValueError(f"unknown format {fmt!r}; known: {', '.join(FORMATS)}")
 
 
-def arrow_schema(fmt: str):
+def arrow_schema(fmt: str) -> pa.Schema:
     import pyarrow as pa
 
     message = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
@@ -98,7 +105,7 @@ def arrow_schema(fmt: str):
     return pa.schema(schemas[fmt])
 
 
-def alpaca_text(example: dict) -> str:
+def alpaca_text(example: dict[str, Any]) -> str:
     """The Stanford Alpaca prompt for one alpaca row: trl's SFTTrainer reads the alpaca
     format with `formatting_func=alpaca_text` (trl has no built-in alpaca reader)."""
     head = f"{example['system']}\n\n" if example.get("system") else ""

@@ -5,13 +5,19 @@ variable `export.hub_token_env` names and is never written anywhere."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from docs2qa.config import ExportConfig
 from docs2qa.records import utc_now
 from docs2qa.secrets import env_secret
 
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
-def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
+
+def push_version(path: Path, repo: str, cfg: ExportConfig, api: HfApi | None = None) -> dict[str, Any]:
+    """Push the version at `path` to the dataset repo `repo` (once: a repeat returns the recorded push);
+    `api` stands in for the Hub in tests."""
     from docs2qa.datastore.versions import read_manifest, record_hub_push, verify_version
 
     token = env_secret(
@@ -22,7 +28,8 @@ def push_version(path: Path, repo: str, cfg: ExportConfig, api=None) -> dict:
     verify_version(path)  # never publish a version that differs from what was exported
     manifest = read_manifest(path)
     if any(p["repo"] == repo for p in manifest.get("hub", [])):
-        return next(p for p in manifest["hub"] if p["repo"] == repo)
+        pushed: dict[str, Any] = next(p for p in manifest["hub"] if p["repo"] == repo)
+        return pushed
     if api is None:
         from huggingface_hub import HfApi
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from collections import Counter
 from html import escape
+from typing import Any
 from urllib.parse import urlsplit
 
 _BAR_H, _LABEL_W, _PLOT_W = 18, 230, 420
 
 
-def bar_chart(title: str, counts: dict, note: str = "") -> str:
+def bar_chart(title: str, counts: dict[str, int], note: str = "") -> str:
     """Horizontal bars, one per key, labelled with their count."""
     items = [(str(k), v) for k, v in counts.items()]
     if not items:
@@ -40,7 +41,7 @@ def _short(label: str, width: int = 34) -> str:
     return label if len(label) <= width else "…" + label[-(width - 1) :]
 
 
-def histogram(values: list[int], bins: int = 10) -> dict:
+def histogram(values: list[int], bins: int = 10) -> dict[str, int]:
     """Counts of `values` in `bins` equal-width ranges, labelled 'lo-hi'."""
     if not values:
         return {}
@@ -52,7 +53,8 @@ def histogram(values: list[int], bins: int = 10) -> dict:
 
 # A table or chart wider than a narrow window scrolls sideways in its own box (a block table,
 # a section), never the whole page.
-_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222;padding:0 1em}
+_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222;padding:0 1em;
+overflow-wrap:break-word}
 h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}svg text{font-size:12px;fill:#333}
 svg rect{fill:#4c78a8}table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}section{overflow-x:auto}
@@ -61,7 +63,7 @@ td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}section{overflow-x:
 table.rows td,table.rows th{text-align:left;vertical-align:top}"""
 
 
-def _filtering(manifest: dict, stats: dict) -> str:
+def _filtering(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
     from docs2qa.datastore.card import filters, judge_state
 
     informative, judge = judge_state(manifest)
@@ -70,7 +72,7 @@ def _filtering(manifest: dict, stats: dict) -> str:
     return f"{alarm}<section><h2>How these pairs were chosen</h2><ul>{items}</ul></section>"
 
 
-def _calibration(manifest: dict) -> str:
+def _calibration(manifest: dict[str, Any]) -> str:
     calibration = manifest.get("curation", {}).get("judge_calibration") or {}
     if not calibration.get("thresholds"):
         return ""
@@ -101,24 +103,67 @@ def _calibration(manifest: dict) -> str:
     )
 
 
-def _samples(stats: dict) -> str:
+def _samples(stats: dict[str, Any]) -> str:
     rows = stats.get("samples", [])
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{escape(str(r[k]))}</td>" for k in ("split", "question_type", "question", "answer", "min_judge_score")
+            f"<td>{escape(str(r[k]))}</td>"
+            for k in ("split", "question_type", "question", "answer", "min_judge_score", "curation", "source")
         )
         + "</tr>"
         for r in rows
     )
     return (
         f"<section><h2>Sample rows ({len(rows)} at random, seeded)</h2><table class=rows id=samples>"
-        "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th></tr>"
-        f"{body}</table></section>"
+        "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th>"
+        f"<th>accepted by</th><th>source</th></tr>{body}</table></section>"
     )
 
 
-def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
+def _decisions(stats: dict[str, Any]) -> str:
+    """Who decided, kept apart: people's decisions are curation, the demo policy's are not."""
+    decided = stats.get("decisions") or {}
+    sections = [
+        bar_chart("Review decisions by people", decided.get("people", {})),
+        bar_chart(
+            "Accepted by the demo policy (not a person)",
+            decided.get("demo_policy", {}),
+            "curate.demo_accept_min_score accepted these unreviewed pairs on the judge's score: NOT human curation.",
+        )
+        if decided.get("demo_policy")
+        else "",
+        bar_chart("Not decided by anyone yet", decided["nobody"]) if decided.get("nobody") else "",
+        bar_chart("Pairs in this version, by who accepted them", stats["curation"]),
+    ]
+    return "".join(sections)
+
+
+def _coverage(stats: dict[str, Any]) -> str:
+    from docs2qa.datastore.card import coverage_sentence
+
+    cover = stats.get("coverage")
+    if not cover:
+        return "<section><h2>Coverage</h2><p class=empty>not recorded</p></section>"
+    chart = bar_chart(
+        "Coverage: pages and chunks with at least one pair",
+        {
+            "pages with a pair": cover["pages_with_pairs"],
+            "pages without": cover["pages"] - cover["pages_with_pairs"],
+            "chunks with a pair": cover["chunks_with_pairs"],
+            "chunks without": cover["chunks"] - cover["chunks_with_pairs"],
+        },
+        coverage_sentence(cover) + ".",
+    )
+    missing = "".join(f"<li>{escape(url)}</li>" for url in cover["pages_without_pairs"])
+    shown = len(cover["pages_without_pairs"])
+    total = cover["pages"] - cover["pages_with_pairs"]
+    more = f" ({shown} of {total} shown)" if shown < total else ""
+    listing = f"<h3>Pages without a pair{more}</h3><ul id=uncovered>{missing}</ul>" if missing else ""
+    return chart.replace("</section>", listing + "</section>") if listing else chart
+
+
+def render(manifest: dict[str, Any], stats: dict[str, Any], splits: dict[str, list[dict[str, Any]]]) -> str:
     rows = [r for split_rows in splits.values() for r in split_rows]
     per_page = Counter(urlsplit(r["url"]).path or r["url"] for r in rows).most_common(30)
     table = "".join(
@@ -138,7 +183,8 @@ def render(manifest: dict, stats: dict, splits: dict[str, list[dict]]) -> str:
         bar_chart("Pairs per page (30 largest)", dict(per_page)),
         bar_chart("Answer length (words)", histogram([len(r["answer"].split()) for r in rows])),
         bar_chart("Question length (words)", histogram([len(r["question"].split()) for r in rows])),
-        bar_chart("Curation outcomes", stats["curation_outcomes"]),
+        _decisions(stats),
+        _coverage(stats),
         bar_chart("Why pairs were rejected before export", stats["rejections"]),
     ]
     title = f"{manifest['name']} {manifest['version']}"

@@ -7,6 +7,8 @@
     <root>/<name>/<version>/report.html       the same numbers as plots, one self-contained file
     <root>/<name>/<version>/data/<split>.parquet              canonical rows (CANONICAL_COLUMNS)
     <root>/<name>/<version>/formats/<format>/<split>.parquet  the same rows per training format
+    ...<split>.jsonl beside each .parquet                     the same rows as JSON Lines (LLaMA-Factory
+                                                              and many trainers read JSONL only)
 
 A version is written whole under `.tmp-*`, its files made read-only, and renamed to vN: that
 rename is the commit, so a folder named vN is a version and the index only seals it (a kill
@@ -24,13 +26,20 @@ import os
 import re
 import shutil
 import stat
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from docs2qa.config import stable_hash
 from docs2qa.errors import Docs2qaError, IntegrityError
 from docs2qa.fsio import atomic_write_bytes
 from docs2qa.records import sha256_hex, utc_now
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from datasets import DatasetDict
 
 SPLITS = ("train", "validation", "test")
 INDEX = "index.json"
@@ -62,14 +71,26 @@ _CANONICAL = {
 CANONICAL_COLUMNS = tuple(_CANONICAL)
 
 
-def canonical_schema():
+Row = dict[str, Any]  # one row of a split file: the canonical columns, or a format's
+Manifest = dict[str, Any]  # manifest.json: lineage, counts, export settings, stats, file hashes
+
+
+class SplitSize(TypedDict):
+    """One split file's sizes, as the card's `dataset_info` declares them."""
+
+    num_examples: int
+    num_bytes: int  # the rows in memory (Arrow), what `datasets` calls num_bytes
+    parquet_bytes: int  # the Parquet file on disk, what a download costs
+
+
+def canonical_schema() -> pa.Schema:
     import pyarrow as pa
 
     types = {"string": pa.string(), "int64": pa.int64(), "list": pa.list_(pa.string())}
     return pa.schema([(name, types[kind]) for name, kind in _CANONICAL.items()])
 
 
-def compute_content_id(splits: dict[str, list[dict]], export: dict) -> str:
+def compute_content_id(splits: dict[str, list[Row]], export: dict[str, Any]) -> str:
     rows = sorted(
         (
             {**{c: row[c] for c in CANONICAL_COLUMNS}, "split": split}
@@ -82,9 +103,10 @@ def compute_content_id(splits: dict[str, list[dict]], export: dict) -> str:
     return stable_hash({"rows": rows, "export": export})
 
 
-def split_file(path, split: str, fmt: str = "data") -> Path:
-    path = Path(path)
-    return path / "data" / f"{split}.parquet" if fmt == "data" else path / "formats" / fmt / f"{split}.parquet"
+def split_file(path: str | Path, split: str, fmt: str = "data", suffix: str = ".parquet") -> Path:
+    """Where a split of format `fmt` ("data": the canonical rows) lies; `suffix` ".jsonl" for its JSONL twin."""
+    folder = Path(path) / "data" if fmt == "data" else Path(path) / "formats" / fmt
+    return folder / f"{split}{suffix}"
 
 
 _REQUIRED = {
@@ -106,7 +128,7 @@ def _broken_hint(path: Path) -> str:
     )
 
 
-def _read_json(file: Path, what: str, expected: type, hint: str):
+def _read_json(file: Path, what: str, expected: type, hint: str) -> Any:
     """The JSON value of `file`, or a Docs2qaError saying what is wrong with it."""
     try:
         value = json.loads(file.read_bytes().decode("utf-8"))
@@ -120,7 +142,7 @@ def _read_json(file: Path, what: str, expected: type, hint: str):
     return value
 
 
-def read_manifest(path) -> dict:
+def read_manifest(path: str | Path) -> Manifest:
     path = Path(path)
     file = path / MANIFEST
     if not file.is_file():
@@ -130,27 +152,27 @@ def read_manifest(path) -> dict:
             f"{path} is not a dataset version (no {MANIFEST})",
             "pass name/version, a dataset name, or a version folder; `docs2qa datasets list` shows them",
         )
-    manifest = _read_json(file, "the manifest", dict, _broken_hint(path))
+    manifest: Manifest = _read_json(file, "the manifest", dict, _broken_hint(path))
     wrong = [k for k, kind in _REQUIRED.items() if not isinstance(manifest.get(k), kind)]
     if wrong:
         raise IntegrityError(f"the manifest {file} lacks or mistypes {', '.join(wrong)}", _broken_hint(path))
     return manifest
 
 
-def read_index(dataset_dir: Path) -> list[dict]:
+def read_index(dataset_dir: Path) -> list[dict[str, str]]:
     """The index of a dataset: a seal (manifest sha256) per committed version. The version
     folders are the truth; a version committed without its entry gets one when export finds it."""
     file = dataset_dir / INDEX
     if not file.is_file():
         return []
     hint = f"move {file} aside and rerun `docs2qa export`: it records each version again as it finds and verifies it"
-    entries = _read_json(file, "the dataset index", list, hint)
+    entries: list[dict[str, str]] = _read_json(file, "the dataset index", list, hint)
     if not all(isinstance(e, dict) and all(isinstance(e.get(k), str) for k in _INDEX_KEYS) for e in entries):
         raise IntegrityError(f"the dataset index {file} has entries without {', '.join(_INDEX_KEYS)}", hint)
     return entries
 
 
-def _write_index(dataset_dir: Path, entries: list[dict]) -> None:
+def _write_index(dataset_dir: Path, entries: list[dict[str, str]]) -> None:
     atomic_write_bytes(
         dataset_dir / INDEX,
         (json.dumps(entries, indent=2) + "\n").encode(),
@@ -203,13 +225,14 @@ def _file_hashes(path: Path) -> dict[str, str]:
     }
 
 
-def read_split_rows(path, split: str, fmt: str = "data") -> list[dict]:
+def read_split_rows(path: str | Path, split: str, fmt: str = "data") -> list[Row]:
     import pyarrow.parquet as pq
 
-    return pq.read_table(split_file(path, split, fmt)).to_pylist()
+    rows: list[Row] = pq.read_table(split_file(path, split, fmt)).to_pylist()
+    return rows
 
 
-def version_problems(path) -> list[str]:
+def version_problems(path: str | Path) -> list[str]:
     """Everything that differs from what was written: empty when the version is intact."""
     path = Path(path)
     try:
@@ -237,7 +260,7 @@ def version_problems(path) -> list[str]:
     return problems
 
 
-def verify_version(path) -> None:
+def verify_version(path: str | Path) -> None:
     """Raise, listing every problem, if any byte of the version differs from what was written."""
     problems = version_problems(path)
     if problems:
@@ -274,7 +297,7 @@ def find_content(dataset_dir: Path, content: str) -> Path | None:
     return None
 
 
-def _index_entry(version: str, manifest: dict, blob: bytes) -> dict:
+def _index_entry(version: str, manifest: Manifest, blob: bytes) -> dict[str, str]:
     return {
         "version": version,
         "content_id": manifest["content_id"],
@@ -284,7 +307,7 @@ def _index_entry(version: str, manifest: dict, blob: bytes) -> dict:
 
 
 @contextmanager
-def _dataset_lock(dataset_dir: Path):
+def _dataset_lock(dataset_dir: Path) -> Iterator[None]:
     """One writer per dataset at a time (an OS lock a killed process releases): numbering,
     temporary folders and the index change only under it."""
     import fcntl
@@ -304,21 +327,31 @@ def _remove_leftovers(dataset_dir: Path) -> None:
         shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
 
 
-def _write_table(rows: list[dict], schema, target: Path) -> None:
+def _write_split(rows: list[Row], schema: pa.Schema, target: Path) -> SplitSize:
+    """The split as Parquet and, beside it, the same rows as JSONL; its sizes for the card."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     target.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pylist(rows, schema=schema), target)
+    table = pa.Table.from_pylist(rows, schema=schema)
+    pq.write_table(table, target)
+    lines = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in table.to_pylist())
+    target.with_suffix(".jsonl").write_text(lines, encoding="utf-8")
+    return {"num_examples": table.num_rows, "num_bytes": table.nbytes, "parquet_bytes": target.stat().st_size}
 
 
 def write_version(
-    root, name: str, splits: dict[str, list[dict]], export: dict, lineage: dict, extra_stats: dict | None = None
+    root: str | Path,
+    name: str,
+    splits: dict[str, list[Row]],
+    export: dict[str, Any],
+    lineage: dict[str, Any],
+    extra_stats: dict[str, Any] | None = None,
 ) -> Path:
     """Write a complete version (data, every format, card, report, manifest) unless one with
     the same content exists (verified first); return its folder. `export` holds at least
     system_prompt and include_context; `extra_stats` adds the counts only the exporter knows
-    (curation outcomes, rejection reasons, leakage removed)."""
+    (see stats.compute)."""
     from docs2qa.datastore import card, formats, report, stats
 
     dataset_dir = Path(root) / name
@@ -330,13 +363,14 @@ def write_version(
         if existing is not None:
             return existing
         tmp = dataset_dir / f".tmp-{content}-{os.getpid()}"
+        sizes: dict[str, dict[str, SplitSize]] = {"data": {}, **{fmt: {} for fmt in export["formats"]}}
         for split, rows in splits.items():
-            _write_table(rows, canonical_schema(), split_file(tmp, split))
+            sizes["data"][split] = _write_split(rows, canonical_schema(), split_file(tmp, split))
             for fmt in export["formats"]:
                 shaped = [
                     formats.format_row(r, fmt, export.get("system_prompt"), export["include_context"]) for r in rows
                 ]
-                _write_table(shaped, formats.arrow_schema(fmt), split_file(tmp, split, fmt))
+                sizes[fmt][split] = _write_split(shaped, formats.arrow_schema(fmt), split_file(tmp, split, fmt))
         numbers = stats.compute(splits, extra_stats or {})
         manifest = {
             "name": name,
@@ -348,12 +382,28 @@ def write_version(
             "stats": numbers,
             **lineage,
         }
+        where = _usage_path(Path(root) / name)
         return _commit(
-            dataset_dir, tmp, manifest, lambda m: (card.render(m, numbers), report.render(m, numbers, splits))
+            dataset_dir,
+            tmp,
+            manifest,
+            lambda m: (card.render(m, numbers, sizes, where), report.render(m, numbers, splits)),
         )
 
 
-def _commit(dataset_dir: Path, tmp: Path, manifest: dict, render) -> Path:
+def _usage_path(dataset_dir: Path) -> str:
+    """The dataset's folder as the card's usage snippet names it: valid from the folder export ran
+    in when the store lies inside it (the usual `datasets/`), else the dataset's name alone, to be
+    read from the store's root; an absolute path would publish a home or temp folder."""
+    if not dataset_dir.is_absolute():
+        return dataset_dir.as_posix()
+    try:
+        return dataset_dir.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return dataset_dir.name
+
+
+def _commit(dataset_dir: Path, tmp: Path, manifest: Manifest, render: Callable[[Manifest], tuple[str, str]]) -> Path:
     """Number the version, finish it in `tmp` (card, report, manifest, read-only files) and
     rename it into place: the rename is the commit. The index entry that follows is a seal;
     a kill before it leaves a whole version that `find_content` seals on the next export."""
@@ -369,7 +419,7 @@ def _commit(dataset_dir: Path, tmp: Path, manifest: dict, render) -> Path:
     blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     (tmp / MANIFEST).write_bytes(blob)
     _make_read_only(tmp)
-    final = dataset_dir / manifest["version"]
+    final = dataset_dir / str(manifest["version"])
     os.rename(tmp, final)
     _write_index(dataset_dir, [*entries, _index_entry(final.name, manifest, blob)])
     return final
@@ -382,7 +432,7 @@ def _make_read_only(path: Path) -> None:
             f.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
 
 
-def record_hub_push(path: Path, push: dict) -> None:
+def record_hub_push(path: Path, push: dict[str, Any]) -> None:
     """Append a hub push (repo, commit, tag) to the manifest and re-seal it in the index:
     the one change a version ever gets, and it touches no data."""
     with _dataset_lock(path.parent):
@@ -401,7 +451,7 @@ def record_hub_push(path: Path, push: dict) -> None:
         _write_index(path.parent, sorted([*entries, sealed], key=lambda e: version_number(e["version"])))
 
 
-def load(ref: str, fmt: str = "data", root: str | Path = "datasets"):
+def load(ref: str, fmt: str = "data", root: str | Path = "datasets") -> DatasetDict:
     """A version as a `datasets.DatasetDict` (verified first): `load("demo/v1", "messages")`."""
     from datasets import load_dataset
 
@@ -409,4 +459,5 @@ def load(ref: str, fmt: str = "data", root: str | Path = "datasets"):
     verify_version(path)
     counts = read_manifest(path)["counts"]
     files = {s: str(split_file(path, s, fmt)) for s, n in counts.items() if n}
-    return load_dataset("parquet", data_files=files)
+    loaded: DatasetDict = load_dataset("parquet", data_files=files)
+    return loaded
