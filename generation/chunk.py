@@ -244,7 +244,7 @@ class _Packer:
     def render(self, prefix: str, overlap: str, units: list[_Unit], prev: _Unit | None) -> list[str]:
         """The piece's text as parts that alternate text and separator (joined, its text)."""
         parts = [prefix, "\n\n"] if prefix else []
-        if overlap:
+        if overlap and prev is not None:  # overlap_text gives an overlap only after a previous unit
             parts += [overlap, self.gap(prev, units[0])]
         parts.append(units[0].text)
         for a, b in itertools.pairwise(units):
@@ -303,8 +303,8 @@ class _Packer:
                     # Its later parts start pieces of their own, behind its own heading context:
                     # a budget that leaves that out let every part come back whole.
                     unit = queue.popleft()
-                    own = self.prefix_for(unit)
-                    own = self.counter.count(own) + 1 if own else 0
+                    own_prefix = self.prefix_for(unit)
+                    own = self.counter.count(own_prefix) + 1 if own_prefix else 0
                     queue.extendleft(reversed(self.refine(unit, self.max - max(fixed, own) - 2)))
                     continue
                 break

@@ -12,6 +12,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import unquote
 
 from docs2qa.config import ConvertConfig
@@ -233,13 +234,17 @@ def _flatten_pre(pre) -> None:
     pre.tail = tail
 
 
+def _soup_holds(el: Any, names: tuple[str, ...]) -> bool:
+    return el.find(names) is not None
+
+
 def _drop_noise(root, cfg: ConvertConfig, generic: bool = True) -> None:
     doomed = []
     # The same noise rules strip_chrome applies to the lxml tree (main_content.is_noise).
     for el in root.find_all(True) if generic else ():
         attrs = el.attrs
         names = " ".join([attrs.get("id", ""), *attrs.get("class", ())]) if attrs else ""
-        if is_noise(el.name, attrs, names, lambda hs, el=el: el.find(hs) is not None):
+        if is_noise(el.name, attrs, names, functools.partial(_soup_holds, el)):
             doomed.append(el)
     for selector in cfg.drop_selectors:
         try:
@@ -498,7 +503,7 @@ def _finish(markdown: str) -> tuple[str, list[str]]:
     text = "\n".join(_tidy_lines(markdown.split("\n")))
     lines, _ = split_lines(text)
     explicit: dict[int, str] = {}
-    headings: list[tuple[int, str]] = []
+    headings: list[int] = []  # first lines of the heading blocks
     for block in parse_blocks(text):
         if block.kind == "heading":
             m = MARK_RE.search(lines[block.first_line])

@@ -43,7 +43,7 @@ _NOFORMAT = {"pre", "code", "kbd", "samp"}
 @functools.cache
 def _inside(name: str | None) -> bool:
     """markdownify's should_remove_whitespace_inside, by tag name (None for strings)."""
-    return bool(name) and (_HEADING_RE.match(name) is not None or name in _BLOCKS)
+    return name is not None and name != "" and (_HEADING_RE.match(name) is not None or name in _BLOCKS)
 
 
 @functools.cache

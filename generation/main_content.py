@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
+from typing import Any
 
 HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 NOISE_TAGS = {
@@ -148,6 +149,10 @@ def _titled(el) -> bool:
     return False
 
 
+def _lxml_holds(el: Any, names: tuple[str, ...]) -> bool:
+    return any(el.find(f".//{h}") is not None for h in names)
+
+
 def strip_chrome(root, how: str) -> None:
     """Remove chrome from `root` in place (tail text of removed elements is kept)."""
     total = max(1, text_len(root))
@@ -169,7 +174,7 @@ def strip_chrome(root, how: str) -> None:
             # "section-header" on a heading names its style, not the site's header.
             in_heading.update(el.iterdescendants())
             continue
-        if is_noise(tag, attrs, names, lambda hs, el=el: any(el.find(f".//{h}") is not None for h in hs)):
+        if is_noise(tag, attrs, names, functools.partial(_lxml_holds, el)):
             pass  # hidden, a banner or a noise tag: whatever its names, as in the main_selector path
         elif (
             tag in NOISE_TAGS
@@ -240,7 +245,7 @@ def _prune_link_edges(root) -> None:
         children = [c for c in elements[i] if isinstance(c.tag, str)]
         if children:
             ends[i] = ends[position[id(children[-1])]]
-    doomed = []
+    doomed: list[Any] = []  # lxml elements
     for i, el in enumerate(elements):
         if el is root or el.tag not in _BLOCKS or (doomed and i <= ends[position[id(doomed[-1])]]):
             continue

@@ -99,7 +99,7 @@ def _starts_block(lines: list[str], i: int) -> bool:
         or ATX_RE.match(line) is not None
         or fence_open(line) is not None
         or _is_table_start(lines, i)
-        or (LIST_RE.match(line) is not None and len(LIST_RE.match(line).group(1)) <= 3 and not HR_RE.match(line))
+        or ((item := LIST_RE.match(line)) is not None and len(item.group(1)) <= 3 and not HR_RE.match(line))
     )
 
 

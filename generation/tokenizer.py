@@ -92,7 +92,7 @@ class TokenCounter:
         tokenized once however many chunks hold it. Other joins and tokenizers are counted
         whole, in one batch.
         """
-        out: list[int | None] = [None] * len(parts_list)
+        out = [0] * len(parts_list)  # -1 below: added up from its parts; else counted whole
         texts: set[str] = set()
         for k, parts in enumerate(parts_list):
             if self.additive and _clean_join(parts):

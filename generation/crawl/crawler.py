@@ -8,9 +8,10 @@ import asyncio
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import ConfigError, Docs2qaError
 from docs2qa.records import Dropped, Page, page_id, utc_now
 
 from . import detect
@@ -28,6 +29,11 @@ from .scope import (
     normalize_url,
     origin,
 )
+
+if TYPE_CHECKING:
+    from docs2qa.progress import LineTracker, Tracker
+
+    from .render import Renderer
 
 MAX_REDIRECTS = 10
 # Stop probing `.md` twins on a host after this many misses without a single hit,
@@ -47,6 +53,17 @@ class CrawlOutcome:
     requests: int = 0  # HTTP requests made (retries, probes and robots.txt included)
 
 
+def _usable(url: str, key: str) -> str:
+    """A configured URL, normalised; one that cannot be fetched is the config's error, not a crash later."""
+    normal = normalize_url(url)
+    if normal is None:
+        raise ConfigError(
+            f"crawl.{key} holds {url!r}, which is not a URL a page can be fetched from",
+            "write it as http(s)://host/path",
+        )
+    return normal
+
+
 def _mime(content_type: str) -> str:
     return content_type.split(";", 1)[0].strip().lower()
 
@@ -61,17 +78,25 @@ class _Result:
     dropped: Dropped | None = None
     links: list[str] = field(default_factory=list)
 
+    @property
+    def outcome(self) -> Page | Dropped:
+        outcome = self.page or self.dropped
+        assert outcome is not None, "a _Result holds a page or a dropped row"
+        return outcome
+
 
 class Crawl:
     def __init__(self, cfg, blobs, previous: list[Page], journal: Path):
         self.cfg, self.blobs = cfg, blobs
         self.previous = {p.url: p for p in previous}
         self.journal_path = journal
-        configured = [normalize_url(u) for u in (*cfg.seeds, *cfg.sitemaps, *cfg.llms_txt, *cfg.scope)]
-        configured = [u for u in configured if u]
+        self.seeds, self.sitemaps, self.llms_txt, scope = (
+            [_usable(u, key) for u in getattr(cfg, key)] for key in ("seeds", "sitemaps", "llms_txt", "scope")
+        )
+        configured = [*self.seeds, *self.sitemaps, *self.llms_txt, *scope]
         self.hosts = {host_of(u) for u in configured}
-        starts = [normalize_url(u) for u in (*cfg.seeds, *cfg.sitemaps, *cfg.llms_txt)]
-        self.scope = Scope(list(cfg.scope) or [folder_of(u) for u in starts if u], self.hosts)
+        starts = [*self.seeds, *self.sitemaps, *self.llms_txt]
+        self.scope = Scope(list(cfg.scope) or [folder_of(u) for u in starts], self.hosts)
         self.mirror = Mirror(cfg.base_url, [origin(u) for u in configured])
         self.seen: set[str] = set()
         self.claimed: dict[str, str] = {}  # final URL -> the scheduled URL that produced it
@@ -83,8 +108,14 @@ class Crawl:
         self.tasks: set[asyncio.Task] = set()
         self.fatal: BaseException | None = None
         self.twin_stats: dict[str, Counter] = {}
-        self.renderer = None
-        self.tracker = None
+        self.renderer: Renderer | None = None
+        self.tracker: Tracker | LineTracker | None = None
+
+    @property
+    def _progress(self) -> Tracker | LineTracker:
+        if self.tracker is None:
+            raise RuntimeError("pages are scheduled only inside crawl(), which starts the progress tracker")
+        return self.tracker
 
     # ---- bookkeeping -------------------------------------------------------------
 
@@ -116,7 +147,7 @@ class Crawl:
             self.not_scheduled += 1
             return
         self.attempted += 1
-        self.tracker.grow()
+        self._progress.grow()
         self._idle.clear()
         task = asyncio.create_task(self.process(url, local_path, ctype))
         self.tasks.add(task)
@@ -141,7 +172,7 @@ class Crawl:
                     result = await self.read_local(url, local_path, ctype)
                 else:
                     result = await self.fetch_page(url)
-                await self.journal.append_async(url, result.page or result.dropped)
+                await self.journal.append_async(url, result.outcome)
             self.record(url, result)
         except Docs2qaError as exc:
             self.fatal = self.fatal or exc
@@ -149,7 +180,7 @@ class Crawl:
             d = self.drop(url, "crawl_error", f"{type(exc).__name__}: {exc}")
             self.journal.append(url, d)
         finally:
-            self.tracker.advance()
+            self._progress.advance()
 
     def record(self, url: str, result: _Result) -> None:
         if result.dropped is not None:
@@ -158,6 +189,7 @@ class Crawl:
                 self.schedule(link, url)
             return
         page = result.page
+        assert page is not None, "a _Result holds a page or a dropped row"
         owner = self.claimed.get(page.url)
         if owner is not None and owner != url:
             self.drop(url, "duplicate", f"same final URL {page.url} as {owner}")
@@ -296,7 +328,9 @@ class Crawl:
             return response, current
         raise _Drop(Dropped(page_id(url), url, "too_many_redirects", f"more than {MAX_REDIRECTS} hops"))
 
-    def unchanged(self, prev: Page, final: str, response: Response) -> _Result:
+    def unchanged(self, prev: Page | None, final: str, response: Response) -> _Result:
+        if prev is None:  # recorded as this page's crawl_error
+            raise RuntimeError("answered 304 Not Modified to a request that was not conditional")
         page = Page(
             page_id=prev.page_id,
             url=prev.url,
@@ -477,10 +511,10 @@ class Crawl:
                 self.tracker = tracker
                 for url, path, ctype in local:
                     self.schedule(url, "local_dir", local_path=path, ctype=ctype)
-                for seed in cfg.seeds:
-                    self.schedule(normalize_url(seed), "seeds")
-                await self._expand_sources(sitemap_urls, cfg.sitemaps, "sitemap")
-                await self._expand_sources(llms_txt_urls, cfg.llms_txt, "llms.txt")
+                for seed in self.seeds:
+                    self.schedule(seed, "seeds")
+                await self._expand_sources(sitemap_urls, self.sitemaps, "sitemap")
+                await self._expand_sources(llms_txt_urls, self.llms_txt, "llms.txt")
                 if self.tasks:
                     await self._idle.wait()
                 if self.fatal is not None:
@@ -496,8 +530,7 @@ class Crawl:
         return self.outcome()
 
     async def _expand_sources(self, expand, urls: list[str], what: str) -> None:
-        for source in urls:
-            url = normalize_url(source)
+        for url in urls:  # normalised in __init__
             detail = await self.addresses.check(self.mirror.to_fetch(url))
             if detail:
                 self.drop(url, "private_address", f"{what}: {detail}")

@@ -223,8 +223,8 @@ def classify(a: Analysis, min_text_chars: int, *, html: bool) -> tuple[str, str]
         why = "empty root element" if a.empty_root else f"{a.scripts} script(s)"
         return "js_shell", f"{len(a.text)} visible chars and {why}"
     heading = f"{a.title} | {a.h1}"
-    if len(a.main_text) < NOT_FOUND_TEXT and NOT_FOUND.search(heading):
-        return "soft_404", f"answered 200 but says {NOT_FOUND.search(heading).group(0)!r}"
+    if len(a.main_text) < NOT_FOUND_TEXT and (says := NOT_FOUND.search(heading)):
+        return "soft_404", f"answered 200 but says {says.group(0)!r}"
     if len(a.main_text) < min_text_chars:
         return "empty", f"{len(a.main_text)} visible chars < min_text_chars {min_text_chars}"
     return None

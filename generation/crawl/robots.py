@@ -36,9 +36,9 @@ class Robots:
             return parser
         if response.status in (401, 403):
             # RFC 9309: an authorization error on robots.txt means the whole site is off limits.
-            parser.disallow_all = True
+            parser.disallow_all = True  # type: ignore[attr-defined]  # set in its __init__; typeshed omits it
         elif response.status >= 500:
-            parser.disallow_all = True
+            parser.disallow_all = True  # type: ignore[attr-defined]
         elif response.status == 200:
             parser.parse(response.body.decode("utf-8", "replace").splitlines())
         else:

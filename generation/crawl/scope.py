@@ -8,6 +8,8 @@ import posixpath
 import socket
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from docs2qa.errors import ConfigError
+
 DEFAULT_PORTS = {"http": 80, "https": 443}
 # Extensions we know how to read when a link has one; anything else (images, archives)
 # would just waste a request and be dropped as unsupported_content_type anyway.
@@ -98,7 +100,13 @@ class Mirror:
     """
 
     def __init__(self, base_url: str | None, canonical_origins: list[str]):
-        self.mirror = origin(normalize_url(base_url)) if base_url else None
+        mirror = normalize_url(base_url) if base_url else None
+        if base_url and mirror is None:
+            raise ConfigError(
+                f"crawl.base_url {base_url!r} is not a URL a page can be fetched from",
+                "write it as scheme://host[:port], e.g. http://127.0.0.1:8000",
+            )
+        self.mirror = origin(mirror) if mirror else None
         self.origins = list(dict.fromkeys(canonical_origins))
         # Links that point at the mirror itself are mapped back to the first configured origin.
         self.primary = self.origins[0] if self.origins else None
@@ -153,7 +161,7 @@ class AddressGuard:
         except ValueError:
             try:
                 infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-                ips = [info[4][0] for info in infos]
+                ips = [str(info[4][0]) for info in infos]
             except OSError:
                 ips = []  # unresolvable: the fetch itself reports the network error
         bad = [ip for ip in ips if not _is_public(ip)]

@@ -24,33 +24,31 @@ class SourceResult:
     dropped: list[Dropped]
 
 
-async def fetch_source(
-    fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[str], what: str
-) -> tuple[bytes | None, Dropped | None]:
+async def fetch_source(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[str], what: str) -> bytes | Dropped:
     """Body of a sitemap/llms.txt (redirects followed on configured hosts), or a Dropped."""
     current = url
     for _ in range(MAX_SOURCE_REDIRECTS + 1):
         try:
             response = await fetcher.get(mirror.to_fetch(current))
         except FetchError as exc:
-            return None, Dropped(page_id(url), url, exc.reason, f"{what}: {exc.detail}")
+            return Dropped(page_id(url), url, exc.reason, f"{what}: {exc.detail}")
         if 300 <= response.status < 400 and "location" in response.headers:
             target = normalize_url(response.headers["location"], mirror.to_fetch(current))
             target = mirror.to_canonical(target) if target else None
             if target is None or host_of(target) not in hosts:
-                return None, Dropped(page_id(url), url, "redirect_out_of_scope", f"{what} redirects to {target}")
+                return Dropped(page_id(url), url, "redirect_out_of_scope", f"{what} redirects to {target}")
             current = target
             continue
         if response.status != 200:
-            return None, Dropped(page_id(url), url, f"http_{response.status}", f"{what} answered {response.status}")
+            return Dropped(page_id(url), url, f"http_{response.status}", f"{what} answered {response.status}")
         body = response.body
         if body[:2] == b"\x1f\x8b":  # sitemap.xml.gz served as a file, not Content-Encoding
             try:
                 body = gzip.decompress(body)[: fetcher.max_bytes]
             except OSError as exc:
-                return None, Dropped(page_id(url), url, "bad_source", f"{what}: broken gzip: {exc}")
-        return body, None
-    return None, Dropped(page_id(url), url, "too_many_redirects", what)
+                return Dropped(page_id(url), url, "bad_source", f"{what}: broken gzip: {exc}")
+        return body
+    return Dropped(page_id(url), url, "too_many_redirects", what)
 
 
 def parse_sitemap(body: bytes) -> tuple[str, list[str]]:
@@ -71,9 +69,9 @@ def parse_sitemap(body: bytes) -> tuple[str, list[str]]:
 
 
 async def sitemap_urls(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[str], depth: int = 0) -> SourceResult:
-    body, dropped = await fetch_source(fetcher, mirror, url, hosts, "sitemap")
-    if dropped:
-        return SourceResult([], [dropped])
+    body = await fetch_source(fetcher, mirror, url, hosts, "sitemap")
+    if isinstance(body, Dropped):
+        return SourceResult([], [body])
     try:
         kind, locs = parse_sitemap(body)
     except Exception as exc:
@@ -99,9 +97,9 @@ async def sitemap_urls(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[st
 
 
 async def llms_txt_urls(fetcher: Fetcher, mirror: Mirror, url: str, hosts: set[str]) -> SourceResult:
-    body, dropped = await fetch_source(fetcher, mirror, url, hosts, "llms.txt")
-    if dropped:
-        return SourceResult([], [dropped])
+    body = await fetch_source(fetcher, mirror, url, hosts, "llms.txt")
+    if isinstance(body, Dropped):
+        return SourceResult([], [body])
     urls = []
     for link in markdown_links(body.decode("utf-8", "replace")):
         target = normalize_url(link, url)
@@ -124,16 +122,18 @@ def local_files(local_dir: str, local_base_url: str | None) -> tuple[list[tuple[
         if base is None or not base.startswith(("http://", "https://")):
             raise Docs2qaError(f"crawl.local_base_url {local_base_url!r} is not an http(s) URL")
         base = base if base.endswith("/") else base + "/"
-    files, dropped = [], []
+    files: list[tuple[str, Path, str]] = []
+    dropped: list[Dropped] = []
     real_root = root.resolve()
     for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in LOCAL_SUFFIXES):
         rel = path.relative_to(root).as_posix()
         # A symlink (to the file or to a folder above it) may point anywhere on the machine:
         # only what really lies inside the folder is read.
         real = path.resolve()
-        url = normalize_url(base + rel) if base else real.as_uri()
+        # base is a normalised http(s) URL, so base + rel normalises (to itself or tidier).
+        url = (normalize_url(base + rel) or base + rel) if base else real.as_uri()
         if not real.is_relative_to(real_root):
-            url = normalize_url(base + rel) if base else path.absolute().as_uri()
+            url = (normalize_url(base + rel) or base + rel) if base else path.absolute().as_uri()
             dropped.append(
                 Dropped(
                     page_id(url),

@@ -39,20 +39,20 @@ class BatchedTransformersLLM(TransformersLLM):
         if self.torch_threads:
             torch.set_num_threads(self.torch_threads)
         super().load()
-        tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
+        tokenizer = self._pipeline.tokenizer
         # Left padding keeps every prompt's last token at the end of the row, where
         # generation continues; right padding would make the model continue after pads.
         tokenizer.padding_side = "left"
         if tokenizer.pad_token is None:
             tokenizer.pad_token = tokenizer.eos_token
-        self._pipeline.model.eval()  # type: ignore[union-attr]
+        self._pipeline.model.eval()
 
     @property
     def model_name(self) -> str:
         return self.display_name or self.model
 
     @validate_call
-    def generate(  # type: ignore[override]
+    def generate(
         self,
         inputs: list[StandardInput],
         num_generations: int = 1,
@@ -98,7 +98,7 @@ class BatchedTransformersLLM(TransformersLLM):
             # Unset sampling knobs, or the model's generation_config warns that they are ignored.
             options.update(temperature=None, top_p=None, top_k=None)
         if stops:
-            options.update(stop_strings=stops, tokenizer=self._pipeline.tokenizer)  # type: ignore[union-attr]
+            options.update(stop_strings=stops, tokenizer=self._pipeline.tokenizer)
         if self._logits_processor:
             options["logits_processor"] = self._logits_processor
         if self._prefix_allowed_tokens_fn:
@@ -118,15 +118,15 @@ class BatchedTransformersLLM(TransformersLLM):
                     input_tokens=output["statistics"]["input_tokens"],
                     output_tokens=output["statistics"]["output_tokens"] * repeat,
                 )
-        return results  # type: ignore[return-value]
+        return results
 
     def _generate_batch(
         self, prompts: list[str], sequences_per_prompt: int, stops: list[str], options: dict[str, Any]
     ) -> list[GenerateOutput]:
         import torch
 
-        tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
-        model = self._pipeline.model  # type: ignore[union-attr]
+        tokenizer = self._pipeline.tokenizer
+        model = self._pipeline.model
         # A chat template writes its own BOS; adding special tokens again would double it.
         templated = tokenizer.chat_template is not None
         encoded = tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=not templated)
@@ -135,6 +135,7 @@ class BatchedTransformersLLM(TransformersLLM):
             options = {
                 **options,
                 "logits_processor": self._grammar_processors(
+                    self.line_grammar,
                     encoded["input_ids"].shape[1],
                     len(prompts) * sequences_per_prompt,
                     options["max_new_tokens"],
@@ -161,17 +162,23 @@ class BatchedTransformersLLM(TransformersLLM):
         return outputs
 
     def _grammar_processors(
-        self, prompt_width: int, rows: int, max_new_tokens: int, existing: Any, prompts: list[str]
+        self,
+        grammar: dict[str, Any],
+        prompt_width: int,
+        rows: int,
+        max_new_tokens: int,
+        existing: Any,
+        prompts: list[str],
     ) -> Any:
         from transformers import LogitsProcessorList
 
         from docs2qa.generation.llm.line_grammar import LineGrammar, LineGrammarProcessor, Vocabulary
 
         if self._grammar_vocabulary is None:
-            tokenizer = self._pipeline.tokenizer  # type: ignore[union-attr]
-            self._grammar_vocabulary = Vocabulary(tokenizer, eos_token_ids(self._pipeline.model, tokenizer))  # type: ignore[union-attr]
+            tokenizer = self._pipeline.tokenizer
+            self._grammar_vocabulary = Vocabulary(tokenizer, eos_token_ids(self._pipeline.model, tokenizer))
         processor = LineGrammarProcessor(
-            LineGrammar.from_dict(self.line_grammar),
+            LineGrammar.from_dict(grammar),
             self._grammar_vocabulary,
             prompt_width,
             rows,
