@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Hashable, Sequence
 from itertools import combinations
 
 from docs2qa.curation.review_policy import HUMAN, Vote, submitted
 
 
-def fleiss_kappa(items: Sequence[Sequence[str]]) -> float | None:
+def fleiss_kappa(items: Sequence[Sequence[Hashable]]) -> float | None:
     """Fleiss' kappa over items rated by >= 2 raters each (raters per item may vary: the
     usual generalisation with per-item agreement P_i = sum n_ij(n_ij-1) / n_i(n_i-1)).
     None when undefined: no item has two ratings, or only one label was ever used."""
@@ -33,7 +33,7 @@ def fleiss_kappa(items: Sequence[Sequence[str]]) -> float | None:
     return (p_bar - p_e) / (1 - p_e)
 
 
-def cohen_kappa(a: Sequence[str], b: Sequence[str]) -> float | None:
+def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     """Cohen's kappa of two raters over the same items; None when undefined (chance agreement 1)."""
     if len(a) != len(b):
         raise ValueError("both raters must label the same items")
@@ -74,7 +74,7 @@ def agreement(votes_by_record: dict[str, Sequence[Vote]]) -> dict:
     result["unanimous_share"] = round(sum(len({v.label for v in vs}) == 1 for vs in multi.values()) / len(multi), 4)
     kappa = fleiss_kappa([[v.label for v in vs] for vs in multi.values()])
     result["fleiss_kappa"] = None if kappa is None else round(kappa, 4)
-    by_user = defaultdict(dict)
+    by_user: defaultdict[str, dict[str, str | None]] = defaultdict(dict)  # user -> record -> label
     for rid, votes in multi.items():
         for v in votes:
             by_user[v.user][rid] = v.label

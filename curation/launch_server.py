@@ -104,7 +104,7 @@ def children_die_with_their_parent() -> None:
 
     pr_set_pdeathsig = 1
     libc = ctypes.CDLL(None, use_errno=True)
-    forking = {}
+    forking: dict[str, int] = {}  # the pid that forks, recorded just before it does
 
     def armed() -> None:
         libc.prctl(pr_set_pdeathsig, signal.SIGKILL)

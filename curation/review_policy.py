@@ -87,7 +87,8 @@ def resolve(votes: Sequence[Vote], policy: str, needed: int) -> Resolution:
     winners = tuple(v for v in done if v.label == label)
     if policy == "first":
         winners = winners[:1]  # only the first response decides, corrections included
-    return Resolution(STATUS_OF_LABEL.get(label, "needs-edit"), label, winners, len(done), _describe(counts))
+    # submitted() keeps only labelled votes; a missing label would read as "needs-edit" all the same.
+    return Resolution(STATUS_OF_LABEL.get(label or "", "needs-edit"), label, winners, len(done), _describe(counts))
 
 
 def _describe(counts: Counter) -> str:

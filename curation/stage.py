@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from docs2qa.pipeline import Description, Option, Stage, record
+from docs2qa.pipeline import Description, Manifest, Option, Stage, record
 from docs2qa.records import Chunk, QAPair
-from docs2qa.store import StageResult
+from docs2qa.store import StageDir, StageResult
 
 if TYPE_CHECKING:
     from docs2qa.config import Config, CurateConfig
@@ -24,11 +24,11 @@ def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
     return connection(cfg)
 
 
-def push(config: Config, store: RunStore) -> dict:
+def push(config: Config, store: RunStore) -> Manifest:
     from docs2qa.curation.push import push as push_pairs
     from docs2qa.models.embeddings import embed_questions
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         pairs = store.stage("generate").read("pairs", QAPair)
         chunks = {c.chunk_id: c for c in store.stage("chunk").read("chunks", Chunk)}
         api_url, api_key = connect_or_serve(config.curate)
@@ -40,12 +40,12 @@ def push(config: Config, store: RunStore) -> dict:
     return record("push", config, store, body)
 
 
-def pull(config: Config, store: RunStore) -> dict:
+def pull(config: Config, store: RunStore) -> Manifest:
     """Snapshot people's decisions; the snapshot id is the stage's identity, so export reruns
     exactly when a decision changed."""
     from docs2qa.curation.pull import pull as pull_snapshot
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         result = pull_snapshot(config.curate, config.name, store.root, *connect_or_serve(config.curate))
         summary = {k: v for k, v in result["summary"].items() if k != "pending_pair_ids"}
         snapshot = {"id": result["snapshot_id"], "path": str(result["path"]), "created": result["created"], **summary}
@@ -56,7 +56,7 @@ def pull(config: Config, store: RunStore) -> dict:
     return record("pull", config, store, body)
 
 
-def export(config: Config, store: RunStore, push_to_hub: str | None = None) -> dict:
+def export(config: Config, store: RunStore, push_to_hub: str | None = None) -> Manifest:
     """The export stage (curation/export.py), then the upload `--push-to-hub` asks for."""
     from pathlib import Path
 
@@ -73,10 +73,11 @@ def export(config: Config, store: RunStore, push_to_hub: str | None = None) -> d
 
 def _reviewed(config: Config) -> bool:
     # Without human review there is nothing to push or pull.
-    return config.export.source != "generation"
+    source: str = config.export.source
+    return source != "generation"
 
 
-def _describe_push(manifest: dict) -> Description:
+def _describe_push(manifest: Manifest) -> Description:
     argilla = manifest.get("argilla", {})
     return Description(
         product=f"{argilla.get('records', '?')} records in Argilla",
@@ -84,13 +85,13 @@ def _describe_push(manifest: dict) -> Description:
     )
 
 
-def _describe_pull(manifest: dict) -> Description:
+def _describe_pull(manifest: Manifest) -> Description:
     snapshot = manifest.get("snapshot", {})
     accepted = snapshot.get("counts", {}).get("accepted", 0)
     return Description(product=f"snapshot {snapshot.get('id')} ({accepted} accepted)")
 
 
-def _describe_export(manifest: dict) -> Description:
+def _describe_export(manifest: Manifest) -> Description:
     version = manifest.get("dataset")
     if not version:
         return Description()

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from docs2qa.errors import Docs2qaError
-from docs2qa.pipeline import Description, Option, Stage, record
+from docs2qa.pipeline import Description, Manifest, Option, Stage, record
 from docs2qa.records import sha256_hex
-from docs2qa.store import StageResult
+from docs2qa.store import StageDir, StageResult
 
 if TYPE_CHECKING:  # the declarations below load for `docs2qa --help`: no pydantic models here
     from docs2qa.config import Config
@@ -23,14 +23,16 @@ RESULTS_DIR = "results"
 def dataset_ref(config: Config, store: RunStore) -> str:
     """The version to tune on: the configured one, else the one this run exported."""
     if config.finetune.dataset:
-        return config.finetune.dataset
+        configured: str = config.finetune.dataset
+        return configured
     exported = (store.stage("export").manifest() or {}).get("dataset")
     if not exported:
         raise Docs2qaError(
             f"run {store.root} has no exported dataset version to fine-tune on",
             "run `docs2qa export` first, or name a version with --set finetune.dataset=NAME/VERSION",
         )
-    return exported["path"]
+    path: str = exported["path"]
+    return path
 
 
 def model_dir(config: Config, store: RunStore, dataset: str) -> Path:
@@ -61,7 +63,7 @@ def _adapter_identity(folder: Path) -> str:
     return sha256_hex(b"".join(sha256_hex(p.read_bytes()).encode() for p in files))[:16]
 
 
-def finetune(config: Config, store: RunStore, resume: bool | None = None, merge: bool = False) -> dict:
+def finetune(config: Config, store: RunStore, resume: bool | None = None, merge: bool = False) -> Manifest:
     """`resume=None` (what `docs2qa run` does): continue from a checkpoint when this recipe on
     this version left one, e.g. after a kill; True/False are `docs2qa finetune [--resume]`."""
     from docs2qa.finetune.train import finetune as train
@@ -74,7 +76,7 @@ def finetune(config: Config, store: RunStore, resume: bool | None = None, merge:
         # Under `accelerate launch` every process trains; only the first one records the stage.
         return train(cfg, out_dir=out, dataset_root=Path(config.export.root), resume=resume, merge=merge)
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         manifest = train(cfg, out_dir=out, dataset_root=Path(config.export.root), resume=resume, merge=merge)
         return StageResult(
             tables={},
@@ -86,16 +88,16 @@ def finetune(config: Config, store: RunStore, resume: bool | None = None, merge:
     return record("finetune", config, store, body)
 
 
-def _summary(manifest: dict) -> dict:
+def _summary(manifest: Manifest) -> dict[str, Any]:
     keep = ("base_model", "dataset", "examples", "global_step", "losses", "wall_time_s", "hardware")
     return {k: manifest[k] for k in keep if k in manifest}
 
 
-def evaluate(config: Config, store: RunStore) -> dict:
+def evaluate(config: Config, store: RunStore) -> Manifest:
     from docs2qa.config import stable_hash
     from docs2qa.finetune.evaluate.run import evaluate as run_eval
 
-    def body(stage) -> StageResult:
+    def body(stage: StageDir) -> StageResult:
         dataset = None
         if not config.eval.gold_file:
             from docs2qa.datastore.versions import resolve_version
@@ -114,7 +116,7 @@ def evaluate(config: Config, store: RunStore) -> dict:
     return record("eval", config, store, body)
 
 
-def _describe_finetune(manifest: dict) -> Description:
+def _describe_finetune(manifest: Manifest) -> Description:
     tuned = manifest.get("finetune", {})
     steps = tuned.get("global_step", "?")
     return Description(
@@ -123,7 +125,7 @@ def _describe_finetune(manifest: dict) -> Description:
     )
 
 
-def _describe_eval(manifest: dict) -> Description:
+def _describe_eval(manifest: Manifest) -> Description:
     summary = manifest.get("eval", {})
     rouge = {name: agg.get("rouge_l", {}).get("mean") for name, agg in summary.get("aggregates", {}).items()}
     product = "ROUGE-L " + ", ".join(f"{name} {value:.3f}" for name, value in rouge.items() if value is not None)
