@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from docs2qa.datastore import versions
 from docs2qa.curation.agreement import judge_calibration
+from docs2qa.datastore import versions
 from docs2qa.datastore.stats import sample_rows
 from test_eval_units import parse_report
 

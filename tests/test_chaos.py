@@ -96,7 +96,7 @@ def test_export_then_finetune(demo, rng, tiny_gemma, monkeypatch):
     config_path, store, n_pairs = demo
     base = ["-c", str(config_path), "--run", str(store.root)]
     delay = rng.uniform(0.5, 15)
-    code, rerun = kill_and_rerun(["export", *base], delay, monkeypatch)
+    _code, rerun = kill_and_rerun(["export", *base], delay, monkeypatch)
     assert rerun.returncode == 0, f"seed {SEED}, killed after {delay:.1f}s: {rerun.stderr[-3000:]}"
     stage = json.loads((store.root / "export" / "manifest.json").read_text())
     version = Path(stage["dataset"]["path"])

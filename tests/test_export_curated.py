@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from docs2qa.config import load_config
-from docs2qa.datastore import versions
 from docs2qa.curation.argilla_api import connect
 from docs2qa.curation.export import export
 from docs2qa.curation.stage import pull, push
+from docs2qa.datastore import versions
 from docs2qa.errors import AwaitingReview
 from docs2qa.records import Dropped, QAPair
 from export_helpers import demo_run
