@@ -46,9 +46,9 @@ def _made(stage: Stage, manifest: dict[str, Any]) -> str:
     dropped = sum(counts["dropped"].values())
     made = f"{counts['in']} in -> {out}" + (f", {dropped} dropped" if dropped else "")
     seconds = f"{manifest['wall_s']:.0f}s"
-    total = manifest.get("wall_s_total")
-    if total is not None and total > manifest["wall_s"] + 0.5:  # resumed: the last run was only a part of it
-        seconds += f" ({total:.0f}s across resumes)"
+    earlier = manifest.get("wall_s_earlier_runs")
+    if earlier:  # resumed: this run did only the rest of the work
+        seconds += f", {manifest['wall_s'] + earlier:.0f}s with the earlier runs it resumed"
     return f"{made}  [{seconds}]"
 
 

@@ -301,9 +301,10 @@ class _Clock:
         self._path.write_text(json.dumps({"wall_s": round(self.total(), 3)}) + "\n")
 
     def finish(self) -> float:
-        """The total, and the stage starts from zero next time (its output is complete)."""
+        """The earlier runs' time, and the stage starts from zero next time (its output is complete).
+        This run's own time is the manifest's wall_s, which the run store measures around the body."""
         self._path.unlink(missing_ok=True)
-        return round(self.total(), 3)
+        return round(self.before, 3)
 
 
 SAVE_CLOCK_EVERY_S = 10
@@ -384,8 +385,8 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 "cost_usd": cost(ledger, labels, gen.prices),
                 "judge_health": health,
                 "skipped_chunks": dict(Counter(d.reason for d in skipped)),
-                # wall_s is this run's; a resumed stage's work took this much in all.
-                "wall_s_total": clock.finish(),
+                # wall_s is this run's; the interrupted runs (kill, token budget) it resumed took this too.
+                "wall_s_earlier_runs": clock.finish(),
             },
         )
 

@@ -125,7 +125,7 @@ def test_main_job_terminal_is_ours_and_ends_with_the_recap(main_job):
     in_log = _counts(log)
     assert in_log["python warning"] > 0, "the run's third-party warnings no longer reach the run log"
     manifest = json.loads((tmp / "runs" / "demo" / "generate" / "manifest.json").read_text())
-    assert manifest["wall_s_total"] >= manifest["wall_s"] * 0.9
+    assert manifest["wall_s_earlier_runs"] == 0  # nothing was interrupted
 
     recap = terminal[terminal.index("\nrun runs/demo:") :]
     assert re.search(r"^  generate  3 in -> \d+ pairs", recap, re.M)
