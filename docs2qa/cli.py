@@ -93,7 +93,11 @@ def _report(stage, manifest: dict) -> None:
     if described.dropped is not None:
         dropped = described.dropped
     console = Console(stderr=True, soft_wrap=True)  # paths stay whole: copyable and greppable
-    console.print(f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {dropped} in {manifest['wall_s']:.1f}s")
+    earlier = manifest.get("wall_s_earlier_runs")  # a resumed stage: the interrupted runs did the rest
+    resumed = f" (+{earlier:.1f}s in the earlier runs it resumed)" if earlier else ""
+    console.print(
+        f"[bold]{manifest['stage']}[/]: {counts['in']} in -> {out}; {dropped} in {manifest['wall_s']:.1f}s{resumed}"
+    )
     for note in described.notes:
         console.print(f"  {note}")
 

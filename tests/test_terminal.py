@@ -222,3 +222,20 @@ def test_the_cli_in_process_leaves_no_run_log_behind(tmp_path, monkeypatch):
     assert logs.log_file() is None and logs.LOG_FILE_ENV not in os.environ
     handlers = logging.getLogger().handlers + logging.getLogger(logs.OURS).handlers
     assert not [h for h in handlers if str(getattr(h, "baseFilename", "")).startswith(str(tmp_path))]
+
+
+def test_a_resumed_stage_summary_says_the_time_of_the_runs_it_resumed(capsys):
+    from docs2qa.cli import _report
+    from docs2qa.pipeline import stage_named
+
+    manifest = {
+        "stage": "generate",
+        "counts": {"in": 12, "out": {"pairs": 10}, "dropped": {}},
+        "wall_s": 15.9,
+        "wall_s_earlier_runs": 1140.0,
+        "tokens": {"generate": {"prompt": 1, "completion": 1}, "judge": {"prompt": 1, "completion": 1}},
+    }
+    _report(stage_named("generate"), manifest)
+    assert "generate: 12 in -> 10 pairs; 0 dropped in 15.9s (+1140.0s in the earlier runs it resumed)" in (
+        capsys.readouterr().err
+    )
