@@ -141,7 +141,8 @@ def ensure_dataset(client, cfg, name: str):
             workspace = rg.Workspace(name=cfg.workspace, client=client).create()
         expected = schema.build_settings(cfg.annotators_per_record, client)
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "dataset not found" is an expected answer here
+            # "not found" is an expected answer here; any other warning still shows.
+            warnings.filterwarnings("ignore", "Dataset with name .* not found", UserWarning)
             existing = client.datasets(name=name, workspace=workspace)
         if existing is None:
             return _finish_creation(client, argilla_api.create_draft_dataset(client, name, workspace), expected), True

@@ -217,6 +217,7 @@ def test_stop_never_signals_a_process_it_did_not_start(tmp_path):
     assert not (state / "pids.json").exists()
 
 
+@pytest.mark.slow  # starts the real service stack and waits for it to fail
 def test_a_server_that_dies_at_start_is_reported_and_cleaned_up(argilla_config, tmp_path):
     state = tmp_path / "state"
     (state / "home").mkdir(parents=True)

@@ -31,7 +31,8 @@ def _planted(n: int, d: int, groups: int, seed: int) -> np.ndarray:
     return x
 
 
-@pytest.mark.parametrize("n, d", [(300, 32), (5000, 384)])  # dense path, and the pruned path (n >= 4096)
+# The dense path, and the pruned path (n >= 4096, seconds more: in the slow lane).
+@pytest.mark.parametrize("n, d", [(300, 32), pytest.param(5000, 384, marks=pytest.mark.slow)])
 def test_similar_pairs_is_exact(n, d):
     x = _planted(n, d, groups=n // 10, seed=n)
     if n >= 4096:

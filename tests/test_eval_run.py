@@ -153,6 +153,7 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
     assert "script" not in report.tags
 
 
+@pytest.mark.slow  # a whole eval run, both models; the fast lane keeps the run without a dataset
 def test_eval_on_a_gold_file_from_the_adapter_folder(tmp_path, finetune_dir, tiny_chat_model):
     gold = tmp_path / "gold.jsonl"
     gold.write_text(
@@ -180,6 +181,7 @@ def test_eval_on_a_gold_file_from_the_adapter_folder(tmp_path, finetune_dir, tin
     assert "Where tuning helped" not in (tmp_path / "eval" / "report.html").read_text()
 
 
+@pytest.mark.slow  # two whole eval runs on bitsandbytes layers
 @pytest.mark.parametrize("quantize, dtype", [("4bit", "bfloat16"), ("8bit", "float16")])
 def test_a_quantized_base_still_evaluates(tmp_path, finetune_dir, version, quantize, dtype):
     cfg = EvalConfig(quantize=quantize, max_examples=2, max_new_tokens=4, embedding_model=None)
@@ -214,6 +216,7 @@ def test_clear_errors_for_a_wrong_model_folder_or_split(tmp_path, finetune_dir, 
         )
 
 
+@pytest.mark.slow  # generates every answer twice, batched and one by one
 def test_batched_generation_equals_one_at_a_time(finetune_dir):
     from docs2qa.finetune.evaluate.data import Example
 
