@@ -9,8 +9,11 @@ through `docs2qa generate` twice with the embedded SmolLM2, once per strategy. F
   - prompt+completion tokens (generator and judge) per kept pair, and wall time;
   - the judge's health (judge_health in the manifest).
 Kept pairs are printed beside their answers so a reader can grade them.
+`--site lanternfish` uses the Lanternfish manual of the generator-imitation fixtures
+(tests/generator_sites: 4 pages, 7 chunks) instead: pages no prompt or check was tuned on.
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
+    .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
 """
 
 from __future__ import annotations
@@ -93,11 +96,36 @@ def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
     }
 
 
+def lanternfish_chunks() -> list:
+    """The Lanternfish fixture manual, each page as its Markdown rendering, chunked as the chunk stage does."""
+    import hashlib
+
+    from docs2qa.config import ChunkConfig
+    from docs2qa.generation.chunk import chunk_document
+    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.records import Document
+    from generator_sites.content import PAGES
+    from generator_sites.sites import _markdown
+
+    cfg = ChunkConfig()
+    counter = load_token_counter(cfg.tokenizer)
+    chunks = []
+    for page in PAGES:
+        markdown = _markdown(page)
+        sha = hashlib.sha256(markdown.encode()).hexdigest()
+        url = f"https://lanternfish.example/{page[0]}/"
+        chunks += chunk_document(
+            Document(page[0], url, page[1], markdown, sha, "2026-11-30T00:00:00+00:00"), counter, cfg
+        )
+    return chunks
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=12, help="chunks, spread over the demo site's pages")
     parser.add_argument("--types", default="factual", help="question types, comma-separated, one question each")
     parser.add_argument("--strategies", default="free,answer_first")
+    parser.add_argument("--site", choices=("demo", "lanternfish"), default="demo", help="whose chunks to ask about")
     parser.add_argument(
         "--show-chunks", action="store_true", help="print each chunk's text, to read kept pairs beside it"
     )
@@ -108,7 +136,8 @@ def main() -> None:
 
     types = {t: 1 for t in args.types.split(",")}
     with tempfile.TemporaryDirectory(prefix="bench-genq-") as tmp:
-        chunks = spread(demo_chunks(Path(tmp) / "ingest"), args.chunks)
+        every = lanternfish_chunks() if args.site == "lanternfish" else demo_chunks(Path(tmp) / "ingest")
+        chunks = spread(every, args.chunks)
         results = [run_strategy(s, chunks, types, Path(tmp) / s) for s in args.strategies.split(",")]
     if args.show_chunks:
         for chunk in chunks:

@@ -242,3 +242,29 @@ def test_what_is_needs_a_definition_and_why_needs_a_reason():
     assert problem == ("off_target", "asks why, but the answer gives no reason")
     reason = "GPUs are shared by everyone, so GPU use is measured in GPU-hours against a weekly quota."
     assert answer_first.question_problem("Why is GPU use measured in GPU-hours?", reason, "GPU quotas", []) is None
+
+
+def test_a_why_question_about_only_the_answers_subject_is_off_target():
+    # Measured on the Lanternfish fixture pages: the reason is right, the question is not what it answers.
+    answer = "Large surveys are written in batches of ten thousand rows so that memory use stays flat."
+    problem = answer_first.question_problem(
+        "Why does a large survey need to be recorded?", answer, "Recording surveys", []
+    )
+    assert problem == ("off_target", "asks why of the answer's subject, not of what the answer says about it")
+    good = "Why are large surveys written in batches?"
+    assert answer_first.question_problem(good, answer, "Recording surveys", []) is None
+
+
+def test_what_happens_must_name_the_case_and_an_appended_command_is_not_a_how_to():
+    # Both measured on the demo with question openings.
+    answer = (
+        "When a dataset exceeds the versions kept limit, the oldest versions that are not pinned by any "
+        "notebook are deleted first."
+    )
+    problem = answer_first.question_problem("What happens to deleted datasets?", answer, "Datasets", ["Datasets"])
+    assert problem[0] == "off_target" and "not in the case the answer is about" in problem[1]
+    good = "What happens when a dataset exceeds the versions kept limit?"
+    assert answer_first.question_problem(good, answer, "Datasets", ["Datasets"]) is None
+    fact = "The CLI needs Python 3.9 or newer and is installed from PyPI: `pip install acme-notebooks`"
+    assert answer_first.opening(fact, "factual") == "What"
+    assert answer_first.opening("To list them, run `acme orgs list`", "factual") == "How do I"
