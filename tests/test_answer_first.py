@@ -190,6 +190,9 @@ def test_a_how_to_question_needs_an_answer_that_gives_steps():
     menu = "Select New → Organization, pick a display name and a slug."
     # "create" is how a user says "New → X": not a word the answer lacks.
     assert answer_first.question_problem("How do I create a new organization?", menu, "Organizations", []) is None
+    # Measured on the demo: the question copied the click instead of asking what it is for.
+    clicked = answer_first.question_problem("How do I select a new organization?", menu, "Organizations", [])
+    assert clicked == ("off_target", "asks how to select something, not what the steps are for")
 
 
 def test_a_question_about_only_the_page_subject_is_off_target():

@@ -293,11 +293,12 @@ _QUESTION_WORDS = set(
         "value default option find fix hold contain need"
     )
 )
-# A question's word the answer says differently: "How do I create X?" of "Select New → X".
-_SAID_AS = {"creat": {"new", "add"}, "delet": {"remov"}, "remov": {"delet"}}
+# A question's word the answer says differently: "How do I create X?" of "Select New → X" or "Start one ...".
+_SAID_AS = {"creat": {"new", "add", "start"}, "delet": {"remov"}, "remov": {"delet"}}
 _WHAT_IS_RE = re.compile(r"^what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(?P<x>[^?]+)\?$", re.IGNORECASE)
 _COPULA_RE = re.compile(r"\s(?:is|are)\s")
 # "How do I/you ...?", "How can I ...?", "How to ...?": the asker wants steps.
+_UI_VERB = re.compile(r"(?:select|click|press|tap|pick|choose)\b", re.IGNORECASE)
 _HOW_TO_RE = re.compile(r"^how\s+(?:(?:do|can|should|could|would)\s+(?:i|you|we|one)|to)\b", re.IGNORECASE)
 
 
@@ -351,6 +352,11 @@ def question_problem(question: str, answer: str, title: str, heading_path: list[
         if not words & set(content_words(clause)) - page_words:
             return "off_target", f"asks what happens, but not in the case the answer is about ({clause[:60]!r})"
     if _HOW_TO_RE.match(question.strip()):
+        # Measured on the demo: "How do I select a new organization?" of "Select New → Organization,
+        # ...": the question copies the click, not the task it is for.
+        ui = _UI_VERB.match(_HOW_TO_RE.sub("", question.strip()).strip())
+        if ui:
+            return "off_target", f"asks how to {ui.group(0).lower()} something, not what the steps are for"
         if gives_steps(answer):
             return None  # how to do the page's task ("Starting a survey"), answered with its steps
         return "off_target", "asks how to do something, but the answer gives no step, menu path or command"
