@@ -71,8 +71,12 @@ LAYOUT_JS = """() => {
   // Wide content is fine inside a box that scrolls sideways by itself; the page must not.
   const scrollers = [...document.querySelectorAll('body *')].filter(el =>
     ['auto', 'scroll'].includes(getComputedStyle(el).overflowX) && el.scrollWidth > el.clientWidth);
+  // A chart is drawn to fit: one in a sideways scroll hides its counts beyond the window.
+  const cutCharts = scrollers.filter(el => [...el.querySelectorAll('svg')].some(svg =>
+    svg.getBoundingClientRect().right > el.getBoundingClientRect().right + 1));
   return {
     pageWidth: document.scrollingElement.scrollWidth, innerWidth,
+    cutCharts: cutCharts.map(el => el.querySelector('h2, strong')?.textContent || el.tagName),
     overlaps: overlaps.slice(0, 10), clipped: clipped.slice(0, 10),
     scrollers: scrollers.map(el => el.tagName + '.' + el.className),
   };
@@ -106,14 +110,29 @@ def shoot(page, tmp_path: Path, name: str) -> Path:
     return path
 
 
-def assert_readable_layout(page, name: str, wide: bool) -> None:
+def settled_layout(page) -> dict:
+    """The layout once it stops moving: Argilla's panels animate in, and on a loaded machine a
+    measure taken mid-transition sees text sliding over text that a person never sees."""
+    page.wait_for_load_state("networkidle")
     layout = page.evaluate(LAYOUT_JS)
+    for _ in range(20):
+        page.wait_for_timeout(250)
+        again = page.evaluate(LAYOUT_JS)
+        if again == layout:
+            break
+        layout = again
+    return layout
+
+
+def assert_readable_layout(page, name: str, wide: bool) -> None:
+    layout = settled_layout(page)
     # On a desktop window nothing should hide beside a table: a scrolled-off column goes unseen.
     assert not (wide and layout["scrollers"]), f"{name}: columns hidden in a sideways scroll: {layout['scrollers']}"
     assert layout["pageWidth"] <= layout["innerWidth"], (
         f"{name}: the page scrolls sideways ({layout['pageWidth']} px content in a "
         f"{layout['innerWidth']} px window); wide tables and charts belong in a box that scrolls by itself"
     )
+    assert not layout["cutCharts"], f"{name}: charts run out of the window: {layout['cutCharts']}"
     assert not layout["overlaps"], f"{name}: text lies on other text: {layout['overlaps']}"
     assert not layout["clipped"], f"{name}: text is cut off by its box: {layout['clipped']}"
 

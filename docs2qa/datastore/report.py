@@ -9,31 +9,30 @@ from html import escape
 from typing import Any
 from urllib.parse import urlsplit
 
-_BAR_H, _LABEL_W, _PLOT_W = 18, 230, 420
+SPLIT_HEADER = "".join(
+    f"<th>{name}</th>" for name in ("split", "rows", "pages", "question words", "answer words", "context words")
+)
 
 
 def bar_chart(title: str, counts: dict[str, int], note: str = "") -> str:
-    """Horizontal bars, one per key, labelled with their count."""
+    """Horizontal bars, one per key, labelled with their count. Label and bar are cells of a CSS
+    grid, so the bars take the width left and the text keeps its size on a narrow window; each
+    bar is an SVG stretched to its share of the cell, less room for the count beside it."""
     items = [(str(k), v) for k, v in counts.items()]
     if not items:
         return f"<section><h2>{escape(title)}</h2><p class=empty>nothing to show</p></section>"
     top = max(v for _, v in items) or 1
-    height = _BAR_H * len(items) + 4
-    bars = []
-    for i, (label, value) in enumerate(items):
-        y = i * _BAR_H + 2
-        width = max(1, round(_PLOT_W * value / top))
-        bars.append(
-            f'<text x="{_LABEL_W - 6}" y="{y + 13}" text-anchor="end">{escape(_short(label))}</text>'
-            f'<rect x="{_LABEL_W}" y="{y}" width="{width}" height="{_BAR_H - 4}"><title>{escape(label)}: {value}</title></rect>'
-            f'<text x="{_LABEL_W + width + 4}" y="{y + 13}">{value}</text>'
-        )
-    svg = (
-        f'<svg role="img" aria-label="{escape(title)}" width="{_LABEL_W + _PLOT_W + 60}" height="{height}">'
-        + "".join(bars)
-        + "</svg>"
+    cells = "".join(
+        f'<span class=label title="{escape(label)}">{escape(_short(label))}</span>'
+        '<div><svg viewBox="0 0 1 1" preserveAspectRatio="none" '
+        f'style="width:calc((100% - 4em) * {value / top:.4f} + 1px)">'
+        f'<rect width="1" height="1"><title>{escape(label)}: {value}</title></rect></svg>{value}</div>'
+        for label, value in items
     )
-    return f"<section><h2>{escape(title)}</h2>{svg}{f'<p>{escape(note)}</p>' if note else ''}</section>"
+    return (
+        f'<section><h2>{escape(title)}</h2><div class=bars role=img aria-label="{escape(title)}">{cells}</div>'
+        f"{f'<p>{escape(note)}</p>' if note else ''}</section>"
+    )
 
 
 def _short(label: str, width: int = 34) -> str:
@@ -55,12 +54,15 @@ def histogram(values: list[int], bins: int = 10) -> dict[str, int]:
 # a section), never the whole page.
 _STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222;padding:0 1em;
 overflow-wrap:break-word}
-h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}svg text{font-size:12px;fill:#333}
+h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}
 svg rect{fill:#4c78a8}table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}section{overflow-x:auto}
 .empty{color:#888}.warn{color:#a33;font-weight:bold}
 .alarm{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6em;font-weight:bold}
-table.rows td,table.rows th{text-align:left;vertical-align:top}"""
+table.rows td,table.rows th{text-align:left;vertical-align:top}
+.bars{display:grid;grid-template-columns:max-content minmax(6em,1fr);gap:2px 6px;font-size:12px;align-items:center;
+max-width:710px}.bars .label{text-align:right;color:#333}.bars div{display:flex;align-items:center;gap:4px}
+.bars svg{display:block;height:14px;flex:none}"""
 
 
 def _filtering(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
@@ -196,7 +198,7 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], splits: dict[str, li
 <p>Content id <code>{escape(manifest["content_id"])}</code>, exported {escape(manifest["created_at"])}.
 {"" if curated else "<span class=warn>Not human-curated.</span> " + escape(manifest.get("curation_note", ""))}
 {stats["leakage_removed"]} pair(s) removed from validation/test as near-duplicates of training.</p>
-<table><tr><th>split</th><th>rows</th><th>pages</th><th>question words</th><th>answer words</th><th>context words</th></tr>
+<table><tr>{SPLIT_HEADER}</tr>
 {table}</table>
 {"".join(sections)}
 </body></html>
