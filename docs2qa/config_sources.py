@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 DEFAULT = "default"
 
@@ -20,7 +21,7 @@ class Layer:
     """One file's own keys (its `defaults:` removed) and the files that named it in theirs."""
 
     source: str
-    data: dict
+    data: dict[str, Any]
     included_by: tuple[str, ...] = ()  # empty for the config file itself
 
     @property
@@ -28,7 +29,7 @@ class Layer:
         return bool(self.included_by)
 
 
-def replace(sources: dict[str, str], dotted: str, value, source: str) -> None:
+def replace(sources: dict[str, str], dotted: str, value: object, source: str) -> None:
     """`dotted` now holds `value` whole (a --set, or a value where a section was): every leaf
     under it comes from `source`."""
     for key in [k for k in sources if k == dotted or k.startswith(dotted + ".")]:
@@ -40,7 +41,9 @@ def replace(sources: dict[str, str], dotted: str, value, source: str) -> None:
         sources[dotted] = source
 
 
-def merge(sources: dict[str, str], base: Mapping, top: Mapping, source: str, prefix: str = "") -> None:
+def merge(
+    sources: dict[str, str], base: Mapping[str, Any], top: Mapping[str, Any], source: str, prefix: str = ""
+) -> None:
     """The sources after `deep_merge(base, top)`: sections merge key by key, anything else replaces."""
     for key, value in top.items():
         dotted = f"{prefix}{key}"
@@ -50,7 +53,7 @@ def merge(sources: dict[str, str], base: Mapping, top: Mapping, source: str, pre
             replace(sources, dotted, value, source)
 
 
-def leaves(values: Mapping, prefix: str = "") -> list[str]:
+def leaves(values: Mapping[str, Any], prefix: str = "") -> list[str]:
     """Dotted keys of the values that are not sections (an empty section is a value)."""
     keys = []
     for key, value in values.items():

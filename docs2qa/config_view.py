@@ -6,7 +6,8 @@ a value with no comment is the default, so the values someone chose stand out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 import yaml
 
@@ -16,15 +17,18 @@ from docs2qa.config_sources import DEFAULT
 COLUMN = 48
 
 
-def annotated_yaml(values: Mapping, sources: Mapping[str, str], inherited: Mapping[str, str]) -> str:
+def annotated_yaml(values: Mapping[str, Any], sources: Mapping[str, str], inherited: Mapping[str, str]) -> str:
     chosen = {source for source in sources.values() if source != DEFAULT}
     if len(chosen) == 1 and DEFAULT not in sources.values():  # e.g. a run folder's config.yaml
-        return f"# every value from {chosen.pop()}\n" + yaml.safe_dump(dict(values), sort_keys=False)
+        dumped: str = yaml.safe_dump(dict(values), sort_keys=False)
+        return f"# every value from {chosen.pop()}\n" + dumped
     header = "# where each value came from: a file or --set; a value without a comment is the default\n"
     return header + "".join(_lines(values, sources, inherited, "", 0))
 
 
-def _lines(values: Mapping, sources: Mapping[str, str], inherited: Mapping[str, str], prefix: str, depth: int):
+def _lines(
+    values: Mapping[str, Any], sources: Mapping[str, str], inherited: Mapping[str, str], prefix: str, depth: int
+) -> Iterator[str]:
     indent = "  " * depth  # not the dots of the prefix: a key such as a model name may hold dots
     for key, value in values.items():
         dotted = f"{prefix}{key}"
