@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from itertools import combinations
 
 from docs2qa.curation.review_policy import HUMAN, Vote, submitted
@@ -48,7 +48,7 @@ def cohen_kappa(a: Sequence[Hashable], b: Sequence[Hashable]) -> float | None:
     return (observed - expected) / (1 - expected)
 
 
-def agreement(votes_by_record: dict[str, Sequence[Vote]]) -> dict:
+def agreement(votes_by_record: Mapping[str, Sequence[Vote]]) -> dict:
     """Agreement on the decision label over records with >= 2 submitted responses.
 
     percent_agreement is the mean share of agreeing annotator pairs per record (Fleiss' P-bar);
@@ -86,7 +86,7 @@ def agreement(votes_by_record: dict[str, Sequence[Vote]]) -> dict:
     return result
 
 
-def annotator_counts(votes_by_record: dict[str, Sequence[Vote]]) -> dict[str, dict]:
+def annotator_counts(votes_by_record: Mapping[str, Sequence[Vote]]) -> dict[str, dict]:
     counts: dict[str, dict] = {}
     for votes in votes_by_record.values():
         for v in votes:
