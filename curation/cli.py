@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -109,18 +109,20 @@ RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newe
 
 def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] | None) -> Path:
     """--root, else export.root of the config after --set (without -c: of the defaults after --set)."""
+    from pydantic import ValidationError
+
     from docs2qa.config import ExportConfig, apply_override, format_validation_error, load_config
 
     if root is not None:
         return root
     if config is not None:
         return Path(load_config(config, overrides or []).export.root)
-    data: dict = {}
+    data: dict[str, Any] = {}
     for assignment in overrides or []:
         apply_override(data, assignment)
     try:  # without a config file only the export section matters here
         return Path(ExportConfig.model_validate(data.get("export", {})).root)
-    except ValueError as exc:  # pydantic's ValidationError
+    except ValidationError as exc:
         problems = format_validation_error(exc, None).replace("\n  ", "\n  export.")  # keys as the user typed them
         raise ConfigError(problems, "see `docs2qa config --reference` for the export.* keys") from exc
 
@@ -149,9 +151,8 @@ def datasets_list(config: ConfigOption = None, set_: SetOption = None, root: Roo
             print(broken[-1])
             continue
         counts = " ".join(f"{s}={n}" for s, n in m["counts"].items())
-        print(
-            f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {m.get('source', '?')}  {m['created_at']}"
-        )
+        source = m.get("source", "?")
+        print(f"{m['name']}/{m['version']}  {counts}  content {m['content_id']}  {source}  {m['created_at']}")
     if broken:
         print(
             f"{len(broken)} broken: `docs2qa datasets verify NAME/VERSION` says what is wrong and what to do",

@@ -116,7 +116,10 @@ def code_version() -> dict:
 
 def curation_note(source: str, curation: dict) -> str:
     if source == "generation":
-        return "Exported straight from generation: no person reviewed these pairs; only the automatic filters below chose them."
+        return (
+            "Exported straight from generation: no person reviewed these pairs; "
+            "only the automatic filters below chose them."
+        )
     by_policy = curation.get("counts", {}).get("accepted", 0) and curation.get("demo_policy_accepted", 0)
     if by_policy:
         return (
@@ -228,7 +231,9 @@ def export(config: Config, store: RunStore) -> dict:
                 f"nothing to export from run {store.root}: the generate stage kept no pairs",
                 "see why with `docs2qa status`",
             )
-        assigned = splitting.assign(rows, cfg.split_by, cfg.ratios, cfg.seed)
+        # splits.assign takes dict[str, float]; a dict keyed by the config's split-name Literal is not one (invariant).
+        ratios: dict[str, float] = dict(cfg.ratios.items())
+        assigned = splitting.assign(rows, cfg.split_by, ratios, cfg.seed)
         clean, leaked = splitting.remove_leakage(
             assigned, cfg.embedding_model, cfg.leakage_question_threshold, cfg.leakage_context_threshold
         )

@@ -7,11 +7,22 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+# typer exports only the base of its vendored click errors (TyperException); show() and a usage
+# error's ctx are on these subclasses, the ones typer's own main() catches. Loaded by `import typer`.
+from typer._click.exceptions import ClickException, UsageError
+
 from docs2qa.errors import ConfigError, Docs2qaError
+
+if TYPE_CHECKING:
+    from typer._click.core import Context
+
+    from docs2qa.config import ConfigBase
+    from docs2qa.pipeline import Manifest, Stage
+    from docs2qa.store import RunStore
 
 # -h works wherever --help does: click passes the option names down to every subcommand.
 _HELP_OPTIONS = {"help_option_names": ["-h", "--help"]}
@@ -54,7 +65,7 @@ SetOption = Annotated[
 RunOption = Annotated[Path | None, typer.Option("--run", help="Run folder (default: runs/<config name>).")]
 
 
-def _load(config_path: Path | None, overrides: list[str] | None):
+def _load(config_path: Path | None, overrides: list[str] | None) -> ConfigBase:
     from docs2qa.config import load_config
 
     if config_path is None:
@@ -62,7 +73,9 @@ def _load(config_path: Path | None, overrides: list[str] | None):
     return load_config(config_path, overrides or [])
 
 
-def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Path | None):
+def _open_run(
+    config_path: Path | None, overrides: list[str] | None, run_dir: Path | None
+) -> tuple[ConfigBase, RunStore]:
     from docs2qa.store import RunStore
 
     config = _load(config_path, overrides)
@@ -81,7 +94,7 @@ def _open_run(config_path: Path | None, overrides: list[str] | None, run_dir: Pa
     return config, store
 
 
-def _report(stage, manifest: dict) -> None:
+def _report(stage: Stage, manifest: Manifest) -> None:
     """The run summary of one stage: counts, drops by reason, time, then what its describe() adds."""
     from rich.console import Console
 
@@ -102,13 +115,15 @@ def _report(stage, manifest: dict) -> None:
         console.print(f"  {note}")
 
 
-def _stage_command(stage) -> None:
+def _stage_command(stage: Stage) -> None:
     """`docs2qa <stage>` from the stage's declaration: -c/--set/--run plus the options it declares."""
     import inspect
 
     options = {option.param: option for option in stage.options}
 
-    def command(config: Path | None = None, set_: list[str] | None = None, run: Path | None = None, **extra) -> None:
+    def command(
+        config: Path | None = None, set_: list[str] | None = None, run: Path | None = None, **extra: Any
+    ) -> None:
         overrides = [
             *(set_ or []),
             *(
@@ -266,7 +281,7 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
             console.print(f"            {note}")
 
 
-def _context_named_in(argv: list[str]):
+def _context_named_in(argv: list[str]) -> Context:
     """A context of the deepest command that argv names, to print that command's usage line."""
     from typer.core import TyperGroup
 
@@ -300,15 +315,15 @@ def main() -> None:
 
 
 def _main() -> None:
-    # typer (0.26+) vendors click: its errors derive from typer.TyperException (0.28+), not from click's classes.
+    # typer (0.26+) vendors click: its errors are typer's ClickException (a TyperException, 0.28+), not click's classes.
     try:
         register_stage_commands()
         code = app(prog_name=_prog_name(), standalone_mode=False)
     except Docs2qaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(1)
-    except typer.TyperException as exc:  # usage errors (exit 2) print the usage line and the problem
-        if getattr(exc, "ctx", False) is None:  # the parser raises some (`-c` without a value) without their command
+    except ClickException as exc:  # usage errors (exit 2) print the usage line and the problem
+        if isinstance(exc, UsageError) and exc.ctx is None:  # the parser raises some (`-c` without a value) bare
             exc.ctx = _context_named_in(sys.argv[1:])
         exc.show()
         sys.exit(exc.exit_code)

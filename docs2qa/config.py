@@ -10,6 +10,7 @@ import functools
 import hashlib
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -33,6 +34,23 @@ def _not_only_dots(name: str | None) -> str | None:
 
 # Names become folders (runs/<name>, <export.root>/<name>): one path part, never '.' or '..'.
 FolderName = Annotated[str, AfterValidator(_not_only_dots)]
+
+QuestionType = Literal["factual", "procedural", "conceptual", "yes_no", "unanswerable"]
+SplitName = Literal["train", "validation", "test"]
+TrainingFormat = Literal["messages", "prompt_completion", "alpaca", "sharegpt"]
+
+
+# Default factories as functions: mypy infers a lambda's dict of strings as dict[str, ...], not the Literal keys.
+def _questions_per_type() -> dict[QuestionType, int]:
+    return {"factual": 1, "procedural": 1, "conceptual": 1}
+
+
+def _split_ratios() -> dict[SplitName, float]:
+    return {"train": 0.8, "validation": 0.1, "test": 0.1}
+
+
+def _training_formats() -> list[TrainingFormat]:
+    return ["messages", "prompt_completion", "alpaca", "sharegpt"]
 
 
 class CrawlConfig(Section):
@@ -97,7 +115,8 @@ class ConvertConfig(Section):
 
     main_selector: str | None = Field(
         None,
-        description="CSS selector of the main content; default: detected (main/article/[role=main], else the page without its chrome).",
+        description="CSS selector of the main content; "
+        "default: detected (main/article/[role=main], else the page without its chrome).",
     )
     drop_selectors: list[str] = Field(
         default_factory=list, description="Extra CSS selectors to remove before conversion."
@@ -105,7 +124,8 @@ class ConvertConfig(Section):
     workers: int | None = Field(
         None,
         ge=1,
-        description="Processes that convert and chunk pages; default: the machine's cores. Output is identical for any number.",
+        description="Processes that convert and chunk pages; default: the machine's cores. "
+        "Output is identical for any number.",
     )
 
 
@@ -188,11 +208,13 @@ class GenerateConfig(Section):
         "auto",
         description="'answer_first': pick informative sentences of the chunk as answers and have the model write only "
         "their questions (grounded by construction; for small models); 'free': the model writes whole pairs. "
-        "'auto': answer_first for the embedded SmolLM2 and models named under 1B parameters (e.g. 360M, 0.5B), else free.",
+        "'auto': answer_first for the embedded SmolLM2 and models named under 1B parameters (e.g. 360M, 0.5B), "
+        "else free.",
     )
-    questions_per_type: dict[Literal["factual", "procedural", "conceptual", "yes_no", "unanswerable"], int] = Field(
-        default_factory=lambda: {"factual": 1, "procedural": 1, "conceptual": 1},
-        description="Pairs asked per chunk for each question type; 'unanswerable' asks for questions the chunk cannot answer.",
+    questions_per_type: dict[QuestionType, int] = Field(
+        default_factory=_questions_per_type,
+        description="Pairs asked per chunk for each question type; "
+        "'unanswerable' asks for questions the chunk cannot answer.",
     )
     output_format: Literal["lines", "json"] = Field(
         "lines",
@@ -222,7 +244,8 @@ class GenerateConfig(Section):
         0.4,
         ge=-1,
         le=1,
-        description="answer_first: questions whose embedding cosine with their answer is lower are off target and dropped.",
+        description="answer_first: questions whose embedding cosine with their answer is lower "
+        "are off target and dropped.",
     )
     language: str = Field("en", description="Expected language of questions and answers.")
     dedup: DedupConfig = Field(default_factory=DedupConfig)
@@ -250,7 +273,8 @@ class CurateConfig(Section):
 
     api_url: str | None = Field(
         None,
-        description="An Argilla server you run yourself; default: $ARGILLA_API_URL, else the one `curate serve` started.",
+        description="An Argilla server you run yourself; "
+        "default: $ARGILLA_API_URL, else the one `curate serve` started.",
     )
     api_key_env: str = Field(
         "ARGILLA_API_KEY", description="Environment variable holding the API key of your own server (never the key)."
@@ -290,8 +314,8 @@ class ExportConfig(Section):
     split_by: Literal["page", "section"] = Field(
         "page", description="Unit kept whole within one split: a page, or a top-level section of a page."
     )
-    ratios: dict[Literal["train", "validation", "test"], float] = Field(
-        default_factory=lambda: {"train": 0.8, "validation": 0.1, "test": 0.1},
+    ratios: dict[SplitName, float] = Field(
+        default_factory=_split_ratios,
         description="Share of pages (or sections) per split.",
     )
     seed: int = Field(0, description="Seed of the split assignment.")
@@ -318,8 +342,8 @@ class ExportConfig(Section):
         False,
         description="Put the documentation chunk in the prompt (retrieval-style) instead of answering from memory.",
     )
-    formats: list[Literal["messages", "prompt_completion", "alpaca", "sharegpt"]] = Field(
-        default_factory=lambda: ["messages", "prompt_completion", "alpaca", "sharegpt"],
+    formats: list[TrainingFormat] = Field(
+        default_factory=_training_formats,
         description="Training formats written next to the canonical rows.",
     )
     license: str = Field("other", description="License in the card's header (the docs' license, not ours).")
@@ -394,7 +418,7 @@ def stable_hash(value: Any) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def apply_override(data: dict, assignment: str) -> None:
+def apply_override(data: dict[str, Any], assignment: str) -> None:
     """`a.b.c=value`: the value is parsed as YAML, so numbers, booleans and lists work."""
     key, sep, raw = assignment.partition("=")
     if not sep or not key.strip():
@@ -424,7 +448,7 @@ def _yaml_problem(exc: Exception) -> str:
     return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if problem and mark else (problem or str(exc))
 
 
-def deep_merge(base: dict, top: dict) -> dict:
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     """`top` over `base`, section by section (a list or a value in `top` replaces base's)."""
     merged = dict(base)
     for key, value in top.items():
@@ -470,16 +494,16 @@ def config_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
     return [*layers, Layer(str(path), data)]
 
 
-def load_config(path: str | Path | None, overrides: list[str] = ()) -> ConfigBase:
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ConfigBase:
     return resolve_config(path, overrides)[0]
 
 
 def resolve_config(
-    path: str | Path | None, overrides: list[str] = ()
+    path: str | Path | None, overrides: Sequence[str] = ()
 ) -> tuple[ConfigBase, dict[str, str], dict[str, str]]:
     """The config, where each leaf value came from (dotted key -> a file, `--set` or "default"),
     and the values a later preset left to an earlier one (config_sources.inherited)."""
-    data: dict = {}
+    data: dict[str, Any] = {}
     sources: dict[str, str] = {}
     layers: list[Layer] = []
     if path is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import platform
 from pathlib import Path
+from typing import Any
 
 from docs2qa import fsio
 
@@ -33,7 +34,7 @@ def losses(log_history: list[dict]) -> dict:
     the epochs the run covered."""
     train = [[e["step"], e["loss"]] for e in log_history if "loss" in e]
     validation = [[e["step"], e["eval_loss"]] for e in log_history if "eval_loss" in e]
-    summary = next((e for e in reversed(log_history) if "train_loss" in e), {})
+    summary: dict[str, Any] = next((e for e in reversed(log_history) if "train_loss" in e), {})
     # The Trainer's own count (steps over batches per epoch): right with packing and several
     # processes, where steps * batch * accumulation / examples is not.
     epoch = next((e["epoch"] for e in reversed(log_history) if "epoch" in e), None)

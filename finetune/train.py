@@ -183,7 +183,8 @@ def build_trainer(
     from trl import SFTConfig, SFTTrainer
 
     evaluate = eval_set is not None
-    early_stopping = evaluate and cfg.early_stopping_patience is not None
+    patience = cfg.early_stopping_patience if evaluate else None  # stopping early watches the validation loss
+    early_stopping = patience is not None
     # transformers 5.x renamed gradient_checkpointing* to activation_checkpointing* and warns on the old
     # names; older releases (trl accepts >=4.56) know only the old ones.
     name = (
@@ -231,8 +232,8 @@ def build_trainer(
         dataloader_num_workers=0,
     )
     all_callbacks = [step_progress(), *(callbacks or [])]
-    if early_stopping:
-        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=cfg.early_stopping_patience))
+    if patience is not None:
+        all_callbacks.append(EarlyStoppingCallback(early_stopping_patience=patience))
     trainer = SFTTrainer(
         model=model,
         args=args,
@@ -248,6 +249,7 @@ def build_trainer(
     # trl stores the adapter of a quantised model in bf16, but a checkpoint is loaded back in
     # fp32, so a resumed run drifted from an uninterrupted one. fp32 adapter weights (bf16
     # autocast still does the maths on a GPU) make resume exact; they are a few MB.
+    assert trainer.model is not None, "Trainer holds the model it was given (None only with model_init)"
     for param in trainer.model.parameters():
         if param.requires_grad:
             param.data = param.data.float()

@@ -49,7 +49,8 @@ class EvalConfig(Section):
     torch_threads: int | None = Field(
         None,
         ge=1,
-        description="CPU threads for generation; default: torch's choice. On a CPU shared with other jobs, 1 avoids thrashing.",
+        description="CPU threads for generation; default: torch's choice. "
+        "On a CPU shared with other jobs, 1 avoids thrashing.",
     )
     examples_in_report: int = Field(10, ge=0, description="Rows in each 'tuning helped' / 'tuning hurt' table.")
     choices: int = Field(

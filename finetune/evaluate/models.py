@@ -10,9 +10,12 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from docs2qa.errors import Docs2qaError, require
+
+if TYPE_CHECKING:
+    from torch import nn
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 
@@ -123,7 +126,10 @@ def load_peft_model(tuned: TunedModel, dtype: str, quantize: str, device: str):
         options["device_map"] = {"": device}
     base = AutoModelForCausalLM.from_pretrained(tuned.base_path, **options)
     if quantize == "none":
-        base.to(device)
+        # Called as a torch Module: transformers declares its `to` through functools.wraps, whose
+        # type (typeshed's _Wrapped) mypy does not bind to the instance. The call is the same.
+        module: nn.Module = base
+        module.to(device)
     elif quantize == "4bit":
         from docs2qa.finetune.model import choose_cpu_4bit_path
 

@@ -44,8 +44,7 @@ def score(
                 "output_tokens": generations[name][i].output_tokens,
             }
         row = example_row(example, outputs)
-        item = choices["items"][i] if choices else None
-        if item is not None:
+        if choices and (item := choices["items"][i]) is not None:
             row["choice"] = {"options": list(item.options), "gold": item.gold}
             for name in variants:
                 option_scores = choices["scores"][name][i]
