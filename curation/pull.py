@@ -46,7 +46,9 @@ def collect(cfg, run_name: str, api_url: str, api_key: str) -> tuple[list[dict],
     client = argilla_api.connect(api_url, api_key)
     name = dataset_name(cfg, run_name)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        # A missing workspace or dataset is an expected answer (the error below says what to do);
+        # any other warning still shows.
+        warnings.filterwarnings("ignore", "(Workspace|Dataset) with name .* not found", UserWarning)
         workspace = client.workspaces(cfg.workspace)
         dataset = client.datasets(name=name, workspace=workspace) if workspace else None
     if dataset is None:
