@@ -31,8 +31,8 @@ class _WarningClient:
     """Answers the workspace lookup as argilla 2 does for a missing one, plus another warning."""
 
     def workspaces(self, name: str) -> None:
-        warnings.warn(f"Workspace with name {name!r} not found.", UserWarning)
-        warnings.warn("the server's API version is older than this client's", UserWarning)
+        warnings.warn(f"Workspace with name {name!r} not found.", UserWarning, stacklevel=2)
+        warnings.warn("the server's API version is older than this client's", UserWarning, stacklevel=2)
 
 
 def test_other_warnings_of_the_lookup_still_show(monkeypatch):
