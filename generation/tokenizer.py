@@ -37,10 +37,9 @@ class TokenCounter:
         self.additive = _splits_at_whitespace(tokenizer)
         # Such a tokenizer merges only inside pre-tokenizer pieces, so a text's count is the sum
         # of its pieces' counts; docs repeat their words, so few pieces are ever tokenized.
-        # Text holding an added (special) token is matched whole by the tokenizer: counted whole.
+        # Text holding an added token is cut there before pre-tokenizing: counted whole.
         self._pieces: dict[str, int] = {}
-        added = [a.content for a in tokenizer.get_added_tokens_decoder().values() if a.content]
-        self._added_re = re.compile("|".join(map(re.escape, added))) if added else None
+        self._added_re = _added_tokens_re(tokenizer)
 
     def count(self, text: str) -> int:
         cached = self._cache.get(text)
@@ -102,17 +101,22 @@ class TokenCounter:
         whole = []
         for k, parts in enumerate(parts_list):
             if out[k] == -1:
-                out[k] = sum(self.count(t) for t in parts[::2]) + sum(map(self._separator, parts[1::2]))
+                seps = zip(parts[1::2], parts[2::2], strict=True)
+                out[k] = sum(self.count(t) for t in parts[::2]) + sum(self._separator(s, t) for s, t in seps)
             else:
                 whole.append(k)
         for k, n in zip(whole, self.count_many(["".join(parts_list[k]) for k in whole])):
             out[k] = n
         return out
 
-    def _separator(self, sep: str) -> int:
+    def _separator(self, sep: str, after: str) -> int:
         # Before text, a whitespace run is split off its last character ("\n\n" + "x" is
-        # "\n", "\n", "x"), so it is not counted as it would be alone.
-        return self.count(sep[:-1]) + self.count(sep[-1]) if len(sep) > 1 else self.count(sep)
+        # "\n", "\n", "x"), so it is not counted as it would be alone. Before an added token
+        # it is: the tokenizer cuts the text at added tokens first, so the run ends its piece
+        # of text ("\n\n" + "<|im_start|>" is "\n\n", "<|im_start|>").
+        if len(sep) == 1 or (self._added_re is not None and self._added_re.match(after)):
+            return self.count(sep)
+        return self.count(sep[:-1]) + self.count(sep[-1])
 
     def offsets(self, text: str) -> list[tuple[int, int]]:
         """Character span of each token in `text`."""
@@ -165,6 +169,14 @@ def _clean_join(parts: list[str]) -> bool:
         and all(t and not t[0].isspace() and not t[-1].isspace() for t in texts)
         and all(s and s.count("\n") == len(s) for s in seps)
     )
+
+
+def _added_tokens_re(tok) -> re.Pattern[str] | None:
+    """Matches the added tokens that `tok` cuts text at before pre-tokenizing (special ones are
+    read as plain text when its encode_special_tokens is set)."""
+    plain = getattr(tok, "encode_special_tokens", False)
+    added = [a.content for a in tok.get_added_tokens_decoder().values() if a.content and not (a.special and plain)]
+    return re.compile("|".join(map(re.escape, added))) if added else None
 
 
 def _splits_at_whitespace(tok) -> bool:

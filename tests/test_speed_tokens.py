@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from docs2qa.config import ChunkConfig
@@ -86,6 +86,9 @@ def _direct(counter, text: str) -> int:
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(parts_list=st.lists(joins(), min_size=1, max_size=5))
+# Found by hypothesis: the tokenizer cuts text at an added token first, so a newline run before
+# one is counted as alone ("\n\n" is one SmolLM2 token), not as before text ("\n", "\n").
+@example(parts_list=[["tide", "\n\n", "<|im_start|>"]])
 def test_joined_counts_equal_counting_the_joined_text(tiny, parts_list):
     smollm2 = _smollm2()
     for counter in (smollm2, tiny):

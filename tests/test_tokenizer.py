@@ -110,3 +110,40 @@ def test_embedded_smollm2_builds_once_then_loads_from_cache(monkeypatch):
     tk._LOADED.clear()
     assert tk.load_token_counter("embedded:smollm2").count(sentence) == n
     assert cached.stat().st_mtime_ns == before
+
+
+def _tokenizer_with_added_tokens(encode_special_tokens: bool):
+    """Byte-level BPE that knows "\n\n" as one token, with a special and a plain added token."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=400,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        special_tokens=["<|im_start|>"],
+        show_progress=False,
+    )
+    tok.train_from_iterator(["tide pool\n\nshore crab\n\n\n- kelp buoy\n\n"] * 50, trainer)
+    tok.add_tokens(["<tool>"])
+    tok.encode_special_tokens = encode_special_tokens
+    return tok
+
+
+@pytest.mark.parametrize("encode_special_tokens", [False, True])
+def test_newlines_before_an_added_token_are_counted_as_the_tokenizer_cuts_them(encode_special_tokens):
+    """The tokenizer cuts text at added tokens before its pre-tokenizer runs, so a newline run
+    just before one ends a piece of text: "\n\n" is one token there, two ("\n", "\n") before a
+    word. With encode_special_tokens a special token is plain text and the run is cut as usual."""
+    counter = tk.TokenCounter(_tokenizer_with_added_tokens(encode_special_tokens), "added")
+    assert counter.additive
+    assert counter.count("\n\n") == 1 < counter.count("\n\ntide") - counter.count("tide")
+    parts_list = [
+        ["tide", "\n\n", "<|im_start|>"],
+        ["tide", "\n\n\n", "<tool>kelp"],
+        ["<|im_start|>", "\n\n", "tide"],
+        ["kelp <tool>", "\n\n", "<|im_start|>shore", "\n\n", "buoy"],
+        ["tide", "\n\n", "pool"],
+    ]
+    direct = [len(counter._tok.encode("".join(p), add_special_tokens=False).ids) for p in parts_list]
+    assert counter.count_joined(parts_list) == direct
