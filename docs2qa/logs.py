@@ -41,6 +41,9 @@ _LIBRARY_LOGGING = ("transformers.utils.logging", "datasets.utils.logging", "hug
 _PROGRESS_SWITCHES = ("HF_HUB_DISABLE_PROGRESS_BARS", "HF_DATASETS_DISABLE_PROGRESS_BARS")
 _FILE_LAYOUT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
+# The categories the interpreter's own filters ignore whole (no message, module or line): -v shows them.
+_SILENCED_BY_DEFAULT = (DeprecationWarning, PendingDeprecationWarning, ImportWarning, ResourceWarning)
+
 _installed: dict[str, logging.Handler] = {}  # "<logger>/<role>" -> the handler added, replaced on a rerun
 _switched_off: list[str] = []  # progress switches configure() set, undone by a later -v
 
@@ -73,7 +76,7 @@ def configure(verbose: bool) -> None:
     _installed["root/terminal"].setLevel(logging.WARNING if verbose else logging.ERROR)
     if verbose:
         os.environ[VERBOSE_ENV] = "1"
-        warnings.simplefilter("default")  # every warning once per place, DeprecationWarning included
+        _show_silenced_warnings()
         for switch in _switched_off:
             os.environ.pop(switch, None)
         _switched_off.clear()
@@ -89,6 +92,17 @@ def configure(verbose: bool) -> None:
     for name in _LIBRARY_LOGGING:
         if name in sys.modules:
             _route(sys.modules[name])
+
+
+def _show_silenced_warnings() -> None:
+    """Every warning once per place, deprecations included: the interpreter's filters that ignore
+    a whole category become "default" where they stand. A filter put ahead of them on purpose
+    (-W error, PYTHONWARNINGS, pytest's filterwarnings = error) still decides first, which a
+    new filter at the front, as simplefilter("default") adds, would override."""
+    silenced = [("ignore", None, category, None, 0) for category in _SILENCED_BY_DEFAULT]
+    shown = [("default", *entry[1:]) if entry in silenced else entry for entry in warnings.filters]
+    warnings.resetwarnings()  # tells the warnings machinery that the filters changed
+    warnings.filters = shown  # swapped in as catch_warnings does, which puts its saved list back on exit
 
 
 def to_file(run_root: Path) -> Path:
