@@ -98,10 +98,14 @@ def evidence_ratio(evidence: str, chunk_text: str) -> float:
 
 
 # Phrases that only make sense to someone holding the excerpt.
-_SOURCE_NOUNS = r"(?:text|passage|context|section|document|documentation excerpt|excerpt|snippet|paragraph|chunk|article|source|above)"
+_SOURCE_NOUNS = (
+    r"(?:text|passage|context|section|document|documentation excerpt|excerpt|snippet|paragraph|chunk|article"
+    r"|source|above)"
+)
 _NOT_STANDALONE = [
     re.compile(
-        rf"\b(?:according to|based on|from|in|per|as (?:stated|described|mentioned|shown) in)\s+(?:the|this|that|these)\s+(?:given\s+|provided\s+|above\s+)?{_SOURCE_NOUNS}\b(?!\s+of\b)",
+        r"\b(?:according to|based on|from|in|per|as (?:stated|described|mentioned|shown) in)"
+        rf"\s+(?:the|this|that|these)\s+(?:given\s+|provided\s+|above\s+)?{_SOURCE_NOUNS}\b(?!\s+of\b)",
         re.I,
     ),
     re.compile(r"\bthis\s+(?:text|passage|section|document|excerpt|snippet|paragraph|chunk|article)\b", re.I),

@@ -87,7 +87,7 @@ def similar_pairs(embeddings: np.ndarray, threshold: float) -> tuple[np.ndarray,
     x = np.ascontiguousarray(embeddings, dtype=np.float32)
     n, d = x.shape
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    x = x / np.where(norms > 0, norms, 1)  # tolerate slightly unnormalised input
+    x = (x / np.where(norms > 0, norms, 1)).astype(np.float32)  # tolerate slightly unnormalised input
 
     # Principal axes of the uncentred second moment: the rotation that packs the most
     # dot-product mass into the leading coordinates.

@@ -70,7 +70,8 @@ def parse_pairs_lines(text: str) -> list[dict]:
     fields = _fields(text, _PAIR_RE)
     if not fields:
         raise ParseError("no 'Q:' / 'A:' / 'EVIDENCE:' lines found")
-    pairs, current = [], None
+    pairs: list[dict[str, str]] = []
+    current: dict[str, str] | None = None
     expected = {"Q": "question", "A": "answer", "EVIDENCE": "evidence"}
     for label, value in fields:
         if label == "Q":
@@ -87,6 +88,7 @@ def parse_pairs_lines(text: str) -> list[dict]:
         if label == "EVIDENCE" and "answer" not in current:
             raise ParseError(f"pair {len(pairs) + 1} has 'EVIDENCE:' before 'A:'")
         current[key] = value
+    assert current is not None  # fields is non-empty and its first label was checked above
     _finish_pair(current, len(pairs) + 1)
     pairs.append(current)
     return [{"question": p["question"], "answer": p["answer"], "evidence": _empty(p["evidence"])} for p in pairs]

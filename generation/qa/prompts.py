@@ -153,8 +153,10 @@ _CRITERIA = """Score each criterion from 1 (bad) to 5 (excellent):
 - GROUNDED: every claim in the answer is supported by the documentation excerpt.
 - CORRECT: the answer is correct and complete for the question.
 - USEFUL: a real user of this documentation would plausibly ask this question.
-- STANDALONE: the question makes sense without seeing the excerpt (it names the product or feature, and does not say "the text" or "this section").
-Then give a verdict: keep (good as is), revise (the question is good but the answer needs fixing; write the fixed answer) or drop (not worth fixing)."""
+- STANDALONE: the question makes sense without seeing the excerpt (it names the product or \
+feature, and does not say "the text" or "this section").
+Then give a verdict: keep (good as is), revise (the question is good but the answer needs \
+fixing; write the fixed answer) or drop (not worth fixing)."""
 
 _CRITIQUE_LINES = """{criteria}
 

@@ -42,7 +42,7 @@ class JudgeUnits(CritiqueQA):
     def outputs(self) -> list[str]:
         return ["judgements"]
 
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+    def process(self, inputs: StepInput) -> StepOutput:
         flat, owners = [], []
         for position, row in enumerate(inputs):
             for pair in row.get("pairs") or []:
@@ -79,7 +79,7 @@ class QuestionUnits(WriteQuestion):
     def outputs(self) -> list[str]:
         return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
 
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+    def process(self, inputs: StepInput) -> StepOutput:
         from docs2qa.generation.qa.answer_first import opening
 
         flat = [
@@ -133,7 +133,7 @@ class JournalUnits(Step):
     def outputs(self) -> list[str]:
         return ["unit"]
 
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+    def process(self, inputs: StepInput) -> StepOutput:
         records = [
             {
                 "unit": row["unit"],

@@ -45,7 +45,7 @@ class _StrictTask(Task):
             return {**self._empty, "parse_error": str(exc), "raw_output": output}
         return {**parsed, "parse_error": None, "raw_output": None}
 
-    def process(self, inputs: StepInput) -> StepOutput:  # type: ignore[override]
+    def process(self, inputs: StepInput) -> StepOutput:
         # One conversation per (row, generation) so each generation is retried on its own.
         rows = [row for row in inputs for _ in range(self.num_generations)]
         conversations = [self.format_input(row) for row in rows]
@@ -76,7 +76,9 @@ class _StrictTask(Task):
 
         results = []
         for i, row in enumerate(rows):
-            output = dict(last[i])
+            reply = last[i]
+            assert reply is not None  # the first attempt covers every row
+            output = dict(reply)
             output["generations"] = (output.get("generations") or [None])[:1]
             output["statistics"] = {key: [value] for key, value in totals[i].items()}
             formatted = self._format_outputs(output, row)[0]
