@@ -100,7 +100,7 @@ def _report(stage: Stage, manifest: Manifest) -> None:
 
     described = stage.describe(manifest)
     counts = manifest["counts"]
-    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items()) or "done"
+    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items()) or described.product or "done"
     reasons = ", ".join(f"{reason} {n}" for reason, n in counts["dropped"].items())
     dropped = f"{sum(counts['dropped'].values())} dropped" + (f" ({reasons})" if reasons else "")
     if described.dropped is not None:

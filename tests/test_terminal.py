@@ -239,3 +239,20 @@ def test_a_resumed_stage_summary_says_the_time_of_the_runs_it_resumed(capsys):
     assert "generate: 12 in -> 10 pairs; 0 dropped in 15.9s (+1140.0s in the earlier runs it resumed)" in (
         capsys.readouterr().err
     )
+
+
+def test_a_stage_without_tables_says_what_it_made_not_done(capsys):
+    """push, pull, export, finetune and eval write no tables: their line names the product the
+    recap and `status` name, instead of `-> done`."""
+    from docs2qa.cli import _report
+    from docs2qa.pipeline import stage_named
+
+    manifest = {
+        "stage": "push",
+        "counts": {"in": 6, "out": {}, "dropped": {}},
+        "wall_s": 12.8,
+        "argilla": {"records": 6, "url": "http://127.0.0.1:6900/dataset/d1/annotation-mode"},
+    }
+    _report(stage_named("push"), manifest)
+    err = capsys.readouterr().err
+    assert "push: 6 in -> 6 records in Argilla; 0 dropped in 12.8s" in err and "done" not in err
