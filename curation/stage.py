@@ -86,9 +86,23 @@ def _describe_push(manifest: Manifest) -> Description:
 
 
 def _describe_pull(manifest: Manifest) -> Description:
+    """Who decided: the demo policy's acceptances are not a review, so they are never counted
+    with people's, and pending is always said (0 pending after nobody looked reads the same
+    as 0 pending after everyone did, unless the deciders are named)."""
     snapshot = manifest.get("snapshot", {})
-    accepted = snapshot.get("counts", {}).get("accepted", 0)
-    return Description(product=f"snapshot {snapshot.get('id')} ({accepted} accepted)")
+    counts = snapshot.get("counts", {})
+    demo = snapshot.get("demo_policy_accepted", 0)
+    people = counts.get("accepted", 0) - demo
+    parts = [f"{people} accepted by people"] if people or not demo else []
+    if demo:
+        parts.append(f"{demo} accepted by the demo policy (not a person)")
+    parts += [
+        f"{counts[status]} {status}"
+        for status in ("rejected", "needs-edit", "disputed", "discarded")
+        if counts.get(status)
+    ]
+    parts.append(f"{counts.get('pending', 0)} pending")
+    return Description(product=f"snapshot {snapshot.get('id')}: " + ", ".join(parts))
 
 
 def _describe_export(manifest: Manifest) -> Description:
