@@ -368,9 +368,9 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 raise Docs2qaError("the generation pipeline finished no unit", "see the distilabel log above")
 
         current = _current(complete, units)
+        # An uninformative judge is said once, by the stage's summary (_describe_generate in
+        # generation/stages.py), which `status` repeats; the manifest keeps judge_health.
         pairs, dropped, health = assemble(units, current, gen, labels, judge_hash, embed=_embedder(gen))
-        if health["informative"] is False:
-            print(f"WARNING: the judge is uninformative: {health['reason']}", file=sys.stderr)
         pairs, duplicates = remove_near_duplicates(pairs, gen)
         ledger = tokens_used(current)
         return StageResult(

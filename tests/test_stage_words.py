@@ -3,7 +3,11 @@ demo policy), what a stage without tables made, how to go on. Fast: manifests wr
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from docs2qa.pipeline import stage_named
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _pull(counts: dict[str, int], demo: int) -> str:
@@ -22,3 +26,22 @@ def test_pull_counts_people_apart_from_the_demo_policy():
         "snapshot 1a11: 2 accepted by people, 1 accepted by the demo policy (not a person), 1 rejected, 2 pending"
     )
     assert _pull({"pending": 4}, demo=0) == "snapshot 1a11: 0 accepted by people, 4 pending"
+
+
+def test_an_uninformative_judge_is_warned_about_once(tmp_path, monkeypatch, capsys):
+    """The generate body printed the warning and the stage summary said it again."""
+    from docs2qa.cli import _report
+    from docs2qa.config import load_config
+    from docs2qa.generation import generate
+    from docs2qa.records import Chunk
+    from docs2qa.store import RunStore, StageResult
+
+    config = load_config(ROOT / "configs" / "demo.yaml", [])
+    store = RunStore(tmp_path / "run")
+    store.run_stage("chunk", "h", [], lambda stage: StageResult({"chunks": ([], Chunk)}, 0))
+    health = {"informative": False, "reason": "it scored every pair below min_score"}
+    monkeypatch.setattr(generate, "assemble", lambda *args, **kwargs: ([], [], health))
+    monkeypatch.setattr(generate, "remove_near_duplicates", lambda pairs, gen: (pairs, []))
+    manifest = generate.generate(config, store)
+    _report(stage_named("generate"), manifest)
+    assert capsys.readouterr().err.count("the judge is uninformative") == 1
