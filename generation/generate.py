@@ -183,6 +183,13 @@ def _child_logs_to_file() -> bool:
     return log_file() is not None and not verbose()
 
 
+def _pipeline_log() -> str:
+    """Where the pipeline's own log (distilabel's lines, its tracebacks) went."""
+    from docs2qa.logs import log_file
+
+    return f"the pipeline's log in {log_file()}" if _child_logs_to_file() else "the pipeline's log above"
+
+
 def _output_to_run_log() -> None:
     """In the pipeline process: fds 1 and 2 to the run log, so the step processes it forks
     write there too (our own progress and errors are the parent's)."""
@@ -365,7 +372,7 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 watcher.join()
             if len(_current(journal.finished_units(folder), units)) == len(units) - len(pending):
                 # Without this a unit that can never finish would be retried forever.
-                raise Docs2qaError("the generation pipeline finished no unit", "see the distilabel log above")
+                raise Docs2qaError("the generation pipeline finished no unit", f"see {_pipeline_log()}")
 
         current = _current(complete, units)
         # An uninformative judge is said once, by the stage's summary (_describe_generate in

@@ -45,3 +45,29 @@ def test_an_uninformative_judge_is_warned_about_once(tmp_path, monkeypatch, caps
     manifest = generate.generate(config, store)
     _report(stage_named("generate"), manifest)
     assert capsys.readouterr().err.count("the judge is uninformative") == 1
+
+
+def test_a_pipeline_that_finishes_no_unit_points_at_the_run_log(tmp_path, monkeypatch):
+    """Its output goes to runs/<name>/logs/run.log (not the terminal) unless -v."""
+    import pytest
+
+    from docs2qa import logs
+    from docs2qa.config import load_config
+    from docs2qa.errors import Docs2qaError
+    from docs2qa.generation import generate
+    from docs2qa.records import Chunk
+    from docs2qa.store import RunStore, StageResult
+
+    config = load_config(ROOT / "configs" / "demo.yaml", [])
+    store = RunStore(tmp_path / "run")
+    store.run_stage("chunk", "h", [], lambda stage: StageResult({"chunks": ([], Chunk)}, 0))
+    unit = type("U", (), {"key": "u1"})()
+    monkeypatch.setattr(generate, "plan_units", lambda *args: ([unit], []))
+    monkeypatch.setattr(generate, "_run_pipeline", lambda *args: None)  # a pipeline that journals nothing
+    run_log = logs.to_file(store.root)
+    try:
+        with pytest.raises(Docs2qaError) as raised:
+            generate.generate(config, store)
+    finally:
+        logs.close_file()
+    assert f"see the pipeline's log in {run_log}" in str(raised.value) and "above" not in str(raised.value)
