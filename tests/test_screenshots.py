@@ -6,6 +6,7 @@ or off screen, text cut off or lying on other text, a blank picture."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -161,6 +162,9 @@ def dataset_report(root: Path) -> Path:
     for i, row in enumerate(train):
         row["page_id"] = f"p{i % 4}"
         row["url"] = f"{DOCS}/administration/workspaces-and-permissions/section-{i % 4}"
+        # A real anchor: the page's URL and its heading's long slug, one unbroken token.
+        row["anchor_url"] = f"{row['url']}#getting-started-with-workspaces-and-permissions-{i}"
+        row["curation"] = "demo-policy (not human)"
         if i % 3 == 0:
             row["answer"] = " ".join([row["answer"]] * 6)  # a long answer wraps inside its cell
     splits = {"train": train, "validation": canonical_rows("validation", 2), "test": canonical_rows("test", 3)}
@@ -213,7 +217,8 @@ def eval_results() -> dict:
     long as the report cuts them, a long adapter path: what makes a table or a chart too wide."""
     rows = []
     for i, (question, gold, qtype) in enumerate(QUESTIONS):
-        example = Example(f"q{i:02d}", question, gold, "", qtype)
+        # Real ids are 16 hex digits: one unbroken token in the examples tables.
+        example = Example(hashlib.sha256(question.encode()).hexdigest()[:16], question, gold, "", qtype)
         texts = {"base": LONG * (1 + i % 3), "tuned": gold if i % 2 else gold.split(",")[0], "ceiling": gold}
         outputs = {}
         for variant, text in texts.items():

@@ -59,7 +59,7 @@ svg rect{fill:#4c78a8}table{border-collapse:collapse;display:block;overflow-x:au
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}section{overflow-x:auto}
 .empty{color:#888}.warn{color:#a33;font-weight:bold}
 .alarm{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6em;font-weight:bold}
-table.rows td,table.rows th{text-align:left;vertical-align:top}
+table.rows td,table.rows th{text-align:left;vertical-align:top}table.rows td{overflow-wrap:anywhere}
 .bars{display:grid;grid-template-columns:max-content minmax(6em,1fr);gap:2px 6px;font-size:12px;align-items:center;
 max-width:710px}.bars .label{text-align:right;color:#333}.bars div{display:flex;align-items:center;gap:4px}
 .bars svg{display:block;height:14px;flex:none}"""
@@ -111,16 +111,23 @@ def _samples(stats: dict[str, Any]) -> str:
         "<tr>"
         + "".join(
             f"<td>{escape(str(r[k]))}</td>"
-            for k in ("split", "question_type", "question", "answer", "min_judge_score", "curation", "source")
+            for k in ("split", "question_type", "question", "answer", "min_judge_score", "curation")
         )
-        + "</tr>"
+        + f'<td title="{escape(r["source"])}">{escape(_page(r["source"]))}</td></tr>'
         for r in rows
     )
     return (
         f"<section><h2>Sample rows ({len(rows)} at random, seeded)</h2><table class=rows id=samples>"
         "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th>"
-        f"<th>accepted by</th><th>source</th></tr>{body}</table></section>"
+        f"<th>accepted by</th><th>source page (full URL on hover)</th></tr>{body}</table></section>"
     )
+
+
+def _page(url: str) -> str:
+    # A full URL with its heading's slug is wider than the answer beside it; the site is the
+    # same on every row, so its path and fragment are what tell rows apart.
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"#{parts.fragment}" if parts.fragment else "") if parts.netloc else url
 
 
 def _decisions(stats: dict[str, Any]) -> str:

@@ -22,12 +22,14 @@ LABELS = {
 SHOWN = {"ceiling": "open-book reference"}
 SCALE = {"judge_score": 5.0}  # the others lie in [0, 1]
 COLORS = {"base": "#8a8f98", "tuned": "#2563eb", "ceiling": "#16a34a"}
+# Cells break long tokens (16-hex ids, URLs) anywhere: break-word leaves their full width as the
+# column's minimum, and a table of them ran wider than the page.
 CSS = """
 body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem;
 overflow-wrap:break-word}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
 .scroll{overflow-x:auto;margin:.5rem 0}table{border-collapse:collapse;width:100%}
-td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left;overflow-wrap:break-word}
+td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}
 th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.text{min-width:10rem}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}
 .chart{border:1px solid #d0d7de;padding:.5rem;flex:1 1 22rem;max-width:34rem;box-sizing:border-box;min-width:0}
