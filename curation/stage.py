@@ -78,10 +78,12 @@ def _reviewed(config: Config) -> bool:
 
 
 def _describe_push(manifest: Manifest) -> Description:
+    from docs2qa.recap import next_command
+
     argilla = manifest.get("argilla", {})
     return Description(
         product=f"{argilla.get('records', '?')} records in Argilla",
-        notes=(f"review at {argilla.get('url')}, then `docs2qa curate pull`",),
+        notes=(f"review at {argilla.get('url')}, then `{next_command('curate', 'pull')}`",),
     )
 
 

@@ -82,9 +82,7 @@ def _next_step(
     overrides: list[str] | None,
     run_dir: Path | None,
 ) -> list[str]:
-    options = ["-c", str(config_path)] if config_path else []
-    options += [word for value in overrides or [] for word in ("--set", value)]
-    options += ["--run", str(run_dir)] if run_dir else []
+    options = command_options(config_path, overrides, run_dir)
     argilla = manifests.get("push", {}).get("argilla") or {}
     if not argilla.get("url"):
         return [
@@ -102,6 +100,24 @@ def _next_step(
         )
     lines.append("  then rerun " + shlex.join(["docs2qa", "run", *options]) + " to pull the decisions and export them")
     return lines
+
+
+def command_options(config_path: Path | None, overrides: list[str] | None, run_dir: Path | None) -> list[str]:
+    """The -c/--set/--run words that name the same run to a later command."""
+    options = ["-c", str(config_path)] if config_path else []
+    options += [word for value in overrides or [] for word in ("--set", value)]
+    return options + (["--run", str(run_dir)] if run_dir else [])
+
+
+def next_command(*words: str) -> str:
+    """`docs2qa WORDS` with the -c/--set/--run of the docs2qa command running now, so a hint
+    can be pasted as it is (without -c it fails); just the words outside the command line."""
+    from typer._click.globals import get_current_context
+
+    context = get_current_context(silent=True)
+    params = context.params if context is not None else {}
+    options = command_options(params.get("config"), params.get("set_"), params.get("run"))
+    return shlex.join(["docs2qa", *words, *options])
 
 
 def _username(credentials: Path) -> str:

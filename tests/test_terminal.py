@@ -256,3 +256,15 @@ def test_a_stage_without_tables_says_what_it_made_not_done(capsys):
     _report(stage_named("push"), manifest)
     err = capsys.readouterr().err
     assert "push: 6 in -> 6 records in Argilla; 0 dropped in 12.8s" in err and "done" not in err
+
+
+def test_push_says_how_to_pull_with_the_options_that_name_the_run(tmp_path, monkeypatch, capsys):
+    """`docs2qa curate pull` alone fails without -c: the hint carries the command's -c/--set/--run."""
+    from docs2qa import cli
+
+    config_path, store = _fake_run(tmp_path, argilla=True)
+    argv = ["status", "-c", str(config_path), "--set", "curate.port=6911", "--run", str(store.root)]
+    monkeypatch.setattr(sys, "argv", ["docs2qa", *argv])
+    cli.main()
+    pull = f"docs2qa curate pull -c {config_path} --set curate.port=6911 --run {store.root}"
+    assert f"review at http://127.0.0.1:6911/dataset/d1/annotation-mode, then `{pull}`" in capsys.readouterr().out
