@@ -268,14 +268,15 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
         counts = manifest["counts"]
         described = stage.describe(manifest)
         out = ", ".join(f"{n} {t}" for t, n in counts["out"].items()) or described.product or "done"
+        dropped = described.dropped if described.dropped is not None else f"{sum(counts['dropped'].values())} dropped"
         console.print(
             f"  {stage.name:<9} {state:<10} {counts['in']} in -> {out}; "
-            f"{sum(counts['dropped'].values())} dropped  [dim]{manifest['finished_at']}  "
+            f"{dropped}  [dim]{manifest['finished_at']}  "
             f"config {manifest['config_hash']}  {manifest['wall_s']:.1f}s[/]"
         )
         if state == "stale":
             console.print("            stale: " + ", ".join(stale) + " changed")
-        if counts["dropped"]:
+        if counts["dropped"] and described.dropped is None:  # else the line above gave the reasons
             console.print("            dropped: " + ", ".join(f"{r} {n}" for r, n in counts["dropped"].items()))
         for note in described.notes:
             console.print(f"            {note}")

@@ -42,9 +42,12 @@ def recap(
 
 def _made(stage: Stage, manifest: dict[str, Any]) -> str:
     counts = manifest["counts"]
-    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items()) or stage.describe(manifest).product or "done"
+    described = stage.describe(manifest)
+    out = ", ".join(f"{n} {table}" for table, n in counts["out"].items()) or described.product or "done"
     dropped = sum(counts["dropped"].values())
-    made = f"{counts['in']} in -> {out}" + (f", {dropped} dropped" if dropped else "")
+    # A stage that counts drops its own way says so (the crawl's are mostly links it skipped, not pages lost).
+    said = described.dropped if described.dropped is not None else f"{dropped} dropped" if dropped else ""
+    made = f"{counts['in']} in -> {out}" + (f", {said}" if said else "")
     seconds = f"{manifest['wall_s']:.0f}s"
     earlier = manifest.get("wall_s_earlier_runs")
     if earlier:  # resumed: this run did only the rest of the work

@@ -268,3 +268,20 @@ def test_push_says_how_to_pull_with_the_options_that_name_the_run(tmp_path, monk
     cli.main()
     pull = f"docs2qa curate pull -c {config_path} --set curate.port=6911 --run {store.root}"
     assert f"review at http://127.0.0.1:6911/dataset/d1/annotation-mode, then `{pull}`" in capsys.readouterr().out
+
+
+def test_the_crawl_says_links_skipped_not_pages_dropped_in_the_recap_and_status(tmp_path, monkeypatch, capsys):
+    from docs2qa import cli
+    from docs2qa.records import Dropped
+
+    config_path, store = _fake_run(tmp_path, argilla=False)
+    skipped = [Dropped(f"l{i}", f"https://x/{i}", "out_of_scope") for i in range(9)]
+    summary = "9 links skipped (out_of_scope 9)"
+    store.run_stage("crawl", "h", [], lambda stage: StageResult({}, 11, dropped=skipped, extra={"summary": summary}))
+    lines = recap(load_config(config_path), store, config_path, [], None).splitlines()
+    crawl = [line for line in lines if line.startswith("  crawl ")]
+    assert crawl[0].startswith(f"  crawl     11 in -> done, {summary}  [")
+    monkeypatch.setattr(sys, "argv", ["docs2qa", "status", "-c", str(config_path), "--run", str(store.root)])
+    cli.main()
+    status = capsys.readouterr().out
+    assert f"11 in -> done; {summary}  " in status and "9 dropped" not in status and "dropped: " not in status
