@@ -105,7 +105,9 @@ def _report(stage: Stage, manifest: Manifest) -> None:
     dropped = f"{sum(counts['dropped'].values())} dropped" + (f" ({reasons})" if reasons else "")
     if described.dropped is not None:
         dropped = described.dropped
-    console = Console(stderr=True, soft_wrap=True)  # paths stay whole: copyable and greppable
+    # soft_wrap: paths stay whole, copyable and greppable; highlight=False: no number painted in
+    # pieces ("1." and "6s" of "1.6s") and no URL underlined into the comma after it.
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
     earlier = manifest.get("wall_s_earlier_runs")  # a resumed stage: the interrupted runs did the rest
     resumed = f" (+{earlier:.1f}s in the earlier runs it resumed)" if earlier else ""
     console.print(

@@ -58,10 +58,20 @@ class LineTracker:
         elapsed = self._said - self._started
         rate = (self.done - self._start_count) / elapsed if elapsed > 0 else 0.0
         of = f"/{self.total}" if self.total else ""
-        parts = [f"{self.description}: {self.done}{of}", f"{rate:.2g}/s", f"elapsed {_clock(elapsed)}"]
+        parts = [f"{self.description}: {self.done}{of}", _rate(rate), f"elapsed {_clock(elapsed)}"]
         if self.total and rate > 0 and self.done < self.total:
             parts.append(f"eta {_clock((self.total - self.done) / rate)}")
         log.info(", ".join(parts))
+
+
+def _rate(per_second: float) -> str:
+    """A plain number a person reads at a glance: "230/s", "3.4/s", "0.5/min" (never "2.3e+02/s");
+    slow work (a unit a minute) per minute or hour rather than as 0.0x/s."""
+    if per_second == 0:
+        return "0/s"
+    scaled = [(per_second * seconds, unit) for seconds, unit in ((1, "s"), (60, "min"), (3600, "h"))]
+    value, unit = next((pair for pair in scaled if pair[0] >= 0.1), scaled[-1])
+    return f"{value:.0f}/{unit}" if value >= 10 else f"{value:.2g}/{unit}"
 
 
 def _clock(seconds: float) -> str:
@@ -95,5 +105,7 @@ def track(description: str, total: int | None, completed: int = 0) -> Iterator[T
         TextColumn("eta"),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=Console(stderr=True), transient=False) as progress:
+    # highlight=False: lines printed while the bar shows (the console takes over stderr) keep one
+    # colour; rich's highlighter would paint "1." and "6s" of "1.6s" apart.
+    with Progress(*columns, console=Console(stderr=True, highlight=False), transient=False) as progress:
         yield Tracker(progress, progress.add_task(description, total=total, completed=completed))

@@ -285,3 +285,35 @@ def test_the_crawl_says_links_skipped_not_pages_dropped_in_the_recap_and_status(
     cli.main()
     status = capsys.readouterr().out
     assert f"11 in -> done; {summary}  " in status and "9 dropped" not in status and "dropped: " not in status
+
+
+def test_progress_lines_give_rates_as_plain_numbers(monkeypatch, caplog):
+    """`:.2g` printed 230 units a second as "2.3e+02/s"."""
+    import logging
+
+    from docs2qa import progress
+
+    now = [0.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    said = []
+    for per_second in (230.0, 3.4, 0.07):
+        line = progress.LineTracker("units", None, 0, interval_s=3600)
+        now[0] += 100.0
+        line.advance(round(per_second * 100))
+        with caplog.at_level(logging.INFO, logger=progress.log.name):
+            line.finish()
+        said.append(caplog.records[-1].getMessage().split(", ")[1])
+    assert said == ["230/s", "3.4/s", "4.2/min"]
+
+
+def test_stage_lines_are_not_painted_in_pieces(monkeypatch, capsys):
+    """On a colour terminal rich's highlighter painted '1.' and '6s' of '1.6s' apart."""
+    from docs2qa.cli import _report
+    from docs2qa.pipeline import stage_named
+
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    manifest = {"stage": "convert", "counts": {"in": 10, "out": {"documents": 10}, "dropped": {}}, "wall_s": 1.6}
+    _report(stage_named("convert"), manifest)
+    err = capsys.readouterr().err
+    assert "\x1b[" in err  # colour is on (the stage name is bold)
+    assert ": 10 in -> 10 documents; 0 dropped in 1.6s" in err
