@@ -49,6 +49,7 @@ def curate_stop(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
 def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
     """Send the generated pairs to Argilla with the judge's suggestions (idempotent)."""
     from docs2qa.pipeline import stage_named
+    from docs2qa.recap import next_command
 
     cfg, store = _open_run(config, set_, run)
     stage = stage_named("push")
@@ -57,7 +58,7 @@ def curate_push(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
     summary = manifest["argilla"]
     print(
         f"{summary['records']} records in dataset {summary['dataset']!r} ({summary['created']} new, "
-        f"{summary['updated']} updated)\nreview them at {summary['url']}, then run `docs2qa curate pull`"
+        f"{summary['updated']} updated)\nreview them at {summary['url']}, then run `{next_command('curate', 'pull')}`"
     )
 
 
@@ -93,11 +94,14 @@ def curate_status(
     from docs2qa.curation.summary_view import print_summary
 
     cfg = _load(config, set_)  # reads Argilla only: no run folder is written
-    _, summary = collect(cfg.curate, cfg.name, *connect_or_serve(cfg.curate))
+    api_url, api_key = connect_or_serve(cfg.curate)
+    _, summary = collect(cfg.curate, cfg.name, api_url, api_key)
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        print_summary(summary)
+        from docs2qa.curation.push import review_url
+
+        print_summary(summary, url=review_url(api_url, summary["dataset"]["id"]))
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")

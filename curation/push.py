@@ -240,10 +240,15 @@ def push(
         "dataset": name,
         "dataset_id": str(dataset.id),
         "workspace": cfg.workspace,
-        "url": f"{api_url.rstrip('/')}/dataset/{dataset.id}/annotation-mode",
+        "url": review_url(api_url, str(dataset.id)),
         "created_dataset": created_dataset,
         "records": len(records),
         "created": created,
         "updated": len(records) - created,
         "wall_s": round(time.perf_counter() - t0, 3),
     }
+
+
+def review_url(api_url: str, dataset_id: str) -> str:
+    """Where people review a dataset in Argilla's UI."""
+    return f"{api_url.rstrip('/')}/dataset/{dataset_id}/annotation-mode"

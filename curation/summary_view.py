@@ -13,6 +13,10 @@ def _number(value, digits: int = 2) -> str:
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _waiting_for(needed: int) -> str:
+    return "no submitted response yet" if needed == 1 else f"fewer than {needed} submitted responses yet"
+
+
 def outcomes(summary: dict):
     from rich.table import Table
 
@@ -24,7 +28,7 @@ def outcomes(summary: dict):
         "accepted": f"{summary['demo_policy_accepted']} by the demo policy (not human)"
         if summary["demo_policy_accepted"]
         else "",
-        "pending": f"fewer than {summary['annotators_per_record']} submitted response(s)",
+        "pending": _waiting_for(summary["annotators_per_record"]),
         "disputed": "annotators disagree: another person must decide" if summary["counts"]["disputed"] else "",
     }
     for status in STATUSES:
@@ -76,8 +80,9 @@ def judge_line(summary: dict) -> str:
     return line + (f" ({judge['note']})" if judge["note"] else "")
 
 
-def print_summary(summary: dict, console=None) -> None:
-    """The summary of `curation.pull.summarize` (plus its dataset) on `console` (default: stdout)."""
+def print_summary(summary: dict, console=None, url: str | None = None) -> None:
+    """The summary of `curation.pull.summarize` (plus its dataset) on `console` (default: stdout),
+    and where to review when `url` is known."""
     from rich.console import Console
     from rich.markup import escape
 
@@ -88,6 +93,8 @@ def print_summary(summary: dict, console=None) -> None:
         f"[bold]review{where}[/]: {summary['records']} pair(s), policy {summary['policy']}, "
         f"{summary['annotators_per_record']} submitted response(s) per pair"
     )
+    if url:
+        console.print(f"review at {url}", markup=False, highlight=False)
     console.print(outcomes(summary))
     if summary["annotators"]:
         console.print(annotators(summary))

@@ -105,3 +105,15 @@ def test_nobody_has_responded_yet():
     assert "agreement: no record has 2 or more submitted responses yet" in text
     assert "judge vs people: no pair has a person's decision yet" in text
     assert cells(text)["pending"][0] == "2"
+
+
+def test_pending_says_no_response_when_one_is_needed_and_status_says_where_to_review():
+    records = [record(0, ()), record(1, (vote("alice", "accept"),))]
+    rows = [resolve_record(r, "majority", 1, None) for r in records]
+    out = io.StringIO()
+    url = "http://127.0.0.1:6900/dataset/d1/annotation-mode"
+    print_summary(summarize(rows, records, "majority", 1, None), Console(file=out, width=120, soft_wrap=True), url)
+    text = out.getvalue()
+    assert cells(text)["pending"] == ["1", "no", "submitted", "response", "yet"]  # not "fewer than 1 ..."
+    assert f"review at {url}\n" in text
+    assert "fewer than 2 submitted responses yet" in printed(summary())
