@@ -133,6 +133,29 @@ def bulk_upsert(client, dataset, records: list[dict]) -> None:
     client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
 
 
+def drop_suggestions(client, dataset_id) -> int:
+    """Remove every suggestion in the dataset (an upsert without suggestions keeps the old ones);
+    returns how many records had some."""
+    cleared, offset = 0, 0
+    while True:
+        response = client.http_client.get(
+            f"/api/v1/datasets/{dataset_id}/records",
+            params={"offset": offset, "limit": PAGE, "include": ["suggestions"]},
+        )
+        response.raise_for_status()
+        items = response.json()["items"]
+        for item in items:
+            ids = [str(s["id"]) for s in item.get("suggestions") or []]
+            if ids:
+                client.http_client.delete(
+                    f"/api/v1/records/{item['id']}/suggestions", params={"ids": ",".join(ids)}
+                ).raise_for_status()
+                cleared += 1
+        if len(items) < PAGE:
+            return cleared
+        offset += PAGE
+
+
 def _value(values: dict, question: str):
     entry = (values or {}).get(question)
     return entry.get("value") if isinstance(entry, dict) else None

@@ -38,8 +38,11 @@ def context_markdown(chunk: Chunk, anchor_url: str) -> str:
     return f"{title}\n\n{chunk.text}\n\n---\nSource: <{anchor_url}>"
 
 
-def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
-    """The record as plain data (fields, metadata, vector, suggestions), server-independent."""
+def record_dict(pair: QAPair, chunk: Chunk, vector, judge_informative: bool = True) -> dict:
+    """The record as plain data (fields, metadata, vector, suggestions), server-independent.
+    Without `judge_informative` the judge suggests nothing: a label and rating pre-filled from a
+    judge the run found uninformative would steer people toward its noise (its scores stay in
+    the metadata, where nobody takes them for an answer)."""
     scores = judge_scores(pair)
     judged = is_judged(pair)
     mean = sum(scores.values()) / len(scores) if judged else 0.0
@@ -61,7 +64,7 @@ def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
         "cluster_size": int(pair.cluster_size),
     }
     suggestions = {}  # question name -> suggestion, the shape rg.Record.from_dict takes
-    label = schema.VERDICT_TO_LABEL.get(pair.judge_verdict)
+    label = schema.VERDICT_TO_LABEL.get(pair.judge_verdict) if judge_informative else None
     if label:
         # The label's score is the judge's mean score on 0-1: how sure the judge was that
         # the pair is good, which the UI shows next to the pre-selected label.
@@ -71,7 +74,7 @@ def record_dict(pair: QAPair, chunk: Chunk, vector) -> dict:
             "agent": pair.judge_model or "judge",
             "type": "model",
         }
-    if judged:
+    if judged and judge_informative:
         rating = min(5, max(1, int(mean + 0.5)))  # half up, not banker's rounding
         suggestions[schema.Q_QUALITY] = {"value": rating, "agent": pair.judge_model or "judge", "type": "model"}
     return {
@@ -109,7 +112,9 @@ def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
     return vectors
 
 
-def build_records(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings=None) -> list[dict]:
+def build_records(
+    pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings=None, judge_informative: bool = True
+) -> list[dict]:
     """Validate the input and turn it into record dicts; raises before anything is sent."""
     if not pairs:
         raise Docs2qaError("there are no Q&A pairs to push", "run `docs2qa generate` first")
@@ -123,7 +128,7 @@ def build_records(pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], em
             "pass the chunks of the same run the pairs were generated from",
         )
     vectors = _vectors(pairs, embeddings)
-    return [record_dict(p, chunks_by_id[p.chunk_id], v) for p, v in zip(pairs, vectors)]
+    return [record_dict(p, chunks_by_id[p.chunk_id], v, judge_informative) for p, v in zip(pairs, vectors)]
 
 
 def ensure_dataset(client, cfg, name: str):
@@ -214,13 +219,15 @@ def push(
     api_url: str,
     api_key: str,
     batch_size: int = BATCH,
+    judge_informative: bool = True,
 ) -> dict:
     """Create or update the review dataset with one record per pair. Returns a summary dict:
-    dataset, dataset_id, workspace, url, created_dataset, records, created, updated, wall_s."""
+    dataset, dataset_id, workspace, url, created_dataset, records, created, updated,
+    judge_suggestions (False when the judge was uninformative), wall_s."""
     import httpx
 
     t0 = time.perf_counter()
-    records = build_records(pairs, chunks_by_id, embeddings)
+    records = build_records(pairs, chunks_by_id, embeddings, judge_informative)
     client = argilla_api.connect(api_url, api_key)
     name = dataset_name(cfg, run_name)
     dataset, created_dataset = ensure_dataset(client, cfg, name)
@@ -233,6 +240,8 @@ def push(
                 f"pushing to {name!r} stopped after {start} of {len(records)} records: {type(exc).__name__}: {exc}",
                 "push again once the server is healthy: records are keyed by pair_id, so nothing is duplicated",
             ) from exc
+    if not judge_informative:  # records pushed while the judge still counted keep its suggestions
+        argilla_api.drop_suggestions(client, dataset.id)
     # argilla-server 2.8 answers a bulk upsert without the ids it updated, so the split
     # between new and updated records comes from the dataset's size before and after.
     created = argilla_api.record_total(client, dataset.id) - before
@@ -245,6 +254,7 @@ def push(
         "records": len(records),
         "created": created,
         "updated": len(records) - created,
+        "judge_suggestions": judge_informative,
         "wall_s": round(time.perf_counter() - t0, 3),
     }
 

@@ -33,7 +33,17 @@ def push(config: Config, store: RunStore) -> Manifest:
         chunks = {c.chunk_id: c for c in store.stage("chunk").read("chunks", Chunk)}
         api_url, api_key = connect_or_serve(config.curate)
         embeddings = embed_questions([p.question for p in pairs], config.generate.dedup.model)
-        summary = push_pairs(pairs, chunks, embeddings, config.curate, config.name, api_url, api_key)
+        health = (store.stage("generate").manifest() or {}).get("judge_health") or {}
+        summary = push_pairs(
+            pairs,
+            chunks,
+            embeddings,
+            config.curate,
+            config.name,
+            api_url,
+            api_key,
+            judge_informative=health.get("informative") is not False,  # None: not assessed, still shown
+        )
         # The URL is where people review; the key is never written anywhere.
         return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
 
@@ -81,10 +91,10 @@ def _describe_push(manifest: Manifest) -> Description:
     from docs2qa.recap import next_command
 
     argilla = manifest.get("argilla", {})
-    return Description(
-        product=f"{argilla.get('records', '?')} records in Argilla",
-        notes=(f"review at {argilla.get('url')}, then `{next_command('curate', 'pull')}`",),
-    )
+    notes = [f"review at {argilla.get('url')}, then `{next_command('curate', 'pull')}`"]
+    if argilla.get("judge_suggestions") is False:
+        notes.append("no judge suggestions pre-filled: the generate stage found the judge uninformative")
+    return Description(product=f"{argilla.get('records', '?')} records in Argilla", notes=tuple(notes))
 
 
 def _describe_pull(manifest: Manifest) -> Description:
