@@ -71,3 +71,10 @@ def test_a_pipeline_that_finishes_no_unit_points_at_the_run_log(tmp_path, monkey
     finally:
         logs.close_file()
     assert f"see the pipeline's log in {run_log}" in str(raised.value) and "above" not in str(raised.value)
+
+
+def test_push_says_when_the_judge_suggested_nothing():
+    argilla = {"records": 6, "url": "http://127.0.0.1:6900/dataset/d1/annotation-mode", "judge_suggestions": False}
+    notes = stage_named("push").describe({"argilla": argilla}).notes
+    assert notes[1] == "no judge suggestions pre-filled: the generate stage found the judge uninformative"
+    assert len(stage_named("push").describe({"argilla": {**argilla, "judge_suggestions": True}}).notes) == 1
