@@ -14,26 +14,26 @@ import urllib.request
 
 from docs2qa.curation import schema
 from docs2qa.curation.review_policy import ServerRecord, Vote
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import ServiceError
 
 PAGE = 500
 
 
 def check_api_key(url: str, api_key: str, timeout_s: float = 10.0) -> str:
-    """Username the key belongs to; a clear Docs2qaError when the server or the key is wrong."""
+    """Username the key belongs to; a clear ServiceError when the server or the key is wrong."""
     req = urllib.request.Request(f"{url.rstrip('/')}/api/v1/me", headers={"X-Argilla-Api-Key": api_key})
     try:
         with urllib.request.urlopen(req, timeout=timeout_s) as resp:
             return json.load(resp)["username"]
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            raise Docs2qaError(
+            raise ServiceError(
                 f"Argilla at {url} rejected the API key (HTTP {exc.code})",
                 "use the key shown by `docs2qa curate serve`, or the one in your Argilla user settings",
             ) from exc
-        raise Docs2qaError(f"Argilla at {url} answered HTTP {exc.code} to /api/v1/me") from exc
+        raise ServiceError(f"Argilla at {url} answered HTTP {exc.code} to /api/v1/me") from exc
     except (urllib.error.URLError, OSError) as exc:
-        raise Docs2qaError(
+        raise ServiceError(
             f"cannot reach Argilla at {url}: {getattr(exc, 'reason', exc)}",
             "is the server running? `docs2qa curate serve` starts a local one",
         ) from exc
@@ -50,7 +50,7 @@ def answers_as(url: str, api_key: str, username: str) -> bool:
 
 
 def connect(api_url: str, api_key: str, timeout: int = 120):
-    """An rg.Argilla client whose credentials were checked, or a Docs2qaError saying what to do."""
+    """An rg.Argilla client whose credentials were checked, or a ServiceError saying what to do."""
     import argilla as rg
     import httpx
     from argilla._exceptions import ArgillaCredentialsError, ArgillaError
@@ -59,12 +59,12 @@ def connect(api_url: str, api_key: str, timeout: int = 120):
         # retries=1: a dead server should fail in a second, not after five reconnect attempts.
         return rg.Argilla(api_url=api_url, api_key=api_key, timeout=timeout, retries=1)
     except ArgillaCredentialsError as exc:
-        raise Docs2qaError(
+        raise ServiceError(
             f"the Argilla server at {api_url} rejected the API key",
             "use the key printed by `docs2qa curate serve` (or set the variable named by curate.api_key_env)",
         ) from exc
     except (httpx.HTTPError, ArgillaError, OSError) as exc:
-        raise Docs2qaError(
+        raise ServiceError(
             f"cannot reach the Argilla server at {api_url}: {type(exc).__name__}: {exc}",
             "start it with `docs2qa curate serve`, or point curate.api_url / $ARGILLA_API_URL at your server",
         ) from exc

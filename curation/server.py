@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from docs2qa.config import CurateConfig
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import Docs2qaError, ServiceError
 from docs2qa.secrets import env_secret
 
 from . import process_groups
@@ -256,12 +256,12 @@ def _wait_ready(cfg: CurateConfig, paths: _Paths, record: dict, creds: dict) -> 
     while time.monotonic() < deadline:
         if process_groups.exited(record["processes"]["server"]):
             log = paths.logs / "server.log"
-            raise Docs2qaError(f"the Argilla server exited while starting:\n{tail(log)}", f"full log: {log}")
+            raise ServiceError(f"the Argilla server exited while starting:\n{tail(log)}", f"full log: {log}")
         if answers_as(url, creds["api_key"], creds["username"]):
             return
         time.sleep(0.5)
     log = paths.logs / "server.log"
-    raise Docs2qaError(f"the Argilla server did not answer at {url} within {READY_TIMEOUT_S:.0f} s:\n{tail(log)}")
+    raise ServiceError(f"the Argilla server did not answer at {url} within {READY_TIMEOUT_S:.0f} s:\n{tail(log)}")
 
 
 def _base_env(paths: _Paths) -> dict:

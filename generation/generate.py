@@ -336,6 +336,7 @@ def _watch(folder: Path, done: int, total: int, stop: threading.Event, clock: _C
 
 def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
     from docs2qa.generation.llm import model_label
+    from docs2qa.generation.llm.preflight import check_endpoints
     from docs2qa.generation.qa.prompts import critique_prompt_hash
 
     gen = config.generate
@@ -347,6 +348,9 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
         units, skipped = plan_units(chunks, config, labels, judge_hash)
         folder = stage.path
         clock = _Clock(folder)
+        if any(u.key not in journal.finished_units(folder) for u in units):
+            # A dead server would fail every unit quietly inside the pipeline process.
+            check_endpoints(gen)
         while True:
             complete = journal.finished_units(folder)
             pending = [u for u in units if u.key not in complete]
