@@ -63,11 +63,11 @@ def lineage(source: str, health: dict | None, calibration: dict | None = None) -
     }
 
 
-def write(tmp_path, source="generation", health=UNINFORMATIVE, calibration=None):
+def write(tmp_path, source="generation", health=UNINFORMATIVE, calibration=None, rejections=DROPPED):
     splits = {"train": rows(12, "train"), "validation": [], "test": rows(3, "test")}
     extra = {
         "curation_outcomes": {"accepted": 15, "rejected": 4} if source == "curation" else {},
-        "rejections": DROPPED,
+        "rejections": rejections,
         "leakage_removed": 2,
     }
     path = versions.write_version(
@@ -88,21 +88,61 @@ def test_the_card_says_what_really_filtered_and_warns_about_an_uninformative_jud
     assert (
         "- **Generation (answer_first):** dropped before export, by reason: unsupported 9, echo 7, degenerate 4" in card
     )
-    assert "> **Warning: the LLM judge was not informative.** embedded:smollm2: NOT informative" in card
-    assert "its scores were not used to drop pairs" in card
+    # The reason already says the scores were not used: the card says it once, in plain sentences.
+    judge = (
+        "embedded:smollm2: NOT informative: the judge gave all 26 pairs the same scores (1/1/1/1); "
+        "its scores were not used."
+    )
+    assert f"> **Warning: the LLM judge was not informative.** {judge}\n" in card
+    assert f"- **LLM judge:** {judge}\n" in card
+    assert "to drop pairs" not in card and ")." not in card.split("## Statistics")[0]
     assert "- **Human review:** none: no person reviewed these pairs" in card
     assert "2 pair(s) removed from validation/test" in card
     report = parse_report(html)
     text = " ".join(report.text)
     assert "The LLM judge was not informative" in text and "Dropped at generation, by reason" in text
-    assert "unsupported: 9" in html  # the bar's tooltip
+    assert html.count("unsupported: 9") == 1  # one bar's tooltip: the generation drops are drawn once
+    assert "None: review and the leakage check removed no pair." in text
     versions.verify_version(path)
+
+
+def test_a_reason_that_does_not_say_the_scores_were_unused_gets_it_said(tmp_path):
+    older = {**UNINFORMATIVE, "reason": "the judge gave all 26 pairs the same scores (1/1/1/1)"}
+    _, card, _ = write(tmp_path, health=older)
+    assert (
+        "embedded:smollm2: NOT informative: the judge gave all 26 pairs the same scores (1/1/1/1); "
+        "its scores were not used to drop pairs.\n"
+    ) in card
+
+
+def test_the_report_charts_what_review_and_leakage_removed_apart_from_generation_drops(tmp_path):
+    _, _, html = write(
+        tmp_path, source="curation", rejections={**DROPPED, "curation_rejected": 4, "leakage_question": 2}
+    )
+    later = html.split("<h2>Removed after generation (review, leakage), by reason")[1].split("</section>")[0]
+    assert "curation_rejected: 4" in later and "leakage_question: 2" in later and "unsupported" not in later
+    assert "Why pairs were rejected" not in html
+
+
+def test_lowest_judge_scores_read_as_pairs_per_score(tmp_path):
+    from docs2qa.datastore.report import histogram
+
+    splits = {"train": rows(6, "train"), "validation": [], "test": []}  # lowest scores 1, 2, 3, 4, 5, 1
+    path = versions.write_version(
+        tmp_path, "t", splits, {"system_prompt": None, "include_context": False}, lineage("generation", HEALTHY), {}
+    )
+    card, html = (path / "README.md").read_text(), (path / "report.html").read_text()
+    assert "Lowest judge score per pair: score 1: 2 pairs, score 2: 1 pair, score 3: 1 pair," in card
+    assert "<title>score 1: 2</title>" in html
+    # A range of one value is labelled with it: '4', not '4-4'.
+    assert histogram([4, 4, 5, 7]) == {"4": 2, "5": 1, "6": 0, "7": 1}
+    assert list(histogram(list(range(30))))[:2] == ["0-2", "3-5"]
 
 
 def test_a_healthy_judge_gets_no_warning_and_says_its_threshold(tmp_path):
     _, card, html = write(tmp_path, health=HEALTHY)
     assert "Warning" not in card and "alarm" not in html.split("</style>")[1]
-    assert "embedded:smollm2: informative (scores vary); its scores decided what was kept (lowest score >= 4)" in card
+    assert "embedded:smollm2: informative: scores vary; its scores decided what was kept (lowest score >= 4)." in card
 
 
 def test_a_card_without_a_judge_record_says_so(tmp_path):

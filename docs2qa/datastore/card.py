@@ -162,13 +162,24 @@ def judge_state(manifest: dict[str, Any]) -> tuple[bool | None, str]:
     if not health:
         return None, f"{model}: no record of whether its scores told pairs apart"
     state = {True: "informative", False: "NOT informative", None: "informativeness unknown"}[health.get("informative")]
+    applied = health.get("applied", True)
     use = (
         "its scores decided what was kept"
         + (f" (lowest score >= {health['min_score']})" if "min_score" in health else "")
-        if health.get("applied", True)
+        if applied
         else "its scores were not used to drop pairs"
     )
-    return health.get("informative"), f"{model}: {state} ({health.get('reason', '')}); {use}"
+    # The generate stage's reasons for an unused judge already say so, in sentences of their own;
+    # older records may not, so the use is added only where the reason leaves it out.
+    reason = health.get("reason", "").strip().rstrip(".")
+    said = not applied and "not used" in reason
+    return health.get("informative"), f"{model}: {state}" + (f": {reason}" if reason else "") + (
+        "." if said else f"; {use}."
+    )
+
+
+def _pairs(n: int) -> str:
+    return f"{n} pair" if n == 1 else f"{n} pairs"
 
 
 def calibration_state(manifest: dict[str, Any]) -> str | None:
@@ -248,7 +259,7 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], sizes: dict[str, dic
         _table(split_rows),
         "Question types: " + (", ".join(f"{t} {n}" for t, n in stats["question_types"].items()) or "none") + "  \n"
         "Lowest judge score per pair: "
-        + (", ".join(f"{k}: {n}" for k, n in stats["judge_min_score"].items()) or "none")
+        + (", ".join(f"score {k}: {_pairs(n)}" for k, n in stats["judge_min_score"].items()) or "none")
         + "  \n"
         "Review decisions: " + (_decided(stats["decisions"]) if stats["curation_outcomes"] else "none") + "  \n"
         "Rejected before export: " + (", ".join(f"{k} {n}" for k, n in stats["rejections"].items()) or "none") + "  \n"

@@ -41,13 +41,17 @@ def _short(label: str, width: int = 34) -> str:
 
 
 def histogram(values: list[int], bins: int = 10) -> dict[str, int]:
-    """Counts of `values` in `bins` equal-width ranges, labelled 'lo-hi'."""
+    """Counts of `values` in `bins` equal-width ranges, labelled 'lo-hi', or 'lo' where a range
+    holds one value ('4', not '4-4')."""
     if not values:
         return {}
     lo, hi = min(values), max(values)
     width = max(1, -(-(hi - lo + 1) // bins))
     counts = Counter((v - lo) // width for v in values)
-    return {f"{lo + b * width}-{lo + (b + 1) * width - 1}": counts.get(b, 0) for b in range(max(counts) + 1)}
+    return {
+        (f"{lo + b * width}" if width == 1 else f"{lo + b * width}-{lo + (b + 1) * width - 1}"): counts.get(b, 0)
+        for b in range(max(counts) + 1)
+    }
 
 
 # A table or chart wider than a narrow window scrolls sideways in its own box (a block table,
@@ -69,7 +73,7 @@ def _filtering(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
     from docs2qa.datastore.card import filters, judge_state
 
     informative, judge = judge_state(manifest)
-    alarm = f"<p class=alarm>The LLM judge was not informative: {escape(judge)}</p>" if informative is False else ""
+    alarm = f"<p class=alarm>The LLM judge was not informative. {escape(judge)}</p>" if informative is False else ""
     items = "".join(f"<li><b>{escape(stage)}:</b> {escape(text)}</li>" for stage, text in filters(manifest, stats))
     return f"{alarm}<section><h2>How these pairs were chosen</h2><ul>{items}</ul></section>"
 
@@ -172,6 +176,17 @@ def _coverage(stats: dict[str, Any]) -> str:
     return chart.replace("</section>", listing + "</section>") if listing else chart
 
 
+def _removed_after_generation(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
+    """What review and the leakage check removed. The export's rejections also count the
+    generation drops, which have their own chart: drawn whole, this one copied it."""
+    generated = Counter((manifest.get("generation") or {}).get("dropped") or {})
+    later = dict((Counter(stats["rejections"]) - generated).most_common())
+    title = "Removed after generation (review, leakage), by reason"
+    if later:
+        return bar_chart(title, later)
+    return f"<section><h2>{title}</h2><p>None: review and the leakage check removed no pair.</p></section>"
+
+
 def render(manifest: dict[str, Any], stats: dict[str, Any], splits: dict[str, list[dict[str, Any]]]) -> str:
     rows = [r for split_rows in splits.values() for r in split_rows]
     per_page = Counter(urlsplit(r["url"]).path or r["url"] for r in rows).most_common(30)
@@ -187,14 +202,14 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], splits: dict[str, li
         _calibration(manifest),
         _samples(stats),
         bar_chart("Pairs per split", {s: d["rows"] for s, d in stats["splits"].items()}),
-        bar_chart("Lowest judge score per pair", stats["judge_min_score"]),
+        bar_chart("Lowest judge score per pair", {f"score {k}": n for k, n in stats["judge_min_score"].items()}),
         bar_chart("Question types", stats["question_types"]),
         bar_chart("Pairs per page (30 largest)", dict(per_page)),
         bar_chart("Answer length (words)", histogram([len(r["answer"].split()) for r in rows])),
         bar_chart("Question length (words)", histogram([len(r["question"].split()) for r in rows])),
         _decisions(stats),
         _coverage(stats),
-        bar_chart("Why pairs were rejected before export", stats["rejections"]),
+        _removed_after_generation(manifest, stats),
     ]
     title = f"{manifest['name']} {manifest['version']}"
     return f"""<!doctype html>
