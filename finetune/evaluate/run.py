@@ -157,7 +157,7 @@ def _tell(results: dict) -> None:
 
     from docs2qa.finetune.evaluate.report import LABELS
 
-    console = Console(stderr=True, soft_wrap=True)
+    console = Console(stderr=True, soft_wrap=True, highlight=False)
     for warning in results["warnings"]:
         console.print(f"[bold red]WARNING[/]: {escape(warning)}")
     for metric in results["metrics"]:
