@@ -309,3 +309,24 @@ def test_report_is_one_escaped_file_with_bars_and_helped_hurt_tables():
     # Self-contained: no scripts, no external stylesheets, images or fonts.
     assert "script" not in report.tags and "link" not in report.tags and "img" not in report.tags
     assert "http://" not in html.replace('xmlns="http://www.w3.org/2000/svg"', "") and "https://" not in html
+
+
+def test_report_numbers_have_one_format_per_measure():
+    import re
+
+    results = synthetic_results()
+    results["aggregates"]["tuned"]["overall"]["rouge_l"]["mean"] = 1.0
+    results["gold_answers"]["mean_words"] = 19
+    results["comparisons"]["words"] |= {"difference": -50.0, "low": -61.25, "high": -38.5}
+    html = render(results, n_examples=0)
+
+    def cells(table_id: str, label: str) -> list[str]:
+        table = html.split(f'<table id="{table_id}">')[1].split("</table>")[0]
+        row = next(r for r in table.split("<tr>") if f"<td>{label}</td>" in r)
+        return [re.sub("<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+
+    # A score of 1 reads 1.000 beside 0.167, not 1.0; a length in words has one decimal, not -50.000.
+    assert cells("summary-table", "ROUGE-L")[2] == "1.000"
+    assert cells("shape-table", "Mean answer length (words)")[1] == "19.0"
+    assert cells("shape-table", "Mean answer length (words)")[4:6] == ["-50.0", "[-61.2, -38.5]"]
+    assert all(re.fullmatch(r"[+-]?\d+\.\d{3}", c) for c in cells("summary-table", "Token F1")[1:4])

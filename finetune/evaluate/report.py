@@ -120,8 +120,8 @@ def _summary(
         rows.append(
             (
                 LABELS[metric],
-                *("n/a" if m is None else round(m, 3) for m in means),
-                *_comparison(results["comparisons"][metric]),
+                *("n/a" if m is None else _number(m, metric) for m in means),
+                *_comparison(results["comparisons"][metric], metric),
             )
         )
     return _table(
@@ -131,13 +131,23 @@ def _summary(
     )
 
 
-def _comparison(c: dict) -> tuple:
+def _comparison(c: dict, metric: str) -> tuple:
     if c["difference"] is None:
         return "n/a", "n/a", c["verdict"], c["n"]
-    interval = f"[{c['low']:+.3f}, {c['high']:+.3f}]" if c["low"] is not None else "n/a"
+    sign = "+" if c["difference"] else ""  # a zero difference has no sign
+    interval = (
+        f"[{_number(c['low'], metric, '+')}, {_number(c['high'], metric, '+')}]" if c["low"] is not None else "n/a"
+    )
     # Colour only a difference the interval supports: a coloured number reads as a result.
     css = {"tuned better": "pos", "tuned worse": "neg"}.get(c["verdict"], "")
-    return _Raw(f'<span class="{css}">{c["difference"]:+.3f}</span>'), interval, c["verdict"], c["n"]
+    difference = _number(c["difference"], metric, sign)
+    return _Raw(f'<span class="{css}">{difference}</span>'), interval, c["verdict"], c["n"]
+
+
+def _number(value: float, metric: str, sign: str = "") -> _Raw:
+    """Every figure of a metric with the same digits, so 1.000 stands beside 0.167 (not 1.0);
+    answer lengths in words with one decimal (a mean of 19.5 words, not 19.500)."""
+    return _Raw(f"{value:{sign}.{1 if metric == 'words' else 3}f}")
 
 
 def _shape(results: dict, variants: list[str]) -> str:
@@ -150,9 +160,9 @@ def _shape(results: dict, variants: list[str]) -> str:
         rows.append(
             (
                 LABELS[metric],
-                round(gold_value, 3),
-                *(round(overall[v][metric]["mean"], 3) for v in variants),
-                *_comparison(results["comparisons"][metric]),
+                _number(gold_value, metric),
+                *(_number(overall[v][metric]["mean"], metric) for v in variants),
+                *_comparison(results["comparisons"][metric], metric),
             )
         )
     return (
@@ -184,7 +194,14 @@ def _baseline(results: dict) -> str:
     tuned = results["aggregates"]["tuned"]["overall"]["exact_match"]["mean"]
     return '<h2 id="baseline">Yes/no questions against always giving the same answer</h2>' + _table(
         ["always answering", "its accuracy", "tuned accuracy", "tuned − baseline", "95% interval", "verdict", "n"],
-        [(repr(base["answer"]), round(base["accuracy"], 3), round(tuned, 3), *_comparison(c))],
+        [
+            (
+                repr(base["answer"]),
+                _number(base["accuracy"], "exact_match"),
+                _number(tuned, "exact_match"),
+                *_comparison(c, "exact_match"),
+            )
+        ],
         table_id="baseline-table",
     )
 
@@ -253,7 +270,7 @@ def _chart(metric: str, groups: list[tuple[str, dict]], variants: list[str]) -> 
 def _timings(results: dict) -> str:
     timings = results["timings"]
     rows = [
-        (v, t["examples"], t["seconds"], t["output_tokens"], t["tokens_per_s"])
+        (v, t["examples"], _Raw(f"{t['seconds']:.1f}"), t["output_tokens"], _Raw(f"{t['tokens_per_s']:.1f}"))
         for v, t in timings.items()
         if isinstance(t, dict)
     ]
