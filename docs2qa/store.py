@@ -109,7 +109,8 @@ class StageDir:
         return self.manifest_path.exists() and self.manifest() is None
 
     def output_hash(self) -> str:
-        """Identity of what the stage produced: its tables' bytes, not its timestamps."""
+        """Identity of what the stage's dependents read: its tables' bytes, or the identity
+        it declared for them (StageResult.identity)."""
         recorded: str = (self.manifest() or {}).get("output_hash", "")
         return recorded
 
@@ -128,8 +129,10 @@ class StageResult:
     count_in: int
     dropped: list[Dropped] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
-    # What the stage produced outside its tables (a snapshot id, a dataset content id), so
-    # that stages reading it see a change there as new input.
+    # What dependents consume when it lies outside the tables (a snapshot id, a dataset content
+    # id, an adapter's weights): when given, it alone is the output hash they compare. Export
+    # rewrites its drop table on every run (each row carries the time it was written) while
+    # finding the same dataset; that must not make finetune and eval stale.
     identity: str = ""
 
 
@@ -207,15 +210,15 @@ class RunStore:
             stage.write(table, records, record_type)
         stage.write("dropped", result.dropped, Dropped)
         tables = sorted([*result.tables, "dropped"])
-        output_hash = sha256_hex(
-            b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables) + result.identity.encode()
-        )
+        tables_hash = sha256_hex(b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables))
+        output_hash = sha256_hex(result.identity.encode()) if result.identity else tables_hash
         manifest: dict[str, Any] = {
             "stage": name,
             "config_hash": config_hash,
             "version": version,
             "inputs": input_hashes,
-            "output_hash": output_hash[:16],
+            "output_hash": output_hash[:16],  # what dependents compare
+            "tables_hash": tables_hash[:16],
             "counts": {
                 "in": result.count_in,
                 "out": {table: len(records) for table, (records, _) in result.tables.items()},

@@ -15,7 +15,7 @@ import yaml
 from docs2qa import pipeline
 from docs2qa.config import load_config
 from docs2qa.pipeline import Stage, StageView, UndeclaredInput, code_version, stage_named, stages
-from docs2qa.records import Page, page_id
+from docs2qa.records import Dropped, Page, page_id
 from docs2qa.store import RunStore, StageResult
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,6 +66,36 @@ def test_a_changed_stage_version_makes_exactly_it_and_its_dependents_stale(tmp_p
         "chunk": [],
         "generate": ["inputs (chunk)"],
         "export": ["inputs (chunk)"],
+    }
+
+
+def test_an_export_that_makes_the_same_dataset_leaves_finetune_and_eval_up_to_date(tmp_path):
+    """A chunk fix reran export, which found the same dataset (same content id) but wrote its drop
+    table anew (every Dropped row carries the time it was written): finetune and eval must not rerun."""
+    config = load_config(_config(tmp_path, export={"source": "generation"}))
+    store = _fake_run(tmp_path, config, ["crawl", "convert", "chunk", "generate"])
+
+    def export(content_id, at, detail="similarity 0.97 to training pair p1"):
+        leaked = Dropped("p2", "test", "leakage_question", detail, at=at)
+        pipeline.record("export", config, store, lambda folder: StageResult({}, 2, [leaked], identity=content_id))
+
+    export("content-a", at="2026-11-30T10:00:00Z")
+    for name in ("finetune", "eval"):
+        pipeline.record(name, config, store, lambda folder, name=name: StageResult({}, 1, identity=f"{name}-1"))
+    first = store.stage("export").manifest()
+    export("content-a", at="2026-11-30T11:00:00Z", detail="similarity 0.97 to training pair p1 (reworded)")
+    second = store.stage("export").manifest()
+    # Its own manifest still records the new drop table; what dependents compare did not change.
+    assert second["tables_hash"] != first["tables_hash"]
+    assert second["output_hash"] == first["output_hash"]
+    assert {n: stage_named(n).stale_reasons(config, store) for n in ("finetune", "eval")} == {
+        "finetune": [],
+        "eval": [],
+    }
+    export("content-b", at="2026-11-30T12:00:00Z")  # a changed dataset
+    assert {n: stage_named(n).stale_reasons(config, store) for n in ("finetune", "eval")} == {
+        "finetune": ["inputs (export)"],
+        "eval": ["inputs (export)"],
     }
 
 
