@@ -104,7 +104,12 @@ def evaluate(config: Config, store: RunStore) -> Manifest:
 
             dataset = resolve_version(dataset_ref(config, store), config.export.root)
         out = stage.path / RESULTS_DIR
-        summary = run_eval(config.eval, model_dir=tuned_model_dir(store), out_dir=out, dataset=dataset)
+        model_dir = tuned_model_dir(store)
+        summary = run_eval(config.eval, model_dir=model_dir, out_dir=out, dataset=dataset)
+        # The card was written before eval ran: it gets the scores and the report's link now.
+        from docs2qa.finetune.card import add_evaluation
+
+        add_evaluation(model_dir, summary)
         # The scores identify the result; results.json also holds times and timings.
         return StageResult(
             tables={},

@@ -55,6 +55,8 @@ def test_finetune_then_eval_through_the_cli(exported):
     assert set(results["aggregates"]) == {"base", "tuned", "ceiling"}
     assert results["dataset"]["content_id"] == exported_version["content_id"] and results["dataset"]["matches_training"]
     assert (store.root / "eval" / "results" / "report.html").read_text().count("<svg") >= 2
+    card = (folder / "README.md").read_text()  # eval put its scores and report link in the card
+    assert "[report.html](../../eval/results/report.html)" in card and "model-index:" in card
 
     status = docs2qa("status", *base)
     assert (
