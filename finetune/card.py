@@ -127,12 +127,12 @@ def header(manifest: dict, evaluation: dict | None = None) -> str:
     results = []
     if evaluation:
         data = evaluation.get("dataset", {})
-        label = f"{data['name']}/{data['version']}" if data.get("name") else Path(str(data.get("path"))).name
+        label = _eval_data(data)
         for metric, c in _metrics(evaluation).items():
             results.append(
                 EvalResult(
                     task_type="text-generation",
-                    dataset_type=repos[0] if repos and data.get("name") == ds["name"] else label,
+                    dataset_type=repos[0] if repos and data.get("content_id") == ds["content_id"] else label,
                     dataset_name=label,
                     dataset_split=data.get("split"),
                     metric_type=metric,
@@ -213,11 +213,20 @@ def evaluation_section(evaluation: dict | None, card_dir: Path | None) -> str:
         f"({_interval(c)}) | {c['verdict']} |"
         for m, c in _metrics(evaluation).items()
     )
-    return f"""On {evaluation["examples"]} questions; the full report: [report.html]({link}).
+    scored_on = _eval_data(evaluation.get("dataset", {}))
+    return f"""On {evaluation["examples"]} questions of {scored_on}; the full report: [report.html]({link}).
 
 | metric | base | tuned | tuned - base (interval) | verdict |
 |---|---|---|---|---|
 {rows}"""
+
+
+def _eval_data(data: dict) -> str:
+    """What eval scored on: a dataset version or a gold file (which has no version)."""
+    if data.get("source") == "gold_file":
+        return f"the gold file {Path(str(data.get('path'))).name}"
+    split = f" ({data['split']} split)" if data.get("split") else ""
+    return f"{data.get('name')}/{data.get('version')}{split}"
 
 
 def _interval(c: dict) -> str:

@@ -188,7 +188,7 @@ def evaluation(report: str) -> dict:
     return {
         "report": report,
         "examples": 12,
-        "dataset": {"source": "version", "name": "acme", "version": "v1", "split": "test"},
+        "dataset": {"source": "version", "name": "acme", "version": "v1", "content_id": "c0ffee", "split": "test"},
         "comparisons": {
             "rouge_l": comparison(0.2, 0.35),
             "token_f1": comparison(0.25, 0.4),
@@ -219,3 +219,24 @@ def test_eval_writes_model_index_results_and_a_relative_report_link(tmp_path):
     }  # the answer-shape measure (words) is no score
     assert "[report.html](../../eval/results/report.html)" in text
     assert "| rouge_l | 0.2000 | 0.3500 | +0.1500 (95%: +0.0100 to +0.2000) | tuned better |" in text
+
+
+def test_eval_on_a_gold_file_names_the_file_not_a_version(tmp_path):
+    from huggingface_hub import ModelCard
+
+    gold = {
+        "source": "gold_file",
+        "name": "gold",
+        "version": None,
+        "content_id": "f00d",
+        "path": "/data/gold.jsonl",
+        "split": None,
+    }
+    text = card.render(
+        manifest(global_step=20, epochs_covered=20 / 48, max_steps=20),
+        {**evaluation(str(tmp_path / "report.html")), "dataset": gold},
+        card_dir=tmp_path,
+    )
+    assert "On 12 questions of the gold file gold.jsonl; the full report: [report.html](report.html)." in text
+    assert {r.dataset_name for r in ModelCard(text).data.eval_results} == {"the gold file gold.jsonl"}
+    assert "None" not in text.split("## Hyper")[0]
