@@ -104,7 +104,7 @@ def _version(ds: dict) -> tuple[dict, dict]:
     return read_manifest(path), (metadata_load(readme) or {}) if readme.is_file() else {}
 
 
-def _licensing(ds: dict) -> dict[str, str]:
+def _licensing(ds: dict) -> dict[str, Any]:
     dataset_card = _version(ds)[1]
     return {k: dataset_card[k] for k in ("license", "license_name", "license_link") if k in dataset_card}
 
