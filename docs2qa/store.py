@@ -130,9 +130,9 @@ class StageResult:
     dropped: list[Dropped] = field(default_factory=list)
     extra: dict[str, Any] = field(default_factory=dict)
     # What dependents consume when it lies outside the tables (a snapshot id, a dataset content
-    # id, an adapter's weights): when given, it alone is the output hash they compare. Export
-    # rewrites its drop table on every run (each row carries the time it was written) while
-    # finding the same dataset; that must not make finetune and eval stale.
+    # id, an adapter's weights): when given, it alone is the output hash they compare. Export's
+    # drop table can change (a reviewer's new note on a rejected pair, a leakage detail) while
+    # it finds the same dataset version; that must not make finetune and eval stale.
     identity: str = ""
 
 
@@ -209,8 +209,9 @@ class RunStore:
         for table, (records, record_type) in result.tables.items():
             stage.write(table, records, record_type)
         stage.write("dropped", result.dropped, Dropped)
-        tables = sorted([*result.tables, "dropped"])
-        tables_hash = sha256_hex(b"".join(sha256_hex(stage.table_path(t).read_bytes()).encode() for t in tables))
+        digests = {t: sha256_hex(stage.table_path(t).read_bytes()) for t in result.tables}
+        digests["dropped"] = _drops_digest(result.dropped)
+        tables_hash = sha256_hex(b"".join(digests[t].encode() for t in sorted(digests)))
         output_hash = sha256_hex(result.identity.encode()) if result.identity else tables_hash
         manifest: dict[str, Any] = {
             "stage": name,
@@ -233,3 +234,10 @@ class RunStore:
         atomic_write_bytes(stage.manifest_path, json.dumps(manifest, indent=2).encode())
         atomic_write_bytes(stage.path / COMPLETE_MARKER, manifest["finished_at"].encode())
         return manifest
+
+
+def _drops_digest(dropped: list[Dropped]) -> str:
+    """What was dropped and why, without when: every row carries the time it was written, and a
+    rerun that drops the same items for the same reasons must not make the stages after it stale."""
+    rows = [(d.item_id, d.ref, d.reason, d.detail) for d in dropped]
+    return sha256_hex(json.dumps(rows).encode())

@@ -99,6 +99,25 @@ def test_an_export_that_makes_the_same_dataset_leaves_finetune_and_eval_up_to_da
     }
 
 
+def test_the_time_a_drop_was_written_makes_no_stage_stale(tmp_path):
+    """Each Dropped row records when it was written; a rerun that drops the same items for the same
+    reasons made the same output, so the stages reading it stay up to date. A new reason does not."""
+    config = load_config(_config(tmp_path))
+    store = _fake_run(tmp_path, config, ["crawl", "convert"])
+    row = Page(page_id("https://docs.example/chunk"), "u", "u", "chunk", "html", "text/html", "0" * 64, 1, "t")
+
+    def chunk(at, reason="too_short"):
+        drop = Dropped("c9", "https://docs.example/x#y", reason, "12 tokens", at=at)
+        pipeline.record("chunk", config, store, lambda folder: StageResult({"pages": ([row], Page)}, 2, [drop]))
+
+    chunk(at="2026-11-30T10:00:00Z")
+    pipeline.record("generate", config, store, lambda folder: StageResult({"pages": ([row], Page)}, 1))
+    chunk(at="2026-11-30T11:00:00Z")
+    assert stage_named("generate").stale_reasons(config, store) == []
+    chunk(at="2026-11-30T12:00:00Z", reason="boilerplate")
+    assert stage_named("generate").stale_reasons(config, store) == ["inputs (chunk)"]
+
+
 def test_the_version_is_a_hash_of_the_stage_source(tmp_path, monkeypatch):
     package = tmp_path / "fakestage"
     package.mkdir()
