@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 
 from docs2qa.curation import schema
 from docs2qa.curation.review_policy import ServerRecord, Vote
@@ -133,27 +134,34 @@ def bulk_upsert(client, dataset, records: list[dict]) -> None:
     client.api.records.bulk_upsert(dataset_id=dataset.id, records=batch)
 
 
-def drop_suggestions(client, dataset_id) -> int:
-    """Remove every suggestion in the dataset (an upsert without suggestions keeps the old ones);
-    returns how many records had some."""
-    cleared, offset = 0, 0
+def _records(client, dataset_id, include: str) -> Iterator[dict]:
+    """Every record of the dataset as the REST API returns it, with `include`, page by page."""
+    offset = 0
     while True:
         response = client.http_client.get(
             f"/api/v1/datasets/{dataset_id}/records",
-            params={"offset": offset, "limit": PAGE, "include": ["suggestions"]},
+            params={"offset": offset, "limit": PAGE, "include": [include]},
         )
         response.raise_for_status()
         items = response.json()["items"]
-        for item in items:
-            ids = [str(s["id"]) for s in item.get("suggestions") or []]
-            if ids:
-                client.http_client.delete(
-                    f"/api/v1/records/{item['id']}/suggestions", params={"ids": ",".join(ids)}
-                ).raise_for_status()
-                cleared += 1
+        yield from items
         if len(items) < PAGE:
-            return cleared
+            return
         offset += PAGE
+
+
+def drop_suggestions(client, dataset_id) -> int:
+    """Remove every suggestion in the dataset (an upsert without suggestions keeps the old ones);
+    returns how many records had some."""
+    cleared = 0
+    for item in _records(client, dataset_id, "suggestions"):
+        ids = [str(s["id"]) for s in item.get("suggestions") or []]
+        if ids:
+            client.http_client.delete(
+                f"/api/v1/records/{item['id']}/suggestions", params={"ids": ",".join(ids)}
+            ).raise_for_status()
+            cleared += 1
+    return cleared
 
 
 def _value(values: dict, question: str):
@@ -165,44 +173,34 @@ def server_records(client, dataset_id, usernames: dict[str, str]) -> list[Server
     """Every record with its responses, read page by page from the REST API: the SDK's
     response model drops the response timestamps that the `first` policy orders by."""
     out: list[ServerRecord] = []
-    offset = 0
-    while True:
-        response = client.http_client.get(
-            f"/api/v1/datasets/{dataset_id}/records",
-            params={"offset": offset, "limit": PAGE, "include": ["responses"]},
-        )
-        response.raise_for_status()
-        items = response.json()["items"]
-        for item in items:
-            fields, meta = item.get("fields") or {}, item.get("metadata") or {}
-            votes = []
-            for r in item.get("responses") or []:
-                values = r.get("values") or {}
-                rating = _value(values, schema.Q_QUALITY)
-                votes.append(
-                    Vote(
-                        user=usernames.get(str(r.get("user_id")), str(r.get("user_id"))),
-                        status=r.get("status", ""),
-                        label=_value(values, schema.Q_DECISION),
-                        rating=int(rating) if rating is not None else None,
-                        corrected_question=_value(values, schema.Q_CORRECTED_QUESTION) or "",
-                        corrected_answer=_value(values, schema.Q_CORRECTED_ANSWER) or "",
-                        comment=_value(values, schema.Q_COMMENT) or "",
-                        at=str(r.get("updated_at") or r.get("inserted_at") or ""),
-                    )
-                )
-            out.append(
-                ServerRecord(
-                    pair_id=str(item.get("external_id") or item["id"]),
-                    question=fields.get("question") or "",
-                    answer=fields.get("answer") or "",
-                    original_answer=fields.get("original_answer") or "",
-                    question_type=str(meta.get("question_type", "")),
-                    page_url=str(meta.get("page_url", "")),
-                    min_judge_score=int(meta.get("min_judge_score") or 0),
-                    votes=tuple(votes),
+    for item in _records(client, dataset_id, "responses"):
+        fields, meta = item.get("fields") or {}, item.get("metadata") or {}
+        votes = []
+        for r in item.get("responses") or []:
+            values = r.get("values") or {}
+            rating = _value(values, schema.Q_QUALITY)
+            votes.append(
+                Vote(
+                    user=usernames.get(str(r.get("user_id")), str(r.get("user_id"))),
+                    status=r.get("status", ""),
+                    label=_value(values, schema.Q_DECISION),
+                    rating=int(rating) if rating is not None else None,
+                    corrected_question=_value(values, schema.Q_CORRECTED_QUESTION) or "",
+                    corrected_answer=_value(values, schema.Q_CORRECTED_ANSWER) or "",
+                    comment=_value(values, schema.Q_COMMENT) or "",
+                    at=str(r.get("updated_at") or r.get("inserted_at") or ""),
                 )
             )
-        offset += len(items)
-        if len(items) < PAGE:
-            return out
+        out.append(
+            ServerRecord(
+                pair_id=str(item.get("external_id") or item["id"]),
+                question=fields.get("question") or "",
+                answer=fields.get("answer") or "",
+                original_answer=fields.get("original_answer") or "",
+                question_type=str(meta.get("question_type", "")),
+                page_url=str(meta.get("page_url", "")),
+                min_judge_score=int(meta.get("min_judge_score") or 0),
+                votes=tuple(votes),
+            )
+        )
+    return out
