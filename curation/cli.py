@@ -134,24 +134,33 @@ def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] |
 @datasets_app.command("list")
 def datasets_list(config: ConfigOption = None, set_: SetOption = None, root: RootOption = None) -> None:
     """Every version: rows per split, content id, source, when; BROKEN with the reason for a damaged one."""
-    from docs2qa.datastore.versions import list_versions, read_index, read_manifest
+    from docs2qa.datastore.versions import INDEX, list_versions, read_index, read_manifest, seal_problems
 
     root = _dataset_root(root, config, set_)
     versions = list_versions(root)
     if not versions:
         print(f"no dataset versions under {root}; make one with `docs2qa export`")
     broken = []
+    entries: dict[Path, list[dict[str, str]] | None] = {}
     for dataset in sorted({path.parent for path in versions}):
+        entries[dataset] = None  # no readable index: said once here, not again per version
+        if not (dataset / INDEX).is_file():
+            broken.append(f"{dataset.name}/{INDEX}  MISSING  nothing seals the versions of {dataset.name}")
+            print(broken[-1])
+            continue
         try:
-            read_index(dataset)
+            entries[dataset] = read_index(dataset)
         except Docs2qaError as exc:
-            broken.append(f"{dataset.name}/index.json  BROKEN  {exc.message}")
+            broken.append(f"{dataset.name}/{INDEX}  BROKEN  {exc.message}")
             print(broken[-1])
     for path in versions:
         try:
             m = read_manifest(path)
+            problems = seal_problems(path, m, entries[path.parent])
         except Docs2qaError as exc:  # one damaged version must not hide the others
-            broken.append(f"{path.parent.name}/{path.name}  BROKEN  {exc.message}")
+            problems = [exc.message]
+        if problems:
+            broken.append(f"{path.parent.name}/{path.name}  BROKEN  {'; '.join(problems)}")
             print(broken[-1])
             continue
         counts = " ".join(f"{s}={n}" for s, n in m["counts"].items())

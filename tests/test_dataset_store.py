@@ -126,7 +126,9 @@ def test_a_broken_index_is_reported_and_export_says_what_to_do(two_versions, dam
 
     index.rename(index.with_suffix(".broken"))  # what the hint says; the versions themselves are intact
     assert write(two_versions, "b").name == "v2"
-    assert [e["version"] for e in versions.read_index(two_versions / "exp")] == ["v2"]
+    # Each intact version is entered again (its manifest's own seal holds), not only the one exported.
+    assert [e["version"] for e in versions.read_index(two_versions / "exp")] == ["v1", "v2"]
+    versions.verify_version(two_versions / "exp" / "v1")
     versions.verify_version(two_versions / "exp" / "v2")
 
 

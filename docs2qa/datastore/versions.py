@@ -3,7 +3,7 @@
     <root>/<name>/index.json                  per version: content id, manifest sha256 (a seal), created
     <root>/<name>/.lock                       held by the one process writing to the dataset
     <root>/<name>/<version>/README.md         dataset card (Hugging Face YAML header + statistics)
-    <root>/<name>/<version>/manifest.json     lineage, content id, export settings, file hashes
+    <root>/<name>/<version>/manifest.json     lineage, content id, export settings, file hashes, own seal
     <root>/<name>/<version>/report.html       the same numbers as plots, one self-contained file
     <root>/<name>/<version>/data/<split>.parquet              canonical rows (CANONICAL_COLUMNS)
     <root>/<name>/<version>/formats/<format>/<split>.parquet  the same rows per training format
@@ -11,12 +11,17 @@
                                                               and many trainers read JSONL only)
 
 A version is written whole under `.tmp-*`, its files made read-only, and renamed to vN: that
-rename is the commit, so a folder named vN is a version and the index only seals it (a kill
-between the two is healed by the next export). It is never modified again (only the record of
-hub pushes is appended to its manifest). The content id hashes the sorted rows with their splits
-and the export settings that shape the files, so exporting the same content finds the existing
-version, verified first, instead of adding one. `verify_version` recomputes everything: any
-changed byte is reported, and a damaged or unreadable file is a problem listed, never a crash.
+rename is the commit, so a folder named vN is a version. Two seals guard it, so that no single
+file can be edited or deleted unnoticed: the manifest holds the sha256 of every other file and
+of itself (`seal`, over its other keys), and index.json records the manifest's sha256 and content
+id. A version the index lacks is unsealed and fails verification; the next export seals again
+each version whose files and manifest match that manifest's own seal (a kill between rename and
+index, a deleted index.json), never one a person edited. It is never modified again (only the
+record of hub pushes is appended to its manifest, which is sealed again). The content id hashes
+the sorted rows with their splits and the export settings that shape the files, so exporting the
+same content finds the existing version, verified first, instead of adding one. `verify_version`
+recomputes everything: any changed byte is reported, and a damaged or unreadable file is a
+problem listed, never a crash.
 """
 
 from __future__ import annotations
@@ -119,6 +124,8 @@ _REQUIRED = {
     "files": dict,
 }
 _INDEX_KEYS = ("version", "content_id", "manifest_sha256")
+SEAL = "seal"  # the manifest key holding its own seal
+_UNSEALED = "not sealed: "
 
 
 def _broken_hint(path: Path) -> str:
@@ -132,7 +139,9 @@ def _read_json(file: Path, what: str, expected: type, hint: str) -> Any:
     """The JSON value of `file`, or a Docs2qaError saying what is wrong with it."""
     try:
         value = json.loads(file.read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except RecursionError as exc:  # json parses nested arrays and objects by recursion
+        raise IntegrityError(f"{what} {file} is unreadable (JSON nested too deeply)", hint) from exc
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise IntegrityError(f"{what} {file} is unreadable ({type(exc).__name__}: {exc})", hint) from exc
     if not isinstance(value, expected):
         raise IntegrityError(
@@ -232,47 +241,105 @@ def read_split_rows(path: str | Path, split: str, fmt: str = "data") -> list[Row
     return rows
 
 
-def version_problems(path: str | Path) -> list[str]:
-    """Everything that differs from what was written: empty when the version is intact."""
-    path = Path(path)
+def manifest_seal(manifest: Manifest) -> str:
+    """The manifest's own seal: the sha256 of all its other keys, so that an edit shows even
+    where index.json is gone (a person editing by hand does not recompute it)."""
+    rest = {k: v for k, v in manifest.items() if k != SEAL}
     try:
-        manifest = read_manifest(path)
-    except Docs2qaError as exc:
-        return [exc.message]
-    problems = []
+        return sha256_hex(json.dumps(rest, sort_keys=True, ensure_ascii=False, separators=(",", ":")))
+    except RecursionError:  # nested too deeply to be anything export wrote
+        return ""
+
+
+def _file_problems(path: Path, manifest: Manifest) -> list[str]:
+    """The files against the manifest's hashes, and the data against its content id."""
     recorded, actual = manifest["files"], _file_hashes(path)
-    problems += [f"{f}: changed" for f in recorded if f in actual and actual[f] != recorded[f]]
+    problems = [f"{f}: changed" for f in recorded if f in actual and actual[f] != recorded[f]]
     problems += [f"{f}: missing" for f in recorded if f not in actual]
     problems += [f"{f}: not part of the version" for f in actual if f not in recorded]
     if not problems:
         splits = {s: read_split_rows(path, s) for s in manifest["counts"]}
         if compute_content_id(splits, manifest["export"]) != manifest["content_id"]:
             problems.append(f"{MANIFEST}: content id does not match the data")
-    try:
-        entry = next((e for e in read_index(path.parent) if e["version"] == path.name), None)
-    except Docs2qaError as exc:
-        return [*problems, exc.message]
-    if entry is not None:
-        if entry["content_id"] != manifest["content_id"]:
-            problems.append(f"{MANIFEST}: content id differs from {INDEX}")
-        if entry["manifest_sha256"] != sha256_hex((path / MANIFEST).read_bytes()):
-            problems.append(f"{MANIFEST}: changed since it was written (see {INDEX})")
     return problems
+
+
+def _own_seal_problems(manifest: Manifest) -> list[str]:
+    # A manifest without a seal was written before manifests sealed themselves: the index alone seals it.
+    if SEAL in manifest and manifest[SEAL] != manifest_seal(manifest):
+        return [f"{MANIFEST}: edited after export (its {SEAL} does not match its content)"]
+    return []
+
+
+def seal_problems(path: Path, manifest: Manifest, entries: list[dict[str, str]] | None) -> list[str]:
+    """What contradicts the version's seals, without reading its data: the manifest's own seal and,
+    unless `entries` is None (no readable index.json, reported on its own), the index entry."""
+    problems = _own_seal_problems(manifest)
+    if entries is None:
+        return problems
+    entry = next((e for e in entries if e["version"] == path.name), None)
+    if entry is None:
+        return [*problems, f"{_UNSEALED}{INDEX} has no entry for {path.name}"]
+    expected = _index_entry(path.name, manifest, (path / MANIFEST).read_bytes())
+    differ = sorted(k for k in {*entry, *expected} if entry.get(k) != expected.get(k))
+    if differ:
+        problems.append(f"{MANIFEST} and its entry in {INDEX} differ in {', '.join(differ)}: one changed after export")
+    return problems
+
+
+def version_problems(path: str | Path) -> list[str]:
+    """Everything that differs from what was written: empty when the version is intact and sealed."""
+    path = Path(path)
+    try:
+        manifest = read_manifest(path)
+    except Docs2qaError as exc:
+        return [exc.message]
+    problems = _file_problems(path, manifest)
+    index = path.parent / INDEX
+    if not index.is_file():
+        return [*problems, *_own_seal_problems(manifest), f"{_UNSEALED}{index} is missing"]
+    try:
+        entries = read_index(path.parent)
+    except Docs2qaError as exc:
+        return [*problems, *_own_seal_problems(manifest), exc.message]
+    return problems + seal_problems(path, manifest, entries)
 
 
 def verify_version(path: str | Path) -> None:
     """Raise, listing every problem, if any byte of the version differs from what was written."""
     problems = version_problems(path)
     if problems:
-        raise IntegrityError(
-            f"dataset version {path} failed verification:\n  " + "\n  ".join(problems),
-            "a version is never edited after export: " + _broken_hint(Path(path)),
-        )
+        hint = "a version is never edited after export: " + _broken_hint(Path(path))
+        if all(p.startswith(_UNSEALED) for p in problems):
+            hint = (
+                "if nobody edited the folder, rerun `docs2qa export`: it seals again each version whose files "
+                f"and manifest match the manifest's own {SEAL}; else " + _broken_hint(Path(path))
+            )
+        raise IntegrityError(f"dataset version {path} failed verification:\n  " + "\n  ".join(problems), hint)
+
+
+def _reseal(dataset_dir: Path) -> None:
+    """Enter in the index each version it lacks (an export killed after its commit, a deleted or
+    moved-aside index.json) whose files match its manifest and whose manifest matches its own
+    seal; a manifest without that seal, or one a person edited, stays unsealed."""
+    entries = read_index(dataset_dir)
+    indexed = {e["version"] for e in entries}
+    found = []
+    for path in _version_dirs(dataset_dir):
+        if path.name in indexed:
+            continue
+        try:
+            manifest = read_manifest(path)
+        except Docs2qaError:
+            continue  # verify and list name what is wrong with it
+        if SEAL in manifest and not _own_seal_problems(manifest) and not _file_problems(path, manifest):
+            found.append(_index_entry(path.name, manifest, (path / MANIFEST).read_bytes()))
+    if found:
+        _write_index(dataset_dir, sorted([*entries, *found], key=lambda e: version_number(e["version"])))
 
 
 def find_content(dataset_dir: Path, content: str) -> Path | None:
-    """The intact version holding `content`, sealed in the index (a version whose export was
-    killed after its commit gets its entry here); an error if that version is damaged, since
+    """The intact, sealed version holding `content`; an error if that version is damaged, since
     reusing it would publish or train on bytes nobody exported."""
     entries = read_index(dataset_dir)
     indexed = {e["version"] for e in entries if e["content_id"] == content}
@@ -290,9 +357,6 @@ def find_content(dataset_dir: Path, content: str) -> Path | None:
                 + "\n  ".join(problems),
                 f"delete {path} (or restore it from a copy) and run `docs2qa export` again",
             )
-        if path.name not in {e["version"] for e in entries}:
-            manifest_blob = (path / MANIFEST).read_bytes()
-            _write_index(dataset_dir, [*entries, _index_entry(path.name, json.loads(manifest_blob), manifest_blob)])
         return path
     return None
 
@@ -359,6 +423,7 @@ def write_version(
     content = compute_content_id(splits, export)
     with _dataset_lock(dataset_dir):
         _remove_leftovers(dataset_dir)
+        _reseal(dataset_dir)
         existing = find_content(dataset_dir, content)
         if existing is not None:
             return existing
@@ -406,7 +471,7 @@ def _usage_path(dataset_dir: Path) -> str:
 def _commit(dataset_dir: Path, tmp: Path, manifest: Manifest, render: Callable[[Manifest], tuple[str, str]]) -> Path:
     """Number the version, finish it in `tmp` (card, report, manifest, read-only files) and
     rename it into place: the rename is the commit. The index entry that follows is a seal;
-    a kill before it leaves a whole version that `find_content` seals on the next export."""
+    a kill before it leaves a whole version that `_reseal` seals on the next export."""
     entries = read_index(dataset_dir)
     taken = [version_number(e["version"]) for e in entries] + [
         version_number(p.name) for p in _version_dirs(dataset_dir)
@@ -416,6 +481,7 @@ def _commit(dataset_dir: Path, tmp: Path, manifest: Manifest, render: Callable[[
     (tmp / CARD).write_text(card_text)
     (tmp / REPORT).write_text(report_html)
     manifest["files"] = _file_hashes(tmp)
+    manifest[SEAL] = manifest_seal(manifest)
     blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
     (tmp / MANIFEST).write_bytes(blob)
     _make_read_only(tmp)
@@ -438,6 +504,7 @@ def record_hub_push(path: Path, push: dict[str, Any]) -> None:
     with _dataset_lock(path.parent):
         manifest = read_manifest(path)
         manifest["hub"] = [*manifest.get("hub", []), push]
+        manifest[SEAL] = manifest_seal(manifest)
         blob = (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode()
         # Written beside the dataset (`.tmp-*`, swept after a kill) and renamed in, read-only.
         atomic_write_bytes(
