@@ -211,6 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self.redirect(302, f"{site.base_url}/blog/launch")
         if path == "/docs/account":
             return self.redirect(302, "/login?next=/docs/account")
+        if path in ("/docs/loop-a", "/docs/loop-b"):  # a redirect loop, linked from no page
+            return self.redirect(302, "/docs/loop-b" if path == "/docs/loop-a" else "/docs/loop-a")
         if path == "/blog/launch":
             return self.serve_file("/blog/launch")
         if path == "/login":

@@ -77,6 +77,7 @@ class _Result:
     page: Page | None = None
     dropped: Dropped | None = None
     links: list[str] = field(default_factory=list)
+    also: list[Dropped] = field(default_factory=list)  # the redirect hops a dropped URL went through
 
     @property
     def outcome(self) -> Page | Dropped:
@@ -165,6 +166,7 @@ class Crawl:
             known = self.journal.get(url)
             if known is not None:
                 result = _Result(page=known) if isinstance(known, Page) else _Result(dropped=known)
+                result.also = self.journal.also(url)
                 if result.page is not None and local_path is None and self.cfg.follow_links:
                     result.links = self.links_from_blob(result.page)
             else:
@@ -172,7 +174,7 @@ class Crawl:
                     result = await self.read_local(url, local_path, ctype)
                 else:
                     result = await self.fetch_page(url)
-                await self.journal.append_async(url, result.outcome)
+                await self.journal.append_async(url, result.outcome, result.also)
             self.record(url, result)
         except Docs2qaError as exc:
             self.fatal = self.fatal or exc
@@ -183,6 +185,9 @@ class Crawl:
             self._progress.advance()
 
     def record(self, url: str, result: _Result) -> None:
+        for hop in result.also:
+            self.seen.add(hop.ref)  # met on this URL's redirects: not fetched again on its own
+            self._record_dropped(hop)
         if result.dropped is not None:
             self._record_dropped(result.dropped)
             for link in result.links:  # a redirect stub's target
@@ -245,9 +250,7 @@ class Crawl:
         try:
             response, final = await self.follow(url, prev)
         except _Drop as exc:
-            return _Result(dropped=exc.dropped)
-        except FetchError as exc:
-            return _Result(dropped=Dropped(page_id(url), url, exc.reason, exc.detail))
+            return _Result(dropped=exc.dropped, also=exc.also)
         if response.status == 304:
             return self.unchanged(prev, final, response)
         html = _mime(response.content_type) in HTML_TYPES
@@ -273,7 +276,22 @@ class Crawl:
         return await self.make_page(url, url, response, "markdown")
 
     async def follow(self, url: str, prev: Page | None) -> tuple[Response, str]:
-        """Final response and its canonical URL; every hop is checked like a link."""
+        """Final response and its canonical URL; every hop is checked like a link. When `url` is
+        dropped, so is each hop it redirected through, with the same reason: a hop is not
+        fetched again on its own, so it would otherwise be recorded nowhere."""
+        chain = [url]
+        try:
+            return await self._follow(url, prev, chain)
+        except FetchError as exc:
+            dropped = Dropped(page_id(url), url, exc.reason, exc.detail)
+        except _Drop as exc:
+            dropped = exc.dropped
+        also = [
+            Dropped(page_id(hop), hop, dropped.reason, f"redirect hop of {url}: {dropped.detail}") for hop in chain[1:]
+        ]
+        raise _Drop(dropped, also)
+
+    async def _follow(self, url: str, prev: Page | None, chain: list[str]) -> tuple[Response, str]:
         current = url
         for hop in range(MAX_REDIRECTS + 1):
             fetch_url = self.mirror.to_fetch(current)
@@ -310,10 +328,13 @@ class Crawl:
                     raise _Drop(
                         Dropped(page_id(url), url, "redirect_out_of_scope", f"{current} -> {target} ({reason})")
                     )
+                if target in chain:
+                    raise _Drop(Dropped(page_id(url), url, "redirect_loop", " -> ".join([*chain, target])))
                 if target in self.seen and target != url:
                     # The target is crawled (or was rejected) as its own URL: no second fetch.
                     raise _Drop(Dropped(page_id(url), url, "duplicate", f"redirects to {target}, crawled on its own"))
                 self.seen.add(target)
+                chain.append(target)
                 current = target
                 continue
             if response.status == 401:
@@ -590,9 +611,9 @@ def local_path_of(response: Response) -> str | None:
 
 
 class _Drop(Exception):
-    def __init__(self, dropped: Dropped):
+    def __init__(self, dropped: Dropped, also: list[Dropped] | None = None):
         super().__init__(dropped.reason)
-        self.dropped = dropped
+        self.dropped, self.also = dropped, also or []
 
 
 def crawl_site(cfg, blobs, previous: list[Page], journal: Path) -> CrawlOutcome:
