@@ -19,9 +19,9 @@ import stat
 from pathlib import Path
 
 from docs2qa.config import stable_hash
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import Docs2qaError, IntegrityError
 from docs2qa.fsio import atomic_write_bytes
-from docs2qa.records import utc_now
+from docs2qa.records import sha256_hex, utc_now
 
 SNAPSHOTS = Path("curate") / "snapshots"
 LATEST = "LATEST"
@@ -86,7 +86,9 @@ def write_snapshot(run_dir, rows: list[dict], summary: dict) -> tuple[Path, bool
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir(parents=True)
         pq.write_table(pa.Table.from_pylist(rows, schema=_schema()), tmp / RECORDS)
-        meta = {"snapshot_id": sid, "pulled_at": utc_now(), **summary}
+        # The records' hash, checked on every read: a snapshot is never rewritten, so any change is damage.
+        meta = {"snapshot_id": sid, "pulled_at": utc_now(), "records_sha256": sha256_hex((tmp / RECORDS).read_bytes())}
+        meta.update(summary)
         (tmp / META).write_text(json.dumps(meta, indent=2, sort_keys=True, ensure_ascii=False))
         for f in tmp.iterdir():
             f.chmod(stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
@@ -106,7 +108,7 @@ def list_snapshots(run_dir) -> list[Path]:
     if not root.is_dir():
         return []
     found = [p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".") and (p / META).exists()]
-    return sorted(found, key=lambda p: (json.loads((p / META).read_text()).get("pulled_at", ""), p.name))
+    return sorted(found, key=lambda p: (str(_meta(p).get("pulled_at", "")), p.name))
 
 
 def latest_snapshot(run_dir) -> Path | None:
@@ -115,15 +117,17 @@ def latest_snapshot(run_dir) -> Path | None:
     root = snapshots_dir(run_dir)
     pointer = root / LATEST
     if pointer.is_file():
-        candidate = root / pointer.read_text().strip()
-        if (candidate / META).exists():
+        # A damaged pointer (not text, not a folder's name) is no pointer: the newest pull is found below.
+        candidate = root / pointer.read_bytes().decode("utf-8", "replace").strip()
+        if candidate.parent == root and (candidate / META).exists():
             return candidate
     found = list_snapshots(run_dir)
     return found[-1] if found else None
 
 
 def read_snapshot(path) -> tuple[list[dict], dict]:
-    """(rows, metadata) of one snapshot folder."""
+    """(rows, metadata) of one snapshot folder, checked: damage raises IntegrityError naming the file."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     path = Path(path)
@@ -131,4 +135,34 @@ def read_snapshot(path) -> tuple[list[dict], dict]:
         raise Docs2qaError(
             f"{path} is not a curation snapshot (needs {RECORDS} and {META})", "run `docs2qa curate pull` to make one"
         )
-    return pq.read_table(path / RECORDS).to_pylist(), json.loads((path / META).read_text())
+    meta = _meta(path)
+    data = (path / RECORDS).read_bytes()
+    recorded = meta.get("records_sha256")  # absent from snapshots pulled before it was recorded
+    if recorded is not None and sha256_hex(data) != recorded:
+        raise _damaged(path / RECORDS, f"its bytes differ from the hash {META} recorded")
+    try:
+        table = pq.read_table(pa.BufferReader(data))
+    except Exception as exc:  # whatever the parser trips on, these bytes are not a table
+        raise _damaged(path / RECORDS, f"not a readable Parquet table ({type(exc).__name__}: {exc})") from None
+    if not table.schema.equals(_schema()):
+        raise _damaged(path / RECORDS, "its columns are not a snapshot's")
+    return table.to_pylist(), meta
+
+
+def _meta(folder: Path) -> dict:
+    path = folder / META
+    try:
+        meta = json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: not JSON, not UTF-8
+        raise _damaged(path, f"unreadable ({type(exc).__name__})") from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("snapshot_id"), str):
+        raise _damaged(path, "not a snapshot summary (an object with its snapshot_id)")
+    return meta
+
+
+def _damaged(path: Path, problem: str) -> IntegrityError:
+    return IntegrityError(
+        f"the curation snapshot file {path} is damaged: {problem}",
+        f"delete its folder (`rm -rf {path.parent}`) and run `docs2qa curate pull` again "
+        "(the reviews are kept in Argilla)",
+    )

@@ -5,6 +5,8 @@ Kept thin and import-light: each command imports its stage only when it runs.
 
 from __future__ import annotations
 
+import os
+import shlex
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -74,8 +76,11 @@ def _load(config_path: Path | None, overrides: list[str] | None) -> ConfigBase:
 
 
 def _open_run(
-    config_path: Path | None, overrides: list[str] | None, run_dir: Path | None
+    config_path: Path | None, overrides: list[str] | None, run_dir: Path | None, read_only: bool = False
 ) -> tuple[ConfigBase, RunStore]:
+    """The config and the run folder; records the config there and logs to it. `read_only`
+    (status): an existing folder that cannot be written (a read-only mount, a full disk) is still read."""
+    from docs2qa.logs import to_file
     from docs2qa.store import RunStore
 
     config = _load(config_path, overrides)
@@ -84,13 +89,13 @@ def _open_run(
         raise Docs2qaError(f"the run folder {store.root} is a file", "pass --run with a folder (new or existing)")
     try:
         store.save_config(config.model_dump(mode="json"), config.hash())
+        to_file(store.root)  # third-party warnings and chatter land here, not on the terminal (-v shows them)
     except OSError as exc:  # a parent that is a file, no permission, a full disk
-        raise Docs2qaError(
-            f"cannot write the run folder {store.root}: {exc.strerror or exc}", "pass --run with a folder you can write"
-        ) from exc
-    from docs2qa.logs import to_file
-
-    to_file(store.root)  # third-party warnings and chatter land here, not on the terminal (-v shows them)
+        if not (read_only and store.root.is_dir()):
+            raise Docs2qaError(
+                f"cannot write the run folder {store.root}: {exc.strerror or exc}",
+                "pass --run with a folder you can write",
+            ) from exc
     return config, store
 
 
@@ -249,7 +254,7 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
 
     from docs2qa.pipeline import stages_for
 
-    cfg, store = _open_run(config, set_, run)
+    cfg, store = _open_run(config, set_, run, read_only=True)
     # soft_wrap: reason lists stay on one line each, readable and greppable in any width.
     console = Console(soft_wrap=True)
     console.print(f"[bold]run {store.root}[/]  (config {cfg.hash()})")
@@ -266,6 +271,9 @@ def status(config: ConfigOption = None, set_: SetOption = None, run: RunOption =
                 console.print(f"  {stage.name:<9} not run")
             continue
         stale = stage.stale_reasons(cfg, store)
+        if stale[:1] and stale[0].startswith("damaged"):
+            console.print(f"  {stage.name:<9} {stale[0]}: rerun `docs2qa {stage.command or stage.name}`", markup=False)
+            continue
         state = "up to date" if not stale else ("unfinished" if stale == ["unfinished"] else "stale")
         counts = manifest["counts"]
         described = stage.describe(manifest)
@@ -324,6 +332,21 @@ def _main() -> None:
         code = app(prog_name=_prog_name(), standalone_mode=False)
     except Docs2qaError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        sys.exit(1)
+    except OSError as exc:
+        # A disk full or turned read-only under a command: the run's state is resumable (a
+        # stage's marker is written last), so this is one line and the rerun, not a traceback.
+        from docs2qa.fsio import storage_error
+
+        cause = storage_error(exc)
+        if cause is None:
+            raise
+        where = cause.filename or "the run folder"
+        rerun = shlex.join(["docs2qa", *sys.argv[1:]])
+        print(f"error: {where}: {os.strerror(cause.errno or 0)}", file=sys.stderr)
+        print(
+            f"  -> free space there or make it writable, then rerun `{rerun}`: finished work is kept", file=sys.stderr
+        )
         sys.exit(1)
     except ClickException as exc:  # usage errors (exit 2) print the usage line and the problem
         if isinstance(exc, UsageError) and exc.ctx is None:  # the parser raises some (`-c` without a value) bare

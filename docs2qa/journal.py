@@ -8,10 +8,20 @@ before the next append (else that append would be glued onto it and both lost) a
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from docs2qa.errors import IntegrityError
+
+log = logging.getLogger(__name__)
+
+
+class DamagedLine(IntegrityError, ValueError):
+    """A complete journal line that is not a JSON object (a damaged disk, a hand edit).
+    A ValueError too, as json.loads's own error was to callers before."""
 
 
 def drop_partial_last_line(path: Path) -> None:
@@ -31,21 +41,31 @@ def drop_partial_last_line(path: Path) -> None:
         return
 
 
-def read(path: str | Path, skip_invalid: bool = False) -> Iterator[Any]:
-    """The records of the complete lines. A complete line that is not JSON raises, or, with
-    `skip_invalid`, is skipped (its work is simply redone)."""
+def read(path: str | Path, skip_invalid: bool = False) -> Iterator[dict[str, Any]]:
+    """The records of the complete lines. A complete line that is not a JSON object (garbage,
+    a list, nesting too deep to parse) raises DamagedLine naming the file and line, or, with
+    `skip_invalid`, is skipped with a warning: its work is simply redone."""
     path = Path(path)
     if not path.exists():
         return
     with path.open("rb") as handle:
-        for line in handle:
+        for number, line in enumerate(handle, 1):
             if not line.endswith(b"\n"):
                 continue  # a killed writer's half line: that work was never finished
             try:
-                yield json.loads(line)
-            except ValueError:
-                if not skip_invalid:
-                    raise
+                record = json.loads(line)
+                problem = "" if isinstance(record, dict) else f"a JSON {type(record).__name__}, not an object"
+            except (ValueError, RecursionError) as exc:  # RecursionError: nested deeper than the parser goes
+                problem = f"not JSON ({type(exc).__name__})"
+            if not problem:
+                yield record
+            elif skip_invalid:
+                log.warning("%s line %d is damaged (%s): skipped, its work is done again", path, number, problem)
+            else:
+                raise DamagedLine(
+                    f"{path} line {number} is damaged ({problem})",
+                    "delete that line (the work it records is done again), then rerun the command",
+                )
 
 
 def count_lines(path: str | Path) -> int:
@@ -68,7 +88,8 @@ def append_new(path: str | Path, records: list[dict[str, Any]], key: str) -> lis
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         drop_partial_last_line(Path(path))  # a killed run's half line would swallow this append
-        seen = {r[key] for r in read(path)}
+        # A damaged line's work is simply journaled again.
+        seen = {r.get(key) for r in read(path, skip_invalid=True)}
         fresh = []
         for record in records:
             if record[key] not in seen:
