@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.gates import chunk_skip_reason, gate_pair
+from docs2qa.generation.qa.gates import GATES, chunk_skip_reason, gate_pair
 from docs2qa.generation.qa.judge_health import judge_health
+from docs2qa.generation.qa.pair_filters import FilterContext, candidate_of, measure
 
 DATA = Path(__file__).parent / "data"
 
@@ -16,26 +17,19 @@ DATA = Path(__file__).parent / "data"
 def labelled():
     chunks = json.loads((DATA / "gate_chunks.json").read_text())
     rows = [json.loads(line) for line in (DATA / "gate_labels.jsonl").read_text().splitlines()]
-    return [(row, chunks[row["chunk"]]) for row in rows]
+    return [
+        (candidate_of(row["question"], row["answer"], row["evidence"], chunks[row["chunk"]]), row["label"])
+        for row in rows
+    ]
 
 
 def test_gates_catch_bad_pairs_with_high_precision_and_recall():
-    cfg = GenerateConfig()
-    flagged = []  # (label, reason the gates gave or None, question)
-    for row, chunk in labelled():
-        failure = gate_pair(row["question"], row["answer"], row["evidence"], chunk, "factual", cfg)
-        flagged.append((row["label"], failure and failure[0], row["question"]))
-    bad = [v for v in flagged if v[0] != "good"]
-    caught = [v for v in bad if v[1]]
-    false_alarms = [v for v in flagged if v[0] == "good" and v[1]]
-    precision = len(caught) / (len(caught) + len(false_alarms))
-    recall = len(caught) / len(bad)
-    per_kind = {
-        kind: sum(1 for v in bad if v[0] == kind and v[1] == kind) / sum(1 for v in bad if v[0] == kind)
-        for kind in ("unsupported", "echo", "degenerate")
-    }
+    gates = measure(GATES, labelled(), FilterContext(GenerateConfig()))
+    precision, recall, _ = gates.figures()
+    false_alarms = [r.candidate.question for r in gates.mistakes() if r.label == "good"]
+    per_kind = {kind: gates.figures(kind)[1] for kind in ("unsupported", "echo", "degenerate")}  # right reason
     print(
-        f"gates on {len(flagged)} labelled pairs: precision {precision:.2f}, recall {recall:.2f}, "
+        f"gates on {len(gates.results)} labelled pairs: precision {precision:.2f}, recall {recall:.2f}, "
         f"right reason per kind {per_kind}"
     )
     assert not false_alarms, false_alarms

@@ -1,6 +1,6 @@
 """Model-free checks on a generated pair: evidence in the chunk, lengths, standalone
-wording, language, question form. Each failure is (reason, detail) so the caller can
-record a `Dropped` with a machine-readable reason.
+wording, language, question form. Each is a filter (pair_filters.py) whose failure is
+(reason, detail), recorded as a `Dropped` row with a machine-readable reason.
 """
 
 from __future__ import annotations
@@ -8,6 +8,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from difflib import SequenceMatcher
+
+from docs2qa.generation.qa.pair_filters import Candidate, FilterContext, PairFilter, Rejection, apply, candidate_of
 
 _TRANSLATE = str.maketrans(
     {
@@ -178,48 +180,103 @@ def language_problem(text: str, language: str) -> str | None:
     return None if found.split("-")[0] == language.lower().split("-")[0] else f"detected {found!r}"
 
 
+class EvidenceForUnanswerable(PairFilter):
+    name = "evidence_for_unanswerable"
+    reasons = ("evidence_for_unanswerable",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        evidence = candidate.evidence.strip()
+        if candidate.unit.question_type == "unanswerable" and evidence:
+            return "evidence_for_unanswerable", f"unanswerable questions take no evidence, got {evidence[:80]!r}"
+        return None
+
+
+class EvidenceInChunk(PairFilter):
+    """The quoted evidence is found in the chunk (fuzzily: `generate.evidence_min_ratio`)."""
+
+    name = "evidence_in_chunk"
+    reasons = ("evidence_not_in_chunk",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        evidence = candidate.evidence.strip()
+        if candidate.unit.question_type == "unanswerable":
+            return None
+        if not evidence:
+            return "evidence_not_in_chunk", "no evidence quoted"
+        ratio, least = candidate.evidence_ratio, context.cfg.evidence_min_ratio
+        if ratio < least:
+            return "evidence_not_in_chunk", f"best match {ratio:.2f} < {least:.2f}: {evidence[:80]!r}"
+        return None
+
+
+class Length(PairFilter):
+    """The question's or the answer's length within `generate.min_/max_<field>_chars`."""
+
+    def __init__(self, field: str):
+        self.field = field
+        self.name = f"{field}_length"
+        self.reasons = (f"{field}_too_short", f"{field}_too_long")
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        text = candidate.pair[self.field].strip()
+        low, high = getattr(context.cfg, f"min_{self.field}_chars"), getattr(context.cfg, f"max_{self.field}_chars")
+        if len(text) < low:
+            return f"{self.field}_too_short", f"{len(text)} < {low} characters"
+        if len(text) > high:
+            return f"{self.field}_too_long", f"{len(text)} > {high} characters"
+        return None
+
+
+class Standalone(PairFilter):
+    name = "standalone"
+    reasons = ("not_standalone",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        phrase = standalone_problem(candidate.question.strip())
+        return ("not_standalone", f"refers to the source: {phrase!r}") if phrase else None
+
+
+class Language(PairFilter):
+    name = "language"
+    reasons = ("wrong_language",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        language = context.cfg.language
+        problem = language_problem(f"{candidate.question.strip()}\n{candidate.answer.strip()}", language)
+        return ("wrong_language", f"expected {language}: {problem}") if problem else None
+
+
+class QuestionMark(PairFilter):
+    """A question ends with "?" (a yes/no statement to confirm may end with ".")."""
+
+    name = "question_mark"
+    reasons = ("not_a_question",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        question = candidate.question.strip()
+        if question.endswith("?") or (candidate.unit.question_type == "yes_no" and question.endswith(".")):
+            return None
+        return "not_a_question", f"does not end with '?': {question[-40:]!r}"
+
+
+CHECKS: tuple[PairFilter, ...] = (
+    EvidenceForUnanswerable(),
+    EvidenceInChunk(),
+    Length("question"),
+    Length("answer"),
+    Standalone(),
+    Language(),
+    QuestionMark(),
+)
+
+
 def check_pair(
     question: str, answer: str, evidence: str, chunk_text: str, question_type: str, cfg
 ) -> tuple[float, list[tuple[str, str]]]:
-    """Returns (evidence_ratio, failures). `cfg` is a GenerateConfig.
+    """Returns (evidence_ratio, failures) of the CHECKS. `cfg` is a GenerateConfig.
 
     evidence_ratio is 1.0 for a verbatim (normalised) quote and 0.0 when there is no evidence
     (as required for unanswerable questions)."""
-    failures: list[tuple[str, str]] = []
-    question, answer, evidence = question.strip(), answer.strip(), (evidence or "").strip()
-
-    ratio = 0.0
-    if question_type == "unanswerable":
-        if evidence:
-            failures.append(
-                ("evidence_for_unanswerable", f"unanswerable questions take no evidence, got {evidence[:80]!r}")
-            )
-    elif not evidence:
-        failures.append(("evidence_not_in_chunk", "no evidence quoted"))
-    else:
-        ratio = evidence_ratio(evidence, chunk_text)
-        if ratio < cfg.evidence_min_ratio:
-            failures.append(
-                ("evidence_not_in_chunk", f"best match {ratio:.2f} < {cfg.evidence_min_ratio:.2f}: {evidence[:80]!r}")
-            )
-
-    for name, text, low, high in (
-        ("question", question, cfg.min_question_chars, cfg.max_question_chars),
-        ("answer", answer, cfg.min_answer_chars, cfg.max_answer_chars),
-    ):
-        if len(text) < low:
-            failures.append((f"{name}_too_short", f"{len(text)} < {low} characters"))
-        elif len(text) > high:
-            failures.append((f"{name}_too_long", f"{len(text)} > {high} characters"))
-
-    phrase = standalone_problem(question)
-    if phrase:
-        failures.append(("not_standalone", f"refers to the source: {phrase!r}"))
-
-    problem = language_problem(f"{question}\n{answer}", cfg.language)
-    if problem:
-        failures.append(("wrong_language", f"expected {cfg.language}: {problem}"))
-
-    if not question.endswith("?") and not (question_type == "yes_no" and question.endswith(".")):
-        failures.append(("not_a_question", f"does not end with '?': {question[-40:]!r}"))
-    return ratio, failures
+    pair = candidate_of(question, answer, evidence, chunk_text, question_type=question_type)
+    apply(CHECKS, [pair], FilterContext(cfg))
+    return pair.evidence_ratio, [(f.reason, f.detail) for f in pair.failures]

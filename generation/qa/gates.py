@@ -3,8 +3,9 @@
 A small generator (and a judge of the same size) happily keeps answers such as "The answer
 is:", "1. 1. 2. 3.", "[insert answer here]", the question repeated back, or an answer the
 chunk never says. These gates read only the pair and its chunk, so they work the same for
-every model. Each returns None or a (reason, detail) failure; the reasons are
-`unsupported`, `echo` and `degenerate` (the dropped rows of the generate stage).
+every model. Each is a filter (pair_filters.py) that returns None or a (reason, detail)
+failure; the reasons are `unsupported`, `echo` and `degenerate` (the dropped rows of the
+generate stage).
 
 Chunks not worth asking about (too few tokens, a list of links) are skipped before any
 model call: `chunk_skip_reason`.
@@ -16,6 +17,7 @@ import re
 from difflib import SequenceMatcher
 
 from docs2qa.generation.qa.checks import _EN_STOPWORDS, normalise
+from docs2qa.generation.qa.pair_filters import Candidate, FilterContext, PairFilter, Rejection, apply, candidate_of
 
 _TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9._/@+-]*[a-z0-9]|[a-z0-9]")
 # Words that carry no content of their own in a question or an answer ("how do I ...").
@@ -155,23 +157,57 @@ def degenerate_problem(text: str, field: str) -> tuple[str, str] | None:
     return None
 
 
+class _Gate(PairFilter):
+    family = "gate"  # one gate's failure says enough: the next gates of a pair are not run
+
+
+class Degenerate(_Gate):
+    """Unanswerable questions have a fixed answer: only their question is gated."""
+
+    name = "degenerate"
+    reasons = ("degenerate",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        problem = degenerate_problem(candidate.question, "question")
+        if problem or candidate.unit.question_type == "unanswerable":
+            return problem
+        return degenerate_problem(candidate.answer, "answer")
+
+
+class Echo(_Gate):
+    name = "echo"
+    reasons = ("echo",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        if candidate.unit.question_type == "unanswerable":
+            return None
+        return echo_problem(candidate.question, candidate.answer)
+
+
+class Support(_Gate):
+    name = "support"
+    reasons = ("unsupported",)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        if candidate.unit.question_type == "unanswerable":  # no evidence, a fixed answer
+            return None
+        cfg = context.cfg
+        chunk_text = candidate.unit.chunk.text
+        return support_problem(
+            candidate.answer, candidate.evidence, chunk_text, cfg.support_min_share, cfg.evidence_min_words
+        )
+
+
+GATES: tuple[PairFilter, ...] = (Degenerate(), Echo(), Support())
+
+
 def gate_pair(
     question: str, answer: str, evidence: str, chunk_text: str, question_type: str, cfg
 ) -> tuple[str, str] | None:
-    """The first gate a pair fails, or None. `cfg` is a GenerateConfig.
-
-    Unanswerable questions have a fixed answer and no evidence: only the question is gated."""
-    for text, field in ((question, "question"), (answer, "answer")):
-        if question_type == "unanswerable" and field == "answer":
-            continue
-        problem = degenerate_problem(text, field)
-        if problem:
-            return problem
-    if question_type == "unanswerable":
-        return None
-    return echo_problem(question, answer) or support_problem(
-        answer, evidence, chunk_text, cfg.support_min_share, cfg.evidence_min_words
-    )
+    """The first of the GATES a pair fails, or None. `cfg` is a GenerateConfig."""
+    pair = candidate_of(question, answer, evidence, chunk_text, question_type=question_type)
+    apply(GATES, [pair], FilterContext(cfg))
+    return pair.failure
 
 
 # ---------------------------------------------------------------- chunks

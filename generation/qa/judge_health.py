@@ -2,9 +2,13 @@
 pairs the model-free gates reject as high as the ones they pass, carries no information:
 its threshold would keep or drop pairs at random. Such a judge is reported loudly in the
 generate manifest (`judge_health`) and its scores are not used to drop pairs.
+
+The judge's decisions are the last filters of the pipeline (pair_filters.py): JUDGE.
 """
 
 from __future__ import annotations
+
+from docs2qa.generation.qa.pair_filters import Candidate, FilterContext, PairFilter, Rejection
 
 MIN_PAIRS = 6  # fewer judged pairs than this cannot show whether the judge discriminates
 MIN_PER_SIDE = 3  # gate-passed and gate-failed pairs needed to compare the judge with the gates
@@ -97,3 +101,41 @@ def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
         **figures,
         "reason": "scores vary, but too few pairs failed the gates to check the judge against them",
     }
+
+
+class JudgeParseError(PairFilter):
+    name = "judge_parse_error"
+    reasons = ("judge_parse_error",)
+    after_failure = False  # a pair the model-free filters rejected is dropped for that
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        verdict = candidate.verdict
+        if verdict["parse_error"]:
+            return "judge_parse_error", f"{verdict['parse_error']} | raw output: {verdict.get('raw_output') or ''}"
+        return None
+
+
+class JudgeLowScore(PairFilter):
+    """The judge's lowest score reaches `generate.judge.min_score`, when the judge is healthy
+    (`judge_health`, measured against what the filters before this one decided)."""
+
+    name = "judge_low_score"
+    reasons = ("judge_low_score",)
+    after_failure = False
+
+    def prepare(self, candidates: list[Candidate], context: FilterContext) -> None:
+        judged = [(c.verdict["scores"], not c.failures) for c in candidates if not c.verdict["parse_error"]]
+        context.health = judge_health(judged, context.cfg.judge.min_score)
+
+    def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
+        verdict, least = candidate.verdict, context.cfg.judge.min_score
+        scores = verdict["scores"]
+        if not context.health["applied"] or lowest_score(scores) >= least:
+            return None
+        return "judge_low_score", (
+            f"lowest score {lowest_score(scores)} < generate.judge.min_score={least} "
+            f"({scores}); verdict {verdict['verdict']!r}: {verdict.get('rationale') or ''}"
+        )
+
+
+JUDGE: tuple[PairFilter, ...] = (JudgeParseError(), JudgeLowScore())
