@@ -391,3 +391,64 @@ def test_status_reads_a_read_only_run_folder(run):
     done = subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert "crawl     up to date" in done.stdout and "chunk     up to date" in done.stdout, done.stdout
+
+
+def test_a_resumed_crawl_fetches_a_journaled_page_whose_body_is_damaged(tmp_path, monkeypatch, capsys):
+    """A killed crawl's journal holds finished pages; a body damaged since must be read again,
+    not stop every rerun with the same IntegrityError."""
+    config_path = tmp_path / "crawl.yaml"
+    config_path.write_text(yaml.safe_dump({"name": "j", "crawl": {"local_dir": str(FIXTURE_DOCS)}}))
+    run = tmp_path / "run"
+    options = ["-c", str(config_path), "--run", str(run)]
+    from docs2qa.store import StageDir
+
+    real_write = StageDir.write
+
+    def killed(*args, **kwargs):  # every URL journaled, the stage's tables never written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(StageDir, "write", killed)
+    code, _out, err = call(monkeypatch, capsys, "crawl", *options)
+    assert code == 130, err
+    monkeypatch.setattr(StageDir, "write", real_write)
+    store = RunStore(run)
+    journaled = [json.loads(line) for line in (run / "crawl" / "_journal.jsonl").read_text().splitlines()]
+    page = Page(**next(entry["page"] for entry in journaled if "page" in entry))
+    flip_byte(store.blobs.path(page.body_sha256))
+    code, _out, err = call(monkeypatch, capsys, "crawl", *options)
+    assert code == 0, err
+    assert store.blobs.get(page.body_sha256)  # stored whole again
+    code, _out, err = call(monkeypatch, capsys, "convert", *options)
+    assert code == 0, err
+
+
+def test_a_full_disk_while_storing_a_page_stops_the_crawl_and_loses_no_page(tmp_path, monkeypatch, capsys):
+    """ENOSPC is the machine's failure, not the page's: no page may be journaled as crawl_error
+    (a resumed crawl would never fetch it again)."""
+    from docs2qa import store as store_module
+
+    config_path = tmp_path / "crawl.yaml"
+    config_path.write_text(yaml.safe_dump({"name": "j", "crawl": {"local_dir": str(FIXTURE_DOCS)}}))
+    run = tmp_path / "run"
+    options = ["-c", str(config_path), "--run", str(run)]
+    real = store_module.atomic_write_bytes
+
+    def full_disk(path, data, *args, **kwargs):
+        if "blobs" in path.parts:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real(path, data, *args, **kwargs)
+
+    monkeypatch.setattr(store_module, "atomic_write_bytes", full_disk)
+    code, _out, err = call(monkeypatch, capsys, "crawl", *options)
+    assert_one_line(code, err, "No space left on device", f"rerun `docs2qa crawl {' '.join(options)}`")
+    assert "crawl_error" not in (run / "crawl" / "_journal.jsonl").read_text()
+    monkeypatch.setattr(store_module, "atomic_write_bytes", real)
+    code, _out, err = call(monkeypatch, capsys, "crawl", *options)
+    assert code == 0, err
+    code, _out, err = call(monkeypatch, capsys, "crawl", "-c", str(config_path), "--run", str(tmp_path / "clean"))
+    assert code == 0, err
+
+    def urls(root: Path) -> list[str]:
+        return sorted(p.url for p in RunStore(root).stage("crawl").read("pages", Page))
+
+    assert urls(run) == urls(tmp_path / "clean")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from docs2qa.errors import ConfigError, Docs2qaError
+from docs2qa.fsio import storage_error
 from docs2qa.records import Dropped, Page, page_id, utc_now
 
 from . import detect
@@ -164,6 +165,8 @@ class Crawl:
     async def process(self, url: str, local_path: Path | None, ctype: str) -> None:
         try:
             known = self.journal.get(url)
+            if isinstance(known, Page) and not self.blobs.has(known.body_sha256):
+                known = None  # its stored body is damaged or gone: fetch it again (the new line wins)
             if known is not None:
                 result = _Result(page=known) if isinstance(known, Page) else _Result(dropped=known)
                 result.also = self.journal.also(url)
@@ -179,6 +182,9 @@ class Crawl:
         except Docs2qaError as exc:
             self.fatal = self.fatal or exc
         except Exception as exc:
+            if storage_error(exc):  # the machine's failure, not the page's: stop, the rerun fetches it
+                self.fatal = self.fatal or exc
+                return
             d = self.drop(url, "crawl_error", f"{type(exc).__name__}: {exc}")
             self.journal.append(url, d)
         finally:
