@@ -1,20 +1,24 @@
 """The stage contract: what a stage declares, and how core runs, checks and describes it.
 
-A stage package declares its stages once (name, config section, inputs, code, describe, CLI
-options) as `Stage` objects in a module that docs2qa/registry.py names; core never imports a
-stage package by itself. A stage's version is a hash of its own source modules and prompt
-files, so a fix to convert or a template makes that stage (and what reads it) stale.
+A stage package declares its stages once (name, config section, inputs, describe, CLI options)
+as `Stage` objects in a module that docs2qa/registry.py names; core never imports a stage
+package by itself. A stage's version is a hash of the code it runs, found from its target: the
+modules of docs2qa it imports, directly or not, and the files they name (code_files), so a fix
+to convert or to the annotator guidelines makes that stage (and what reads it) stale.
 """
 
 from __future__ import annotations
 
+import ast
 import functools
 import hashlib
 import importlib
 import importlib.util
 import logging
-from collections.abc import Callable, Iterable
+import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,9 +31,6 @@ if TYPE_CHECKING:
 Manifest = dict[str, Any]
 
 log = logging.getLogger(__name__)
-
-# Files of a stage's code that shape its output: its modules and the prompt files next to them.
-_CODE_SUFFIXES = (".py", ".md", ".txt", ".jinja", ".j2", ".yaml", ".json")
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,6 @@ class Stage:
     section: str = ""  # the config section it is built from; default: its own name
     # Reads state outside the run (people's reviews in Argilla): never considered up to date.
     always_run: bool = False
-    # Modules or packages whose source (and prompt files) make the stage's code version.
-    code: tuple[str, ...] = ()
     # The inputs it reads under a config (a subset of `inputs`); default: all of them.
     select_inputs: Callable[[Any], Iterable[str]] | None = None
     # Whether `docs2qa run` goes through it under a config; default: always.
@@ -81,7 +80,8 @@ class Stage:
 
     @property
     def version(self) -> str:
-        return code_version(self.code)
+        module, _, function = self.target.partition(":")
+        return code_version(module, function)
 
     def inputs_for(self, config: ConfigBase) -> tuple[str, ...]:
         chosen = set(self.select_inputs(config)) if self.select_inputs else set(self.inputs)
@@ -154,27 +154,159 @@ class StageView:
         return self._store.require_complete(name, needed_by)
 
 
+PROJECT = "docs2qa"  # the namespace whose modules make a stage's code; what it imports from outside are libraries
+
+
 @functools.cache
-def code_version(code: tuple[str, ...]) -> str:
-    """A hash of the named modules' (and packages' whole folders') source files, found without
-    importing them; "" for a stage that names no code."""
-    if not code:
-        return ""
+def code_version(module: str, function: str = "") -> str:
+    """A stage's version: a hash of what `code_files` finds, so a fix anywhere in what the stage
+    runs, or in a file it reads, makes it stale, with no hand-kept list of modules to drift."""
     digest = hashlib.sha256()
-    for name in code:
-        spec = importlib.util.find_spec(name)
-        if spec is None or spec.origin is None:
-            raise ValueError(f"stage code {name!r} is not an importable module")
-        origin = Path(spec.origin)
-        files = (
-            sorted(p for p in origin.parent.rglob("*") if p.suffix in _CODE_SUFFIXES and p.is_file())
-            if spec.submodule_search_locations
-            else [origin]
-        )
-        for path in files:
-            digest.update(f"{name}:{path.relative_to(origin.parent)}\0".encode())
-            digest.update(path.read_bytes())
+    for key, path in code_files(module, function):
+        digest.update(f"{key}\0".encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
+
+
+@functools.cache
+def code_files(module: str, function: str = "") -> tuple[tuple[str, Path], ...]:
+    """`module` and every module of this project it imports, directly or not, at module level or
+    inside functions, plus the data files they name: a string literal naming a file or a folder
+    beside the module ("guidelines.md" in curation/schema.py, "demo_site" in docs2qa/demo.py).
+    Found by parsing, never importing: importing would load the stages' heavy libraries.
+
+    Of `module` itself, only its top-level code and what `function` reaches count: one module
+    declares several stages, and eval's imports must not make finetune stale. Keys are names
+    (docs2qa.curation.schema, docs2qa.curation/guidelines.md), so the version is the same
+    wherever docs2qa is installed."""
+    modules: dict[str, Path] = {}
+    data: dict[str, Path] = {}
+    todo, seen = [module], {module}
+    while todo:
+        name = todo.pop()
+        spec = _find_spec(name)
+        if spec is None or spec.origin is None or not spec.origin.endswith(".py"):
+            raise ValueError(f"stage code {name!r} is not a Python source module")
+        path = modules[name] = Path(spec.origin)
+        package = name if spec.submodule_search_locations is not None else name.rpartition(".")[0]
+        imports, maybe_submodules, literals = _parse(path, package, function if name == module else "")
+        for literal in literals:
+            data.update(_data_files(path.parent, package, literal))
+        for imported in imports:
+            if _in_project(imported) and _find_spec(imported) is None:
+                raise ValueError(f"{path} imports {imported!r}, which does not exist")
+        submodules = [m for m in maybe_submodules if _in_project(m) and _find_spec(m) is not None]
+        for imported in (*imports, *submodules):
+            parts = imported.split(".")
+            # Importing a.b.c runs a/__init__.py and a/b/__init__.py first.
+            for parent in (".".join(parts[:depth]) for depth in range(1, len(parts) + 1)):
+                if _in_project(parent) and parent not in seen:
+                    seen.add(parent)
+                    todo.append(parent)
+    counted = set(modules.values())  # a literal "__init__.py" names a module already there
+    return tuple(sorted({**modules, **{k: p for k, p in data.items() if p not in counted}}.items()))
+
+
+def _in_project(name: str) -> bool:
+    return name == PROJECT or name.startswith(PROJECT + ".")
+
+
+@functools.cache
+def _find_spec(name: str) -> ModuleSpec | None:
+    """Where a module's file is, found as its import would find it (the import system's finders
+    with the parent package's path: the editable install's package-dir mapping included) but
+    without running any package's __init__, as importlib.util.find_spec would."""
+    parent = name.rpartition(".")[0]
+    if not parent:
+        return importlib.util.find_spec(name)
+    parent_spec = _find_spec(parent)
+    if parent_spec is None or parent_spec.submodule_search_locations is None:
+        return None
+    path = list(parent_spec.submodule_search_locations)
+    for finder in sys.meta_path:
+        find = getattr(finder, "find_spec", None)
+        spec: ModuleSpec | None = find(name, path) if find else None
+        if spec is not None:
+            return spec
+    return None
+
+
+@functools.cache
+def _parse(path: Path, package: str, function: str) -> tuple[tuple[str, ...], tuple[str, ...], frozenset[str]]:
+    """The modules a file imports, the names `from pkg import name` imports (submodules or not),
+    and the string literals that may name a data file beside it; of `function`'s module, only
+    from its top-level code and the definitions that code and `function` reach."""
+    source = path.read_bytes()
+    tree = ast.parse(source, filename=str(path))
+    scopes: list[ast.AST] = [tree]
+    if function:
+        defs = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+        # Top-level code runs when the module loads, and what it names may run: generate runs its
+        # pipeline in a child process through `if __name__ == "__main__": _pipeline_process(...)`.
+        scopes = [n for n in tree.body if n not in defs.values()]
+        todo, reached = [function, *_names(scopes)], set()
+        while todo:
+            if (name := todo.pop()) in defs and name not in reached:
+                reached.add(name)
+                scopes.append(defs[name])
+                todo.extend(_names([defs[name]]))
+    imports: list[str] = []
+    names: list[str] = []
+    for statement in _statements(scopes):
+        if isinstance(statement, ast.Import):
+            imports.extend(alias.name for alias in statement.names)
+        elif isinstance(statement, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * statement.level + (statement.module or ""), package)
+            imports.append(base)
+            names.extend(f"{base}.{alias.name}" for alias in statement.names if alias.name != "*")
+    literals: frozenset[str] = frozenset()
+    # Walking every expression costs more than parsing: only where a data file's name is quoted.
+    if any(f'"{entry}'.encode() in source or f"'{entry}".encode() in source for entry in _data_entries(path.parent)):
+        strings = (n.value for s in scopes for n in ast.walk(s) if isinstance(n, ast.Constant))
+        literals = frozenset(v for v in strings if isinstance(v, str))
+    return tuple(imports), tuple(names), literals
+
+
+def _names(nodes: list[ast.AST]) -> set[str]:
+    return {n.id for node in nodes for n in ast.walk(node) if isinstance(n, ast.Name)}
+
+
+def _statements(scopes: list[ast.AST]) -> Iterator[ast.AST]:
+    """These statements (a module's: its body) and all nested in them, less `if TYPE_CHECKING:`
+    blocks: their imports never run."""
+    todo = [s for scope in scopes for s in (scope.body if isinstance(scope, ast.Module) else [scope])]
+    while todo:
+        statement = todo.pop()
+        yield statement
+        if isinstance(statement, ast.If) and _type_checking(statement.test):
+            todo.extend(statement.orelse)
+            continue
+        for block in ("body", "orelse", "finalbody", "handlers", "cases"):
+            todo.extend(getattr(statement, block, ()))
+
+
+def _type_checking(test: ast.expr) -> bool:
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
+
+
+def _data_files(folder: Path, package: str, literal: str) -> dict[str, Path]:
+    """The file, or the files of the folder, that `literal` names beside a module."""
+    parts = literal.split("/")
+    if parts[0] not in _data_entries(folder) or ".." in parts or "\0" in literal:
+        return {}
+    named = folder / literal
+    if named.is_file():
+        return {f"{package}/{literal}": named}
+    inside = (p for p in named.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    return {f"{package}/{p.relative_to(folder).as_posix()}": p for p in inside}
+
+
+@functools.cache
+def _data_entries(folder: Path) -> frozenset[str]:
+    """What lies beside a module, less subpackages: their modules count when imported."""
+    return frozenset(p.name for p in folder.iterdir() if p.name != "__pycache__" and not (p / "__init__.py").exists())
 
 
 def stages() -> tuple[Stage, ...]:

@@ -274,7 +274,7 @@ class RunStore:
         if not stage.is_complete():
             raise Docs2qaError(
                 f"{needed_by} needs the '{name}' stage of run {self.root}, which has not finished",
-                f"run `{_rerun_command(name)}` (or `docs2qa run`) with the same --run/--config first",
+                f"run `{_rerun_command(name)}` first (or `docs2qa run` with the same options)",
             )
         return stage
 

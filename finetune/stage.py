@@ -146,15 +146,6 @@ STAGES = (
         f"{_STAGE}:finetune",
         ("export",),
         "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)",
-        code=(
-            _STAGE,
-            "docs2qa.finetune.train",
-            "docs2qa.finetune.data",
-            "docs2qa.finetune.model",
-            "docs2qa.finetune.merge",
-            "docs2qa.finetune.card",
-            "docs2qa.models",
-        ),
         select_inputs=lambda config: () if config.finetune.dataset else ("export",),
         describe=_describe_finetune,
         help="QLoRA-tune the base model on a dataset version (multi-GPU: `accelerate launch -m docs2qa finetune ...`).",
@@ -169,7 +160,6 @@ STAGES = (
         f"{_STAGE}:evaluate",
         ("finetune", "export"),
         "compare the tuned model with its base on the test split (results.json, report.html)",
-        code=(_STAGE, "docs2qa.finetune.evaluate", "docs2qa.models"),
         select_inputs=lambda config: (
             ("finetune",) if config.finetune.dataset or config.eval.gold_file else ("finetune", "export")
         ),

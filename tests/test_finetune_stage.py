@@ -89,4 +89,4 @@ def test_eval_without_a_tuned_model_says_what_to_do(tmp_path):
     config = tmp_path / "c.yaml"
     config.write_text("crawl:\n  seeds: [https://docs.example/]\neval:\n  gold_file: gold.jsonl\n")
     missing = docs2qa("eval", "-c", str(config), "--run", str(tmp_path / "run"))
-    assert missing.returncode == 1 and "run `docs2qa finetune`" in missing.stderr
+    assert missing.returncode == 1 and "run `docs2qa finetune -c" in missing.stderr
