@@ -201,6 +201,8 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
     # One writer for the whole run, not per stage: between two stages another command could
     # otherwise take the folder and change what the next stage reads (the lock is re-entrant).
     with run_lock.writing(store.root, "run"):
+        for stage in stages_for(cfg):  # a missing package stops the run before any work, not after it
+            stage.check_requirements(cfg)
         for stage in stages_for(cfg):
             if not stage.always_run and stage.is_fresh(cfg, store):
                 console.print(f"[dim]{stage.name}: up to date, skipped[/]")

@@ -11,8 +11,6 @@ Code that catches one kind (a retry on ServiceError) need not parse messages.
 
 from __future__ import annotations
 
-from types import ModuleType
-
 
 class Docs2qaError(Exception):
     def __init__(self, message: str, hint: str | None = None):
@@ -22,19 +20,6 @@ class Docs2qaError(Exception):
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message}\n  -> {self.hint}"
-
-
-def require(module: str, extra: str, feature: str) -> ModuleType:
-    """Import an optional dependency or say which extra brings it."""
-    import importlib
-
-    try:
-        return importlib.import_module(module)
-    except ImportError as exc:
-        raise Docs2qaError(
-            f"{feature} needs the Python package '{module}', which is not installed.",
-            f'pip install "docs2qa[{extra}]"',
-        ) from exc
 
 
 class ConfigError(Docs2qaError):

@@ -55,6 +55,15 @@ class Option:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """A package a stage's code imports, the extra that installs it, and the configs that need it."""
+
+    module: str  # a top-level import name ("distilabel", "playwright")
+    extra: str  # pip install "docs2qa[extra]"
+    when: Callable[[Any], bool] | None = None  # needed under this config only; default: always
+
+
+@dataclass(frozen=True)
 class Stage:
     name: str
     target: str  # "module:function(config, store, **options) -> manifest", imported when run
@@ -71,6 +80,9 @@ class Stage:
     options: tuple[Option, ...] = ()
     # CLI option values -> the keyword arguments of `target`; default: passed as they are.
     arguments: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    # Packages it imports, checked once before it runs, so a missing one is one line naming
+    # the extra, never an ImportError deep in a body (or after an hour of crawling).
+    requires: tuple[Requirement, ...] = ()
     command: str = ""  # CLI name when it differs ("curate push")
     help: str = ""  # the command's help; default: the summary
 
@@ -94,7 +106,25 @@ class Stage:
         passed = {o.param: values[o.param] for o in self.options if not o.override and o.param in values}
         return self.arguments(passed) if self.arguments else passed
 
+    def missing_requirements(self, config: ConfigBase) -> list[Requirement]:
+        return [
+            r
+            for r in self.requires
+            if (r.when is None or r.when(config)) and importlib.util.find_spec(r.module) is None
+        ]
+
+    def check_requirements(self, config: ConfigBase) -> None:
+        missing = self.missing_requirements(config)
+        if missing:
+            names = ", ".join(repr(r.module) for r in missing)
+            extras = ",".join(dict.fromkeys(r.extra for r in missing))
+            raise Docs2qaError(
+                f"the {self.command or self.name} stage needs the Python package(s) {names}, not installed here",
+                f'pip install "docs2qa[{extras}]"',
+            )
+
     def run(self, config: ConfigBase, store: RunStore, **options: Any) -> Manifest:
+        self.check_requirements(config)
         module, _, function = self.target.partition(":")
         view = StageView(store, self.name, self.inputs_for(config))
         log.debug(

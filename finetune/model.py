@@ -9,10 +9,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from docs2qa.errors import Docs2qaError, require
+from docs2qa.errors import Docs2qaError
 from docs2qa.finetune.config import FinetuneConfig
 
-EXTRA = "finetune"
 # bitsandbytes' packed CPU layout for 4-bit weights holds output rows in blocks of this many.
 PACKED_ROWS = 32
 
@@ -51,7 +50,6 @@ def quantization_config(kind: str, compute_dtype):
         return None
     from transformers import BitsAndBytesConfig
 
-    require("bitsandbytes", EXTRA, "4-bit and 8-bit fine-tuning")
     if kind == "int8":
         return BitsAndBytesConfig(load_in_8bit=True)
     return BitsAndBytesConfig(

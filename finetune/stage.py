@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from docs2qa.errors import Docs2qaError
-from docs2qa.pipeline import Description, Manifest, Option, Stage, record
+from docs2qa.pipeline import Description, Manifest, Option, Requirement, Stage, record
 from docs2qa.records import sha256_hex
 from docs2qa.store import StageDir, StageResult
 
@@ -139,6 +139,13 @@ def _describe_eval(manifest: Manifest) -> Description:
 
 _STAGE = "docs2qa.finetune.stage"
 
+_TRAIN = tuple(Requirement(m, "finetune") for m in ("torch", "transformers", "peft", "trl", "datasets", "accelerate"))
+_EVAL = (
+    *(Requirement(m, "finetune") for m in ("torch", "transformers", "peft", "datasets")),
+    Requirement("sentence_transformers", "generate", when=lambda config: config.eval.embedding_model is not None),
+    Requirement("bitsandbytes", "finetune", when=lambda config: config.eval.quantize != "none"),
+)
+
 STAGES = (
     # A dataset version named in the config replaces this run's export.
     Stage(
@@ -146,6 +153,10 @@ STAGES = (
         f"{_STAGE}:finetune",
         ("export",),
         "QLoRA-tune the base model on the dataset version (adapter, model card, manifest)",
+        requires=(
+            *_TRAIN,
+            Requirement("bitsandbytes", "finetune", when=lambda config: config.finetune.quantization != "none"),
+        ),
         select_inputs=lambda config: () if config.finetune.dataset else ("export",),
         describe=_describe_finetune,
         help="QLoRA-tune the base model on a dataset version (multi-GPU: `accelerate launch -m docs2qa finetune ...`).",
@@ -160,6 +171,7 @@ STAGES = (
         f"{_STAGE}:evaluate",
         ("finetune", "export"),
         "compare the tuned model with its base on the test split (results.json, report.html)",
+        requires=_EVAL,
         select_inputs=lambda config: (
             ("finetune",) if config.finetune.dataset or config.eval.gold_file else ("finetune", "export")
         ),

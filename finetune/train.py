@@ -25,10 +25,10 @@ from pathlib import Path
 from typing import Any
 
 from docs2qa.config import stable_hash
-from docs2qa.errors import Docs2qaError, require
+from docs2qa.errors import Docs2qaError
 from docs2qa.finetune import card, data
 from docs2qa.finetune.config import FinetuneConfig
-from docs2qa.finetune.model import EXTRA, load_base, load_tokenizer, lora_config, set_threads, use_bf16
+from docs2qa.finetune.model import load_base, load_tokenizer, lora_config, set_threads, use_bf16
 
 log = logging.getLogger(__name__)
 RUN_FILE = "docs2qa-run.json"  # in checkpoints/: the settings a resume must match
@@ -45,11 +45,9 @@ def finetune(
     merge: bool = False,
 ) -> dict:
     """Train an adapter on `cfg.dataset`; write it with a card and a manifest to `out_dir`; return the manifest."""
-    from docs2qa.models.embedded import resolve_model
-
-    for module in ("torch", "transformers", "peft", "trl", "datasets", "accelerate"):
-        require(module, EXTRA, "docs2qa finetune")
     from transformers.trainer_utils import get_last_checkpoint
+
+    from docs2qa.models.embedded import resolve_model
 
     out_dir = Path(out_dir)
     checkpoints = out_dir / "checkpoints"

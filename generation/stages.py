@@ -12,7 +12,7 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from docs2qa.errors import Docs2qaError, IntegrityError
-from docs2qa.pipeline import Description, Manifest, Option, Stage, record
+from docs2qa.pipeline import Description, Manifest, Option, Requirement, Stage, record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Document, Dropped, Page
 from docs2qa.store import RunStore, StageDir, StageResult
@@ -239,6 +239,21 @@ def _describe_generate(manifest: Manifest) -> Description:
 
 _INGEST = "docs2qa.generation.stages"  # the module of these stages' bodies
 
+_FETCH = (Requirement("httpx", "crawl"), Requirement("lxml", "crawl"))
+_RENDER = Requirement("playwright", "render", when=lambda config: config.crawl.render_js)
+_CONVERT = (Requirement("bs4", "crawl"), Requirement("lxml", "crawl"), Requirement("markdownify", "crawl"))
+_CHUNK = (Requirement("tokenizers", "crawl"), Requirement("transformers", "crawl"), Requirement("gguf", "crawl"))
+
+
+def _served(config: Config) -> bool:
+    return "openai" in {config.generate.generator.backend, config.generate.judge_llm().backend}
+
+
+_GENERATE = (
+    *(Requirement(module, "generate") for module in ("distilabel", "torch", "transformers", "sentence_transformers")),
+    Requirement("openai", "generate", when=_served),
+)
+
 STAGES = (
     Stage(
         "crawl",
@@ -246,18 +261,21 @@ STAGES = (
         (),
         "fetch the docs site into the run (incremental)",
         describe=_describe_crawl,
+        requires=(*_FETCH, _RENDER),
     ),
     Stage(
         "convert",
         f"{_INGEST}:convert",
         ("crawl",),
         "turn pages into clean Markdown",
+        requires=_CONVERT,
     ),
     Stage(
         "chunk",
         f"{_INGEST}:chunk",
         ("convert",),
         "split Markdown into token-budgeted chunks",
+        requires=_CHUNK,
     ),
     Stage(
         "generate",
@@ -265,6 +283,7 @@ STAGES = (
         ("chunk",),
         "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates",
         describe=_describe_generate,
+        requires=_GENERATE,
         options=(
             Option(
                 "--max-tokens",

@@ -58,8 +58,19 @@ def test_missing_chromium_is_a_clear_error(site, tmp_path):
         )
 
 
-def test_missing_playwright_is_a_clear_error(site, tmp_path, monkeypatch):
-    monkeypatch.setitem(sys.modules, "playwright.async_api", None)  # import now raises ImportError
+def test_missing_playwright_is_a_clear_error_before_the_crawl(site, tmp_path, monkeypatch):
+    """The crawl stage declares playwright for render_js configs: checked before any page is fetched."""
+    from docs2qa.config import load_config
+    from docs2qa.pipeline import stage_named
+    from docs2qa.store import RunStore
+
+    config_path = tmp_path / "render.yaml"
+    config_path.write_text(f"name: r\ncrawl:\n  seeds: ['{site}/docs/']\n  allow_private_addresses: true\n")
+    monkeypatch.setitem(sys.modules, "playwright", None)  # as if not installed: find_spec says None
+    crawl = stage_named("crawl")
+    assert crawl.missing_requirements(load_config(config_path)) == []  # no rendering, no playwright needed
+    config = load_config(config_path, ["crawl.render_js=true"])
     with pytest.raises(Docs2qaError) as err:
-        crawl_site(_cfg(site, render_js=True), BlobStore(tmp_path / "blobs"), [], tmp_path / "j.jsonl")
-    assert 'pip install "docs2qa[render]"' in str(err.value)
+        crawl.run(config, RunStore(tmp_path / "run"))
+    assert "'playwright'" in str(err.value) and 'pip install "docs2qa[render]"' in str(err.value)
+    assert not (tmp_path / "run" / "crawl").exists()

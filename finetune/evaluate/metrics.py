@@ -147,10 +147,10 @@ class EmbeddingScorer:
     """Cosine similarity of answers under a sentence-transformers model, loaded once."""
 
     def __init__(self, model: str):
-        from docs2qa.errors import require
+        import sentence_transformers
+
         from docs2qa.models.embedded import resolve_model
 
-        sentence_transformers = require("sentence_transformers", "generate", "eval.embedding_model")
         self.model_id = model
         self._model = sentence_transformers.SentenceTransformer(resolve_model(model))
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from docs2qa.errors import Docs2qaError, require
+from docs2qa.errors import Docs2qaError
 
 if TYPE_CHECKING:
     from torch import nn
@@ -106,9 +106,9 @@ def load_tokenizer(tuned: TunedModel):
 
 def load_peft_model(tuned: TunedModel, dtype: str, quantize: str, device: str):
     """Base (optionally quantized) + adapter as one PeftModel, in eval mode on `device`."""
+    import peft
     from transformers import AutoModelForCausalLM
 
-    peft = require("peft", "finetune", "docs2qa eval")
     options: dict[str, Any] = {"dtype": torch_dtype(dtype, device, quantize)}
     if quantize != "none":
         from transformers import BitsAndBytesConfig

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from docs2qa.errors import Docs2qaError, require
+from docs2qa.errors import Docs2qaError
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -23,7 +23,6 @@ CHROMIUM_ARGS = [
 
 def check_renderer(chromium_path: str) -> None:
     """Fail before crawling, not after the first JS page, when rendering cannot work."""
-    require("playwright.async_api", "render", "Rendering JavaScript pages (crawl.render_js)")
     if not Path(chromium_path).is_file():
         raise Docs2qaError(
             f"crawl.render_js needs Chromium at {chromium_path}, which does not exist.",
