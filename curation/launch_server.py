@@ -9,23 +9,28 @@ shadow anything the server imports.
     python launch_server.py worker --num-workers 1                   # any argilla_server command
     python launch_server.py serve [--reindex] --host H --port P      # setup, then `start`
 
-`serve` first migrates the database, creates the owner from $DOCS2QA_OWNER_USERNAME /
-$DOCS2QA_OWNER_PASSWORD / $DOCS2QA_OWNER_API_KEY (or brings an existing one in line) and,
+Every command first loads its secrets (the Redis URL, the session key, the owner's
+credentials) from the 0600 file named by $DOCS2QA_SERVICE_SECRETS into this process's own
+os.environ, where argilla_server's settings read them. They never travel in the exec'd
+environment nor in argv: /proc/PID/environ and /proc/PID/cmdline would show them for the
+life of the process and of every child rq forks from it (a fork copies the environment
+as it was at exec, not os.environ's later changes, so the forks do not show them either).
+
+`serve` then migrates the database, creates the owner from DOCS2QA_OWNER_USERNAME /
+DOCS2QA_OWNER_PASSWORD / DOCS2QA_OWNER_API_KEY (or brings an existing one in line) and,
 with --reindex, rebuilds the search indices (osmem keeps nothing across restarts); then
 it runs `start` in the same process. Each argilla_server process costs ~7 s of imports
-on a small machine, so one process instead of four is most of a restart's time. Secrets
-travel in the environment, not argv, so `ps` never shows them, and the user-creation
-echo (which prints the API key) is swallowed so the key never reaches the log.
+on a small machine, so one process instead of four is most of a restart's time. The
+user-creation echo (which prints the API key) is swallowed so the key never reaches the log.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import sys
-
-import osmem_engine  # noqa: F401  (registers the "osmem" engine in this process)
 
 
 def _run(app, args: list[str]) -> None:
@@ -114,7 +119,15 @@ def children_die_with_their_parent() -> None:
     os.register_at_fork(before=lambda: forking.update(pid=os.getpid()), after_in_child=armed)
 
 
+def load_secrets() -> None:
+    """Before anything imports argilla_server, whose settings read os.environ once."""
+    with open(os.environ["DOCS2QA_SERVICE_SECRETS"]) as handle:
+        os.environ.update(json.load(handle))
+
+
 def main(argv: list[str]) -> None:
+    load_secrets()
+    import osmem_engine  # noqa: F401  (registers the "osmem" engine in this process)
     from argilla_server.cli import app
 
     if argv[:1] == ["worker"]:

@@ -19,6 +19,9 @@ state_dir/
   search.sock        the search backend's Unix socket (mode 0600)
   home/argilla.db    all curated data (ARGILLA_HOME_PATH)
   credentials.json   owner username, password, API key (mode 0600)
+  service-secrets.json  what the server and worker read at start: owner credentials, the
+                     session key, the Redis URL with its password (mode 0600; never in a
+                     process environment or command line, where /proc shows them)
   redis.conf         loopback-only, password-protected, no persistence (mode 0600)
   pids.json          what `serve` started, so `stop` ends exactly that
   logs/              one log per process
@@ -50,6 +53,7 @@ USERNAME = "docs2qa"
 STOP_ORDER = ("worker", "server", "search", "redis")  # rq's pool takes ~30 s to exit once redis is gone
 LAUNCHER_FILES = ("launch_server.py", "osmem_engine.py", "private_search.py")
 STATE_TAG = "DOCS2QA_ARGILLA_STATE"  # environment variable naming the state dir of a service process
+SECRETS_VAR = "DOCS2QA_SERVICE_SECRETS"  # environment variable naming the file launch_server.py reads secrets from
 SOCKET_PATH_MAX = 107  # sun_path holds 108 bytes with the terminating NUL
 READY_TIMEOUT_S = 300.0  # migration + reindex + start; a loaded 2-core machine needs ~30 s
 
@@ -76,6 +80,7 @@ class _Paths:
         self.tmp = root / "tmp"
         self.redis_dir = root / "redis"
         self.credentials = root / "credentials.json"
+        self.service_secrets = root / "service-secrets.json"
         self.pids = root / "pids.json"
         self.redis_conf = root / "redis.conf"
         self.lock = root / ".serve.lock"
@@ -200,7 +205,7 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
         "set-proc-title no\n",
     )
     osmem_bin = _osmem_binary(paths.venv)
-    # redis and the search backend get no Argilla secret: only the server and worker need them.
+    # redis and the search backend get no Argilla secret: only the server and worker read them.
     base_env = _base_env(paths)
     env = _service_env(base_env, paths, creds, f"redis://:{redis_password}@127.0.0.1:{redis_port}/0")
     launcher = str(paths.launcher / "launch_server.py")
@@ -272,23 +277,34 @@ def _base_env(paths: _Paths) -> dict:
     return env
 
 
-def _service_env(base_env: dict, paths: _Paths, creds: dict, redis_url: str) -> _Secret:
-    env = _Secret(base_env)
+def _service_env(base_env: dict, paths: _Paths, creds: dict, redis_url: str) -> dict:
+    """The server's and worker's environment. Their secrets go to a 0600 file that
+    launch_server.py loads into its own memory: an exec'd environment stays readable in
+    /proc/PID/environ (and `ps e`) for the life of the process and of every fork of it."""
+    _write_private(
+        paths.service_secrets,
+        json.dumps(
+            {
+                "ARGILLA_REDIS_URL": redis_url,
+                "ARGILLA_AUTH_SECRET_KEY": creds["auth_secret_key"],  # web sign-ins survive a restart
+                "DOCS2QA_OWNER_USERNAME": creds["username"],
+                "DOCS2QA_OWNER_PASSWORD": creds["password"],
+                "DOCS2QA_OWNER_API_KEY": creds["api_key"],
+            }
+        ),
+    )
+    env = dict(base_env)
     env.update(
         ARGILLA_HOME_PATH=str(paths.home),
         ARGILLA_SEARCH_ENGINE="osmem",
         # The host only names the backend in requests: osmem_engine connects to the socket.
         ARGILLA_ELASTICSEARCH="http://search.invalid:9200",
         DOCS2QA_SEARCH_SOCKET=str(paths.search_socket),
-        ARGILLA_REDIS_URL=redis_url,
-        ARGILLA_AUTH_SECRET_KEY=creds["auth_secret_key"],  # web sign-ins survive a restart
         HF_HUB_OFFLINE="1",
         HF_HUB_DISABLE_TELEMETRY="1",
         # typer's default rich tracebacks print every frame's local variables, secrets included
         _TYPER_STANDARD_TRACEBACK="1",
-        DOCS2QA_OWNER_USERNAME=creds["username"],
-        DOCS2QA_OWNER_PASSWORD=creds["password"],
-        DOCS2QA_OWNER_API_KEY=creds["api_key"],
+        **{SECRETS_VAR: str(paths.service_secrets)},
     )
     return env
 
@@ -317,6 +333,7 @@ def _stop_recorded(paths: _Paths) -> bool:
     ran = _stop_processes(record.get("processes", {}))
     ran = process_groups.stop_tagged(f"{STATE_TAG}={paths.root}") or ran
     paths.pids.unlink(missing_ok=True)
+    paths.service_secrets.unlink(missing_ok=True)  # its Redis password died with this Redis
     return ran
 
 
@@ -368,7 +385,7 @@ def _write_private(path: Path, text: str) -> None:
 
 
 class _Secret(dict):
-    """Credentials or an environment holding them: a dict whose repr never shows values,
+    """Credentials: a dict whose repr never shows values,
     because pytest and tracebacks print the arguments of failing frames."""
 
     def __repr__(self) -> str:
