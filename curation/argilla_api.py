@@ -78,6 +78,28 @@ def api_error() -> type[Exception]:
     return ArgillaAPIError
 
 
+def status_of(exc: Exception) -> int:
+    """The HTTP status of an error the SDK raised (0 when it carries none)."""
+    return int(getattr(exc, "status_code", 0) or 0)
+
+
+def is_conflict(exc: Exception) -> bool:
+    """The server refused to create something because it exists already: a 409, or the 500 that
+    argilla-server 2.8 answers when two requests pass its existence check at once and the
+    database's unique constraint stops the second (a workspace, dataset or record made twice)."""
+    status = status_of(exc)
+    return status == 409 or (status == 500 and "IntegrityError" in str(exc))
+
+
+def _checked(response):
+    """The response, or the SDK's error for its status (ConflictError for 409, ...), as the SDK's
+    own calls raise: callers then handle one family of errors for raw and SDK requests alike."""
+    from argilla._exceptions._api import api_error_handler
+
+    api_error_handler(response.raise_for_status)()
+    return response
+
+
 def usernames(client) -> dict[str, str]:
     """user id -> username; empty when the key may not list users (an admin's), so ids stand in."""
     try:
@@ -101,28 +123,27 @@ def is_draft(dataset) -> bool:
 
 
 def set_guidelines(client, dataset_id, guidelines: str) -> None:
-    response = client.http_client.patch(f"/api/v1/datasets/{dataset_id}", json={"guidelines": guidelines})
-    response.raise_for_status()
+    _checked(client.http_client.patch(f"/api/v1/datasets/{dataset_id}", json={"guidelines": guidelines}))
 
 
 def configure_and_publish(client, dataset_id, settings) -> None:
     """Guidelines, extra metadata and the overlap distribution (the SDK cannot set them on a
     draft), then publish."""
-    response = client.http_client.patch(
-        f"/api/v1/datasets/{dataset_id}",
-        json={
-            "guidelines": settings.guidelines,
-            "allow_extra_metadata": settings.allow_extra_metadata,
-            "distribution": {"strategy": "overlap", "min_submitted": settings.distribution.min_submitted},
-        },
+    _checked(
+        client.http_client.patch(
+            f"/api/v1/datasets/{dataset_id}",
+            json={
+                "guidelines": settings.guidelines,
+                "allow_extra_metadata": settings.allow_extra_metadata,
+                "distribution": {"strategy": "overlap", "min_submitted": settings.distribution.min_submitted},
+            },
+        )
     )
-    response.raise_for_status()
     client.api.datasets.publish(dataset_id=dataset_id)
 
 
 def record_total(client, dataset_id) -> int:
-    response = client.http_client.get(f"/api/v1/datasets/{dataset_id}/records", params={"limit": 1})
-    response.raise_for_status()
+    response = _checked(client.http_client.get(f"/api/v1/datasets/{dataset_id}/records", params={"limit": 1}))
     return int(response.json()["total"])
 
 
@@ -138,11 +159,12 @@ def _records(client, dataset_id, include: str) -> Iterator[dict]:
     """Every record of the dataset as the REST API returns it, with `include`, page by page."""
     offset = 0
     while True:
-        response = client.http_client.get(
-            f"/api/v1/datasets/{dataset_id}/records",
-            params={"offset": offset, "limit": PAGE, "include": [include]},
+        response = _checked(
+            client.http_client.get(
+                f"/api/v1/datasets/{dataset_id}/records",
+                params={"offset": offset, "limit": PAGE, "include": [include]},
+            )
         )
-        response.raise_for_status()
         items = response.json()["items"]
         yield from items
         if len(items) < PAGE:
@@ -157,9 +179,9 @@ def drop_suggestions(client, dataset_id) -> int:
     for item in _records(client, dataset_id, "suggestions"):
         ids = [str(s["id"]) for s in item.get("suggestions") or []]
         if ids:
-            client.http_client.delete(
-                f"/api/v1/records/{item['id']}/suggestions", params={"ids": ",".join(ids)}
-            ).raise_for_status()
+            _checked(
+                client.http_client.delete(f"/api/v1/records/{item['id']}/suggestions", params={"ids": ",".join(ids)})
+            )
             cleared += 1
     return cleared
 

@@ -14,10 +14,12 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from docs2qa.curation import argilla_api, schema
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import Docs2qaError, ServiceError
+from docs2qa.recap import next_command
 from docs2qa.records import Chunk, QAPair
 
 BATCH = 500  # the server's limit per bulk upsert
+RACE_ATTEMPTS = 8  # rounds of reading the server again after another push changed the dataset under this one
 
 
 def dataset_name(cfg, run_name: str) -> str:
@@ -137,28 +139,54 @@ def ensure_dataset(client, cfg, name: str):
     Creating a dataset is many requests (a draft, then each field, question, metadata
     property and vector, then publish); a push killed in between leaves a draft. A draft
     whose settings are a part of our layout is that unfinished creation, so it is finished
-    here; anything else under the name is refused. Returns (dataset, created)."""
+    here; anything else under the name is refused. Returns (dataset, created).
+
+    Two pushes creating the same dataset at once each find something made by the other
+    (the workspace, the dataset, a field: 409) or find it published under them (422); each
+    such lost race is answered by reading the server again, which then holds the other's
+    work to finish or take as it is."""
+    attempt = 1
+    while True:
+        try:
+            return _ensure_dataset(client, cfg, name)
+        except argilla_api.api_error() as exc:
+            raced = argilla_api.is_conflict(exc) or argilla_api.status_of(exc) == 422
+            if not raced or attempt == RACE_ATTEMPTS:
+                raise _setup_refused(cfg, name, exc, raced) from exc
+        time.sleep(0.2 * attempt)
+        attempt += 1
+
+
+def _setup_refused(cfg, name: str, exc: Exception, raced: bool) -> Docs2qaError:
+    what = f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}"
+    if raced:
+        return ServiceError(
+            f"{what}: another push kept changing it at the same time ({_one_line(exc)})",
+            f"rerun `{next_command('curate', 'push')}` once the other push has finished",
+        )
+    if argilla_api.status_of(exc) in (401, 403):
+        return ServiceError(
+            f"{what}: {_one_line(exc)}", "the API key must belong to an owner (or an admin of that workspace)"
+        )
+    return ServiceError(f"{what}: {_one_line(exc)}", "the Argilla server's log says why")
+
+
+def _ensure_dataset(client, cfg, name: str):
     import argilla as rg
 
-    try:
+    with warnings.catch_warnings():
+        # "not found" is an expected answer here; any other warning still shows.
+        warnings.filterwarnings("ignore", "(Workspace|Dataset) with name .* not found", UserWarning)
         workspace = client.workspaces(cfg.workspace)
         if workspace is None:
             workspace = rg.Workspace(name=cfg.workspace, client=client).create()
         expected = schema.build_settings(cfg.annotators_per_record, client)
-        with warnings.catch_warnings():
-            # "not found" is an expected answer here; any other warning still shows.
-            warnings.filterwarnings("ignore", "Dataset with name .* not found", UserWarning)
-            existing = client.datasets(name=name, workspace=workspace)
-        if existing is None:
-            return _finish_creation(client, argilla_api.create_draft_dataset(client, name, workspace), expected), True
-        if argilla_api.is_draft(existing):
-            _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
-            return _finish_creation(client, existing, expected), True
-    except argilla_api.api_error() as exc:
-        raise Docs2qaError(
-            f"Argilla refused to set up workspace {cfg.workspace!r} / dataset {name!r}: {exc}",
-            "the API key must belong to an owner (or an admin of that workspace)",
-        ) from exc
+        existing = client.datasets(name=name, workspace=workspace)
+    if existing is None:
+        return _finish_creation(client, argilla_api.create_draft_dataset(client, name, workspace), expected), True
+    if argilla_api.is_draft(existing):
+        _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
+        return _finish_creation(client, existing, expected), True
     _refuse_clash(cfg, name, schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings)))
     guidelines = schema.guidelines_text()
     if (existing.settings.guidelines or "").strip() != guidelines:
@@ -230,21 +258,31 @@ def push(
     records = build_records(pairs, chunks_by_id, embeddings, judge_informative)
     client = argilla_api.connect(api_url, api_key)
     name = dataset_name(cfg, run_name)
-    dataset, created_dataset = ensure_dataset(client, cfg, name)
-    before = argilla_api.record_total(client, dataset.id)
-    for start in range(0, len(records), batch_size):
-        try:
-            argilla_api.bulk_upsert(client, dataset, records[start : start + batch_size])
-        except (argilla_api.api_error(), httpx.HTTPError) as exc:
-            raise Docs2qaError(
-                f"pushing to {name!r} stopped after {start} of {len(records)} records: {type(exc).__name__}: {exc}",
-                "push again once the server is healthy: records are keyed by pair_id, so nothing is duplicated",
-            ) from exc
-    if not judge_informative:  # records pushed while the judge still counted keep its suggestions
-        argilla_api.drop_suggestions(client, dataset.id)
-    # argilla-server 2.8 answers a bulk upsert without the ids it updated, so the split
-    # between new and updated records comes from the dataset's size before and after.
-    created = argilla_api.record_total(client, dataset.id) - before
+    sent = 0
+    try:
+        dataset, created_dataset = ensure_dataset(client, cfg, name)
+        before = argilla_api.record_total(client, dataset.id)
+        for sent in range(0, len(records), batch_size):
+            _upsert(client, dataset, records[sent : sent + batch_size])
+        sent = len(records)
+        if not judge_informative:  # records pushed while the judge still counted keep its suggestions
+            argilla_api.drop_suggestions(client, dataset.id)
+        # argilla-server 2.8 answers a bulk upsert without the ids it updated, so the split
+        # between new and updated records comes from the dataset's size before and after.
+        created = argilla_api.record_total(client, dataset.id) - before
+    except argilla_api.api_error() as exc:
+        raise ServiceError(
+            f"pushing to {name!r} stopped after {sent} of {len(records)} records: {_one_line(exc)}",
+            f"rerun `{next_command('curate', 'push')}` once the server is healthy: "
+            "records are keyed by pair_id, so nothing is duplicated",
+        ) from exc
+    except httpx.TransportError as exc:  # the server died or the network broke, at any request
+        raise ServiceError(
+            f"the connection to Argilla at {api_url} broke during the push to {name!r}, "
+            f"after {sent} of {len(records)} records: {_one_line(exc)}",
+            f"nothing is lost: rerun `{next_command('curate', 'push')}` once the server is back, and it "
+            "goes on from there (records are keyed by pair_id, so nothing is duplicated)",
+        ) from exc
     return {
         "dataset": name,
         "dataset_id": str(dataset.id),
@@ -257,6 +295,27 @@ def push(
         "judge_suggestions": judge_informative,
         "wall_s": round(time.perf_counter() - t0, 3),
     }
+
+
+def _upsert(client, dataset, batch: list[dict]) -> None:
+    """One bulk upsert; sent again when another push inserted some of the same records at the
+    same moment (the server's unique constraint refuses the slower one; a second upsert of the
+    same ids updates them)."""
+    attempt = 1
+    while True:
+        try:
+            argilla_api.bulk_upsert(client, dataset, batch)
+            return
+        except argilla_api.api_error() as exc:
+            if not argilla_api.is_conflict(exc) or attempt == RACE_ATTEMPTS:
+                raise
+        time.sleep(0.2 * attempt)
+        attempt += 1
+
+
+def _one_line(exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or "no details"
+    return f"{type(exc).__name__}: {text}"
 
 
 def review_url(api_url: str, dataset_id: str) -> str:

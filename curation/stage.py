@@ -29,11 +29,12 @@ def push(config: Config, store: RunStore) -> Manifest:
     from docs2qa.models.embeddings import embed_questions
 
     def body(stage: StageDir) -> StageResult:
-        pairs = store.stage("generate").read("pairs", QAPair)
+        generate = store.stage("generate")
+        health = _generate_manifest(generate).get("judge_health") or {}
+        pairs = generate.read("pairs", QAPair)
         chunks = {c.chunk_id: c for c in store.stage("chunk").read("chunks", Chunk)}
         api_url, api_key = connect_or_serve(config.curate)
         embeddings = embed_questions([p.question for p in pairs], config.generate.dedup.model)
-        health = (store.stage("generate").manifest() or {}).get("judge_health") or {}
         summary = push_pairs(
             pairs,
             chunks,
@@ -48,6 +49,22 @@ def push(config: Config, store: RunStore) -> Manifest:
         return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
 
     return record("push", config, store, body)
+
+
+def _generate_manifest(generate: StageDir) -> Manifest:
+    """Generate's manifest, which says whether its judge was worth showing to people; a push that
+    could not read it would pre-fill the suggestions of a judge the run had found uninformative."""
+    from docs2qa.errors import IntegrityError
+    from docs2qa.recap import next_command
+
+    manifest = generate.manifest()
+    if manifest is None:
+        state = "unreadable" if generate.manifest_path.exists() else "missing"
+        raise IntegrityError(
+            f"generate's manifest {generate.manifest_path} is {state}",
+            f"rerun `{next_command('generate')}` to write it again, then push",
+        )
+    return manifest
 
 
 def pull(config: Config, store: RunStore) -> Manifest:
