@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from docs2qa.pipeline import Description, Manifest, Option, Stage, record
+from docs2qa.pipeline import Description, Manifest, Option, Requirement, Stage, record
 from docs2qa.records import Chunk, QAPair
 from docs2qa.store import StageDir, StageResult
 
@@ -150,12 +150,18 @@ def _describe_export(manifest: Manifest) -> Description:
 
 _STAGE = "docs2qa.curation.stage"
 
+_ARGILLA = (Requirement("argilla", "curate"), Requirement("httpx", "crawl"))
+# push embeds questions for Argilla's similarity search; export for the leakage check.
+_EMBED = Requirement("sentence_transformers", "generate")
+_EXPORT = (*(Requirement(m, "export") for m in ("datasets", "pyarrow", "huggingface_hub", "yaml")), _EMBED)
+
 STAGES = (
     Stage(
         "push",
         f"{_STAGE}:push",
         ("generate", "chunk"),
         "send the pairs to Argilla for people to review (starts the local server if needed)",
+        requires=(*_ARGILLA, _EMBED),
         section="curate",
         enabled=_reviewed,
         describe=_describe_push,
@@ -166,6 +172,7 @@ STAGES = (
         f"{_STAGE}:pull",
         ("push",),
         "freeze people's decisions into an immutable curation snapshot",
+        requires=_ARGILLA,
         section="curate",
         always_run=True,
         enabled=_reviewed,
@@ -179,6 +186,7 @@ STAGES = (
         f"{_STAGE}:export",
         ("crawl", "convert", "chunk", "generate", "pull"),
         "freeze the accepted pairs into a versioned dataset with card, manifest and report",
+        requires=_EXPORT,
         select_inputs=lambda config: (
             "crawl",
             "convert",
