@@ -167,6 +167,15 @@ class LLMConfig(Section):
     max_new_tokens: int = Field(384, ge=1, description="Longest completion.")
     temperature: float = Field(0.0, ge=0, description="0 means greedy decoding.")
     batch_size: int = Field(8, ge=1, description="Prompts per generation batch.")
+    timeout_s: int = Field(
+        120, ge=1, description="openai backend: seconds to wait for a reply before that try counts as failed."
+    )
+    max_retries: int = Field(
+        4,
+        ge=0,
+        description="openai backend: retries of a request that failed (HTTP 429 or 5xx, timeout, dropped connection), "
+        "with exponential backoff or the server's Retry-After; a unit still failing is retried by the next run.",
+    )
     torch_threads: int = Field(1, ge=1, description="CPU threads per step process (steps run in parallel).")
 
 

@@ -21,7 +21,7 @@ from collections import Counter
 from pathlib import Path
 
 from docs2qa.config import Config
-from docs2qa.errors import Docs2qaError
+from docs2qa.errors import Docs2qaError, ServiceError
 from docs2qa.generation.qa import journal
 from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates, unit_key
 from docs2qa.pipeline import record
@@ -348,12 +348,15 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
         units, skipped = plan_units(chunks, config, labels, judge_hash)
         folder = stage.path
         clock = _Clock(folder)
+        # Units that failed in an earlier run are asked again: only this run's failures are reported.
+        (folder / journal.FAILED).unlink(missing_ok=True)
         if any(u.key not in journal.finished_units(folder) for u in units):
             # A dead server would fail every unit quietly inside the pipeline process.
             check_endpoints(gen)
         while True:
             complete = journal.finished_units(folder)
-            pending = [u for u in units if u.key not in complete]
+            failed = journal.failed_units(folder)
+            pending = [u for u in units if u.key not in complete and u.key not in failed]
             spent = sum(sum(step.values()) for step in tokens_used(_current(complete, units)).values())
             if not pending:
                 break
@@ -374,13 +377,20 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
             finally:
                 stop.set()
                 watcher.join()
-            if len(_current(journal.finished_units(folder), units)) == len(units) - len(pending):
+            if len(_current(journal.finished_units(folder), units)) == len(_current(complete, units)):
+                if len(journal.failed_units(folder)) > len(failed):
+                    break  # a server that failed a whole wave is not sent the next one
                 # Without this a unit that can never finish would be retried forever.
                 raise Docs2qaError("the generation pipeline finished no unit", f"see {_pipeline_log()}")
 
+        failed = _current(journal.failed_units(folder), units)
+        if failed:
+            # Finished units stay journaled; the stage stays unfinished so that nothing reads a
+            # partial output as whole, and the next run asks only the failed units again.
+            raise _failed_units_error(failed, len(units), gen, labels, folder / journal.FAILED)
         current = _current(complete, units)
         # An uninformative judge is said once, by the stage's summary (_describe_generate in
-        # generation/stages.py), which `status` repeats; the manifest keeps judge_health.
+        # generation/qa/stages.py), which `status` repeats; the manifest keeps judge_health.
         pairs, dropped, health = assemble(units, current, gen, labels, judge_hash, embed=_embedder(gen))
         pairs, duplicates = remove_near_duplicates(pairs, gen)
         ledger = tokens_used(current)
@@ -402,6 +412,25 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
         )
 
     return record("generate", config, store, body)
+
+
+def _failed_units_error(failed: dict, total: int, gen, labels: dict[str, str], path: Path) -> ServiceError:
+    """One line naming, per role, its server and its most common error."""
+    errors: dict[str, Counter] = {}
+    for failure in failed.values():
+        errors.setdefault(failure["role"], Counter())[failure["error"]] += 1
+    parts = []
+    for role, counts in errors.items():
+        cfg = gen.generator if role == "generator" else gen.judge_llm()
+        error, n = counts.most_common(1)[0]
+        others = sum(counts.values()) - n
+        also = f", {others} more with other errors" if others else ""
+        parts.append(f"the {role} ({cfg.base_url or labels[role]}) failed {n} unit(s){also}: {error}")
+    return ServiceError(
+        f"{len(failed)} of {total} units got no answer after retries; " + "; ".join(parts),
+        f"rerun the same `docs2qa generate` (or `docs2qa run`) command to retry the {len(failed)} failed units; "
+        f"finished units are kept (each failure is listed in {path})",
+    )
 
 
 def _embedder(gen):

@@ -133,7 +133,7 @@ def _transformers(cfg: LLMConfig) -> LLM:
 
 
 def _openai(cfg: LLMConfig) -> LLM:
-    from distilabel.models.llms import OpenAILLM
+    from docs2qa.generation.llm.served import ReportingOpenAILLM
 
     key = _api_key(cfg)
     if key is None:
@@ -144,10 +144,14 @@ def _openai(cfg: LLMConfig) -> LLM:
                 "set api_key_env to the name of the environment variable holding the key, e.g. OPENAI_API_KEY",
             )
         key = LOCAL_DUMMY_KEY
-    return OpenAILLM(
+    # Retries are the openai client's (backoff, Retry-After); set here, not left to distilabel's
+    # defaults, so that the config says how long a failing server is waited for.
+    return ReportingOpenAILLM(
         model=cfg.model,
         base_url=cfg.base_url or "https://api.openai.com/v1",
         api_key=key,
+        max_retries=cfg.max_retries,
+        timeout=cfg.timeout_s,
         generation_kwargs=generation_kwargs(cfg),
     )
 

@@ -4,6 +4,10 @@ distilabel's own cache cannot always recover an interrupted run (upstream issue 
 so the last pipeline step appends every finished unit here and fsyncs before the batch
 counts as done. A rerun reads the journal and skips every unit found in it. A unit is
 written once: appends take a lock on the file and skip units already there.
+
+A unit that got no answer (its server still failing after retries) is not done: it goes to
+FAILED instead, with the role and the server's error, for the stage to report; the stage
+clears that file when it starts, since a new run asks those units again.
 """
 
 from __future__ import annotations
@@ -12,9 +16,10 @@ from pathlib import Path
 
 from docs2qa.journal import append_new, count_lines, read
 
-__all__ = ["UNITS", "append", "count_lines", "finished_units", "read"]
+__all__ = ["FAILED", "UNITS", "append", "count_lines", "failed_units", "finished_units", "read"]
 
 UNITS = "journal.jsonl"
+FAILED = "failed_units.jsonl"
 
 
 def append(path: str | Path, records: list[dict]) -> list[dict]:
@@ -29,3 +34,8 @@ def finished_units(folder: Path) -> dict[str, dict]:
     for record in read(folder / UNITS):
         finished.setdefault(record["unit"], record)
     return finished
+
+
+def failed_units(folder: Path) -> dict[str, dict]:
+    """unit key -> its failure record ({"unit", "chunk_id", "question_type", "role", "error"})."""
+    return {record["unit"]: record for record in read(folder / FAILED)}

@@ -31,6 +31,22 @@ def tokens_of(row: dict[str, Any], task: str) -> dict[str, int]:
     return {"prompt": total("input_tokens"), "completion": total("output_tokens")}
 
 
+def failure_of(row: dict[str, Any]) -> dict[str, str] | None:
+    """{"role", "error"} when the unit got no answer, else None.
+
+    Besides the failures the tasks report, a step that raised on its batch leaves the row with
+    its outputs None (distilabel sends the batch on "filled with Nones"): generated units always
+    have pairs or a parse error, judged ones a list of judgements."""
+    if row.get("failure"):
+        return row["failure"]
+    where = "its traceback is in the pipeline's log"
+    if row.get("pairs") is None and row.get("parse_error") is None:
+        return {"role": "generator", "error": f"the generate step raised on this batch ({where})"}
+    if row.get("judgements") is None:
+        return {"role": "judge", "error": f"the judge step raised on this batch ({where})"}
+    return None
+
+
 class JudgeUnits(CritiqueQA):
     """The judge, fed the pairs of each unit row; its verdicts go back into the row."""
 
@@ -40,11 +56,13 @@ class JudgeUnits(CritiqueQA):
 
     @property
     def outputs(self) -> list[str]:
-        return ["judgements"]
+        return ["judgements", "failure"]
 
     def process(self, inputs: StepInput) -> StepOutput:
         flat, owners = [], []
         for position, row in enumerate(inputs):
+            if row.get("failure"):
+                continue  # the generator got no reply: the unit fails as it is, nothing to judge
             for pair in row.get("pairs") or []:
                 flat.append(
                     {
@@ -59,11 +77,14 @@ class JudgeUnits(CritiqueQA):
                 owners.append(position)
         judged = next(super().process(flat)) if flat else []
         verdicts: list[list[dict]] = [[] for _ in inputs]
+        failures = [row.get("failure") for row in inputs]
         for position, result in zip(owners, judged):
+            # One pair the judge's server never answered fails its unit: half-judged units are not done.
+            failures[position] = failures[position] or result["failure"]
             verdicts[position].append(
                 {**{k: result.get(k) for k in JUDGEMENT_FIELDS}, "tokens": tokens_of(result, self.name)}
             )
-        yield [{**row, "judgements": verdicts[i]} for i, row in enumerate(inputs)]
+        yield [{**row, "judgements": verdicts[i], "failure": failures[i]} for i, row in enumerate(inputs)]
 
 
 class QuestionUnits(WriteQuestion):
@@ -77,7 +98,7 @@ class QuestionUnits(WriteQuestion):
 
     @property
     def outputs(self) -> list[str]:
-        return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
+        return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def process(self, inputs: StepInput) -> StepOutput:
         from docs2qa.generation.qa.answer_first import opening
@@ -96,7 +117,8 @@ class QuestionUnits(WriteQuestion):
         results = []
         for row in inputs:
             done = [next(asked) for _ in row["answers"]]
-            errors = [r for r in done if r["parse_error"]]
+            failure = next((r["failure"] for r in done if r["failure"]), None)
+            errors = [] if failure else [r for r in done if r["parse_error"]]
             tokens = [tokens_of(r, self.name) for r in done]
             stats = {
                 "input_tokens": [sum(t["prompt"] for t in tokens)],
@@ -106,13 +128,14 @@ class QuestionUnits(WriteQuestion):
                 {
                     **row,
                     "pairs": None
-                    if errors
+                    if errors or failure
                     else [{"question": r["question"], "answer": r["answer"], "evidence": r["answer"]} for r in done],
                     # One unreadable question fails the unit, with its raw text kept, as in GenerateQA.
                     "parse_error": errors[0]["parse_error"] if errors else None,
                     "raw_output": errors[0]["raw_output"] if errors else None,
                     "parse_attempts": max((r["parse_attempts"] for r in done), default=0),
                     "model_name": self.llm.model_name,
+                    "failure": failure,
                     DISTILABEL_METADATA_KEY: {f"statistics_{self.name}": stats},
                 }
             )
@@ -120,7 +143,9 @@ class QuestionUnits(WriteQuestion):
 
 
 class JournalUnits(Step):
-    """Appends each finished unit (its pairs and their verdicts) to the journal."""
+    """Appends each finished unit (its pairs and their verdicts) to the journal, and each unit
+    that failed (a server that never answered, a step that raised) to the failures file, so
+    that it counts as not done and the next run asks again."""
 
     journal_dir: str
     generate_task: str = "generate_qa"
@@ -134,6 +159,17 @@ class JournalUnits(Step):
         return ["unit"]
 
     def process(self, inputs: StepInput) -> StepOutput:
+        failed = {}
+        for row in inputs:
+            if failure := failure_of(row):
+                failed[row["unit"]] = {
+                    "unit": row["unit"],
+                    "chunk_id": row["chunk_id"],
+                    "question_type": row["question_type"],
+                    **failure,
+                }
+        if failed:
+            journal.append(f"{self.journal_dir}/{journal.FAILED}", list(failed.values()))
         records = [
             {
                 "unit": row["unit"],
@@ -147,6 +183,7 @@ class JournalUnits(Step):
                 "judgements": row.get("judgements") or [],
             }
             for row in inputs
+            if row["unit"] not in failed
         ]
         journal.append(f"{self.journal_dir}/{journal.UNITS}", records)
         yield [{"unit": row["unit"]} for row in inputs]

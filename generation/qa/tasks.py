@@ -6,6 +6,10 @@ with greedy decoding asking the same prompt again would return the same text. A 
 is still malformed yields a row with the outputs None, `parse_error` set and the raw text in
 `raw_output` (and in distilabel_metadata): the row is never lost.
 
+A request that got no reply at all (the server still erring after the client's retries, see
+llm/served.py) is not a malformed reply: its row gets the outputs None and `failure` (the
+role and the server's error), is never re-asked here, and its unit is not journaled as done.
+
 This module imports distilabel at import time; import it only where a pipeline is built.
 Note: no `from __future__ import annotations` here: distilabel finds the `process` input
 parameter by its runtime `StepInput` annotation.
@@ -20,6 +24,7 @@ from distilabel.steps.tasks.base import Task
 from distilabel.typing import StepOutput
 from pydantic import Field
 
+from docs2qa.generation.llm.served import ERROR_KEY
 from docs2qa.generation.qa import answer_first, prompts
 from docs2qa.generation.qa.parsing import ParseError, parse_critique, parse_pairs
 
@@ -32,6 +37,7 @@ class _StrictTask(Task):
 
     # Subclasses: the parsed fields (all None on failure) and the parser.
     _empty: ClassVar[dict[str, Any]] = {}
+    _role: ClassVar[str] = "generator"  # whose server a failed request names
 
     def _parse(self, text: str) -> dict[str, Any]:
         raise NotImplementedError
@@ -63,6 +69,8 @@ class _StrictTask(Task):
             for i, output in zip(pending, outputs):
                 last[i], attempts[i] = output, attempt + 1
                 _add_statistics(totals[i], output.get("statistics") or {})
+                if output.get(ERROR_KEY):
+                    continue
                 text = (output.get("generations") or [None])[0]
                 error = self.format_output(text, rows[i])["parse_error"]
                 if error and attempt < self.parse_retries:
@@ -79,9 +87,13 @@ class _StrictTask(Task):
             reply = last[i]
             assert reply is not None  # the first attempt covers every row
             output = dict(reply)
+            server_error = output.pop(ERROR_KEY, None)
             output["generations"] = (output.get("generations") or [None])[:1]
             output["statistics"] = {key: [value] for key, value in totals[i].items()}
             formatted = self._format_outputs(output, row)[0]
+            formatted["failure"] = None
+            if server_error:
+                formatted.update(parse_error=None, failure={"role": self._role, "error": server_error})
             if self.add_raw_input and attempts[i] > 1:
                 formatted.setdefault(DISTILABEL_METADATA_KEY, {})[f"raw_input_{self.name}"] = conversations[i]
             results.append({**row, **formatted, "parse_attempts": attempts[i], "model_name": self.llm.model_name})
@@ -101,7 +113,7 @@ class GenerateQA(_StrictTask):
 
     Input columns: chunk_id, title, heading_path (list[str]), text, question_type, n.
     Output columns: pairs (list of {"question", "answer", "evidence"} or None), parse_error,
-    raw_output (the reply when it could not be parsed), parse_attempts, model_name.
+    raw_output (the reply when it could not be parsed), parse_attempts, model_name, failure.
     """
 
     _empty: ClassVar[dict[str, Any]] = {"pairs": None}
@@ -112,7 +124,7 @@ class GenerateQA(_StrictTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name"]
+        return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
         return prompts.generate_messages(
@@ -139,10 +151,11 @@ class CritiqueQA(_StrictTask):
     Input columns: question, answer, evidence, text, title, heading_path.
     Output columns: scores ({"grounded", "correct", "useful", "standalone"} ints 1-5),
     verdict (keep | revise | drop), revised_answer ("" unless revise), rationale,
-    parse_error, raw_output, parse_attempts, model_name. All parsed fields are None on failure.
+    parse_error, raw_output, parse_attempts, model_name, failure. All parsed fields are None on failure.
     """
 
     _empty: ClassVar[dict[str, Any]] = {"scores": None, "verdict": None, "revised_answer": None, "rationale": None}
+    _role: ClassVar[str] = "judge"
 
     @property
     def inputs(self) -> list[str]:
@@ -159,6 +172,7 @@ class CritiqueQA(_StrictTask):
             "raw_output",
             "parse_attempts",
             "model_name",
+            "failure",
         ]
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
@@ -184,7 +198,7 @@ class WriteQuestion(_StrictTask):
 
     Input columns: title, heading_path, answer, stem (the words the question starts with).
     Output columns: question (None on failure),
-    parse_error, raw_output, parse_attempts, model_name.
+    parse_error, raw_output, parse_attempts, model_name, failure.
     """
 
     _empty: ClassVar[dict[str, Any]] = {"question": None}
@@ -195,7 +209,7 @@ class WriteQuestion(_StrictTask):
 
     @property
     def outputs(self) -> list[str]:
-        return ["question", "parse_error", "raw_output", "parse_attempts", "model_name"]
+        return ["question", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
         return answer_first.messages(input["title"], list(input["heading_path"] or []), input["answer"], input["stem"])
