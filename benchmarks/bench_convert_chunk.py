@@ -107,7 +107,7 @@ def make_page(i: int, rng: random.Random) -> str:
 
 
 def _document(url: str, body: bytes, convert_cfg):
-    from docs2qa.generation.convert import html_to_markdown
+    from docs2qa.generation.ingest.convert import html_to_markdown
     from docs2qa.records import Document, page_id, sha256_hex
 
     md, ids, title = html_to_markdown(body, url, convert_cfg)
@@ -115,8 +115,8 @@ def _document(url: str, body: bytes, convert_cfg):
 
 
 def _convert_and_chunk(job):
-    from docs2qa.generation.chunk import chunk_document
-    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.generation.ingest.chunk import chunk_document
+    from docs2qa.generation.ingest.tokenizer import load_token_counter
 
     url, body, convert_cfg, chunk_cfg = job
     doc = _document(url, body, convert_cfg)
@@ -133,7 +133,7 @@ def _burn(n: int) -> int:
 def machine_ceiling(workers: int, tasks_per_worker: int = 4, n: int = 2_000_000) -> float:
     """Speed-up of plain Python arithmetic over `workers` processes on this machine now: the most
     any parallel code can show here (a shared or throttled machine shows far less than the cores)."""
-    from docs2qa.generation.parallel import _context
+    from docs2qa.generation.ingest.parallel import _context
 
     tasks = [n] * (workers * tasks_per_worker)
     t0 = time.perf_counter()
@@ -165,9 +165,9 @@ def main(argv: list[str] | None = None) -> dict:
 
     import lxml.html
 
-    from docs2qa.config import ChunkConfig, ConvertConfig
-    from docs2qa.generation.chunk import chunk_document
-    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.generation.ingest.chunk import chunk_document
+    from docs2qa.generation.ingest.config import ChunkConfig, ConvertConfig
+    from docs2qa.generation.ingest.tokenizer import load_token_counter
 
     rng = random.Random(args.seed)
     pages = [(f"https://bench.invalid/docs/p{i}.html", make_page(i, rng).encode()) for i in range(args.pages)]
@@ -214,7 +214,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     # Scaling over processes, as the convert and chunk stages run (convert.workers): the same
     # pages through generation.parallel.ordered_map, output compared with the one-process run.
-    from docs2qa.generation.parallel import ordered_map
+    from docs2qa.generation.ingest.parallel import ordered_map
 
     single = [(d.markdown, [c.text for c in cs]) for d, cs in zip(docs, chunks)]
     jobs = [(url, body, convert_cfg, chunk_cfg) for url, body in pages]

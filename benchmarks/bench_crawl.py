@@ -37,8 +37,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     args = parser.parse_args()
 
-    from docs2qa.config import CrawlConfig
-    from docs2qa.generation.crawl import crawl_site
+    from docs2qa.generation.ingest.config import CrawlConfig
+    from docs2qa.generation.ingest.crawl import crawl_site
     from docs2qa.store import BlobStore
 
     server = subprocess.Popen(

@@ -32,9 +32,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
     import pyarrow.parquet as pq
 
-    from docs2qa.config import GenerateConfig
     from docs2qa.generation.qa import journal
-    from docs2qa.generation.qa.gates import gate_pair
+    from docs2qa.generation.qa.config import GenerateConfig
+    from docs2qa.generation.qa.keep.gates import gate_pair
     from generate_helpers import docs2qa, make_run
 
     settings = {
@@ -100,9 +100,9 @@ def lanternfish_chunks() -> list:
     """The Lanternfish fixture manual, each page as its Markdown rendering, chunked as the chunk stage does."""
     import hashlib
 
-    from docs2qa.config import ChunkConfig
-    from docs2qa.generation.chunk import chunk_document
-    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.generation.ingest.chunk import chunk_document
+    from docs2qa.generation.ingest.config import ChunkConfig
+    from docs2qa.generation.ingest.tokenizer import load_token_counter
     from docs2qa.records import Document
     from generator_sites.content import PAGES
     from generator_sites.sites import _markdown
@@ -131,7 +131,7 @@ def main() -> None:
     )
     args = parser.parse_args()
 
-    from docs2qa.generation.generate import spread
+    from docs2qa.generation.qa.generate import spread
     from generate_helpers import demo_chunks
 
     types = {t: 1 for t in args.types.split(",")}

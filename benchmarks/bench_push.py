@@ -88,7 +88,7 @@ def main() -> None:
     parser.add_argument("--api-key", default=os.environ.get("ARGILLA_API_KEY"))
     args = parser.parse_args()
 
-    from docs2qa.config import CurateConfig
+    from docs2qa.curation.config import CurateConfig
 
     cfg = CurateConfig()
     pairs, chunks, vectors = synthetic(args.n)

@@ -9,12 +9,21 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from docs2qa.cli import ConfigOption, RunOption, SetOption, _load, _open_run, _report
 from docs2qa.errors import ConfigError, Docs2qaError
+
+if TYPE_CHECKING:
+    from docs2qa.config import Config
+
+
+def _config(config: Path | None, overrides: list[str] | None) -> Config:
+    """The whole config, the stage packages' sections (curate, export) included."""
+    return _load(config, overrides)
+
 
 curate_app = typer.Typer(no_args_is_help=True, help="Human review in Argilla: serve, push, pull, status, stop.")
 
@@ -26,7 +35,7 @@ def curate_serve(config: ConfigOption = None, set_: SetOption = None, run: RunOp
 
     from docs2qa.curation.server import serve
 
-    info = serve(_load(config, set_).curate)  # the server belongs to no run: no run folder is written
+    info = serve(_config(config, set_).curate)  # the server belongs to no run: no run folder is written
     # The same options, so that the hint stops this server (--set may move its port or state_dir).
     options = ["-c", str(config), *(word for value in set_ or [] for word in ("--set", value))]
     options += ["--run", str(run)] if run else []
@@ -42,7 +51,7 @@ def curate_stop(config: ConfigOption = None, set_: SetOption = None, run: RunOpt
     """Stop the local Argilla server that `curate serve` started (and nothing else)."""
     from docs2qa.curation.server import stop
 
-    print("stopped" if stop(_load(config, set_).curate) else "nothing was running")
+    print("stopped" if stop(_config(config, set_).curate) else "nothing was running")
 
 
 @curate_app.command("push")
@@ -93,7 +102,7 @@ def curate_status(
     from docs2qa.curation.stage import connect_or_serve
     from docs2qa.curation.summary_view import print_summary
 
-    cfg = _load(config, set_)  # reads Argilla only: no run folder is written
+    cfg = _config(config, set_)  # reads Argilla only: no run folder is written
     api_url, api_key = connect_or_serve(cfg.curate)
     _, summary = collect(cfg.curate, cfg.name, api_url, api_key)
     if as_json:
@@ -115,12 +124,12 @@ def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] |
     """--root, else export.root of the config after --set (without -c: of the defaults after --set)."""
     from pydantic import ValidationError
 
-    from docs2qa.config import ExportConfig, apply_override, format_validation_error, load_config
+    from docs2qa.config import ExportConfig, apply_override, format_validation_error
 
     if root is not None:
         return root
     if config is not None:
-        return Path(load_config(config, overrides or []).export.root)
+        return Path(_config(config, overrides).export.root)
     data: dict[str, Any] = {}
     for assignment in overrides or []:
         apply_override(data, assignment)

@@ -191,6 +191,7 @@ def _snapshot(config: Config, store: RunStore):
 
 def export(config: Config, store: RunStore) -> dict:
     """The export stage: write (or find) the version of this run's curated pairs."""
+    from docs2qa.curation import leakage
     from docs2qa.curation import splits as splitting
     from docs2qa.datastore.versions import read_manifest, write_version
 
@@ -234,7 +235,7 @@ def export(config: Config, store: RunStore) -> dict:
         # splits.assign takes dict[str, float]; a dict keyed by the config's split-name Literal is not one (invariant).
         ratios: dict[str, float] = dict(cfg.ratios.items())
         assigned = splitting.assign(rows, cfg.split_by, ratios, cfg.seed)
-        clean, leaked = splitting.remove_leakage(
+        clean, leaked = leakage.remove_leakage(
             assigned, cfg.embedding_model, cfg.leakage_question_threshold, cfg.leakage_context_threshold
         )
         dropped += [

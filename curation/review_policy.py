@@ -1,4 +1,6 @@
-"""How people's responses to a record resolve into one outcome: the review policy.
+"""How people's responses to a record resolve into one outcome: the review policy, the second of
+the three layers that decide what reaches a dataset (after generation's filters,
+generation/qa/keep/; before the leakage check across splits, leakage.py).
 
 Pull people's decisions from Argilla, resolve them into one outcome per pair, and write an
 immutable snapshot (curation/snapshot.py) that later stages read instead of the server.

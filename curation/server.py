@@ -41,7 +41,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from docs2qa.config import CurateConfig
+from docs2qa.curation.config import CurateConfig
 from docs2qa.errors import Docs2qaError, ServiceError
 from docs2qa.secrets import env_secret
 

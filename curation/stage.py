@@ -11,7 +11,8 @@ from docs2qa.records import Chunk, QAPair
 from docs2qa.store import StageDir, StageResult
 
 if TYPE_CHECKING:
-    from docs2qa.config import Config, CurateConfig
+    from docs2qa.config import Config
+    from docs2qa.curation.config import CurateConfig
     from docs2qa.store import RunStore
 
 

@@ -3,7 +3,8 @@ entry points), so that core never imports generation/, curation/ or finetune/ it
 `import docs2qa.cli` loads none of them.
 
 A stage module holds `STAGES` (a tuple of pipeline.Stage, in order); a section module holds
-`SECTIONS` ({"finetune": FinetuneConfig}), config sections the package adds to `Config`.
+`SECTIONS` ({"finetune": FinetuneConfig}), the config sections its stages are built from: each
+stage package declares its own settings next to its code, and core only assembles them.
 """
 
 from __future__ import annotations
@@ -18,9 +19,21 @@ if TYPE_CHECKING:
     from docs2qa.pipeline import Stage
 
 # In pipeline order.
-STAGE_MODULES = ("docs2qa.generation.stages", "docs2qa.curation.stage", "docs2qa.finetune.stage")
+STAGE_MODULES = (
+    "docs2qa.generation.ingest.stages",
+    "docs2qa.generation.qa.stages",
+    "docs2qa.curation.stage",
+    "docs2qa.finetune.stage",
+)
 # Section modules import only pydantic and docs2qa.config, so loading a config stays light.
-SECTION_MODULES = ("docs2qa.finetune.config", "docs2qa.finetune.evaluate.config")
+# In pipeline order too: it is the order of the config's sections.
+SECTION_MODULES = (
+    "docs2qa.generation.ingest.config",
+    "docs2qa.generation.qa.config",
+    "docs2qa.curation.config",
+    "docs2qa.finetune.config",
+    "docs2qa.finetune.evaluate.config",
+)
 # CLI command groups a stage package adds: (name, "module:typer app").
 COMMAND_GROUPS = (("curate", "docs2qa.curation.cli:curate_app"), ("datasets", "docs2qa.curation.cli:datasets_app"))
 

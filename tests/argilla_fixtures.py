@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.config import CurateConfig
+from docs2qa.curation.config import CurateConfig
 from docs2qa.curation.server import ServerInfo, serve, stop
 from docs2qa.curation.service_env import ensure_service_venv
 

@@ -53,7 +53,7 @@ def write_pairs(store: RunStore, pairs: list[QAPair]) -> None:
 def demo_run(tmp: Path, **export) -> tuple[Path, RunStore, list[Chunk]]:
     """crawl -> convert -> chunk of the demo site in tmp/run, pairs for every chunk, and a
     config file whose export section is `export` (root under tmp)."""
-    from docs2qa.generation import stages
+    from docs2qa.generation.ingest import stages
 
     config_path = tmp / "exp.yaml"
     config_path.write_text(

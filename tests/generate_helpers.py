@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def demo_chunks(tmp: Path) -> list[Chunk]:
     """Real chunks of the bundled demo site (crawl -> convert -> chunk in-process)."""
-    from docs2qa.generation import stages
+    from docs2qa.generation.ingest import stages
 
     config = load_config(ROOT / "configs" / "demo.yaml")
     store = RunStore(tmp / "ingest")

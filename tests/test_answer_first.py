@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from docs2qa.config import GenerateConfig
 from docs2qa.generation.qa import answer_first
 from docs2qa.generation.qa.assemble import Unit, assemble
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep import off_target
 from docs2qa.records import Chunk
 
 TEXT = """# Organizations
@@ -61,12 +62,12 @@ def test_a_sentence_introducing_a_command_takes_the_command_along():
 
 def test_off_target_questions_are_named():
     answer = "Invitations expire after 14 days."
-    assert answer_first.question_problem("When do invitations expire?", answer, "Organizations", []) is None
-    copied = answer_first.question_problem("How do I create a mail filter?", answer, "Organizations", [])
+    assert off_target.question_problem("When do invitations expire?", answer, "Organizations", []) is None
+    copied = off_target.question_problem("How do I create a mail filter?", answer, "Organizations", [])
     assert copied[0] == "off_target" and "worked example" in copied[1]
-    foreign = answer_first.question_problem("How do I install Ubuntu invitations?", answer, "Organizations", [])
+    foreign = off_target.question_problem("How do I install Ubuntu invitations?", answer, "Organizations", [])
     assert "ubuntu" in foreign[1]
-    wrong_subject = answer_first.question_problem(
+    wrong_subject = off_target.question_problem(
         "What is a shared environment?",
         "An organization is a shared space for a group of people's environments.",
         "Organizations",
@@ -116,9 +117,9 @@ def test_questions_are_checked_against_their_answer_and_the_rest_of_the_chunk():
     pairs, dropped = outcome([1.0, 0.0])
     assert [p.question for p in pairs] == [question] and not dropped and pairs[0].evidence_ratio == 1.0
     _, dropped = outcome([0.0, 1.0])
-    assert [d.reason for d in dropped] == ["off_target"] and "cosine 0.00 < generate.min_qa_similarity" in dropped[
-        0
-    ].detail
+    assert [d.reason for d in dropped] == [
+        "off_target"
+    ] and "cosine 0.00 < generate.gates.min_qa_similarity" in dropped[0].detail
     _, dropped = outcome([0.6, 0.8])  # close enough to its answer, closer to another sentence
     assert [d.reason for d in dropped] == ["off_target"] and "fits the question better" in dropped[0].detail
 
@@ -179,32 +180,32 @@ def test_a_how_to_question_needs_an_answer_that_gives_steps():
     # Measured on the demo: "How do you delete a dataset?" kept for a sentence about old
     # versions being deleted automatically; "How do I create a dataset?" for checksums.
     automatic = "When a dataset exceeds the limit, the oldest versions are deleted first."
-    problem = answer_first.question_problem("How do you delete a dataset?", automatic, "Datasets", ["Datasets"])
+    problem = off_target.question_problem("How do you delete a dataset?", automatic, "Datasets", ["Datasets"])
     assert problem[0] == "off_target" and "gives no step" in problem[1]
     for steps in (
         "Select New → Organization, pick a display name and a slug.",
         "To list them, run this command: `acme orgs list --mine`",
         "To leave an organization, open Settings and select Leave.",
     ):
-        assert answer_first.gives_steps(steps), steps
+        assert off_target.gives_steps(steps), steps
     menu = "Select New → Organization, pick a display name and a slug."
     # "create" is how a user says "New → X": not a word the answer lacks.
-    assert answer_first.question_problem("How do I create a new organization?", menu, "Organizations", []) is None
+    assert off_target.question_problem("How do I create a new organization?", menu, "Organizations", []) is None
     # Measured on the demo: the question copied the click instead of asking what it is for.
-    clicked = answer_first.question_problem("How do I select a new organization?", menu, "Organizations", [])
+    clicked = off_target.question_problem("How do I select a new organization?", menu, "Organizations", [])
     assert clicked == ("off_target", "asks how to select something, not what the steps are for")
 
 
 def test_a_question_about_only_the_page_subject_is_off_target():
     # Measured on the demo: "How does a REST API work?" for one specific sentence of the REST API page.
     answer = "The REST API gives programmatic access to notebooks, runs, datasets, quotas and events."
-    problem = answer_first.question_problem("How does a REST API work?", answer, "REST API", ["REST API"])
+    problem = off_target.question_problem("How does a REST API work?", answer, "REST API", ["REST API"])
     assert problem == ("off_target", "the question names only the page's subject, nothing of its answer")
     specific = "What does the REST API give access to?"
-    assert answer_first.question_problem(specific, answer, "REST API", ["REST API"]) is None
+    assert off_target.question_problem(specific, answer, "REST API", ["REST API"]) is None
     # Asking what the page's subject is stays fine when the answer defines it.
     definition = "Datasets are versioned collections of files that notebooks can mount read-only."
-    assert answer_first.question_problem("What are datasets?", definition, "Datasets", ["Datasets"]) is None
+    assert off_target.question_problem("What are datasets?", definition, "Datasets", ["Datasets"]) is None
 
 
 def test_procedural_spans_are_steps_not_sentences_that_name_a_tool():
@@ -236,26 +237,26 @@ def test_what_is_needs_a_definition_and_why_needs_a_reason():
     # Measured on the demo with question openings: "What is a persistent workspace?" of a sentence
     # that only mentions one, "What is a Community event?" of "Anyone can host a Community event ...".
     mention = "Every notebook runs in its own container with a persistent workspace and optional GPUs."
-    problem = answer_first.question_problem("What is a persistent workspace?", mention, "Getting started", [])
+    problem = off_target.question_problem("What is a persistent workspace?", mention, "Getting started", [])
     assert problem == ("off_target", "asks what 'persistent workspace' is, but the answer is not a definition")
     survey = "A survey collects readings from one or more stations over a period of time."
-    assert answer_first.question_problem("What is a survey?", survey, "Recording surveys", []) is None
+    assert off_target.question_problem("What is a survey?", survey, "Recording surveys", []) is None
     events = "Events are time-boxed challenges: a host publishes a problem and a leaderboard ranks them."
-    problem = answer_first.question_problem("Why do events have leaderboards?", events, "Events", ["Events"])
+    problem = off_target.question_problem("Why do events have leaderboards?", events, "Events", ["Events"])
     assert problem == ("off_target", "asks why, but the answer gives no reason")
     reason = "GPUs are shared by everyone, so GPU use is measured in GPU-hours against a weekly quota."
-    assert answer_first.question_problem("Why is GPU use measured in GPU-hours?", reason, "GPU quotas", []) is None
+    assert off_target.question_problem("Why is GPU use measured in GPU-hours?", reason, "GPU quotas", []) is None
 
 
 def test_a_why_question_about_only_the_answers_subject_is_off_target():
     # Measured on the Lanternfish fixture pages: the reason is right, the question is not what it answers.
     answer = "Large surveys are written in batches of ten thousand rows so that memory use stays flat."
-    problem = answer_first.question_problem(
+    problem = off_target.question_problem(
         "Why does a large survey need to be recorded?", answer, "Recording surveys", []
     )
     assert problem == ("off_target", "asks why of the answer's subject, not of what the answer says about it")
     good = "Why are large surveys written in batches?"
-    assert answer_first.question_problem(good, answer, "Recording surveys", []) is None
+    assert off_target.question_problem(good, answer, "Recording surveys", []) is None
 
 
 def test_what_happens_must_name_the_case_and_an_appended_command_is_not_a_how_to():
@@ -264,10 +265,10 @@ def test_what_happens_must_name_the_case_and_an_appended_command_is_not_a_how_to
         "When a dataset exceeds the versions kept limit, the oldest versions that are not pinned by any "
         "notebook are deleted first."
     )
-    problem = answer_first.question_problem("What happens to deleted datasets?", answer, "Datasets", ["Datasets"])
+    problem = off_target.question_problem("What happens to deleted datasets?", answer, "Datasets", ["Datasets"])
     assert problem[0] == "off_target" and "not in the case the answer is about" in problem[1]
     good = "What happens when a dataset exceeds the versions kept limit?"
-    assert answer_first.question_problem(good, answer, "Datasets", ["Datasets"]) is None
+    assert off_target.question_problem(good, answer, "Datasets", ["Datasets"]) is None
     fact = "The CLI needs Python 3.9 or newer and is installed from PyPI: `pip install acme-notebooks`"
     assert answer_first.opening(fact, "factual") == "What"
     assert answer_first.opening("To list them, run `acme orgs list`", "factual") == "How do I"

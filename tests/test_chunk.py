@@ -6,10 +6,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from docs2qa.config import ChunkConfig
-from docs2qa.generation import tokenizer as tk
-from docs2qa.generation.chunk import chunk_document
-from docs2qa.generation.markdown_blocks import fence_closes, fence_open
+from docs2qa.generation.ingest import tokenizer as tk
+from docs2qa.generation.ingest.chunk import chunk_document
+from docs2qa.generation.ingest.config import ChunkConfig
+from docs2qa.generation.ingest.markdown_blocks import fence_closes, fence_open
 from docs2qa.records import Document, chunk_id, page_id
 
 WORDS = (

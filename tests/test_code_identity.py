@@ -115,13 +115,17 @@ def test_every_stage_runs_its_own_module_and_the_project_core():
 
 
 def test_a_module_shared_by_stages_counts_only_what_each_stage_reaches():
-    """generation/stages.py holds crawl, convert and chunk: crawl's code is not the converter's."""
-    crawl, convert, chunk = (dict(code_files("docs2qa.generation.stages", f)) for f in ("crawl", "convert", "chunk"))
-    assert "docs2qa.generation.crawl.crawler" in crawl and "docs2qa.generation.crawl.crawler" not in convert
-    assert "docs2qa.generation.convert" in convert and "docs2qa.generation.convert" not in crawl
-    assert "docs2qa.generation.tokenizer" in chunk and "docs2qa.generation.tokenizer" not in convert
+    """generation/ingest/stages.py holds crawl, convert and chunk: crawl's code is not the converter's."""
+    crawl, convert, chunk = (
+        dict(code_files("docs2qa.generation.ingest.stages", f)) for f in ("crawl", "convert", "chunk")
+    )
+    assert (
+        "docs2qa.generation.ingest.crawl.crawler" in crawl and "docs2qa.generation.ingest.crawl.crawler" not in convert
+    )
+    assert "docs2qa.generation.ingest.convert" in convert and "docs2qa.generation.ingest.convert" not in crawl
+    assert "docs2qa.generation.ingest.tokenizer" in chunk and "docs2qa.generation.ingest.tokenizer" not in convert
     # generate's pipeline runs in a child process started through `if __name__ == "__main__"`.
-    assert "docs2qa.generation.qa.tasks" in dict(code_files("docs2qa.generation.generate", "generate"))
+    assert "docs2qa.generation.qa.tasks" in dict(code_files("docs2qa.generation.qa.generate", "generate"))
 
 
 def _fake_stage(tmp_path, monkeypatch, name: str, body: str) -> Path:

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.config import ConvertConfig
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation.convert import html_to_markdown
-from docs2qa.generation.markdown_blocks import iter_atx_headings
-from docs2qa.generation.markdown_source import normalise_markdown
+from docs2qa.generation.ingest.config import ConvertConfig
+from docs2qa.generation.ingest.convert import html_to_markdown
+from docs2qa.generation.ingest.markdown_blocks import iter_atx_headings
+from docs2qa.generation.ingest.markdown_source import normalise_markdown
 
 GOLDEN = Path(__file__).parent / "golden"
 HTML_CASES = sorted(p.stem for p in GOLDEN.glob("*.html"))

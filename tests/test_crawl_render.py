@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.config import CrawlConfig
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation.crawl import crawl_site
+from docs2qa.generation.ingest.config import CrawlConfig
+from docs2qa.generation.ingest.crawl import crawl_site
 from docs2qa.store import BlobStore
 
 CHROMIUM = "/usr/bin/chromium"

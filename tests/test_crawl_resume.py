@@ -12,9 +12,9 @@ import time
 CHILD = """
 import json, sys
 from pathlib import Path
-from docs2qa.config import CrawlConfig
+from docs2qa.generation.ingest.config import CrawlConfig
 from docs2qa.store import BlobStore
-from docs2qa.generation.crawl import crawl_site
+from docs2qa.generation.ingest.crawl import crawl_site
 cfg = CrawlConfig(**json.loads(sys.argv[1]))
 crawl_site(cfg, BlobStore(Path(sys.argv[2])), [], Path(sys.argv[3]))
 """
@@ -57,8 +57,8 @@ def test_sigkill_mid_crawl_then_resume(site, site_server, tmp_path):
     site_server.reset_counts()
     site_server.slow_delay = 0
 
-    from docs2qa.config import CrawlConfig
-    from docs2qa.generation.crawl import crawl_site
+    from docs2qa.generation.ingest.config import CrawlConfig
+    from docs2qa.generation.ingest.crawl import crawl_site
     from docs2qa.store import BlobStore
 
     outcome = crawl_site(CrawlConfig(**settings), BlobStore(blobs), [], journal)

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.config import CrawlConfig
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation.crawl import CrawlOutcome, crawl_site
+from docs2qa.generation.ingest.config import CrawlConfig
+from docs2qa.generation.ingest.crawl import CrawlOutcome, crawl_site
 from docs2qa.records import page_id
 from docs2qa.store import BlobStore
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from email.utils import formatdate
 
-from docs2qa.generation.crawl.detect import analyze_html, analyze_markdown, classify
-from docs2qa.generation.crawl.fetch import parse_retry_after
-from docs2qa.generation.crawl.journal import Journal
-from docs2qa.generation.crawl.scope import Mirror, Scope, folder_of, markdown_twin, normalize_url
+from docs2qa.generation.ingest.crawl.detect import analyze_html, analyze_markdown, classify
+from docs2qa.generation.ingest.crawl.fetch import parse_retry_after
+from docs2qa.generation.ingest.crawl.journal import Journal
+from docs2qa.generation.ingest.crawl.scope import Mirror, Scope, folder_of, markdown_twin, normalize_url
 from docs2qa.records import Dropped, Page, page_id
 
 

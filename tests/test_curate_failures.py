@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from docs2qa.config import CurateConfig
 from docs2qa.curation import schema
 from docs2qa.curation.argilla_api import connect
+from docs2qa.curation.config import CurateConfig
 from docs2qa.records import Chunk, QAPair
 from docs2qa.store import RunStore, StageResult
 from test_curate_push_pull import make_pairs
@@ -198,7 +198,7 @@ RACING_PUSH = textwrap.dedent("""
     import json, os, sys, time
     sys.path.insert(0, os.environ["TESTS_DIR"])
     from test_curate_push_pull import make_pairs, vectors
-    from docs2qa.config import CurateConfig
+    from docs2qa.curation.config import CurateConfig
     from docs2qa.curation.push import push
     from docs2qa.errors import Docs2qaError
 

@@ -8,8 +8,8 @@ import warnings
 
 import pytest
 
-from docs2qa.config import CurateConfig
 from docs2qa.curation import argilla_api
+from docs2qa.curation.config import CurateConfig
 from docs2qa.curation.pull import collect
 from docs2qa.errors import Docs2qaError
 

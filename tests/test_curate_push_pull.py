@@ -7,9 +7,9 @@ import uuid
 import numpy as np
 import pytest
 
-from docs2qa.config import CurateConfig
 from docs2qa.curation import schema
 from docs2qa.curation.argilla_api import connect
+from docs2qa.curation.config import CurateConfig
 from docs2qa.curation.pull import pull
 from docs2qa.curation.push import push
 from docs2qa.curation.review_policy import DEMO_POLICY

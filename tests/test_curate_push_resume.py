@@ -32,7 +32,7 @@ KILLED_PUSH = textwrap.dedent("""
 
     sys.path.insert(0, os.environ["TESTS_DIR"])
     from test_curate_push_pull import make_pairs, vectors
-    from docs2qa.config import CurateConfig
+    from docs2qa.curation.config import CurateConfig
     from docs2qa.curation.push import push
 
     kill_at, seen = os.environ["KILL_AT"], 0

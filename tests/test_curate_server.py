@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from docs2qa.config import CurateConfig
 from docs2qa.curation.argilla_api import check_api_key
+from docs2qa.curation.config import CurateConfig
 from docs2qa.curation.server import connection, serve, server_status, stop
 from docs2qa.errors import Docs2qaError
 
@@ -234,7 +234,7 @@ def test_a_server_that_dies_at_start_is_reported_and_cleaned_up(argilla_config, 
 
 KILLED_SERVE = """
 import os, signal, sys
-from docs2qa.config import CurateConfig
+from docs2qa.curation.config import CurateConfig
 from docs2qa.curation import server
 
 def killed(paths, record):  # SIGKILL at the worst moment: services started, none recorded yet

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.gates import GATES, chunk_skip_reason, gate_pair
-from docs2qa.generation.qa.judge_health import judge_health
-from docs2qa.generation.qa.pair_filters import FilterContext, candidate_of, measure
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep.filters import FilterContext, candidate_of, measure
+from docs2qa.generation.qa.keep.gates import GATES, chunk_skip_reason, gate_pair
+from docs2qa.generation.qa.keep.judge_health import judge_health
 
 DATA = Path(__file__).parent / "data"
 
@@ -57,7 +57,7 @@ def test_each_gate_names_its_reason():
     short = gate_pair("When do Acme invitations expire?", "After 14 days.", "14", chunk, "factual", cfg)
     assert short[0] == "unsupported" and "evidence of 1 word" in short[1]
     # The share of content words found in the chunk is tunable.
-    lax = GenerateConfig(support_min_share=0.0)
+    lax = GenerateConfig(gates={"support_min_share": 0.0})
     assert (
         gate_pair(
             "When do Acme invitations expire?",

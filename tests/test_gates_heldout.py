@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.gates import GATES
-from docs2qa.generation.qa.pair_filters import ANY_BAD, FilterContext, candidate_of, measure
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep.filters import ANY_BAD, FilterContext, candidate_of, measure
+from docs2qa.generation.qa.keep.gates import GATES
 from generator_sites.content import PAGES
 from generator_sites.sites import _markdown
 
@@ -48,7 +48,7 @@ def test_gates_on_the_held_out_set_per_reason():
 def test_a_verb_and_its_e_form_are_one_word():
     # Found by the held-out set: "The station file describes the station." passed the echo gate
     # because "describes" folded to "describ" and the question's "describe" stayed as it was.
-    from docs2qa.generation.qa.gates import content_words, echo_problem
+    from docs2qa.generation.qa.keep.gates import content_words, echo_problem
 
     assert content_words("describes cycling releases") == content_words("describe cycle release")
     assert echo_problem("What does the station file describe?", "The station file describes the station.")[0] == "echo"

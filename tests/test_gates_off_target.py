@@ -1,4 +1,4 @@
-"""The answer_first question checks (answer_first.QUESTION_FORM) on a labelled set:
+"""The answer_first question checks (keep.off_target.QUESTION_FORM) on a labelled set:
 questions a reader accepts for their answer sentence, and questions that are off target
 (a "How do I ...?" of a sentence that gives no step, a question about only the page's
 subject, "What is X?" of a sentence about something else). Written by hand from the
@@ -9,9 +9,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.answer_first import QUESTION_FORM
-from docs2qa.generation.qa.pair_filters import FilterContext, candidate_of, measure
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep.filters import FilterContext, candidate_of, measure
+from docs2qa.generation.qa.keep.off_target import QUESTION_FORM
 
 LABELS = Path(__file__).parent / "data" / "gate_labels_off_target.jsonl"
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from docs2qa.config import GenerateConfig
 from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates
+from docs2qa.generation.qa.config import GenerateConfig
 from docs2qa.records import Chunk
 
 TEXT = (

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def chunks(tmp_path_factory):
-    from docs2qa.generation.qa.gates import chunk_skip_reason
+    from docs2qa.generation.qa.keep.gates import chunk_skip_reason
 
     # Chunks the stage would skip (navigation, too small) would make unit counts below vary.
     return [

@@ -11,8 +11,8 @@ import lxml.html
 import pytest
 
 from docs2qa.config import Config
-from docs2qa.generation import stages
-from docs2qa.generation.markdown_blocks import github_slug
+from docs2qa.generation.ingest import stages
+from docs2qa.generation.ingest.markdown_blocks import github_slug
 from docs2qa.records import Chunk, Document, Dropped
 from docs2qa.store import RunStore
 from generator_sites.content import CHROME_PHRASES, PAGES

@@ -49,7 +49,7 @@ def test_no_core_module_imports_a_stage_package():
 @pytest.mark.parametrize(
     "source",
     [
-        "import docs2qa.generation.convert",
+        "import docs2qa.generation.ingest.convert",
         "def f():\n    from docs2qa.curation.pull import collect\n",
         "from docs2qa import finetune",
         "class A:\n    def m(self):\n        import docs2qa.finetune.stage as s\n",
@@ -80,9 +80,17 @@ def test_loading_a_config_imports_only_the_section_modules():
     )
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
+    # Each stage package declares its own sections: only they and their packages' __init__ load.
     assert json.loads(done.stdout) == [
+        "docs2qa.curation",
+        "docs2qa.curation.config",
         "docs2qa.finetune",
         "docs2qa.finetune.config",
         "docs2qa.finetune.evaluate",
         "docs2qa.finetune.evaluate.config",
+        "docs2qa.generation",
+        "docs2qa.generation.ingest",
+        "docs2qa.generation.ingest.config",
+        "docs2qa.generation.qa",
+        "docs2qa.generation.qa.config",
     ]

@@ -6,9 +6,9 @@ import os
 import random
 from pathlib import Path
 
-from docs2qa.config import ConvertConfig, CrawlConfig
-from docs2qa.generation.convert import html_to_markdown
-from docs2qa.generation.crawl import crawl_site, detect
+from docs2qa.generation.ingest.config import ConvertConfig, CrawlConfig
+from docs2qa.generation.ingest.convert import html_to_markdown
+from docs2qa.generation.ingest.crawl import crawl_site, detect
 from docs2qa.store import BlobStore
 
 PROSE = "<p>" + "Tide gauges record the water level of the harbour every minute. " * 6 + "</p>"

@@ -8,7 +8,7 @@ import threading
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 from docs2qa.config import Config
-from docs2qa.generation import stages
+from docs2qa.generation.ingest import stages
 from docs2qa.records import Document, Dropped
 from docs2qa.store import RunStore
 

@@ -45,7 +45,7 @@ def call(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
 @pytest.fixture(scope="module")
 def ingested(tmp_path_factory) -> tuple[Path, Path]:
     """crawl -> convert -> chunk of the fixture docs folder, and pairs in a generate stage."""
-    from docs2qa.generation import stages
+    from docs2qa.generation.ingest import stages
 
     tmp = tmp_path_factory.mktemp("integrity")
     config_path = tmp / "integrity.yaml"

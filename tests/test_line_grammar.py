@@ -61,7 +61,7 @@ def test_a_field_never_exceeds_its_token_limit(tiny_llm):
 
 
 def test_evidence_is_always_a_verbatim_quote_of_the_excerpt(tiny_llm):
-    from docs2qa.generation.qa.checks import evidence_ratio
+    from docs2qa.generation.qa.keep.checks import evidence_ratio
 
     llm = tiny_llm(pairs_grammar(1), 120)
     prompts = [generate_messages("lines", "factual", 1, "Datasets", ["Datasets"], CHUNK) for _ in range(2)]

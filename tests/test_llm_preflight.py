@@ -14,9 +14,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from docs2qa.config import GenerateConfig
 from docs2qa.errors import ServiceError
 from docs2qa.generation.llm.preflight import check_endpoints
+from docs2qa.generation.qa.config import GenerateConfig
 
 
 class _Models(BaseHTTPRequestHandler):

@@ -213,7 +213,7 @@ def test_a_server_that_does_not_answer_in_time_is_retried_then_fails():
 
 @pytest.fixture(scope="module")
 def chunks(tmp_path_factory):
-    from docs2qa.generation.qa.gates import chunk_skip_reason
+    from docs2qa.generation.qa.keep.gates import chunk_skip_reason
     from generate_helpers import demo_chunks
 
     usable = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from docs2qa.errors import ConfigError
-from docs2qa.generation.crawl.scope import Mirror
+from docs2qa.generation.ingest.crawl.scope import Mirror
 
 
 @pytest.mark.parametrize("base_url", ["docs-mirror:8000", "not a url", "http://"])
@@ -21,8 +21,8 @@ def test_a_usable_base_url_maps_to_its_origin():
 
 @pytest.mark.parametrize("key", ["seeds", "sitemaps", "llms_txt", "scope"])
 def test_a_configured_url_that_does_not_normalise_is_a_config_error(key, tmp_path):
-    from docs2qa.config import CrawlConfig
-    from docs2qa.generation.crawl.crawler import Crawl
+    from docs2qa.generation.ingest.config import CrawlConfig
+    from docs2qa.generation.ingest.crawl.crawler import Crawl
 
     urls = {"seeds": ["https://docs.x.org/"], key: ["http://"]}  # passes the http(s) check, names no host
     with pytest.raises(ConfigError, match=rf"crawl\.{key} holds 'http://'"):

@@ -3,8 +3,8 @@ the lxml landmark path and the bs4 main_selector path drop and keep the same thi
 
 from __future__ import annotations
 
-from docs2qa.config import ConvertConfig
-from docs2qa.generation.convert import html_to_markdown
+from docs2qa.generation.ingest.config import ConvertConfig
+from docs2qa.generation.ingest.convert import html_to_markdown
 
 PAGE = """<html><body><main class="doc">
 <form><h1>Title in a form</h1></form>

@@ -1,4 +1,4 @@
-"""The pair filters (pair_filters.py): one class per rule, one loop that applies them and
+"""The pair filters (generation/qa/keep/filters.py): one class per rule, one loop that applies them and
 records the drop, each filter measurable alone.
 
 One case per filter of the pipeline, written by hand on one chunk; the judge's verdicts
@@ -9,13 +9,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.answer_first import OFF_TARGET
-from docs2qa.generation.qa.assemble import PIPELINE, Unit, assemble
-from docs2qa.generation.qa.checks import CHECKS
-from docs2qa.generation.qa.gates import GATES
-from docs2qa.generation.qa.judge_health import JUDGE
-from docs2qa.generation.qa.pair_filters import (
+from docs2qa.generation.qa.assemble import Unit, assemble
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep import PIPELINE
+from docs2qa.generation.qa.keep.checks import CHECKS
+from docs2qa.generation.qa.keep.filters import (
     Candidate,
     FilterContext,
     PairFilter,
@@ -24,6 +22,9 @@ from docs2qa.generation.qa.pair_filters import (
     candidate_of,
     measure,
 )
+from docs2qa.generation.qa.keep.gates import GATES
+from docs2qa.generation.qa.keep.judge_health import JUDGE
+from docs2qa.generation.qa.keep.off_target import OFF_TARGET
 from docs2qa.records import Chunk
 
 TEXT = (

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.checks import check_pair, evidence_ratio, normalise
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep.checks import check_pair, evidence_ratio, normalise
 
 CHUNK = """## Sync settings
 
@@ -65,7 +65,7 @@ def test_true_quote_with_formatting_differences_passes(quote):
 
 def test_slightly_misquoted_evidence_passes_fuzzily():
     ratio = evidence_ratio("Acme Notes synchronises your notebooks every 5 minutes while the app is running.", CHUNK)
-    assert CFG.evidence_min_ratio <= ratio < 1.0
+    assert CFG.gates.evidence_min_ratio <= ratio < 1.0
 
 
 def test_invented_evidence_fails_with_its_ratio():
@@ -96,7 +96,7 @@ def test_length_bounds():
         "question_too_long"
     ]
     assert reasons(answer="5") == ["answer_too_short"]
-    cfg = CFG.model_copy(update={"max_answer_chars": 20})
+    cfg = CFG.model_copy(update={"gates": CFG.gates.model_copy(update={"max_answer_chars": 20})})
     assert [r for r, _ in check_pair(**GOOD, chunk_text=CHUNK, question_type="factual", cfg=cfg)[1]] == [
         "answer_too_long"
     ]

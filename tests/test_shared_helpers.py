@@ -54,7 +54,7 @@ def test_library_versions_has_one_implementation():
 
 def test_cache_dir_expands_home_for_every_user(monkeypatch, tmp_path):
     # The embedded-model resolver's copy used DOCS2QA_CACHE as given: "~/c" became a folder named "~".
-    from docs2qa.generation import tokenizer
+    from docs2qa.generation.ingest import tokenizer
     from docs2qa.models import embedded
 
     monkeypatch.setenv("HOME", str(tmp_path))

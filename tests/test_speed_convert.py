@@ -1,8 +1,8 @@
 """Convert's fast paths give what bs4 and markdownify give by themselves.
 
-The bs4 tree made straight from lxml nodes (generation/soup_from_lxml.py) must equal, node by
+The bs4 tree made straight from lxml nodes (generation/ingest/soup_from_lxml.py) must equal, node by
 node, bs4's own parse of the serialised element; markdownify's walk with per-name tables
-(generation/fast_markdownify.py) must write the same Markdown as markdownify's. Inputs: every
+(generation/ingest/fast_markdownify.py) must write the same Markdown as markdownify's. Inputs: every
 HTML page in tests/, the generator-imitation sites, benchmark pages and a page of edge cases.
 """
 
@@ -17,10 +17,10 @@ import pytest
 from bs4 import BeautifulSoup
 from markdownify import MarkdownConverter
 
-from docs2qa.generation import convert as cv
-from docs2qa.generation.fast_markdownify import base_class
-from docs2qa.generation.main_content import find_main, strip_chrome
-from docs2qa.generation.soup_from_lxml import soup_for
+from docs2qa.generation.ingest import convert as cv
+from docs2qa.generation.ingest.fast_markdownify import base_class
+from docs2qa.generation.ingest.main_content import find_main, strip_chrome
+from docs2qa.generation.ingest.soup_from_lxml import soup_for
 from generator_sites.sites import GENERATORS, build
 
 TESTS = Path(__file__).parent

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from docs2qa.generation import parallel
-from docs2qa.generation import tokenizer as tk
+from docs2qa.generation.ingest import parallel
+from docs2qa.generation.ingest import tokenizer as tk
 
 
 def _seen(item):

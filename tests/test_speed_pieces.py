@@ -8,7 +8,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from docs2qa.generation import tokenizer as tk
+from docs2qa.generation.ingest import tokenizer as tk
 from test_tokenizer import train_tiny_tokenizer
 
 # Contractions and near-contractions, every ASCII whitespace and the controls Python calls

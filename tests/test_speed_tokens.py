@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from docs2qa.config import ChunkConfig
-from docs2qa.generation import tokenizer as tk
-from docs2qa.generation.chunk import chunk_document
+from docs2qa.generation.ingest import tokenizer as tk
+from docs2qa.generation.ingest.chunk import chunk_document
+from docs2qa.generation.ingest.config import ChunkConfig
 from docs2qa.records import Document, page_id
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -139,8 +139,8 @@ class _Spy:
 def test_each_block_is_tokenized_once():
     from bench_convert_chunk import make_page
 
-    from docs2qa.config import ConvertConfig
-    from docs2qa.generation.convert import html_to_markdown
+    from docs2qa.generation.ingest.config import ConvertConfig
+    from docs2qa.generation.ingest.convert import html_to_markdown
 
     base = _smollm2()
     rng = random.Random(3)

@@ -32,7 +32,7 @@ def test_an_uninformative_judge_is_warned_about_once(tmp_path, monkeypatch, caps
     """The generate body printed the warning and the stage summary said it again."""
     from docs2qa.cli import _report
     from docs2qa.config import load_config
-    from docs2qa.generation import generate
+    from docs2qa.generation.qa import generate
     from docs2qa.records import Chunk
     from docs2qa.store import RunStore, StageResult
 
@@ -54,7 +54,7 @@ def test_a_pipeline_that_finishes_no_unit_points_at_the_run_log(tmp_path, monkey
     from docs2qa import logs
     from docs2qa.config import load_config
     from docs2qa.errors import Docs2qaError
-    from docs2qa.generation import generate
+    from docs2qa.generation.qa import generate
     from docs2qa.records import Chunk
     from docs2qa.store import RunStore, StageResult
 

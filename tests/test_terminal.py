@@ -180,7 +180,7 @@ def test_recap_without_review_points_at_the_report_and_the_rerun(tmp_path):
 
 
 def test_generate_wall_time_adds_up_across_resumes(tmp_path, monkeypatch):
-    from docs2qa.generation import generate
+    from docs2qa.generation.qa import generate
 
     now = [100.0]
     monkeypatch.setattr(generate.time, "monotonic", lambda: now[0])
@@ -196,7 +196,7 @@ def test_generate_wall_time_adds_up_across_resumes(tmp_path, monkeypatch):
 
 
 def test_a_failed_pipeline_batch_is_told_on_the_terminal_even_when_its_log_went_to_the_file():
-    from docs2qa.generation.generate import _FAILED_BATCH
+    from docs2qa.generation.qa.generate import _FAILED_BATCH
 
     # distilabel's warning as rich wraps it to a narrow column in the run log.
     wrapped = (

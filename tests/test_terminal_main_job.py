@@ -59,7 +59,7 @@ def _docs2qa(*args: str, cwd: Path, timeout: float = 1500) -> subprocess.Complet
 
 @pytest.fixture(scope="module")
 def main_job(tmp_path_factory, tiny_gemma, pytestconfig):
-    from docs2qa.config import CurateConfig
+    from docs2qa.curation.config import CurateConfig
     from docs2qa.curation.server import stop
     from docs2qa.curation.service_env import ensure_service_venv
 
@@ -84,7 +84,7 @@ def main_job(tmp_path_factory, tiny_gemma, pytestconfig):
         # Keep what SmolLM2 writes on three chunks (its judge and off-target gates would leave too
         # few pairs to split, train and evaluate on); the terminal is the subject here, not quality.
         "generate.judge.min_score=1",
-        "generate.min_qa_similarity=-1",
+        "generate.gates.min_qa_similarity=-1",
         f"curate.state_dir={state}",
         f"curate.port={port}",
         f"export.root={tmp / 'datasets'}",

@@ -6,7 +6,7 @@ import itertools
 import pytest
 
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation import tokenizer as tk
+from docs2qa.generation.ingest import tokenizer as tk
 
 WORDS = (
     "tide pool shore crab gauge level snapshot survey north cove reef kelp buoy anchor harbour "

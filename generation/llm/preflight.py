@@ -12,9 +12,10 @@ from __future__ import annotations
 import urllib.error
 import urllib.request
 
-from docs2qa.config import GenerateConfig, LLMConfig
+from docs2qa.config import LLMConfig
 from docs2qa.errors import ServiceError
 from docs2qa.generation.llm.factory import LOCAL_DUMMY_KEY, _api_key, _is_local, _openai
+from docs2qa.generation.qa.config import GenerateConfig
 
 TIMEOUT_S = 10.0
 

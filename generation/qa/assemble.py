@@ -7,12 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from docs2qa.config import GenerateConfig
-from docs2qa.generation.qa.answer_first import OFF_TARGET
-from docs2qa.generation.qa.checks import CHECKS
-from docs2qa.generation.qa.gates import GATES
-from docs2qa.generation.qa.judge_health import JUDGE
-from docs2qa.generation.qa.pair_filters import Candidate, Embed, FilterContext, PairFilter, apply
+from docs2qa.generation.qa.config import GenerateConfig
+from docs2qa.generation.qa.keep import PIPELINE
+from docs2qa.generation.qa.keep.filters import Candidate, Embed, FilterContext, PairFilter, apply
 from docs2qa.records import Chunk, Dropped, QAPair, content_id, pair_id
 
 
@@ -45,12 +42,6 @@ def unit_key(
     return content_id("unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers)
 
 
-# The filters a generated pair must pass, in order. The model-free ones come first: the
-# judge's health is measured against them, and the off-target rules and the judge only see
-# the pairs they passed.
-PIPELINE: tuple[PairFilter, ...] = (*CHECKS, *GATES, *OFF_TARGET, *JUDGE)
-
-
 def assemble(
     units: list[Unit],
     complete: dict,
@@ -64,7 +55,7 @@ def assemble(
     judge's health (judge_health.py).
 
     `embed` (texts -> normalised vectors) lets answer_first questions be checked against
-    their answer and the other sentences of their chunk (answer_first.OFF_TARGET)."""
+    their answer and the other sentences of their chunk (keep.off_target.OFF_TARGET)."""
     candidates: list[Candidate] = []
     dropped: list[Dropped] = []
     seen: set[str] = set()

@@ -15,17 +15,17 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote
 
-from docs2qa.config import ConvertConfig
 from docs2qa.errors import Docs2qaError
-from docs2qa.generation import fast_markdownify
-from docs2qa.generation.main_content import (
+from docs2qa.generation.ingest import fast_markdownify
+from docs2qa.generation.ingest.config import ConvertConfig
+from docs2qa.generation.ingest.main_content import (
     HEADINGS,
     find_main,
     is_noise,
     strip_chrome,
     visible_text_len,
 )
-from docs2qa.generation.markdown_blocks import (
+from docs2qa.generation.ingest.markdown_blocks import (
     CONTROL_RE,
     MARK,
     MARK_RE,
@@ -35,7 +35,7 @@ from docs2qa.generation.markdown_blocks import (
     parse_blocks,
     split_lines,
 )
-from docs2qa.generation.soup_from_lxml import soup_for
+from docs2qa.generation.ingest.soup_from_lxml import soup_for
 
 _ANCHOR_ATTR = "data-docs2qa-anchor"
 _PERMALINK_CLASSES = {

@@ -8,7 +8,7 @@ The judge's decisions are the last filters of the pipeline (pair_filters.py): JU
 
 from __future__ import annotations
 
-from docs2qa.generation.qa.pair_filters import Candidate, FilterContext, PairFilter, Rejection
+from docs2qa.generation.qa.keep.filters import Candidate, FilterContext, PairFilter, Rejection
 
 MIN_PAIRS = 6  # fewer judged pairs than this cannot show whether the judge discriminates
 MIN_PER_SIDE = 3  # gate-passed and gate-failed pairs needed to compare the judge with the gates

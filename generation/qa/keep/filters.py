@@ -2,7 +2,7 @@
 
 A filter (`PairFilter`) has a `name`, the `reasons` it can give, and `check(candidate,
 context)` that returns None (pass) or (reason, detail). The rules live beside what they
-judge (checks.py, gates.py, answer_first.py, judge_health.py); assemble.PIPELINE is their
+judge (checks.py, gates.py, off_target.py, judge_health.py); keep.PIPELINE is their
 order. `apply` runs a list of filters over candidates and records each rejected one as a
 `Dropped` row: the first failure wins, later ones are noted "(also ...)". Adding a rule is
 one class in that list, and `measure` runs any filter alone on a labelled set.
@@ -20,8 +20,8 @@ from docs2qa.records import Dropped
 if TYPE_CHECKING:
     import numpy as np
 
-    from docs2qa.config import GenerateConfig
     from docs2qa.generation.qa.assemble import Unit
+    from docs2qa.generation.qa.config import GenerateConfig
 
 Rejection = tuple[str, str]  # (reason, detail): the reason is a machine-readable code
 Embed = Callable[[list[str]], "np.ndarray"]  # texts -> L2-normalised rows
@@ -59,7 +59,7 @@ class Candidate:
     def evidence_ratio(self) -> float:
         """1.0 for a verbatim (normalised) quote of the chunk, 0.0 without evidence (as
         unanswerable questions must be)."""
-        from docs2qa.generation.qa.checks import evidence_ratio  # checks.py builds on this module
+        from docs2qa.generation.qa.keep.checks import evidence_ratio  # checks.py builds on this module
 
         evidence = self.evidence.strip()
         if self.unit.question_type == "unanswerable" or not evidence:

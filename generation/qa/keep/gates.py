@@ -16,8 +16,8 @@ from __future__ import annotations
 import re
 from difflib import SequenceMatcher
 
-from docs2qa.generation.qa.checks import _EN_STOPWORDS, normalise
-from docs2qa.generation.qa.pair_filters import Candidate, FilterContext, PairFilter, Rejection, apply, candidate_of
+from docs2qa.generation.qa.keep.checks import _EN_STOPWORDS, normalise
+from docs2qa.generation.qa.keep.filters import Candidate, FilterContext, PairFilter, Rejection, apply, candidate_of
 
 _TOKEN_RE = re.compile(r"[a-z0-9][a-z0-9._/@+-]*[a-z0-9]|[a-z0-9]")
 # Words that carry no content of their own in a question or an answer ("how do I ...").
@@ -194,7 +194,7 @@ class Support(_Gate):
         cfg = context.cfg
         chunk_text = candidate.unit.chunk.text
         return support_problem(
-            candidate.answer, candidate.evidence, chunk_text, cfg.support_min_share, cfg.evidence_min_words
+            candidate.answer, candidate.evidence, chunk_text, cfg.gates.support_min_share, cfg.gates.evidence_min_words
         )
 
 

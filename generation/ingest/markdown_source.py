@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from urllib.parse import urljoin
 
-from docs2qa.generation.markdown_blocks import (
+from docs2qa.generation.ingest.markdown_blocks import (
     CONTROL_RE,
     EXPLICIT_ID_RE,
     HR_RE,

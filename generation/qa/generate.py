@@ -54,7 +54,7 @@ def plan_units(
 ) -> tuple[list[Unit], list[Dropped]]:
     """The units to generate, and the chunks (or chunk x type) skipped before any model call."""
     from docs2qa.generation.qa import answer_first
-    from docs2qa.generation.qa.gates import chunk_skip_reason
+    from docs2qa.generation.qa.keep.gates import chunk_skip_reason
     from docs2qa.generation.qa.prompts import prompt_hash
 
     gen = config.generate
@@ -150,7 +150,7 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
     run_log = log_file()
     log_start = run_log.stat().st_size if run_log is not None and run_log.exists() else 0
     code = child_group.run(
-        [sys.executable, "-m", "docs2qa.generation.generate", str(request)], pass_fds=() if lock is None else (lock,)
+        [sys.executable, "-m", "docs2qa.generation.qa.generate", str(request)], pass_fds=() if lock is None else (lock,)
     )
     request.unlink(missing_ok=True)
     output = None

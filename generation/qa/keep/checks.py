@@ -9,7 +9,7 @@ import re
 import unicodedata
 from difflib import SequenceMatcher
 
-from docs2qa.generation.qa.pair_filters import Candidate, FilterContext, PairFilter, Rejection, apply, candidate_of
+from docs2qa.generation.qa.keep.filters import Candidate, FilterContext, PairFilter, Rejection, apply, candidate_of
 
 _TRANSLATE = str.maketrans(
     {
@@ -192,7 +192,7 @@ class EvidenceForUnanswerable(PairFilter):
 
 
 class EvidenceInChunk(PairFilter):
-    """The quoted evidence is found in the chunk (fuzzily: `generate.evidence_min_ratio`)."""
+    """The quoted evidence is found in the chunk (fuzzily: `generate.gates.evidence_min_ratio`)."""
 
     name = "evidence_in_chunk"
     reasons = ("evidence_not_in_chunk",)
@@ -203,14 +203,14 @@ class EvidenceInChunk(PairFilter):
             return None
         if not evidence:
             return "evidence_not_in_chunk", "no evidence quoted"
-        ratio, least = candidate.evidence_ratio, context.cfg.evidence_min_ratio
+        ratio, least = candidate.evidence_ratio, context.cfg.gates.evidence_min_ratio
         if ratio < least:
             return "evidence_not_in_chunk", f"best match {ratio:.2f} < {least:.2f}: {evidence[:80]!r}"
         return None
 
 
 class Length(PairFilter):
-    """The question's or the answer's length within `generate.min_/max_<field>_chars`."""
+    """The question's or the answer's length within `generate.gates.min_/max_<field>_chars`."""
 
     def __init__(self, field: str):
         self.field = field
@@ -219,7 +219,10 @@ class Length(PairFilter):
 
     def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
         text = candidate.pair[self.field].strip()
-        low, high = getattr(context.cfg, f"min_{self.field}_chars"), getattr(context.cfg, f"max_{self.field}_chars")
+        low, high = (
+            getattr(context.cfg.gates, f"min_{self.field}_chars"),
+            getattr(context.cfg.gates, f"max_{self.field}_chars"),
+        )
         if len(text) < low:
             return f"{self.field}_too_short", f"{len(text)} < {low} characters"
         if len(text) > high:

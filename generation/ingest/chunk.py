@@ -20,8 +20,8 @@ import re
 from collections import deque
 from dataclasses import dataclass, field
 
-from docs2qa.config import ChunkConfig
-from docs2qa.generation.markdown_blocks import TABLE_DELIM_RE, Block, fence_open, github_slug, parse_blocks
+from docs2qa.generation.ingest.config import ChunkConfig
+from docs2qa.generation.ingest.markdown_blocks import TABLE_DELIM_RE, Block, fence_open, github_slug, parse_blocks
 from docs2qa.records import Chunk, Document, chunk_id
 
 _PROSE = {"paragraph", "list", "item", "line", "sentence", "words"}

@@ -12,14 +12,15 @@ from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING
 
 from docs2qa.errors import Docs2qaError, IntegrityError
-from docs2qa.pipeline import Description, Manifest, Option, Requirement, Stage, record
+from docs2qa.pipeline import Description, Manifest, Requirement, Stage, record
 from docs2qa.progress import track
 from docs2qa.records import Chunk, Document, Dropped, Page
 from docs2qa.store import RunStore, StageDir, StageResult
 
 if TYPE_CHECKING:
-    from docs2qa.config import ChunkConfig, Config, ConvertConfig
-    from docs2qa.generation.convert import Converted
+    from docs2qa.config import Config
+    from docs2qa.generation.ingest.config import ChunkConfig, ConvertConfig
+    from docs2qa.generation.ingest.convert import Converted
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +32,7 @@ UNCLEAR_MIN_CHARS = 500
 
 
 def crawl(config: Config, store: RunStore) -> Manifest:
-    from docs2qa.generation.crawl import crawl_site
+    from docs2qa.generation.ingest.crawl import crawl_site
 
     def body(stage: StageDir) -> StageResult:
         crawl_cfg = config.crawl
@@ -106,9 +107,9 @@ def _demo_server() -> AbstractContextManager[str]:
 
 
 def convert(config: Config, store: RunStore) -> Manifest:
-    from docs2qa.generation.convert import warm_up
-    from docs2qa.generation.page_dedup import find_duplicates, site_affixes, strip_affixes
-    from docs2qa.generation.parallel import ordered_map
+    from docs2qa.generation.ingest.convert import warm_up
+    from docs2qa.generation.ingest.page_dedup import find_duplicates, site_affixes, strip_affixes
+    from docs2qa.generation.ingest.parallel import ordered_map
 
     def body(stage: StageDir) -> StageResult:
         pages = store.stage("crawl").read("pages", Page)
@@ -164,8 +165,8 @@ def _convert_page(job: tuple[str, str, str, str, ConvertConfig]) -> Converted | 
     """Convert one page (runs in a worker process): a Converted, or the error as text."""
     from pathlib import Path
 
-    from docs2qa.generation.convert import Converted, convert_html
-    from docs2qa.generation.markdown_source import normalise_markdown
+    from docs2qa.generation.ingest.convert import Converted, convert_html
+    from docs2qa.generation.ingest.markdown_source import normalise_markdown
     from docs2qa.store import BlobStore
 
     blobs_root, digest, url, source_format, convert_cfg = job
@@ -180,8 +181,8 @@ def _convert_page(job: tuple[str, str, str, str, ConvertConfig]) -> Converted | 
 
 
 def chunk(config: Config, store: RunStore) -> Manifest:
-    from docs2qa.generation.parallel import ordered_map
-    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.generation.ingest.parallel import ordered_map
+    from docs2qa.generation.ingest.tokenizer import load_token_counter
 
     def body(stage: StageDir) -> StageResult:
         documents = store.stage("convert").read("documents", Document)
@@ -210,8 +211,8 @@ def chunk(config: Config, store: RunStore) -> Manifest:
 
 def _chunk_document(job: tuple[Document, ChunkConfig]) -> list[Chunk]:
     """Chunk one document (runs in a worker process, which loads the tokenizer once)."""
-    from docs2qa.generation.chunk import chunk_document
-    from docs2qa.generation.tokenizer import load_token_counter
+    from docs2qa.generation.ingest.chunk import chunk_document
+    from docs2qa.generation.ingest.tokenizer import load_token_counter
 
     document, chunk_cfg = job
     return chunk_document(document, load_token_counter(chunk_cfg.tokenizer), chunk_cfg)
@@ -222,37 +223,13 @@ def _describe_crawl(manifest: Manifest) -> Description:
     return Description(dropped=manifest.get("summary") or None)
 
 
-def _describe_generate(manifest: Manifest) -> Description:
-    notes = []
-    if manifest.get("tokens"):
-        tokens = ", ".join(f"{step} {t['prompt']}+{t['completion']}" for step, t in manifest["tokens"].items())
-        cost = manifest.get("cost_usd")
-        notes.append(f"tokens (prompt+completion): {tokens}" + (f"; cost ${cost}" if cost is not None else ""))
-    health = manifest.get("judge_health") or {}
-    if health.get("informative") is False:  # its scores were not used: say so where nobody can miss it
-        notes.append(f"[bold red]WARNING: the judge is uninformative:[/] {health.get('reason', '')}")
-    elif health:
-        state = "informative" if health.get("informative") else "not assessed"
-        notes.append(f"judge: {state} ({health.get('reason', '')})")
-    return Description(notes=tuple(notes))
-
-
-_INGEST = "docs2qa.generation.stages"  # the module of these stages' bodies
+_INGEST = "docs2qa.generation.ingest.stages"  # the module of these stages' bodies
 
 _FETCH = (Requirement("httpx", "crawl"), Requirement("lxml", "crawl"))
 _RENDER = Requirement("playwright", "render", when=lambda config: config.crawl.render_js)
 _CONVERT = (Requirement("bs4", "crawl"), Requirement("lxml", "crawl"), Requirement("markdownify", "crawl"))
 _CHUNK = (Requirement("tokenizers", "crawl"), Requirement("transformers", "crawl"), Requirement("gguf", "crawl"))
 
-
-def _served(config: Config) -> bool:
-    return "openai" in {config.generate.generator.backend, config.generate.judge_llm().backend}
-
-
-_GENERATE = (
-    *(Requirement(module, "generate") for module in ("distilabel", "torch", "transformers", "sentence_transformers")),
-    Requirement("openai", "generate", when=_served),
-)
 
 STAGES = (
     Stage(
@@ -276,27 +253,5 @@ STAGES = (
         ("convert",),
         "split Markdown into token-budgeted chunks",
         requires=_CHUNK,
-    ),
-    Stage(
-        "generate",
-        "docs2qa.generation.generate:generate",
-        ("chunk",),
-        "generate grounded Q&A pairs, judge them, drop failed checks and near-duplicates",
-        describe=_describe_generate,
-        requires=_GENERATE,
-        options=(
-            Option(
-                "--max-tokens",
-                "max_tokens",
-                int,
-                None,
-                "Token budget; stops cleanly (resumable) when reached.",
-                override="generate.max_tokens",
-            ),
-            Option("--ray", "ray", bool, False, "Run the pipeline on a Ray cluster (a local one by default)."),
-            Option("--ray-address", "ray_address", str, None, "Join this Ray cluster instead of starting a local one."),
-        ),
-        # generate() takes "" for a local cluster and an address to join one; None means no Ray.
-        arguments=lambda o: {"ray": o.get("ray_address") or ("" if o.get("ray") else None)},
     ),
 )

@@ -1,0 +1,58 @@
+"""Does a held-out pair leak from training? The last of the three layers that decide what reaches
+a dataset (after generation's filters, generation/qa/keep/, and people's review,
+review_policy.py): a validation or test pair whose question or context nearly repeats one of an
+earlier split is removed, with its nearest neighbour and how closely it matched. Grouping by page
+(splits.py) makes identical contexts impossible across splits; this catches the same text
+published twice and questions asked twice in other words.
+"""
+
+from __future__ import annotations
+
+
+def remove_leakage(
+    splits: dict[str, list[dict]], model: str, question_threshold: float, context_threshold: float
+) -> tuple[dict[str, list[dict]], list[dict]]:
+    """Drop validation/test pairs whose question or context is a near-duplicate of one in an
+    earlier split (validation is compared with train; test with train and validation).
+    Returns the cleaned splits and one record per removed pair: its nearest neighbour, which
+    text matched and how closely."""
+    from docs2qa.models.embeddings import embed_questions
+
+    everything = [r for s in ("train", "validation", "test") for r in splits[s]]
+    if not splits["train"] or len(everything) == len(splits["train"]):
+        return splits, []
+    # One call: the model loads once for both kinds of text.
+    vectors = embed_questions([r["question"] for r in everything] + [r["context"] for r in everything], model)
+    questions, contexts = vectors[: len(everything)], vectors[len(everything) :]
+    n_train, n_val = len(splits["train"]), len(splits["validation"])
+    removed, kept = [], {"train": splits["train"], "validation": [], "test": []}
+    for split, offset, reference_end in (("validation", n_train, n_train), ("test", n_train + n_val, n_train + n_val)):
+        for i, row in enumerate(splits[split]):
+            hit = _nearest(questions, contexts, offset + i, reference_end, question_threshold, context_threshold)
+            if hit is None:
+                kept[split].append(row)
+                continue
+            j, kind, similarity = hit
+            removed.append(
+                {
+                    "pair_id": row["pair_id"],
+                    "split": split,
+                    "matched": kind,
+                    "similarity": round(similarity, 4),
+                    "nearest_pair_id": everything[j]["pair_id"],
+                    "question": row["question"],
+                    "nearest_question": everything[j]["question"],
+                }
+            )
+    return kept, removed
+
+
+def _nearest(questions, contexts, i: int, reference_end: int, q_threshold: float, c_threshold: float):
+    # Embeddings are normalised, so a dot product is the cosine similarity.
+    q = questions[:reference_end] @ questions[i]
+    c = contexts[:reference_end] @ contexts[i]
+    if q.max() >= q_threshold:
+        return int(q.argmax()), "question", float(q.max())
+    if c.max() >= c_threshold:
+        return int(c.argmax()), "context", float(c.max())
+    return None

@@ -1,0 +1,130 @@
+"""The `generate:` config section: the generator and judge models, the strategy, and the
+thresholds of the filters that keep or drop a pair (generate.gates).
+
+Only pydantic and docs2qa.config are imported here, so loading a config stays light.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import Field
+
+from docs2qa.config import LLMConfig, Section
+
+QuestionType = Literal["factual", "procedural", "conceptual", "yes_no", "unanswerable"]
+
+
+# A default factory as a function: mypy infers a lambda's dict of strings as dict[str, ...], not the Literal keys.
+def _questions_per_type() -> dict[QuestionType, int]:
+    return {"factual": 1, "procedural": 1, "conceptual": 1}
+
+
+class DedupConfig(Section):
+    model: str = Field(
+        "embedded:all-minilm-l6-v2", description="sentence-transformers model id/folder for question embeddings."
+    )
+    threshold: float = Field(0.9, gt=0, le=1, description="Cosine similarity at or above which pairs are duplicates.")
+
+
+class JudgeConfig(LLMConfig):
+    """The judge model (default: the generator itself) and the score a pair needs to be kept."""
+
+    min_score: int = Field(
+        3,
+        ge=1,
+        le=5,
+        description="A pair is kept when its lowest judge score (grounded, correct, useful, standalone) "
+        "is at least this; the judge's verdict word never overrides its scores.",
+    )
+
+    def is_own_model(self) -> bool:
+        # Only min_score set: the generator judges (the default before the threshold existed).
+        return bool(self.model_fields_set - {"min_score"})
+
+
+# Generator names that say the model is under 1B parameters ("SmolLM2-360M", "Qwen2.5-0.5B").
+_SMALL_MODEL_RE = r"(?i)(?:^|[^0-9.])(?:[1-9][0-9]{0,2}m|0\.[0-9]+b)(?:[^a-z0-9]|$)"
+
+
+class GateSettings(Section):
+    """Thresholds of the filters a generated pair must pass (generation/qa/keep/)."""
+
+    min_question_chars: int = Field(12, ge=1, description="Shorter questions are dropped.")
+    max_question_chars: int = Field(300, ge=1, description="Longer questions are dropped.")
+    min_answer_chars: int = Field(2, ge=1, description="Shorter answers are dropped.")
+    max_answer_chars: int = Field(2000, ge=1, description="Longer answers are dropped.")
+    evidence_min_ratio: float = Field(
+        0.85, gt=0, le=1, description="Fuzzy match needed to find the evidence in the chunk."
+    )
+    evidence_min_words: int = Field(
+        4, ge=1, description="Shorter evidence proves nothing and the pair is dropped (unsupported)."
+    )
+    support_min_share: float = Field(
+        0.6,
+        ge=0,
+        le=1,
+        description="Share of the answer's content words that must occur in the chunk (else unsupported).",
+    )
+    min_qa_similarity: float = Field(
+        0.4,
+        ge=-1,
+        le=1,
+        description="answer_first: questions whose embedding cosine with their answer is lower "
+        "are off target and dropped.",
+    )
+
+
+class GenerateConfig(Section):
+    """Grounded Q&A generation with self-critique (a distilabel pipeline)."""
+
+    generator: LLMConfig = Field(default_factory=LLMConfig)
+    judge: JudgeConfig = Field(
+        default_factory=JudgeConfig, description="Judge model; with no model key set here, the generator judges."
+    )
+    strategy: Literal["auto", "answer_first", "free"] = Field(
+        "auto",
+        description="'answer_first': pick informative sentences of the chunk as answers and have the model write only "
+        "their questions (grounded by construction; for small models); 'free': the model writes whole pairs. "
+        "'auto': answer_first for the embedded SmolLM2 and models named under 1B parameters (e.g. 360M, 0.5B), "
+        "else free.",
+    )
+    questions_per_type: dict[QuestionType, int] = Field(
+        default_factory=_questions_per_type,
+        description="Pairs asked per chunk for each question type; "
+        "'unanswerable' asks for questions the chunk cannot answer.",
+    )
+    output_format: Literal["lines", "json"] = Field(
+        "lines",
+        description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models).",
+    )
+    parse_retries: int = Field(2, ge=0, description="Re-asks after a malformed output before the chunk is dropped.")
+    max_chunks: int | None = Field(
+        None, ge=1, description="Use at most this many chunks, spread over the pages (for trial runs and demos)."
+    )
+    gates: GateSettings = Field(
+        default_factory=GateSettings, description="Thresholds of the filters that keep or drop a pair."
+    )
+    language: str = Field("en", description="Expected language of questions and answers.")
+    dedup: DedupConfig = Field(default_factory=DedupConfig)
+    max_tokens: int | None = Field(None, ge=1, description="Token budget for this stage; stops cleanly when reached.")
+    prices: dict[str, dict[Literal["prompt", "completion"], float]] = Field(
+        default_factory=dict, description="USD per million tokens by model, for cost in the manifest."
+    )
+
+    def judge_llm(self) -> LLMConfig:
+        """The model that judges: the judge's own, or the generator."""
+        if not self.judge.is_own_model():
+            return self.generator
+        return LLMConfig(**self.judge.model_dump(exclude={"min_score"}))
+
+    def resolved_strategy(self) -> str:
+        if self.strategy != "auto":
+            return self.strategy
+        model = self.generator.model
+        small = model == "embedded:smollm2" or re.search(_SMALL_MODEL_RE, model.rsplit("/", 1)[-1]) is not None
+        return "answer_first" if small else "free"
+
+
+SECTIONS = {"generate": GenerateConfig}
