@@ -120,6 +120,9 @@ class QAPair:
     prompt_tokens: int = 0  # generator tokens for this chunk, shared by its pairs
     completion_tokens: int = 0
     evidence_ratio: float = 0.0  # fuzzy match of the evidence inside the chunk, 0-1
+    # The fact the pair asks about: one answer span of one chunk. Several phrasings of one fact
+    # share it, which is what a split that tests trained facts in new words groups by.
+    fact_id: str = ""
     # Judge: each score 1-5, 0 when not judged.
     score_grounded: int = 0
     score_correct: int = 0
