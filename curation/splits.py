@@ -46,3 +46,36 @@ def assign(rows: list[dict], split_by: str, ratios: dict[str, float], seed: int)
     for row in sorted(rows, key=lambda r: r["pair_id"]):
         out[split_of[group_key(row, split_by)]].append(row)
     return out
+
+
+def assign_facts(rows: list[dict], ratios: dict[str, float], seed: int) -> dict[str, list[dict]]:
+    """The knowledge protocol: held-out questions ask about trained facts in new words.
+
+    Facts asked in two or more phrasings are ordered by a seeded hash of their id and dealt to
+    test and validation by the ratios (of those facts); each held-out fact sends one phrasing
+    (chosen by a seeded hash too) to its split and the others to train, so the model trains on
+    the fact and is asked it in words it never saw. A fact with one phrasing stays in train: it
+    could only be tested by asking the very question it trained on.
+    """
+    by_fact: dict[str, list[dict]] = {}
+    for row in sorted(rows, key=lambda r: r["pair_id"]):
+        by_fact.setdefault(row["fact_id"] or row["pair_id"], []).append(row)
+    several = sorted(
+        (f for f, phrasings in by_fact.items() if len(phrasings) > 1), key=lambda f: content_id("fact", seed, f)
+    )
+    counts = group_counts(len(several), ratios)
+    held_out: dict[str, str] = {}
+    start = 0
+    for split in ("test", "validation"):
+        for fact in several[start : start + counts[split]]:
+            held_out[fact] = split
+        start += counts[split]
+    out: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+    for fact, phrasings in by_fact.items():
+        if fact not in held_out:
+            out["train"] += phrasings
+            continue
+        asked = min(phrasings, key=lambda r: content_id("phrasing", seed, r["pair_id"]))
+        out[held_out[fact]].append(asked)
+        out["train"] += [r for r in phrasings if r is not asked]
+    return {split: sorted(split_rows, key=lambda r: r["pair_id"]) for split, split_rows in out.items()}
