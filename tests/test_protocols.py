@@ -58,3 +58,46 @@ def test_a_near_copy_of_a_test_question_in_train_is_removed_but_a_new_phrasing_s
     )
     assert [r["pair_id"] for r in removed] == ["x1"] and removed[0]["matched"] == "question"
     assert [r["pair_id"] for r in kept["test"]] == ["x2"]
+
+
+def _chunk(chunk_id: str, text: str):
+    from docs2qa.records import Chunk
+
+    return Chunk(
+        chunk_id, "p-" + chunk_id, "https://d.example/" + chunk_id, "", chunk_id, [], text, 0, 0, len(text), "", ""
+    )
+
+
+def test_rag_rows_carry_the_oracle_among_distractors_in_most_training_rows():
+    """RAFT's recipe over the run's chunks, with the real embedding model: most training rows
+    hold their oracle chunk among distractors, the rest distractors only; held-out rows hold what
+    retrieval returns for their question."""
+    from docs2qa.curation.retrieval import SEPARATOR, retrieved_contexts
+
+    topics = ["GPU quotas", "API tokens", "notebook sharing", "dataset versions", "billing", "organizations"]
+    chunks = [_chunk(f"c{i}", f"{t}: everything about {t} in Acme Cloud, rule {i}.") for i, t in enumerate(topics)]
+    train = [
+        {"pair_id": f"t{i}-{j}", "chunk_id": f"c{i}", "question": f"What is the rule for {t}? ({j})", "context": ""}
+        for i, t in enumerate(topics)
+        for j in range(10)
+    ]
+    test = [{"pair_id": "x0", "chunk_id": "c0", "question": "How do GPU quotas work?", "context": ""}]
+    out = retrieved_contexts(
+        {"train": train, "validation": [], "test": test}, chunks, "embedded:all-minilm-l6-v2", 3, 0.8, 0
+    )
+    kinds = Counter(r["retrieval"] for r in out["train"])
+    assert kinds["oracle+distractors"] + kinds["distractors"] == 60 and 0.6 < kinds["oracle+distractors"] / 60 < 0.95
+    for row in out["train"]:
+        parts = row["context"].split(SEPARATOR)
+        oracle = next(c.text for c in chunks if c.chunk_id == row["chunk_id"])
+        assert len(parts) == 3 and (oracle in parts) == (row["retrieval"] == "oracle+distractors")
+    assert {
+        row["context"].split(SEPARATOR).index(next(c.text for c in chunks if c.chunk_id == row["chunk_id"]))
+        for row in out["train"]
+        if row["retrieval"] == "oracle+distractors"
+    } == {0, 1, 2}
+    (asked,) = out["test"]
+    assert asked["retrieval"] == "retrieved" and asked["context"].split(SEPARATOR)[0] == chunks[0].text
+    assert out == retrieved_contexts(
+        {"train": train, "validation": [], "test": test}, chunks, "embedded:all-minilm-l6-v2", 3, 0.8, 0
+    )
