@@ -39,7 +39,8 @@ class CurateConfig(Section):
         None,
         ge=1,
         le=5,
-        description="NOT human curation: pull accepts pairs whose lowest judge score is at least this, for demos.",
+        description="NOT human curation: pull accepts pairs whose lowest judge score is at least this, for demos; "
+        "with no judge (generate.judge.enabled off), every pair that passed the filters.",
     )
 
 

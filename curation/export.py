@@ -12,6 +12,7 @@ from collections import Counter
 from pathlib import Path
 
 from docs2qa.config import Config, ExportConfig
+from docs2qa.curation.judge_state import DEMO_WITHOUT_JUDGE, generate_judge
 from docs2qa.datastore.versions import CANONICAL_COLUMNS
 from docs2qa.errors import AwaitingReview, Docs2qaError
 from docs2qa.fsio import library_versions
@@ -121,6 +122,11 @@ def curation_note(source: str, curation: dict) -> str:
             "only the automatic filters below chose them."
         )
     by_policy = curation.get("counts", {}).get("accepted", 0) and curation.get("demo_policy_accepted", 0)
+    if by_policy and not (curation.get("judge") or {}).get("enabled", True):
+        return (
+            f"{by_policy} pair(s) were accepted by the demo policy without a judge "
+            f"({DEMO_WITHOUT_JUDGE}), not by a person."
+        )
     if by_policy:
         return (
             f"{by_policy} pair(s) were accepted by the demo policy (curate.demo_accept_min_score="
@@ -152,8 +158,10 @@ def lineage(config: Config, store: RunStore, pairs: list[QAPair], source: str, c
             "prompt_hashes": sorted(
                 {p.generate_prompt_hash for p in pairs} | {p.judge_prompt_hash for p in pairs if p.judge_prompt_hash}
             ),
-            # What filtered the pairs, for the card and report: drops by reason, the judge's health.
+            # What filtered the pairs, for the card and report: drops by reason, whether a judge
+            # ran at all, and its health.
             "dropped": (generate.get("counts") or {}).get("dropped", {}),
+            "judge": generate_judge(generate, pairs),
             "judge_health": generate.get("judge_health"),
             "strategy": generate.get("strategy"),
         },
@@ -214,6 +222,8 @@ def export(config: Config, store: RunStore) -> dict:
                 "demo_accept_min_score": meta.get("demo_accept_min_score"),
                 "demo_policy_accepted": meta.get("demo_policy_accepted", 0),
                 "judge_calibration": meta.get("judge_calibration"),
+                # Only a snapshot of a run without a judge has one (pull.summarize).
+                **({"judge": meta["judge"]} if meta.get("judge") else {}),
             }
             outcomes = meta.get("counts", {})
             count_in = len(snapshot_rows)

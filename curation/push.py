@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 
 from docs2qa.curation import argilla_api, schema
+from docs2qa.curation.judge_state import judge_ran
 from docs2qa.errors import Docs2qaError, ServiceError
 from docs2qa.recap import next_command
 from docs2qa.records import Chunk, QAPair
@@ -40,11 +41,15 @@ def context_markdown(chunk: Chunk, anchor_url: str) -> str:
     return f"{title}\n\n{chunk.text}\n\n---\nSource: <{anchor_url}>"
 
 
-def record_dict(pair: QAPair, chunk: Chunk, vector, judge_informative: bool = True) -> dict:
+def record_dict(pair: QAPair, chunk: Chunk, vector, judge_informative: bool = True, judge_ran: bool = True) -> dict:
     """The record as plain data (fields, metadata, vector, suggestions), server-independent.
     Without `judge_informative` the judge suggests nothing: a label and rating pre-filled from a
     judge the run found uninformative would steer people toward its noise (its scores stay in
-    the metadata, where nobody takes them for an answer)."""
+    the metadata, where nobody takes them for an answer). Without `judge_ran` (the judge was
+    off) there is nothing of a judge at all: no suggestion, no rationale, and no verdict or
+    score metadata, whose zeros would read as the lowest scores."""
+    if not judge_ran:
+        judge_informative = False
     scores = judge_scores(pair)
     judged = is_judged(pair)
     mean = sum(scores.values()) / len(scores) if judged else 0.0
@@ -52,17 +57,20 @@ def record_dict(pair: QAPair, chunk: Chunk, vector, judge_informative: bool = Tr
     fields = {"question": pair.question, "answer": answer, "context": context_markdown(chunk, pair.anchor_url)}
     if answer != pair.answer:
         fields["original_answer"] = pair.answer
-    if pair.judge_rationale.strip():
+    if judge_ran and pair.judge_rationale.strip():
         fields["judge_rationale"] = pair.judge_rationale
+    judge_metadata = {
+        "verdict": pair.judge_verdict or "unjudged",
+        **{f"score_{name}": value for name, value in scores.items()},
+        "min_judge_score": min(scores.values()),
+        "mean_judge_score": round(mean, 3),
+    }
     metadata = {
         "question_type": pair.question_type or "unknown",
         "page_url": pair.url,
         "page_title": pair.title or "(untitled)",
         "heading": " > ".join(pair.heading_path) or "(top of page)",
-        "verdict": pair.judge_verdict or "unjudged",
-        **{f"score_{name}": value for name, value in scores.items()},
-        "min_judge_score": min(scores.values()),
-        "mean_judge_score": round(mean, 3),
+        **(judge_metadata if judge_ran else {}),
         "cluster_size": int(pair.cluster_size),
     }
     suggestions = {}  # question name -> suggestion, the shape rg.Record.from_dict takes
@@ -117,7 +125,8 @@ def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
 def build_records(
     pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings=None, judge_informative: bool = True
 ) -> list[dict]:
-    """Validate the input and turn it into record dicts; raises before anything is sent."""
+    """Validate the input and turn it into record dicts; raises before anything is sent. Whether a
+    judge ran is the pairs' to say (judge_state.judge_ran): with the judge off none names one."""
     if not pairs:
         raise Docs2qaError("there are no Q&A pairs to push", "run `docs2qa generate` first")
     dupes = sorted(i for i, n in Counter(p.pair_id for p in pairs).items() if n > 1)
@@ -130,10 +139,11 @@ def build_records(
             "pass the chunks of the same run the pairs were generated from",
         )
     vectors = _vectors(pairs, embeddings)
-    return [record_dict(p, chunks_by_id[p.chunk_id], v, judge_informative) for p, v in zip(pairs, vectors)]
+    ran = judge_ran(pairs)
+    return [record_dict(p, chunks_by_id[p.chunk_id], v, judge_informative, ran) for p, v in zip(pairs, vectors)]
 
 
-def ensure_dataset(client, cfg, name: str):
+def ensure_dataset(client, cfg, name: str, judge: bool = True):
     """The review dataset, created with our layout if missing; Docs2qaError on schema drift.
 
     Creating a dataset is many requests (a draft, then each field, question, metadata
@@ -144,11 +154,11 @@ def ensure_dataset(client, cfg, name: str):
     Two pushes creating the same dataset at once each find something made by the other
     (the workspace, the dataset, a field: 409) or find it published under them (422); each
     such lost race is answered by reading the server again, which then holds the other's
-    work to finish or take as it is."""
+    work to finish or take as it is. `judge` False (no judge ran) picks the guidelines without one."""
     attempt = 1
     while True:
         try:
-            return _ensure_dataset(client, cfg, name)
+            return _ensure_dataset(client, cfg, name, judge)
         except argilla_api.api_error() as exc:
             raced = argilla_api.is_conflict(exc) or argilla_api.status_of(exc) == 422
             if not raced or attempt == RACE_ATTEMPTS:
@@ -171,7 +181,7 @@ def _setup_refused(cfg, name: str, exc: Exception, raced: bool) -> Docs2qaError:
     return ServiceError(f"{what}: {_one_line(exc)}", "the Argilla server's log says why")
 
 
-def _ensure_dataset(client, cfg, name: str):
+def _ensure_dataset(client, cfg, name: str, judge: bool):
     import argilla as rg
 
     with warnings.catch_warnings():
@@ -180,7 +190,7 @@ def _ensure_dataset(client, cfg, name: str):
         workspace = client.workspaces(cfg.workspace)
         if workspace is None:
             workspace = rg.Workspace(name=cfg.workspace, client=client).create()
-        expected = schema.build_settings(cfg.annotators_per_record, client)
+        expected = schema.build_settings(cfg.annotators_per_record, client, judge)
         existing = client.datasets(name=name, workspace=workspace)
     if existing is None:
         return _finish_creation(client, argilla_api.create_draft_dataset(client, name, workspace), expected), True
@@ -188,7 +198,7 @@ def _ensure_dataset(client, cfg, name: str):
         _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
         return _finish_creation(client, existing, expected), True
     _refuse_clash(cfg, name, schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings)))
-    guidelines = schema.guidelines_text()
+    guidelines = schema.guidelines_text(judge)
     if (existing.settings.guidelines or "").strip() != guidelines:
         # Guidelines are presentation, not layout: reviewers should see the current text.
         argilla_api.set_guidelines(client, existing.id, guidelines)
@@ -251,21 +261,23 @@ def push(
 ) -> dict:
     """Create or update the review dataset with one record per pair. Returns a summary dict:
     dataset, dataset_id, workspace, url, created_dataset, records, created, updated,
-    judge_suggestions (False when the judge was uninformative), wall_s."""
+    judge_suggestions (False when the judge was uninformative or did not run), judge_ran, wall_s."""
     import httpx
 
     t0 = time.perf_counter()
     records = build_records(pairs, chunks_by_id, embeddings, judge_informative)
+    ran = judge_ran(pairs)
+    suggest = judge_informative and ran
     client = argilla_api.connect(api_url, api_key)
     name = dataset_name(cfg, run_name)
     sent = 0
     try:
-        dataset, created_dataset = ensure_dataset(client, cfg, name)
+        dataset, created_dataset = ensure_dataset(client, cfg, name, ran)
         before = argilla_api.record_total(client, dataset.id)
         for sent in range(0, len(records), batch_size):
             _upsert(client, dataset, records[sent : sent + batch_size])
         sent = len(records)
-        if not judge_informative:  # records pushed while the judge still counted keep its suggestions
+        if not suggest:  # records pushed while a judge still counted keep its suggestions
             argilla_api.drop_suggestions(client, dataset.id)
         # argilla-server 2.8 answers a bulk upsert without the ids it updated, so the split
         # between new and updated records comes from the dataset's size before and after.
@@ -292,7 +304,8 @@ def push(
         "records": len(records),
         "created": created,
         "updated": len(records) - created,
-        "judge_suggestions": judge_informative,
+        "judge_suggestions": suggest,
+        "judge_ran": ran,
         "wall_s": round(time.perf_counter() - t0, 3),
     }
 

@@ -15,7 +15,10 @@ Statuses of a pair:
               count), as in Argilla, whose own record status counts submissions the same way;
   discarded   nobody submitted and at least annotators_per_record people discarded it.
 With curate.demo_accept_min_score = N, a pair nobody has responded to is accepted when its
-lowest judge score is >= N, marked curation = "demo-policy (not human)".
+lowest judge score is >= N, marked curation = "demo-policy (not human)". Without a judge
+(generate.judge.enabled off) there are no scores to compare with N: the demo policy then accepts
+every pair nobody has responded to, since each reached review by passing the model-free filters,
+and its reason says so.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from docs2qa.curation.judge_state import DEMO_WITHOUT_JUDGE
 from docs2qa.errors import Docs2qaError
 
 HUMAN = "human"
@@ -119,16 +123,29 @@ class ServerRecord:
     votes: tuple[Vote, ...] = field(default_factory=tuple)
 
 
-def resolve_record(rec: ServerRecord, policy: str, needed: int, demo_min_score: int | None) -> dict:
-    """One snapshot row: the outcome, the final texts and everyone's answers."""
+def demo_accepts(rec: ServerRecord, demo_min_score: int | None, judged: bool = True) -> bool:
+    """Whether the demo policy accepts a record nobody has responded to: on the judge's lowest
+    score, or, when no judge ran, because it passed the filters that brought it to review."""
+    if demo_min_score is None or rec.votes:
+        return False
+    return rec.min_judge_score >= demo_min_score if judged else True
+
+
+def resolve_record(
+    rec: ServerRecord, policy: str, needed: int, demo_min_score: int | None, judged: bool = True
+) -> dict:
+    """One snapshot row: the outcome, the final texts and everyone's answers. `judged` False: the
+    run had no judge (see demo_accepts)."""
     res = resolve(rec.votes, policy, needed)
-    status, curation, label = res.status, HUMAN, res.label
+    status, curation, label, reason = res.status, HUMAN, res.label, res.reason
     question, answer = rec.question, rec.answer
     fixed_q, fixed_a = corrections(res.winners)
     if res.status in ("accepted", "needs-edit"):
         question, answer = fixed_q or question, fixed_a or answer
-    if status == "pending" and not rec.votes and demo_min_score is not None and rec.min_judge_score >= demo_min_score:
+    if status == "pending" and demo_accepts(rec, demo_min_score, judged):
         status, curation, label = "accepted", DEMO_POLICY, "accept"
+        if not judged:
+            reason = f"demo policy, {DEMO_WITHOUT_JUDGE}"
     if status == "pending" and curation == HUMAN and not submitted(rec.votes):
         curation = ""  # nobody decided anything yet
     people = sorted(rec.votes, key=lambda v: (v.at, v.user))
@@ -143,7 +160,7 @@ def resolve_record(rec: ServerRecord, policy: str, needed: int, demo_min_score: 
         "original_answer": rec.answer,
         "generator_answer": rec.original_answer or rec.answer,
         "edited": (question, answer) != (rec.question, rec.answer),
-        "reason": res.reason,
+        "reason": reason,
         "submitted": res.submitted,
         "annotators": [v.user for v in people],
         "response_statuses": [v.status for v in people],

@@ -8,6 +8,7 @@ and new records or responses mean different things, so it is schema drift.
 
 from __future__ import annotations
 
+import re
 from importlib import resources
 from pathlib import Path
 
@@ -29,26 +30,43 @@ Q_COMMENT = "comment"
 TERMS_METADATA = ("question_type", "page_url", "page_title", "heading", "verdict")
 INTEGER_METADATA = (*(f"score_{s}" for s in SCORE_NAMES), "min_judge_score", "cluster_size")
 FLOAT_METADATA = ("mean_judge_score",)
+# What a record holds only when a judge scored its pair: without one these are left out, not 0.
+JUDGE_METADATA = ("verdict", *(f"score_{s}" for s in SCORE_NAMES), "min_judge_score", "mean_judge_score")
 
 
-def guidelines_text() -> str:
-    """The annotator guidelines shipped next to this module (package data when installed),
-    stripped as the server stores them, so an unchanged text compares equal."""
+# The guidelines hold one block for runs the judge scored and one for runs without a judge;
+# the other one is cut out, so reviewers never read about scores and suggestions that do not exist.
+_BLOCK = re.compile(r"<!-- (judge|no-judge) -->\n(.*?)<!-- /\1 -->\n", re.DOTALL)
+
+
+def guidelines_text(judge: bool = True) -> str:
+    """The annotator guidelines shipped next to this module (package data when installed), for a
+    run the judge scored or, with `judge` False, one without a judge; stripped as the server
+    stores them, so an unchanged text compares equal."""
     try:
         text = resources.files("docs2qa.curation").joinpath("guidelines.md").read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
         # Running from a source checkout without the package installed.
         text = (Path(__file__).parent / "guidelines.md").read_text(encoding="utf-8")
-    return text.strip()
+    keep = "judge" if judge else "no-judge"
+    text = _BLOCK.sub(lambda m: m.group(2) if m.group(1) == keep else "", text)
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def build_settings(min_submitted: int, client):
-    """rg.Settings for the review dataset; `client` is needed because VectorField binds one."""
+def build_settings(min_submitted: int, client, judge: bool = True):
+    """rg.Settings for the review dataset; `client` is needed because VectorField binds one.
+    Without a `judge` the same layout (so a later judged push is no schema drift) says that the
+    judge's parts stay empty, in its titles and descriptions, which are presentation."""
     import argilla as rg
 
+    def title(name: str) -> str:
+        empty = not judge and name in JUDGE_METADATA
+        return name.replace("_", " ") + (" (empty: no judge ran)" if empty else "")
+
+    answer = "The judge's revision when it revised the answer." if judge else "The generator's answer (no judge ran)."
     fields = [
         rg.TextField("question", title="Question"),
-        rg.TextField("answer", title="Answer", description="The judge's revision when it revised the answer."),
+        rg.TextField("answer", title="Answer", description=answer),
         rg.TextField(
             "context",
             title="Context",
@@ -71,9 +89,9 @@ def build_settings(min_submitted: int, client):
         rg.TextQuestion(Q_COMMENT, title="Comment (optional)", required=False),
     ]
     metadata = [
-        *(rg.TermsMetadataProperty(name, title=name.replace("_", " ")) for name in TERMS_METADATA),
-        *(rg.IntegerMetadataProperty(name, title=name.replace("_", " ")) for name in INTEGER_METADATA),
-        *(rg.FloatMetadataProperty(name, title=name.replace("_", " ")) for name in FLOAT_METADATA),
+        *(rg.TermsMetadataProperty(name, title=title(name)) for name in TERMS_METADATA),
+        *(rg.IntegerMetadataProperty(name, title=title(name)) for name in INTEGER_METADATA),
+        *(rg.FloatMetadataProperty(name, title=title(name)) for name in FLOAT_METADATA),
     ]
     vectors = [rg.VectorField(VECTOR_NAME, dimensions=VECTOR_DIMS, title="Question embedding", _client=client)]
     return rg.Settings(
@@ -81,7 +99,7 @@ def build_settings(min_submitted: int, client):
         questions=questions,
         metadata=metadata,
         vectors=vectors,
-        guidelines=guidelines_text(),
+        guidelines=guidelines_text(judge),
         allow_extra_metadata=False,
         distribution=rg.TaskDistribution(min_submitted=min_submitted),
     )

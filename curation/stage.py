@@ -110,7 +110,8 @@ def _describe_push(manifest: Manifest) -> Description:
 
     argilla = manifest.get("argilla", {})
     notes = [f"review at {argilla.get('url')}, then `{next_command('curate', 'pull')}`"]
-    if argilla.get("judge_suggestions") is False:
+    # A judge that was off is said once, by the generate stage's line; nothing here repeats it.
+    if argilla.get("judge_suggestions") is False and argilla.get("judge_ran") is not False:
         notes.append("no judge suggestions pre-filled: the generate stage found the judge uninformative")
     return Description(product=f"{argilla.get('records', '?')} records in Argilla", notes=tuple(notes))
 
@@ -119,13 +120,18 @@ def _describe_pull(manifest: Manifest) -> Description:
     """Who decided: the demo policy's acceptances are not a review, so they are never counted
     with people's, and pending is always said (0 pending after nobody looked reads the same
     as 0 pending after everyone did, unless the deciders are named)."""
+    from docs2qa.curation.judge_state import DEMO_WITHOUT_JUDGE
+
     snapshot = manifest.get("snapshot", {})
     counts = snapshot.get("counts", {})
     demo = snapshot.get("demo_policy_accepted", 0)
     people = counts.get("accepted", 0) - demo
     parts = [f"{people} accepted by people"] if people or not demo else []
     if demo:
-        parts.append(f"{demo} accepted by the demo policy (not a person)")
+        # Without a judge the demo policy had no score to go by: it says what it accepted instead.
+        judged = (snapshot.get("judge") or {}).get("enabled", True)
+        how = "not a person" if judged else f"not a person; {DEMO_WITHOUT_JUDGE}"
+        parts.append(f"{demo} accepted by the demo policy ({how})")
     parts += [
         f"{counts[status]} {status}"
         for status in ("rejected", "needs-edit", "disputed", "discarded")

@@ -3,6 +3,7 @@ annotators, agreement and the judge against people. `--json` prints the same num
 
 from __future__ import annotations
 
+from docs2qa.curation.judge_state import DEMO_WITHOUT_JUDGE
 from docs2qa.curation.review_policy import STATUS_OF_LABEL, STATUSES
 
 # Enough pending ids to find a few in Argilla's UI; the rest are counted, not listed.
@@ -24,8 +25,10 @@ def outcomes(summary: dict):
     table.add_column("status")
     table.add_column("pairs", justify="right")
     table.add_column("")
+    # Without a judge the demo policy had no score to go by: the note says what it accepted instead.
+    how = "not human" if (summary.get("judge") or {}).get("enabled", True) else f"not human; {DEMO_WITHOUT_JUDGE}"
     notes = {
-        "accepted": f"{summary['demo_policy_accepted']} by the demo policy (not human)"
+        "accepted": f"{summary['demo_policy_accepted']} by the demo policy ({how})"
         if summary["demo_policy_accepted"]
         else "",
         "pending": _waiting_for(summary["annotators_per_record"]),

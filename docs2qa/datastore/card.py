@@ -38,7 +38,8 @@ COLUMNS = {
     "heading_path": "the headings above the chunk, outermost first",
     "chunk_id": "id of the chunk",
     "generator_model": "the model that wrote the pair",
-    "min_judge_score": "the LLM judge's lowest score (1-5) over grounded, correct, useful, standalone",
+    "min_judge_score": "the LLM judge's lowest score (1-5) over grounded, correct, useful, standalone; "
+    "0 when no judge scored the pair",
     "curation": "who accepted the pair: human, demo-policy (not human), or none (not human-curated)",
     "messages": "system (if any), user and assistant messages: [{role, content}]",
     "prompt": "the messages before the answer: [{role, content}]",
@@ -50,6 +51,9 @@ COLUMNS = {
     "conversations": "the messages as [{from: system|human|gpt, value}], as LLaMA-Factory reads them",
 }
 _CONFIG_DIR = {"default": "data"}
+# How the demo policy decides without a judge (the words of curation/judge_state.py, which core
+# cannot import): every pair that reached review passed the filters.
+DEMO_WITHOUT_JUDGE = "no judge: every pair that passed the filters"
 
 
 def size_category(rows: int) -> str:
@@ -154,9 +158,27 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {n}" for k, n in counts.items()) or "none"
 
 
+def judge_off(manifest: dict[str, Any]) -> str | None:
+    """Why the generation judge was off (generate.judge.enabled), or None when it ran. Versions
+    exported before the switch have no such record: their judge ran."""
+    judge = manifest.get("generation", {}).get("judge") or {}
+    return str(judge.get("reason") or "") if judge.get("enabled", True) is False else None
+
+
+def off_words(reason: str) -> str:
+    """'none (off: <reason>)': the one phrase the card, the report and the lineage give a judge
+    that never ran, where a judged version shows its scores."""
+    reason = reason.strip().rstrip(".")
+    return f"none (off: {reason})" if reason else "none (off)"
+
+
 def judge_state(manifest: dict[str, Any]) -> tuple[bool | None, str]:
-    """(informative, sentence) about the generation judge, from the generate stage's record."""
+    """(informative, sentence) about the generation judge, from the generate stage's record. A
+    judge that was off is neither informative nor not: there was none, which is no warning."""
     generation = manifest.get("generation", {})
+    off = judge_off(manifest)
+    if off is not None:
+        return None, off_words(off) + "; no model scored these pairs."
     health = generation.get("judge_health")
     model = generation.get("judge_model") or "the judge"
     if not health:
@@ -187,6 +209,8 @@ def calibration_state(manifest: dict[str, Any]) -> str | None:
     calibration = manifest.get("curation", {}).get("judge_calibration")
     if not calibration:
         return None
+    if judge_off(manifest) is not None or calibration.get("applicable") is False:
+        return "not applicable: no judge"
     if not calibration.get("reviewed"):
         return "not measured: " + str(calibration.get("note", "no human decisions"))
     best = next(t for t in calibration["thresholds"] if t["min_score"] == calibration["proposed_min_score"])
@@ -214,7 +238,8 @@ def filters(manifest: dict[str, Any], stats: dict[str, Any]) -> list[tuple[str, 
         (
             "Human review",
             (
-                f"people's decisions in Argilla (policy {review.get('policy')}): {_decided(stats['decisions'])}"
+                f"people's decisions in Argilla (policy {review.get('policy')}): "
+                + _decided(stats["decisions"], manifest)
                 if curated
                 else "none: no person reviewed these pairs"
             ),
@@ -258,10 +283,10 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], sizes: dict[str, dic
         "## Statistics",
         _table(split_rows),
         "Question types: " + (", ".join(f"{t} {n}" for t, n in stats["question_types"].items()) or "none") + "  \n"
-        "Lowest judge score per pair: "
-        + (", ".join(f"score {k}: {_pairs(n)}" for k, n in stats["judge_min_score"].items()) or "none")
+        "Lowest judge score per pair: " + _judge_scores(manifest, stats) + "  \n"
+        "Review decisions: "
+        + (_decided(stats["decisions"], manifest) if stats["curation_outcomes"] else "none")
         + "  \n"
-        "Review decisions: " + (_decided(stats["decisions"]) if stats["curation_outcomes"] else "none") + "  \n"
         "Rejected before export: " + (", ".join(f"{k} {n}" for k, n in stats["rejections"].items()) or "none") + "  \n"
         "Coverage: " + coverage_sentence(stats.get("coverage")),
         *_empty_split_note(manifest, stats),
@@ -269,21 +294,13 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], sizes: dict[str, dic
         _columns(manifest),
         "## Sample rows",
         f"{len(stats.get('samples', []))} rows drawn at random (seeded), as they are in the data:",
-        _table(
-            [
-                ["split", "type", "question", "answer", "judge's lowest score"],
-                *(
-                    [r["split"], r["question_type"], _cut(r["question"]), _cut(r["answer"]), r["min_judge_score"]]
-                    for r in stats.get("samples", [])
-                ),
-            ]
-        ),
+        _samples_table(manifest, stats),
         "## Lineage",
         _table(
             [
                 ["", ""],
                 ["generator", generation.get("generator_model", "")],
-                ["judge", generation.get("judge_model", "")],
+                ["judge", _judge_lineage(manifest)],
                 ["prompt hashes", ", ".join(generation.get("prompt_hashes", []))],
                 ["config hash", manifest.get("run", {}).get("config_hash", "")],
                 ["crawl", f"{len(manifest.get('crawl', {}).get('pages', []))} pages"],
@@ -311,11 +328,56 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], sizes: dict[str, dic
     return "\n\n".join(parts) + "\n"
 
 
-def _decided(decisions: dict[str, dict[str, int]]) -> str:
+def _judge_lineage(manifest: dict[str, Any]) -> str:
+    off = judge_off(manifest)
+    return manifest.get("generation", {}).get("judge_model", "") if off is None else off_words(off)
+
+
+def _judge_scores(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
+    """The lowest judge score per pair, in words; a judge that was off has none to count, and a
+    pair no judge scored is counted as such, not as a score of 0."""
+    off = judge_off(manifest)
+    if off is not None:
+        return off_words(off)
+    scores = [f"score {k}: {_pairs(n)}" for k, n in stats["judge_min_score"].items()]
+    if stats.get("unjudged"):
+        scores.append(f"not judged: {_pairs(stats['unjudged'])}")
+    return ", ".join(scores) or "none"
+
+
+def judge_cell(score: int) -> Any:
+    """A pair's lowest judge score as a table cell: 0 is no score, and is not shown as one."""
+    return score if score else "not judged"
+
+
+def _samples_table(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
+    # Without a judge the score column would hold nothing but "not judged": it is left out.
+    judged = judge_off(manifest) is None
+    head = ["split", "type", "question", "answer", *(["judge's lowest score"] if judged else [])]
+    return _table(
+        [
+            head,
+            *(
+                [
+                    r["split"],
+                    r["question_type"],
+                    _cut(r["question"]),
+                    _cut(r["answer"]),
+                    *([judge_cell(r["min_judge_score"])] if judged else []),
+                ]
+                for r in stats.get("samples", [])
+            ),
+        ]
+    )
+
+
+def _decided(decisions: dict[str, dict[str, int]], manifest: dict[str, Any]) -> str:
     """People's decisions, then the demo policy's and the undecided, never summed together."""
     text = _counts(decisions["people"])
     if decisions.get("demo_policy"):
-        text += f"; by the demo policy, not a person: {_counts(decisions['demo_policy'])}"
+        # Without a judge the demo policy had no score to go by: it says what it accepted instead.
+        how = "" if judge_off(manifest) is None else f" ({DEMO_WITHOUT_JUDGE})"
+        text += f"; by the demo policy{how}, not a person: {_counts(decisions['demo_policy'])}"
     if decisions.get("nobody"):
         text += f"; nobody decided yet: {_counts(decisions['nobody'])}"
     return text

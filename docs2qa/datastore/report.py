@@ -109,22 +109,45 @@ def _calibration(manifest: dict[str, Any]) -> str:
     )
 
 
-def _samples(stats: dict[str, Any]) -> str:
+def _samples(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
+    from docs2qa.datastore.card import judge_cell, judge_off
+
+    # Without a judge the score column would hold nothing but "not judged": it is left out.
+    judged = judge_off(manifest) is None
     rows = stats.get("samples", [])
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{escape(str(r[k]))}</td>"
+            f"<td>{escape(str(r[k] if k != 'min_judge_score' else judge_cell(r[k])))}</td>"
             for k in ("split", "question_type", "question", "answer", "min_judge_score", "curation")
+            if judged or k != "min_judge_score"
         )
         + f'<td title="{escape(r["source"])}">{escape(_page(r["source"]))}</td></tr>'
         for r in rows
     )
+    score = "<th>judge's lowest score</th>" if judged else ""
     return (
         f"<section><h2>Sample rows ({len(rows)} at random, seeded)</h2><table class=rows id=samples>"
-        "<tr><th>split</th><th>type</th><th>question</th><th>answer</th><th>judge's lowest score</th>"
+        f"<tr><th>split</th><th>type</th><th>question</th><th>answer</th>{score}"
         f"<th>accepted by</th><th>source page (full URL on hover)</th></tr>{body}</table></section>"
     )
+
+
+def _judge_scores(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
+    """The lowest judge score per pair; a judge that was off has no scores to chart, and a pair
+    no judge scored is its own bar, not a score of 0."""
+    from docs2qa.datastore.card import judge_off, off_words
+
+    title = "Lowest judge score per pair"
+    off = judge_off(manifest)
+    if off is not None:
+        return (
+            f"<section><h2>{title}</h2><p>Judge: {escape(off_words(off))}. No model scored these pairs.</p></section>"
+        )
+    counts = {f"score {k}": n for k, n in stats["judge_min_score"].items()}
+    if stats.get("unjudged"):
+        counts["not judged"] = stats["unjudged"]
+    return bar_chart(title, counts)
 
 
 def _page(url: str) -> str:
@@ -134,15 +157,22 @@ def _page(url: str) -> str:
     return (parts.path or "/") + (f"#{parts.fragment}" if parts.fragment else "") if parts.netloc else url
 
 
-def _decisions(stats: dict[str, Any]) -> str:
+def _decisions(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
     """Who decided, kept apart: people's decisions are curation, the demo policy's are not."""
+    from docs2qa.datastore.card import DEMO_WITHOUT_JUDGE, judge_off
+
     decided = stats.get("decisions") or {}
+    basis = (
+        "these unreviewed pairs on the judge's score"
+        if judge_off(manifest) is None
+        else f"these unreviewed pairs without a judge ({DEMO_WITHOUT_JUDGE})"
+    )
     sections = [
         bar_chart("Review decisions by people", decided.get("people", {})),
         bar_chart(
             "Accepted by the demo policy (not a person)",
             decided.get("demo_policy", {}),
-            "curate.demo_accept_min_score accepted these unreviewed pairs on the judge's score: NOT human curation.",
+            f"curate.demo_accept_min_score accepted {basis}: NOT human curation.",
         )
         if decided.get("demo_policy")
         else "",
@@ -200,14 +230,14 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], splits: dict[str, li
         _filtering(manifest, stats),
         bar_chart("Dropped at generation, by reason", manifest.get("generation", {}).get("dropped") or {}),
         _calibration(manifest),
-        _samples(stats),
+        _samples(manifest, stats),
         bar_chart("Pairs per split", {s: d["rows"] for s, d in stats["splits"].items()}),
-        bar_chart("Lowest judge score per pair", {f"score {k}": n for k, n in stats["judge_min_score"].items()}),
+        _judge_scores(manifest, stats),
         bar_chart("Question types", stats["question_types"]),
         bar_chart("Pairs per page (30 largest)", dict(per_page)),
         bar_chart("Answer length (words)", histogram([len(r["answer"].split()) for r in rows])),
         bar_chart("Question length (words)", histogram([len(r["question"].split()) for r in rows])),
-        _decisions(stats),
+        _decisions(manifest, stats),
         _coverage(stats),
         _removed_after_generation(manifest, stats),
     ]

@@ -69,7 +69,11 @@ def compute(splits: dict[str, list[dict[str, Any]]], extra: dict[str, Any]) -> d
         "total": describe(everything),
         "splits": {split: describe(rows) for split, rows in splits.items()},
         "question_types": dict(sorted(Counter(r["question_type"] for r in everything).items())),
-        "judge_min_score": {str(k): v for k, v in sorted(Counter(r["min_judge_score"] for r in everything).items())},
+        # A judge scores 1-5; 0 is a pair no judge scored (the judge was off), never a score.
+        "judge_min_score": {
+            str(k): v for k, v in sorted(Counter(r["min_judge_score"] for r in everything).items()) if k
+        },
+        "unjudged": sum(not r["min_judge_score"] for r in everything),
         "curation": dict(sorted(Counter(r["curation"] for r in everything).items())),
         "curation_outcomes": outcomes,
         "decisions": decisions(outcomes, extra.get("demo_policy_accepted", 0)),
