@@ -49,6 +49,7 @@ def canonical_row(
         "title": pair.title,
         "heading_path": list(pair.heading_path),
         "chunk_id": pair.chunk_id,
+        "fact_id": pair.fact_id,
         "generator_model": pair.generator_model,
         "min_judge_score": min(scores),
         "curation": curation,
@@ -244,10 +245,25 @@ def export(config: Config, store: RunStore) -> dict:
             )
         # splits.assign takes dict[str, float]; a dict keyed by the config's split-name Literal is not one (invariant).
         ratios: dict[str, float] = dict(cfg.ratios.items())
-        assigned = splitting.assign(rows, cfg.split_by, ratios, cfg.seed)
+        if cfg.protocol == "knowledge":
+            assigned = splitting.assign_facts(rows, ratios, cfg.seed)
+            _require_held_out_facts(assigned, rows)
+        else:
+            assigned = splitting.assign(rows, cfg.split_by, ratios, cfg.seed)
+        # Under knowledge a held-out fact shares its chunk with training by design: questions only.
+        context_threshold = None if cfg.protocol == "knowledge" else cfg.leakage_context_threshold
         clean, leaked = leakage.remove_leakage(
-            assigned, cfg.embedding_model, cfg.leakage_question_threshold, cfg.leakage_context_threshold
+            assigned, cfg.embedding_model, cfg.leakage_question_threshold, context_threshold
         )
+        retrieval_counts: dict[str, int] = {}
+        if cfg.protocol == "rag":
+            from docs2qa.curation.retrieval import retrieved_contexts
+
+            retrieved = retrieved_contexts(
+                clean, list(chunks.values()), cfg.embedding_model, cfg.rag_chunks, cfg.rag_oracle_share, cfg.seed
+            )
+            retrieval_counts = dict(Counter(r.pop("retrieval") for split in retrieved.values() for r in split))
+            clean = retrieved
         dropped += [
             Dropped(
                 r["pair_id"],
@@ -260,9 +276,12 @@ def export(config: Config, store: RunStore) -> dict:
         generate_drops = (store.stage("generate").manifest() or {}).get("counts", {}).get("dropped", {})
         rejections = Counter(generate_drops) + Counter(d.reason for d in dropped)
         settings = cfg.model_dump(mode="json")
+        # rag's prompts carry the retrieved chunks: that is the protocol, whatever include_context says.
+        settings["include_context"] = settings["include_context"] or cfg.protocol == "rag"
         export_settings = {
             k: settings[k]
             for k in (
+                "protocol",
                 "system_prompt",
                 "include_context",
                 "formats",
@@ -275,6 +294,7 @@ def export(config: Config, store: RunStore) -> dict:
                 "language",
                 "leakage_question_threshold",
                 "leakage_context_threshold",
+                *(("rag_chunks", "rag_oracle_share") if cfg.protocol == "rag" else ()),
             )
         }
         name = cfg.name or config.name
@@ -290,6 +310,7 @@ def export(config: Config, store: RunStore) -> dict:
                 "demo_policy_accepted": curation.get("demo_policy_accepted", 0),
                 "rejections": dict(rejections.most_common()),
                 "leakage_removed": len(leaked),
+                **({"retrieval": retrieval_counts} if retrieval_counts else {}),
                 # coverage is measured against every page that has chunks, and every chunk
                 "pages": {c.page_id: c.url for c in chunks.values()},
                 "chunks": len(chunks),
@@ -309,6 +330,20 @@ def export(config: Config, store: RunStore) -> dict:
         )
 
     return record("export", config, store, body)
+
+
+def _require_held_out_facts(assigned: dict[str, list[dict]], rows: list[dict]) -> None:
+    """The knowledge protocol tests facts asked in two or more phrasings; without any, its test
+    split would be empty and the eval would measure nothing."""
+    if assigned["test"]:
+        return
+    facts = Counter(r["fact_id"] or r["pair_id"] for r in rows)
+    raise Docs2qaError(
+        f"export.protocol knowledge needs facts asked in two or more phrasings to hold one out for test; "
+        f"these {len(rows)} pairs ask {len(facts)} facts, {sum(n > 1 for n in facts.values())} of them more than once",
+        "generate several questions per answer (generate.questions_per_answer, answer_first) or export with "
+        "--set export.protocol=generalization (unseen pages) or rag",
+    )
 
 
 def _existing(dataset_dir: Path) -> set[str]:

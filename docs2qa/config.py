@@ -90,12 +90,25 @@ class ExportConfig(Section):
         "skipping human review (the card then says NOT human-curated).",
     )
     snapshot: str | None = Field(None, description="Curation snapshot id; default: the latest pull.")
+    protocol: Literal["knowledge", "rag", "generalization"] = Field(
+        "generalization",
+        description="What the held-out questions measure. 'knowledge': trained facts asked in new words, closed "
+        "book (one phrasing of a test fact held out, its others trained); 'rag': unseen pages, every prompt "
+        "carrying retrieved chunks (training rows: the oracle among distractors, RAFT); 'generalization': "
+        "unseen pages, closed book.",
+    )
     split_by: Literal["page", "section"] = Field(
-        "page", description="Unit kept whole within one split: a page, or a top-level section of a page."
+        "page",
+        description="rag and generalization: unit kept whole within one split, a page or a top-level section.",
     )
     ratios: dict[SplitName, float] = Field(
         default_factory=_split_ratios,
-        description="Share of pages (or sections) per split.",
+        description="Share per split: of the facts asked in several phrasings (knowledge), else of the pages "
+        "(or sections).",
+    )
+    rag_chunks: int = Field(3, ge=1, description="rag: chunks in each prompt's retrieved context.")
+    rag_oracle_share: float = Field(
+        0.8, ge=0, le=1, description="rag: share of training rows whose context holds their oracle chunk."
     )
     seed: int = Field(0, description="Seed of the split assignment.")
     leakage_question_threshold: float = Field(
@@ -108,7 +121,8 @@ class ExportConfig(Section):
         0.95,
         gt=0,
         le=1,
-        description="Context cosine at which a validation/test pair leaks from training and is removed.",
+        description="Context cosine at which a validation/test pair leaks from training and is removed "
+        "(not under knowledge, where a held-out fact shares its chunk with training by design).",
     )
     embedding_model: str = Field(
         "embedded:all-minilm-l6-v2", description="sentence-transformers model for the leakage check."
@@ -119,7 +133,8 @@ class ExportConfig(Section):
     )
     include_context: bool = Field(
         False,
-        description="Put the documentation chunk in the prompt (retrieval-style) instead of answering from memory.",
+        description="Put the documentation chunk in the prompt instead of answering from memory (always on under "
+        "rag, where the prompt carries the retrieved chunks).",
     )
     formats: list[TrainingFormat] = Field(
         default_factory=_training_formats,

@@ -101,3 +101,142 @@ def test_rag_rows_carry_the_oracle_among_distractors_in_most_training_rows():
     assert out == retrieved_contexts(
         {"train": train, "validation": [], "test": test}, chunks, "embedded:all-minilm-l6-v2", 3, 0.8, 0
     )
+
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[1]
+
+
+def _exported(tmp_path, phrasings: int, *overrides: str):
+    """crawl -> convert -> chunk of the fixture docs folder, pairs asking each chunk's facts in
+    `phrasings` phrasings, then the real export stage; returns (exit code, stderr, version path)."""
+    import sys
+
+    import pytest
+    import yaml
+
+    from docs2qa.cli import main
+    from docs2qa.config import load_config
+    from docs2qa.generation.ingest import stages
+    from docs2qa.records import Chunk, QAPair, content_id, pair_id
+    from docs2qa.store import RunStore, StageResult
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    config_path = tmp_path / "p.yaml"
+    docs = ROOT / "tests" / "fixture_site" / "docs"
+    config_path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "p",
+                "crawl": {"local_dir": str(docs), "local_base_url": "https://docs.example/docs/"},
+                "export": {
+                    "root": str(tmp_path / "datasets"),
+                    "source": "generation",
+                    "ratios": {"train": 0.5, "validation": 0.1, "test": 0.4},
+                },
+            }
+        )
+    )
+    store = RunStore(tmp_path / "run")
+    config = load_config(config_path)
+    for stage in (stages.crawl, stages.convert, stages.chunk):
+        stage(config, store)
+    chunks = store.stage("chunk").read("chunks", Chunk)
+    pairs = []
+    for chunk in chunks:
+        for span in range(2):
+            fact = content_id("fact", chunk.chunk_id, span)
+            for p in range(phrasings):
+                topic = ("storage limits", "sharing with a team")[span]
+                question = (
+                    f"What does the {chunk.title} page say about {topic}?",
+                    f"How are {topic} handled in {chunk.title}?",
+                    f"Which rules for {topic} apply?",
+                )[p]
+                pairs.append(
+                    QAPair(
+                        pair_id(chunk.chunk_id, "p", "m", question),
+                        chunk.chunk_id,
+                        chunk.page_id,
+                        chunk.url,
+                        chunk.anchor_url,
+                        chunk.title,
+                        list(chunk.heading_path),
+                        question,
+                        f"Answer {span}.",
+                        "factual",
+                        "",
+                        "m",
+                        "p",
+                        fact_id=fact,
+                    )
+                )
+    store.run_stage("generate", "t", ["chunk"], lambda stage: StageResult({"pairs": (pairs, QAPair)}, len(pairs)))
+    argv = [
+        "docs2qa",
+        "export",
+        "-c",
+        str(config_path),
+        "--run",
+        str(store.root),
+        *(w for o in overrides for w in ("--set", o)),
+    ]
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "argv", argv)
+    try:
+        main()
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    finally:
+        mp.undo()
+    versions = sorted((tmp_path / "datasets" / "p").glob("v*"))
+    return code, versions[-1] if versions else None
+
+
+def test_a_knowledge_version_tests_trained_facts_in_new_words_and_its_card_says_so(tmp_path):
+    import pyarrow.parquet as pq
+
+    from docs2qa.datastore.versions import read_manifest
+
+    code, version = _exported(tmp_path, 3, "export.protocol=knowledge")
+    assert code == 0 and version is not None
+    split = {s: pq.read_table(version / "data" / f"{s}.parquet").to_pylist() for s in ("train", "test")}
+    trained = {}
+    for row in split["train"]:
+        trained.setdefault(row["fact_id"], set()).add(row["question"])
+    assert split["test"]
+    for row in split["test"]:
+        assert len(trained[row["fact_id"]]) == 2 and row["question"] not in trained[row["fact_id"]]
+    assert read_manifest(version)["export"]["protocol"] == "knowledge"
+    card = (version / "README.md").read_text()
+    assert (
+        "Protocol **knowledge**: the test questions ask about facts the model trained on, asked in words it never saw"
+        in card
+    )
+    assert "splits by fact" in card
+
+
+def test_knowledge_without_facts_asked_twice_is_a_clear_error(tmp_path, capsys):
+    code, version = _exported(tmp_path, 1, "export.protocol=knowledge")
+    err = capsys.readouterr().err
+    assert code == 1 and version is None
+    assert "needs facts asked in two or more phrasings" in err and "questions_per_answer" in err
+
+
+def test_a_rag_version_prompts_with_retrieved_chunks_and_a_generalization_one_without(tmp_path):
+    import json
+
+    from docs2qa.curation.retrieval import SEPARATOR
+    from docs2qa.datastore.versions import read_manifest
+
+    code, version = _exported(tmp_path / "rag", 1, "export.protocol=rag", "export.rag_chunks=2")
+    assert code == 0
+    manifest = read_manifest(version)
+    assert manifest["export"]["protocol"] == "rag" and manifest["export"]["include_context"] is True
+    assert set(manifest["stats"]["retrieval"]) <= {"oracle+distractors", "distractors", "retrieved"}
+    first = json.loads((version / "formats" / "messages" / "train.jsonl").read_text().splitlines()[0])
+    assert SEPARATOR.strip() in first["messages"][-2]["content"]  # the user turn holds two chunks
+    assert "Protocol **rag**" in (version / "README.md").read_text()
+    code, version = _exported(tmp_path / "gen", 1)
+    assert code == 0 and "Protocol **generalization**" in (version / "README.md").read_text()
+    assert read_manifest(version)["export"]["include_context"] is False

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from docs2qa.datastore.formats import FORMATS
+from docs2qa.datastore.protocol import measures, protocol_of
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -29,14 +30,15 @@ COLUMNS = {
     "pair_id": "stable id of the pair (hash of chunk, prompt, generator and question)",
     "question": "the question, as people left it after review (else as generated)",
     "answer": "the answer, as people left it after review (else the judge's revision or the generator's)",
-    "context": "the documentation chunk the pair was generated from",
+    "context": "the documentation chunk the pair was generated from (rag: the chunks retrieval hands the model)",
     "question_type": "factual, procedural, conceptual, yes_no, ...",
-    "page_id": "id of the crawled page; no page feeds two splits",
+    "page_id": "id of the crawled page",
     "url": "the page's URL",
     "anchor_url": "the URL of the section the chunk comes from",
     "title": "the page's title",
     "heading_path": "the headings above the chunk, outermost first",
     "chunk_id": "id of the chunk",
+    "fact_id": "id of the fact the pair asks about (one answer span of one chunk): its phrasings share it",
     "generator_model": "the model that wrote the pair",
     "min_judge_score": "the LLM judge's lowest score (1-5) over grounded, correct, useful, standalone; "
     "0 when no judge scored the pair",
@@ -273,8 +275,8 @@ def render(manifest: dict[str, Any], stats: dict[str, Any], sizes: dict[str, dic
             if curated
             else "**Curation: NOT human-curated.** " + manifest.get("curation_note", "")
         ),
-        f"Content id `{manifest['content_id']}`; splits by {manifest['export'].get('split_by', 'page')} "
-        f"(no {manifest['export'].get('split_by', 'page')} feeds two splits); "
+        measures(manifest["export"]),
+        f"Content id `{manifest['content_id']}`; {_split_rule(manifest['export'])}; "
         f"{stats['leakage_removed']} pair(s) removed from validation/test as near-duplicates of training.",
         *_judge_warning(manifest),
         "## How these pairs were chosen",
@@ -392,6 +394,13 @@ def coverage_sentence(coverage: dict[str, Any] | None) -> str:
     )
 
 
+def _split_rule(export: dict[str, Any]) -> str:
+    if protocol_of(export) == "knowledge":
+        return "splits by fact (a held-out fact's other phrasings train; a fact asked once trains)"
+    unit = export.get("split_by", "page")
+    return f"splits by {unit} (no {unit} feeds two splits)"
+
+
 def _empty_split_note(manifest: dict[str, Any], stats: dict[str, Any]) -> list[str]:
     export = manifest["export"]
     unit = export.get("split_by", "page")
@@ -401,9 +410,13 @@ def _empty_split_note(manifest: dict[str, Any], stats: dict[str, Any]) -> list[s
         why = (
             f"export.ratios.{split} is 0"
             if ratio == 0
-            else f"split by {unit}"
-            + (f" at ratio {ratio}" if ratio is not None else "")
-            + f", none of the {stats['total']['pages']} page(s) with kept pairs fell to it"
+            else (
+                f"by fact at ratio {ratio}: too few facts asked in two or more phrasings"
+                if protocol_of(export) == "knowledge"
+                else f"split by {unit}"
+                + (f" at ratio {ratio}" if ratio is not None else "")
+                + f", none of the {stats['total']['pages']} page(s) with kept pairs fell to it"
+            )
             + (
                 f", or leakage removal emptied it ({stats['leakage_removed']} pair(s) removed)"
                 if stats["leakage_removed"]

@@ -80,6 +80,8 @@ def compute(splits: dict[str, list[dict[str, Any]]], extra: dict[str, Any]) -> d
         "coverage": coverage(everything, extra["pages"], extra["chunks"]) if "pages" in extra else None,
         "rejections": extra.get("rejections", {}),
         "leakage_removed": extra.get("leakage_removed", 0),
+        # rag: how many rows carry their oracle chunk, distractors only, or what retrieval returned.
+        **({"retrieval": extra["retrieval"]} if extra.get("retrieval") else {}),
         "samples": sample_rows(splits),
     }
 

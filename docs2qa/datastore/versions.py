@@ -69,6 +69,7 @@ _CANONICAL = {
     "title": "string",
     "heading_path": "list",
     "chunk_id": "string",
+    "fact_id": "string",
     "generator_model": "string",
     "min_judge_score": "int64",
     "curation": "string",
