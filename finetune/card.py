@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from docs2qa import fsio
+from docs2qa.datastore.protocol import measures
 
 LIBRARIES = ("torch", "transformers", "peft", "trl", "bitsandbytes", "datasets", "accelerate")
 
@@ -48,6 +49,17 @@ def losses(log_history: list[dict]) -> dict:
         "best_validation": min((v for _, v in validation), default=None),
         "epochs_covered": epoch,
     }
+
+
+def validation_rise(losses: dict) -> str:
+    """A warning when the validation loss ended above its first value (over-fitting), else ""."""
+    validation = [v for _, v in losses["validation"]]
+    if len(validation) >= 2 and validation[-1] > validation[0]:
+        return (
+            f"the validation loss rose from {validation[0]:.3f} to {validation[-1]:.3f}: the adapter over-fits its "
+            "training rows; fewer epochs, a lower learning rate or more rows"
+        )
+    return ""
 
 
 def length(manifest: dict) -> str:
@@ -214,8 +226,13 @@ def evaluation_section(evaluation: dict | None, card_dir: Path | None) -> str:
         for m, c in _metrics(evaluation).items()
     )
     scored_on = _eval_data(evaluation.get("dataset", {}))
-    return f"""On {evaluation["examples"]} questions of {scored_on}; the full report: [report.html]({link}).
-
+    # What was measured, then each verdict as a sentence with its n and interval.
+    measured = evaluation.get("measured")
+    what = f"{measured} ({scored_on})" if measured else f"On {evaluation['examples']} questions of {scored_on}"
+    lines = [f"- {v['line']}" for v in (evaluation.get("verdicts") or {}).values()]
+    verdicts = "\n" + "\n".join(lines) + "\n" if lines else ""
+    return f"""{what}; the full report: [report.html]({link}).
+{verdicts}
 | metric | base | tuned | tuned - base (interval) | verdict |
 |---|---|---|---|---|
 {rows}"""
@@ -289,6 +306,8 @@ def render(manifest: dict, evaluation: dict | None = None, card_dir: Path | None
 A LoRA adapter trained by `docs2qa finetune` on dataset version **{ds["name"]}/{ds["version"]}**
 (content id `{ds["content_id"]}`), loss on the answer tokens only, prompts rendered with the base
 model's own chat template (the same one evaluation and inference use).{licensed}
+
+{measures(_version(ds)[0].get("export", {}))}
 {_base_note(manifest["base_model"], base_id)}{warnings}
 | | |
 |---|---|

@@ -31,6 +31,8 @@ from docs2qa.finetune.config import FinetuneConfig
 from docs2qa.finetune.model import load_base, load_tokenizer, lora_config, set_threads, use_bf16
 
 log = logging.getLogger(__name__)
+# Fewer training rows than this teach a model their wording at best: the card says so.
+MIN_TRAIN_ROWS = 30
 RUN_FILE = "docs2qa-run.json"  # in checkpoints/: the settings a resume must match
 # A resume may run longer or shorter, or on another machine; anything else would mix two recipes in one adapter.
 RESUME_FREE = ("max_steps", "output_dir", "torch_threads", "eval_batch_size")
@@ -72,6 +74,11 @@ def finetune(
             f"{cfg.max_length} tokens: their answers were cut, and those left without answer tokens "
             "were not trained on; raise finetune.max_length"
         )
+    if len(train_set) < MIN_TRAIN_ROWS:
+        warnings.append(
+            f"only {len(train_set)} training rows (under {MIN_TRAIN_ROWS}): the adapter can memorise them, "
+            "not learn the docs; generate more pairs (more chunks, generate.questions_per_answer)"
+        )
     if len(eval_set) == 0:
         warnings.append("the validation split is empty: no evaluation and no early stopping in this run")
         eval_set = None
@@ -104,6 +111,11 @@ def finetune(
     adapter_dir = out_dir / "adapter"
     trainer.save_model(str(adapter_dir))  # the best checkpoint's weights when early stopping is on
     tokenizer.save_pretrained(adapter_dir)
+    losses = card.losses(trainer.state.log_history)
+    rose = card.validation_rise(losses)
+    if rose:
+        warnings.append(rose)
+        log.warning(rose)
     manifest = {
         "base_model": cfg.base_model,
         "base_model_path": str(base),
@@ -117,7 +129,7 @@ def finetune(
         "global_step": trainer.state.global_step,
         "resumed_from_step": resumed_from,
         "best_checkpoint": trainer.state.best_model_checkpoint,
-        "losses": card.losses(trainer.state.log_history),
+        "losses": losses,
         "wall_time_s": round(wall, 1),
         "hardware": card.hardware(),
         "libraries": card.library_versions(),

@@ -35,6 +35,7 @@ def rows(n: int, split: str) -> list[dict]:
             "title": "A",
             "heading_path": ["A"],
             "chunk_id": f"c{i}",
+            "fact_id": "",
             "generator_model": "gen",
             "min_judge_score": 1 + i % 5,
             "curation": "human",

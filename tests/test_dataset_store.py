@@ -34,6 +34,7 @@ def rows(split: str, n: int, tag: str = "") -> list[dict]:
             "title": "A",
             "heading_path": ["A"],
             "chunk_id": f"c-{split}{i}",
+            "fact_id": "",
             "generator_model": "tiny",
             "min_judge_score": 4,
             "curation": "accepted",

@@ -204,6 +204,7 @@ def test_a_run_from_a_dataset_version_writes_adapter_card_and_lineage(run, datas
     assert manifest["base_model"] == str(tiny_gemma) and manifest["adapter_dir"] == str(out / "adapter")
     assert manifest["global_step"] == 24 and manifest["libraries"]["peft"] and manifest["wall_time_s"] > 0
     assert [step for step, _ in manifest["losses"]["validation"]] == [8, 16, 24]
+    assert manifest["warnings"] == []  # 32 training rows and a falling validation loss warn of nothing
     card = (out / "README.md").read_text()
     for fact in (
         "acme/v1",

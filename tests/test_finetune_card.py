@@ -240,3 +240,20 @@ def test_eval_on_a_gold_file_names_the_file_not_a_version(tmp_path):
     assert "On 12 questions of the gold file gold.jsonl; the full report: [report.html](report.html)." in text
     assert {r.dataset_name for r in ModelCard(text).data.eval_results} == {"the gold file gold.jsonl"}
     assert "None" not in text.split("## Hyper")[0]
+
+
+def test_the_model_card_names_the_datasets_protocol(tmp_path):
+    text = card.render(versioned(tmp_path, {"include_context": False, "protocol": "knowledge"}))
+    assert "Protocol **knowledge**: the test questions ask about facts the model trained on" in text
+    older = card.render(versioned(tmp_path / "old", {"include_context": False}))
+    assert "Protocol **generalization**: the test questions ask about pages the model never trained on" in older
+
+
+def test_a_rising_validation_loss_is_a_warning_and_a_falling_one_is_not():
+    rising = {"validation": [[5, 3.59], [10, 3.62], [20, 3.78]]}
+    assert card.validation_rise(rising) == (
+        "the validation loss rose from 3.590 to 3.780: the adapter over-fits its training rows; "
+        "fewer epochs, a lower learning rate or more rows"
+    )
+    assert card.validation_rise({"validation": [[5, 3.6], [20, 2.9]]}) == ""
+    assert card.validation_rise({"validation": [[5, 3.6]]}) == ""

@@ -129,6 +129,7 @@ def qa_rows(n: int = 24, *, seed: int = 0) -> list[dict]:
                 "title": "Acme docs",
                 "heading_path": ["Acme", "Limits"],
                 "chunk_id": f"c{i % 5}",
+                "fact_id": "",
                 "generator_model": "test",
                 "min_judge_score": 5,
                 "curation": "accepted",

@@ -14,7 +14,7 @@ _MEASURES = {
     "rag": "pages the model never trained on, with the chunks a retriever returns in the prompt (training rows "
     "carry their own chunk among distractors, or distractors only): answering from retrieved documentation",
     "generalization": "pages the model never trained on, closed book: generalization to unseen pages, not "
-    "knowledge of the docs (no model can know a page it never saw)",
+    "knowledge of the docs, since no model can know a page it never saw",
 }
 
 
