@@ -48,8 +48,7 @@ def retrieved_contexts(
                 picked, kind = order[:n_chunks], "retrieved"
             else:
                 distractors = [i for i in order if i != oracle]
-                with_oracle = oracle is not None and _share(seed, row["pair_id"]) < oracle_share
-                if with_oracle:
+                if oracle is not None and _share(seed, row["pair_id"]) < oracle_share:
                     picked = distractors[: n_chunks - 1]
                     # The oracle's place among the distractors is seeded too: never always first.
                     picked.insert(int(_share(seed + 1, row["pair_id"]) * n_chunks), oracle)
