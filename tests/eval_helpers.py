@@ -79,6 +79,7 @@ def canonical_rows(split: str, count: int | None = None) -> list[dict]:
             "title": "A",
             "heading_path": ["A"],
             "chunk_id": "c1",
+            "fact_id": "",
             "generator_model": "tiny",
             "min_judge_score": 4,
             "curation": "accepted",
