@@ -341,8 +341,8 @@ def _require_held_out_facts(assigned: dict[str, list[dict]], rows: list[dict]) -
     raise Docs2qaError(
         f"export.protocol knowledge needs facts asked in two or more phrasings to hold one out for test; "
         f"these {len(rows)} pairs ask {len(facts)} facts, {sum(n > 1 for n in facts.values())} of them more than once",
-        "generate several questions per answer (generate.questions_per_answer, answer_first) or export with "
-        "--set export.protocol=generalization (unseen pages) or rag",
+        "the knowledge protocol needs pairs that share a fact_id (several phrasings of one answer span); "
+        "export this run with --set export.protocol=generalization (unseen pages) or rag",
     )
 
 

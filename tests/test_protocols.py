@@ -220,7 +220,7 @@ def test_knowledge_without_facts_asked_twice_is_a_clear_error(tmp_path, capsys):
     code, version = _exported(tmp_path, 1, "export.protocol=knowledge")
     err = capsys.readouterr().err
     assert code == 1 and version is None
-    assert "needs facts asked in two or more phrasings" in err and "questions_per_answer" in err
+    assert "needs facts asked in two or more phrasings" in err and "export.protocol=generalization" in err
 
 
 def test_a_rag_version_prompts_with_retrieved_chunks_and_a_generalization_one_without(tmp_path):
