@@ -50,9 +50,10 @@ def _training_formats() -> list[TrainingFormat]:
 class LLMConfig(Section):
     """One model behind one backend; the generator and the judge each have one."""
 
-    backend: Literal["transformers", "openai", "vllm", "llamacpp", "inference_endpoints"] = Field(
-        "transformers",
-        description="transformers, openai (any OpenAI-compatible server), vllm, llamacpp, inference_endpoints.",
+    backend: Literal["auto", "transformers", "openai", "vllm", "llamacpp", "inference_endpoints"] = Field(
+        "auto",
+        description="auto (llamacpp for a GGUF model: embedded:smollm2 or a .gguf file; else transformers), "
+        "transformers, openai (any OpenAI-compatible server), vllm, llamacpp, inference_endpoints.",
     )
     model: str = Field(
         "embedded:smollm2",
@@ -75,6 +76,17 @@ class LLMConfig(Section):
         "with exponential backoff or the server's Retry-After; a unit still failing is retried by the next run.",
     )
     torch_threads: int = Field(1, ge=1, description="CPU threads per step process (steps run in parallel).")
+
+    @model_validator(mode="after")
+    def _resolve_auto_backend(self) -> LLMConfig:
+        if self.backend == "auto":
+            from docs2qa.models.embedded import is_gguf
+
+            # llama.cpp reads a GGUF as it ships; transformers de-quantizes it (and took 3x as long
+            # end to end on the demo, benchmarks/bench_engines.py). Written to __dict__, not
+            # assigned: an assignment would count as a key the user set (JudgeConfig.is_own_model).
+            self.__dict__["backend"] = "llamacpp" if is_gguf(self.model) else "transformers"
+        return self
 
 
 class ExportConfig(Section):

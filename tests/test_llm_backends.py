@@ -107,7 +107,7 @@ def test_generation_kwargs_match_each_backend_signature(tiny_chat_model, monkeyp
             accepted = {p.name for p in llm.generate_parameters}
             assert set(llm.generation_kwargs) <= accepted, (backend, llm.generation_kwargs)
             assert llm.generation_kwargs == generation_kwargs(cfg)
-    greedy = generation_kwargs(LLMConfig(temperature=0))
+    greedy = generation_kwargs(LLMConfig(backend="transformers", temperature=0))
     assert greedy["do_sample"] is False and greedy["max_new_tokens"] == 384
     assert generation_kwargs(LLMConfig(backend="inference_endpoints"))["do_sample"] is False
     assert "temperature" not in generation_kwargs(LLMConfig(backend="inference_endpoints"))
@@ -192,7 +192,8 @@ def test_api_key_comes_from_env_and_never_shows(monkeypatch):
 
 
 def test_model_labels():
-    assert model_label(LLMConfig()) == "transformers:smollm2-135m-instruct"
+    assert model_label(LLMConfig()) == "llamacpp:smollm2-135m-instruct"  # backend auto: a GGUF model
+    assert model_label(LLMConfig(backend="transformers")) == "transformers:smollm2-135m-instruct"
     assert model_label(LLMConfig(model="/models/qwen2.5-1.5b-instruct")) == "transformers:qwen2.5-1.5b-instruct"
     assert model_label(LLMConfig(model="Qwen/Qwen2.5-1.5B-Instruct")) == "transformers:Qwen/Qwen2.5-1.5B-Instruct"
     assert (
@@ -212,10 +213,7 @@ def test_vllm_missing_says_how_to_install():
     assert "pip install vllm (GPU machine)" in str(info.value)
 
 
-@pytest.mark.skipif(embedded.importlib.util.find_spec("llama_cpp") is not None, reason="llama_cpp is installed here")
-def test_llamacpp_missing_says_how_to_install():
-    with pytest.raises(Docs2qaError, match="pip install llama-cpp-python"):
-        build_llm(LLMConfig(backend="llamacpp"))
+# The llamacpp backend (xllamacpp) has its own tests: tests/test_llamacpp_engine.py.
 
 
 def test_inference_endpoints_refuses_offline_hub(monkeypatch):
@@ -265,7 +263,7 @@ def test_embedded_smollm2_converts_once_and_writes_english(tmp_path, monkeypatch
     assert resolve_model("embedded:smollm2") == str(folder)
     assert time.monotonic() - started < first / 10
 
-    cfg = LLMConfig(model="embedded:smollm2", max_new_tokens=16)
+    cfg = LLMConfig(backend="transformers", model="embedded:smollm2", max_new_tokens=16)
     llm = build_llm(cfg)
     llm.load()
     assert llm._pipeline.tokenizer.chat_template, "the chat template must survive the conversion"

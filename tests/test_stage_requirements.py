@@ -67,3 +67,13 @@ def test_a_conditional_requirement_is_checked_only_under_its_config(tmp_path, mo
     assert [r.module for r in finetune.missing_requirements(load_config(config_path))] == ["bitsandbytes"]
     plain = load_config(config_path, ["finetune.quantization=none"])
     assert finetune.missing_requirements(plain) == []
+
+
+def test_the_default_llama_cpp_backend_needs_xllamacpp_and_a_transformers_one_does_not(tmp_path, monkeypatch):
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(yaml.safe_dump({"name": "r", "crawl": {"seeds": ["https://docs.example/"]}}))
+    monkeypatch.setitem(sys.modules, "xllamacpp", None)
+    generate = next(s for s in stages() if s.name == "generate")
+    assert [r.module for r in generate.missing_requirements(load_config(config_path))] == ["xllamacpp"]
+    transformers = load_config(config_path, ["generate.generator.backend=transformers"])
+    assert generate.missing_requirements(transformers) == []

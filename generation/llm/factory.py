@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import ipaddress
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
 LOCAL_DUMMY_KEY = "not-needed"
 # llama.cpp's default context (512) is smaller than one chunk plus its prompt.
 LLAMACPP_CONTEXT = 4096
+# Requests llama.cpp decodes together. One: every request then reuses the prompt cache of the
+# one before it, and answer_first prompts share ~400 tokens of instructions and examples, so
+# only their last ~40 are computed; each extra slot computes the shared part again. Measured
+# (benchmarks/bench_engines.py, 24 questions, 1 thread): 1 slot 23.7 CPU s, 8 slots 51.2.
+LLAMACPP_SLOTS = 1
+# The xllamacpp release measured and pinned (constraints.txt); the install hint names it.
+XLLAMACPP_VERSION = "2026.10.11549"
 
 _EMBEDDED_LABELS = {"smollm2": SMOLLM2_DIRNAME}
 
@@ -53,7 +61,7 @@ def build_llm(cfg: LLMConfig, line_grammar: dict | None = None) -> LLM:
     """A distilabel LLM for cfg, not yet loaded (a pipeline step loads it in its process).
 
     `line_grammar` (a serialised LineGrammar) constrains decoding where the backend runs the
-    model itself (transformers); served models get the format from the prompt alone.
+    model itself (transformers, llamacpp); served models get the format from the prompt alone.
     """
     builders = {
         "transformers": _transformers,
@@ -62,6 +70,8 @@ def build_llm(cfg: LLMConfig, line_grammar: dict | None = None) -> LLM:
         "llamacpp": _llamacpp,
         "inference_endpoints": _inference_endpoints,
     }
+    if cfg.backend == "llamacpp":
+        return _llamacpp(cfg, line_grammar)
     llm = builders[cfg.backend](cfg)
     if line_grammar is not None and cfg.backend == "transformers":
         llm.line_grammar = line_grammar
@@ -157,7 +167,7 @@ def _openai(cfg: LLMConfig) -> LLM:
 
 
 def _require_module(module: str, feature: str, install: str) -> None:
-    # find_spec, not import: vllm and llama_cpp are heavy and only the step process needs them.
+    # find_spec, not import: vllm and xllamacpp are heavy and only the step process needs them.
     if importlib.util.find_spec(module) is None:
         raise Docs2qaError(f"{feature} needs the Python package '{module}', which is not installed", install)
 
@@ -169,22 +179,34 @@ def _vllm(cfg: LLMConfig) -> LLM:
     return vLLM(model=resolve_model(cfg.model), generation_kwargs=generation_kwargs(cfg))
 
 
-def _llamacpp(cfg: LLMConfig) -> LLM:
-    _require_module(
-        "llama_cpp",
-        "backend 'llamacpp'",
-        # The default build crashes on first decode on some CPUs (AMX path); a portable build works.
-        'CMAKE_ARGS="-DGGML_NATIVE=OFF" pip install llama-cpp-python',
-    )
-    from distilabel.models.llms import LlamaCppLLM
+def _llamacpp(cfg: LLMConfig, line_grammar: dict | None = None) -> LLM:
+    _require_module("xllamacpp", "backend 'llamacpp'", f"pip install xllamacpp=={XLLAMACPP_VERSION}")
+    from docs2qa.generation.llm.line_grammar import to_lark
+    from docs2qa.generation.llm.llamacpp import LlamaCppServerLLM
 
     path = resolve_gguf(cfg.model)
     if not Path(path).is_file():
         raise Docs2qaError(
             f"backend 'llamacpp' needs a .gguf file, {path!r} is not one",
-            "set model to a .gguf path or embedded:smollm2",
+            "set model to a .gguf path or embedded:smollm2, or backend to transformers for a model folder or id",
         )
-    return LlamaCppLLM(model_path=path, n_ctx=LLAMACPP_CONTEXT, generation_kwargs=generation_kwargs(cfg))
+    kwargs = generation_kwargs(cfg)
+    if line_grammar is not None:
+        # The server decodes under the step's grammar, as the transformers backend does.
+        kwargs["extra_body"] = {"grammar": to_lark(line_grammar)}
+    return LlamaCppServerLLM(
+        model=model_label(cfg),
+        model_path=path,
+        threads=cfg.torch_threads,
+        parallel=LLAMACPP_SLOTS,
+        context=LLAMACPP_CONTEXT,
+        api_key=LOCAL_DUMMY_KEY,  # replaced by the server's own key at load
+        max_retries=cfg.max_retries,
+        # A step sends its whole batch at once and the server answers them in turn: a request's
+        # wait includes the ones before it in its slot.
+        timeout=cfg.timeout_s * math.ceil(cfg.batch_size / LLAMACPP_SLOTS),
+        generation_kwargs=kwargs,
+    )
 
 
 def _inference_endpoints(cfg: LLMConfig) -> LLM:

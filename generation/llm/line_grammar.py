@@ -290,3 +290,60 @@ class LineGrammarProcessor:
     @property
     def _line_end_set(self) -> set[int]:
         return self.vocab.line_end_set
+
+
+def to_lark(grammar: dict) -> str:
+    """A serialised LineGrammar as an llguidance grammar (Lark syntax), for llama.cpp servers.
+
+    llama.cpp decodes under it as LineGrammarProcessor does under transformers: every label
+    forced, free text on one line, not starting with `no_start`, ending with `end_with` (and
+    there at once with `stop_at_end`), at most `max_tokens` tokens (llguidance counts tokens
+    per lexeme, as the processor does), choices as " <choice>", and up to `max_groups` groups.
+    Not expressible: `copy_between` (a quote of the prompt; the evidence gate still checks it)
+    and the room the processor keeps so a group ends inside max_new_tokens.
+    """
+    spec = LineGrammar.from_dict(grammar)
+    rules = []
+    names = []
+    for index, field_ in enumerate(spec.fields):
+        name = f"f{index}"
+        names.append(name)
+        label = _lark_string(field_.label)
+        if field_.choices:
+            choices = " | ".join(_lark_string(" " + c) for c in field_.choices)
+            rules.append(f'{name}: {label} ({choices}) "\\n"')
+            continue
+        rules.append(f'{name}: {label} {name}_text "\\n"')
+        rules.append(f"{name}_text[max_tokens={field_.max_tokens}]: /{_text_regex(field_)}/")
+    group = " ".join(names)
+    start = " ".join(["group"] + ["group?"] * (spec.max_groups - 1))
+    return "\n".join(["%llguidance {}", f"start: {start}", f"group: {group}", *rules]) + "\n"
+
+
+def _lark_string(text: str) -> str:
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+
+
+def _regex_class(chars: str) -> str:
+    return "".join("\\" + c if c in "\\]^-[/" else c for c in chars)
+
+
+def _regex_text(text: str) -> str:
+    import re
+
+    return re.escape(text).replace("/", "\\/")
+
+
+def _text_regex(field_: Field) -> str:
+    """One line of free text: blanks, a first character that is neither blank nor in no_start,
+    then anything but a newline; with end_with it ends with that text (at its first occurrence
+    when stop_at_end and it is one character)."""
+    first = f"[^\\s{_regex_class(field_.no_start)}]"
+    if not field_.end_with:
+        return f"[ \\t]*{first}[^\\n]*"
+    end = _regex_text(field_.end_with)
+    if field_.stop_at_end and len(field_.end_with) == 1:
+        stop = _regex_class(field_.end_with)
+        # The first character may itself be the end ("?" alone), else text up to the first end.
+        return f"[ \\t]*(?:{end}|[^\\s{_regex_class(field_.no_start)}{stop}][^\\n{stop}]*{end})"
+    return f"[ \\t]*{first}[^\\n]*{end}"
