@@ -10,23 +10,51 @@ through `docs2qa generate` twice with the embedded SmolLM2, once per strategy. F
   - the judge's health (judge_health in the manifest).
 Kept pairs are printed beside their answers so a reader can grade them.
 `--site lanternfish` uses the Lanternfish manual of the generator-imitation fixtures
-(tests/generator_sites: 4 pages, 7 chunks) instead: pages no prompt or check was tuned on.
+(tests/generator_sites: 4 pages, 7 chunks) instead. `--site pennant` uses a real-looking
+Docusaurus site of an invented app-hosting platform (tests/fixture_sites/pennant: 13 pages,
+24 chunks), read as `crawl.local_dir` and converted and chunked as a run does: no prompt,
+span rule or off-target rule was tuned or labelled on it. `--site shalebase` (an MkDocs
+Material site, 13 pages, 29 chunks) is where the dropped units of tests/data/dropped_labels.jsonl
+were labelled, so it is not a held-out site.
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
+    .venv/bin/python benchmarks/bench_generation_quality.py --site pennant --chunks 24 \
+        --types factual,procedural,conceptual --strategies answer_first
+
+`--compare-with REV` measures what a change to generation bought instead: the same chunks go
+through `docs2qa generate` of the code at git revision REV and of this working tree, each with
+its own defaults (so the settings are each code's own: REV's judge, tries and engine), one after
+the other in one run. It reports kept pairs and distinct facts (answer spans) per chunk, the
+stage's CPU seconds (every process it started) and kept pairs per CPU-second with their ratio,
+and writes every kept pair beside its chunk to --pairs-out for a reader to grade.
+
+    .venv/bin/python benchmarks/bench_generation_quality.py --site pennant --chunks 24 \
+        --types factual,procedural,conceptual --compare-with 70d409f --pairs-out pennant-pairs.jsonl
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
+import resource
+import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+# Fixture docs sites read from a folder (crawl.local_dir): the folder and the URL its pages are published under.
+LOCAL_SITES = {
+    "pennant": (ROOT / "tests" / "fixture_sites" / "pennant", "https://docs.pennant.example/"),
+    "shalebase": (ROOT / "tests" / "fixture_sites" / "shalebase", "https://docs.shalebase.example/"),
+}
 
 
 def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
@@ -96,6 +124,92 @@ def run_strategy(strategy: str, chunks, types: dict, folder: Path) -> dict:
     }
 
 
+def code_at(rev: str, tmp: Path) -> Path:
+    """The code of git revision `rev`, laid out as pyproject's package-dir installs it
+    (generation/, curation/ and finetune/ inside docs2qa/), so `python -m docs2qa` run from
+    it imports that code and not this working tree's."""
+    root = tmp / f"code-{rev}"
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", rev], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(root, filter="data")
+    for sub in ("generation", "curation", "finetune"):
+        (root / "docs2qa" / sub).symlink_to(root / sub)
+    return root
+
+
+def run_code(label: str, code: Path, chunks, types: dict, folder: Path) -> dict:
+    """`docs2qa generate` of the code in `code` with its defaults (the demo's question types and
+    generator batch): kept pairs, distinct facts, and the CPU time of every process it ran."""
+    import pyarrow.parquet as pq
+
+    from generate_helpers import make_run
+
+    folder.mkdir(parents=True)
+    run, config = make_run(folder, chunks, {"questions_per_type": types, "generator": {"batch_size": 4}})
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "docs2qa", "generate", "-c", str(config), "--run", str(run)],
+        cwd=code,  # `-m` puts the working directory first on sys.path: its docs2qa is imported
+        env={**os.environ, "PYTHONPATH": str(code), "PYTHONUNBUFFERED": "1"},
+        capture_output=True,
+        text=True,
+        timeout=7200,
+    )
+    seconds = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode != 0:
+        raise SystemExit(f"{label}: docs2qa generate failed:\n{result.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    manifest = json.loads((run / "generate" / "manifest.json").read_text())
+    kept = pq.read_table(run / "generate" / "pairs.parquet").to_pylist()
+    dropped = pq.read_table(run / "generate" / "dropped.parquet").to_pylist()
+    # Code from before fact_id names a fact by its chunk and answer span.
+    facts = {p.get("fact_id") or (p["chunk_id"], p["answer"]) for p in kept}
+    return {
+        "code": label,
+        "chunks": len(chunks),
+        "kept": len(kept),
+        "facts": len(facts),
+        "kept_per_chunk": round(len(kept) / len(chunks), 2),
+        "facts_per_chunk": round(len(facts) / len(chunks), 2),
+        "wall_s": round(seconds),
+        "cpu_s": round(cpu),
+        "kept_per_cpu_s": round(len(kept) / cpu, 4),
+        "tokens": {step: sum(t.values()) for step, t in manifest["tokens"].items()},
+        "judge": manifest.get("judge") or {"enabled": True},
+        "dropped": dict(Counter(d["reason"] for d in dropped).most_common()),
+        "pairs": kept,
+    }
+
+
+def compare(rev: str, chunks, types: dict, tmp: Path, pairs_out: Path | None) -> None:
+    by_chunk = {c.chunk_id: c for c in chunks}
+    results = [
+        run_code(rev, code_at(rev, tmp), chunks, types, tmp / "before"),
+        run_code("working tree", ROOT, chunks, types, tmp / "after"),
+    ]
+    if pairs_out:
+        with pairs_out.open("w") as out:
+            for r in results:
+                for p in r["pairs"]:
+                    chunk = by_chunk[p["chunk_id"]]
+                    row = {"code": r["code"], **{k: p.get(k) for k in ("chunk_id", "fact_id", "question_type")}}
+                    row |= {"question": p["question"], "answer": p["answer"], "chunk": chunk.text}
+                    out.write(json.dumps(row) + "\n")
+    print("\n| code | kept/chunk | facts/chunk | tokens | wall s | CPU s | kept per CPU-s |")
+    print("|---|---|---|---|---|---|---|")
+    for r in results:
+        r.pop("pairs")
+        print(
+            f"| {r['code']} | {r['kept_per_chunk']} | {r['facts_per_chunk']} | {r['tokens']} | {r['wall_s']} "
+            f"| {r['cpu_s']} | {r['kept_per_cpu_s']} |"
+        )
+    print(json.dumps(results, indent=1))
+    ratio = results[1]["kept_per_cpu_s"] / max(1e-9, results[0]["kept_per_cpu_s"])
+    print(f"\nkept pairs per CPU-second, working tree / {rev}: {ratio:.2f}x")
+
+
 def lanternfish_chunks() -> list:
     """The Lanternfish fixture manual, each page as its Markdown rendering, chunked as the chunk stage does."""
     import hashlib
@@ -120,12 +234,31 @@ def lanternfish_chunks() -> list:
     return chunks
 
 
+def local_site_chunks(site: str, tmp: Path) -> list:
+    """A fixture site's chunks, through crawl (crawl.local_dir), convert and chunk as a run makes them."""
+    from docs2qa.config import load_config
+    from docs2qa.generation.ingest import stages
+    from docs2qa.records import Chunk
+    from docs2qa.store import RunStore
+
+    folder, base_url = LOCAL_SITES[site]
+    config = load_config(None, [f"name={site}", f"crawl.local_dir={folder}", f"crawl.local_base_url={base_url}"])
+    store = RunStore(tmp)
+    for stage in (stages.crawl, stages.convert, stages.chunk):
+        stage(config, store)
+    return store.stage("chunk").read("chunks", Chunk)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--chunks", type=int, default=12, help="chunks, spread over the demo site's pages")
+    parser.add_argument("--chunks", type=int, default=12, help="chunks, spread over the site's pages")
     parser.add_argument("--types", default="factual", help="question types, comma-separated, one question each")
     parser.add_argument("--strategies", default="free,answer_first")
-    parser.add_argument("--site", choices=("demo", "lanternfish"), default="demo", help="whose chunks to ask about")
+    parser.add_argument(
+        "--site", choices=("demo", "lanternfish", *LOCAL_SITES), default="demo", help="whose chunks to ask about"
+    )
+    parser.add_argument("--compare-with", metavar="REV", help="compare this working tree with the code at git REV")
+    parser.add_argument("--pairs-out", type=Path, help="with --compare-with: every kept pair, as JSON lines")
     parser.add_argument(
         "--show-chunks", action="store_true", help="print each chunk's text, to read kept pairs beside it"
     )
@@ -136,8 +269,16 @@ def main() -> None:
 
     types = {t: 1 for t in args.types.split(",")}
     with tempfile.TemporaryDirectory(prefix="bench-genq-") as tmp:
-        every = lanternfish_chunks() if args.site == "lanternfish" else demo_chunks(Path(tmp) / "ingest")
+        if args.site == "lanternfish":
+            every = lanternfish_chunks()
+        elif args.site in LOCAL_SITES:
+            every = local_site_chunks(args.site, Path(tmp) / "ingest")
+        else:
+            every = demo_chunks(Path(tmp) / "ingest")
         chunks = spread(every, args.chunks)
+        if args.compare_with:
+            compare(args.compare_with, chunks, types, Path(tmp), args.pairs_out)
+            return
         results = [run_strategy(s, chunks, types, Path(tmp) / s) for s in args.strategies.split(",")]
     if args.show_chunks:
         for chunk in chunks:

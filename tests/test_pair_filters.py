@@ -121,6 +121,10 @@ def chunk(chunk_id):
     return Chunk(chunk_id, "p1", "u", "u#datasets", "Datasets", ["Datasets"], TEXT, 40, 0, len(TEXT), "sha", "t")
 
 
+# The judge's filters are among those under test: it is on (auto turns it off for the default SmolLM2).
+JUDGED = GenerateConfig(judge={"enabled": True})
+
+
 def run(cases, filters=PIPELINE):
     """assemble() over one unit per case, so each pair is judged as in a run."""
     units, complete = [], {}
@@ -135,7 +139,7 @@ def run(cases, filters=PIPELINE):
             "judgements": judged,
             "tokens": {"prompt": 1, "completion": 1},
         }
-    return assemble(units, complete, GenerateConfig(), {"generator": "g", "judge": "j"}, "jh", embed, filters)
+    return assemble(units, complete, JUDGED, {"generator": "g", "judge": "j"}, "jh", embed, filters)
 
 
 def test_every_filter_of_the_pipeline_has_a_case_and_a_name_of_its_own():
@@ -214,7 +218,7 @@ def test_each_filter_is_measurable_alone():
         )
 
     labelled = [(candidate(c), REASONS[name]) for name, c in CASES.items()] + [(candidate(g), "good") for g in GOOD]
-    context = FilterContext(GenerateConfig(), embed)
+    context = FilterContext(JUDGED, embed)
     for pair_filter in PIPELINE:
         alone = measure([pair_filter], labelled, context)
         own = alone.results[list(CASES).index(pair_filter.name)]

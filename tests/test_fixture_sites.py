@@ -1,0 +1,94 @@
+"""The real-looking fixture docs sites (tests/fixture_sites) convert cleanly through crawl
+(local_dir) -> convert -> chunk with no per-site settings: every page kept under its own title,
+the words of its main content kept, none of the site's chrome in a chunk.
+
+pennant (Docusaurus, an app-hosting platform) is the held-out site of
+benchmarks/bench_generation_quality.py --site pennant; shalebase and corvid (MkDocs Material)
+are where tests/data/dropped_labels.jsonl was labelled."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import lxml.html
+import pytest
+
+from docs2qa.config import Config
+from docs2qa.generation.ingest import stages
+from docs2qa.records import Chunk, Document, Dropped
+from docs2qa.store import RunStore
+
+SITES = Path(__file__).parent / "fixture_sites"
+# site -> (pages, where the page's own content is, phrases only its chrome uses)
+EXPECTED = {
+    "pennant": (
+        13,
+        "//div[contains(@class, 'theme-doc-markdown')]",
+        ["Skip to main content", "Edit this page", "Last updated on", "On this page", "See all regions",
+         "Built with Docusaurus", "Privacy policy", "Changelog", "Previous", "Status"],
+    ),
+    "shalebase": (
+        13,
+        "//article",
+        ["Skip to content", "Table of contents", "Release notes", "Service status", "Made with",
+         "Initializing search", "API reference", "Copyright", "Previous", "November 3, 2025"],
+    ),
+    "corvid": (
+        12,
+        "//article",
+        ["Skip to content", "Table of contents", "Release notes", "Service status", "Made with",
+         "GGUF previews", "API reference", "Copyright", "Previous", "November 3, 2025"],
+    ),
+}  # fmt: skip
+WORD_RE = re.compile(r"[a-z0-9]+")
+
+
+def words(text: str) -> Counter:
+    return Counter(WORD_RE.findall(text.lower()))
+
+
+@pytest.fixture(scope="module", params=sorted(EXPECTED))
+def ingested(request, tmp_path_factory):
+    folder = SITES / request.param
+    config = Config.model_validate(
+        {
+            "name": request.param,
+            "crawl": {"local_dir": str(folder), "local_base_url": f"https://{request.param}.invalid/"},
+        }
+    )
+    store = RunStore(tmp_path_factory.mktemp(request.param))
+    for stage in (stages.crawl, stages.convert, stages.chunk):
+        stage(config, store)
+    dropped = [d for s in ("crawl", "convert", "chunk") for d in store.stage(s).read("dropped", Dropped)]
+    documents = store.stage("convert").read("documents", Document)
+    chunks = store.stage("chunk").read("chunks", Chunk)
+    return request.param, folder, dropped, documents, chunks
+
+
+def test_every_page_is_kept_under_its_own_title(ingested):
+    site, folder, dropped, documents, _ = ingested
+    pages, content, _ = EXPECTED[site]
+    assert not dropped, dropped
+    files = sorted(folder.rglob("*.html"))
+    assert len(files) == len(documents) == pages
+    titles = {lxml.html.parse(str(f)).xpath(content)[0].xpath("string(.//h1)").strip() for f in files}
+    assert {d.title for d in documents} == titles
+
+
+def test_the_main_content_is_kept_and_no_chrome_reaches_a_chunk(ingested):
+    site, folder, _, documents, chunks = ingested
+    _, content, chrome = EXPECTED[site]
+    by_title = {d.title: d for d in documents}
+    for file in folder.rglob("*.html"):
+        main = lxml.html.parse(str(file)).xpath(content)[0]
+        for chrome_inside in main.xpath(".//*[contains(@class, 'md-source-file') or contains(@class, 'headerlink')]"):
+            chrome_inside.drop_tree()  # the last-update date and the heading's permalink glyph
+        expected = words(main.text_content())
+        got = words(by_title[main.xpath("string(.//h1)").strip()].markdown)
+        kept = sum(min(n, got[w]) for w, n in expected.items()) / sum(expected.values())
+        assert kept >= 0.98, (file.name, kept)
+    text = "\n".join(c.text for c in chunks)
+    assert not [phrase for phrase in chrome if phrase in text]
+    assert all(c.heading_path and c.text.strip() for c in chunks)
