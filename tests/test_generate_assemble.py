@@ -65,8 +65,12 @@ def pair(
     return {"question": question, "answer": answer, "evidence": evidence}
 
 
+# The judge's records are the subject here: it is on (the default config's auto turns it off for SmolLM2).
+JUDGED = {"enabled": True}
+
+
 def run(rec, cfg=None):
-    cfg = cfg or GenerateConfig()
+    cfg = cfg or GenerateConfig(judge=JUDGED)
     unit = Unit("u1", CHUNK, "factual", 2, "hash")
     pairs, dropped, _ = assemble([unit], {"u1": rec}, cfg, LABELS, "judgehash")
     return pairs, dropped
@@ -118,7 +122,9 @@ def test_the_keep_decision_follows_the_scores_not_the_verdict_word():
     assert len(pairs) == 1 and not dropped and pairs[0].judge_verdict == "drop"
     pairs, dropped = run(record([good], [verdict("keep", scores=(4, 4, 1, 4))]))
     assert not pairs and [d.reason for d in dropped] == ["judge_low_score"]
-    pairs, _ = run(record([good], [verdict("keep", scores=(4, 4, 1, 4))]), GenerateConfig(judge={"min_score": 1}))
+    pairs, _ = run(
+        record([good], [verdict("keep", scores=(4, 4, 1, 4))]), GenerateConfig(judge={**JUDGED, "min_score": 1})
+    )
     assert len(pairs) == 1
 
 
@@ -144,7 +150,7 @@ def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
             [verdict(scores=(3, 3, 3, 3)), verdict(), verdict()],
         )
     )
-    kept, dropped = remove_near_duplicates(pairs, GenerateConfig(dedup={"threshold": 0.8}))
+    kept, dropped = remove_near_duplicates(pairs, GenerateConfig(judge=JUDGED, dedup={"threshold": 0.8}))
     assert [d.reason for d in dropped] == ["near_duplicate"]
     best = next(p for p in kept if p.question.startswith("What is the maximum"))
     assert best.cluster_size == 2 and best.cluster_id == best.pair_id

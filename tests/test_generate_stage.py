@@ -14,6 +14,7 @@ from collections import Counter
 
 import pyarrow.parquet as pq
 import pytest
+import yaml
 
 from docs2qa.generation.qa import journal
 from generate_helpers import demo_chunks, docs2qa, docs2qa_process, make_run
@@ -78,21 +79,27 @@ def test_answer_first_runs_in_the_same_pipeline_and_journal(tmp_path, chunks, ti
     assert result.returncode == 0, result.stderr[-3000:]
     manifest = json.loads((run / "generate" / "manifest.json").read_text())
     assert manifest["strategy"] == "answer_first" and "judge_health" in manifest
+    tries = manifest["questions_per_answer"]
+    # Types in the order the run read them (its config file's): a type served first picks first.
+    wanted = yaml.safe_load(config.read_text())["generate"]["questions_per_type"]
     records = journal_records(run)
     for record in records:
         chunk = next(c for c in chunks if c.chunk_id == record["chunk_id"])
-        picked = pick_answers(chunk.text, {"factual": 1, "conceptual": 1})[record["question_type"]]
-        if record["parse_error"]:
-            continue  # the random model never wrote a '?': the unit is dropped with its raw text
-        # The answers are the picked sentences, their own evidence; the model wrote the questions.
-        assert [p["answer"] for p in record["pairs"]] == picked
+        picked = pick_answers(chunk.text, wanted)[record["question_type"]]
+        # The answers are the picked sentences, each asked `tries` times (a pair or, when the random
+        # model never wrote a '?', a failed try with its raw text); the model wrote only the questions.
+        asked = [(p["answer"], p["try"]) for p in record["pairs"]] + [
+            (t["answer"], t["try"]) for t in record["failed_tries"]
+        ]
+        assert sorted(asked) == sorted((a, order) for a in picked for order in range(tries))
         assert all(p["evidence"] == p["answer"] and p["question"].endswith("?") for p in record["pairs"])
     assert manifest["tokens"]["generate"]["prompt"] > 0
     pairs, dropped = read(run, "pairs"), read(run, "dropped")
     assert all(d["reason"] and d["detail"] for d in dropped)
     # A type with no answer span in a chunk is dropped before any generation: not a generated pair.
     dropped = [d for d in dropped if d["reason"] != "no_answer_span"]
-    generated = sum(len(r["pairs"]) for r in records) + sum(1 for r in records if r["parse_error"])
+    # Nothing lost: a unit no try parsed is one row, else each pair and each failed try is kept or dropped.
+    generated = sum(1 if r["parse_error"] else len(r["pairs"]) + len(r["failed_tries"]) for r in records)
     assert len(pairs) + len(dropped) == generated
 
 
@@ -213,6 +220,13 @@ def test_smollm2_writes_real_pairs_through_the_whole_stage(tmp_path, chunks):
     assert generated, "SmolLM2 produced no parsable pair"
     # Real English from a real model (a random model writes byte soup), if not good English.
     assert any(sum(w.isalpha() for w in p["question"].split()) >= 3 for p in generated)
-    judged = [j for r in records for j in r["judgements"]]
-    assert judged and all(j["parse_error"] is None for j in judged)
-    assert read(run, "pairs") or read(run, "dropped")
+    # Several questions per span, one per try; no judge for SmolLM2 under answer_first.
+    manifest = json.loads((run / "generate" / "manifest.json").read_text())
+    assert manifest["judge"]["enabled"] is False and all(r["judgements"] == [] for r in records)
+    assert manifest["tokens"]["judge"] == {"prompt": 0, "completion": 0}
+    for record in records:
+        tries = Counter((p["answer"], p["try"]) for p in record["pairs"])
+        assert max(tries.values()) == 1 and len({p["answer"] for p in record["pairs"]}) <= len(tries)
+    kept = read(run, "pairs")
+    assert kept or read(run, "dropped")
+    assert all(p["fact_id"] and p["score_grounded"] == 0 for p in kept)

@@ -36,7 +36,7 @@ def test_an_uninformative_judge_is_warned_about_once(tmp_path, monkeypatch, caps
     from docs2qa.records import Chunk
     from docs2qa.store import RunStore, StageResult
 
-    config = load_config(ROOT / "configs" / "demo.yaml", [])
+    config = load_config(ROOT / "configs" / "demo.yaml", ["generate.judge.enabled=true"])  # auto: off for SmolLM2
     store = RunStore(tmp_path / "run")
     store.run_stage("chunk", "h", [], lambda stage: StageResult({"chunks": ([], Chunk)}, 0))
     health = {"informative": False, "reason": "it scored every pair below min_score"}

@@ -23,7 +23,9 @@ TIMEOUT_S = 10.0
 def check_endpoints(gen: GenerateConfig) -> None:
     """Raise ServiceError naming the role whose server is unreachable or refuses its key."""
     checked: set[tuple[str | None, str | None]] = set()
-    for role, cfg in (("generator", gen.generator), ("judge", gen.judge_llm())):
+    # An off judge (generate.judge.enabled) is never asked: its server need not be up.
+    judge = [("judge", gen.judge_llm())] if gen.judge_enabled() else []
+    for role, cfg in (("generator", gen.generator), *judge):
         if cfg.backend != "openai" or (cfg.base_url, cfg.api_key_env) in checked:
             continue
         checked.add((cfg.base_url, cfg.api_key_env))

@@ -12,6 +12,7 @@ the question must fit its answer, in words and by embedding similarity.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from docs2qa.generation.qa.prompts import _hash
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "5"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "6"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
@@ -28,7 +29,10 @@ _LIST_RE = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"])")
 _DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|then)\b", re.I)
 # Pointers into the rest of the page, anywhere in the span ("pick a topic below").
-_POINTER = re.compile(r"\b(?:on|of|with|by) (?:it|them)\b|\b(?:below|above)\b", re.I)
+# "Results appear below the editor" is a place on the screen, not a pointer.
+_POINTER = re.compile(
+    r"\b(?:on|of|with|by) (?:it|them)\b|\b(?:below|above)\b(?!\s+(?:the|a|an|your|its|each|every)\s)", re.I
+)
 # A type that finds no span of its own hands its slot to another type's next span, but only
 # to one that scores at least this (a name, a number, a setting): a span no type values is
 # worse than no pair.
@@ -38,17 +42,52 @@ _IMPERATIVE = re.compile(
     r"type|press|upload|download|attach|pin|call|send|pass|replace|start|stop|sign|generate|"
     # Found on the Lanternfish fixture pages: "Flush the chamber ...", "Check that the tool ...".
     r"flush|check|restart|recalibrate|remove|delete|edit|save|copy|move|update|upgrade|configure|enable|"
-    r"disable|connect|export|import|follow)\b",
+    r"disable|connect|export|import|follow|"
+    # Found on the fixture sites written for labelling dropped units: "Wait for the reset ...",
+    # "Ask for a higher quota ...", "Declare the schema ...".
+    r"wait|ask|contact|declare|split|paste|rotate|scale|retry|resume|deploy|publish|request|revoke|rename|"
+    r"grant|schedule|specify|make sure|try)\b"
+    # Not a noun that starts a statement: "Export formats are ...", "Deploy tokens are ...".
+    r"(?!\s+(?:[\w-]+\s+)?(?:is|are)\b)",
     re.I,
 )
 _TO_CLAUSE = re.compile(r"^to\s[^,]{3,80},\s*", re.IGNORECASE)
-_COMMAND = re.compile(r"`[^`]*\s[^`]*`")  # `acme orgs list`, not a lone name like `acme`
+# `acme orgs list`, not a lone name like `acme`, nor the ", " between two names (`eu-west`, `us-east`):
+# code spans are read in pairs from the start.
+_COMMAND = re.compile(r"^(?:[^`]*`[^`]*`)*?[^`]*`[^`]*\s[^`]*`")
+# "X is ...", "Xs are ...": a sentence saying what something is; a command in it is named, not run.
+_COPULA_START = re.compile(r"^[^,;:]{2,60}?\s(?:is|are)\s", re.I)
 _SETTING = re.compile(
     r"\b(?:default|limit|limited|maximum|minimum|at most|at least|up to|expire|expires|must|"
     r"only|never|always|required|per|every|after|before|within)\b",
     re.I,
 )
-_CONCEPT = re.compile(r"\b(?:because|so that|which means|means|is an?|are|lets you|allows?|instead of|unless)\b", re.I)
+_CONCEPT = re.compile(
+    r"\b(?:because|so that|which means|means|is an?|are|lets?|allows?|instead of|unless|"
+    # What a thing is for, and what it is called: "It is meant for prototypes ...", "a backup copy called surveys.bak".
+    r"(?:meant|used|designed|intended) (?:for|to)|called|named)\b"
+    r"|,\s+so\s"  # "..., so a Viewer who opens the editor sees no tables": a consequence
+    # "A key is tied to one workspace: it cannot read ...": a statement and what it means.
+    r"|\w[:;]\s+(?:it|they|this|that|these|an?|the|anyone|every|each|no)\s",
+    re.I,
+)
+# A case a sentence is about ("when", "if"), not a time ("expire after 365 days").
+_CASE = re.compile(r"\b(?:when|whenever|if|unless|once)\b", re.I)
+# What the product does in some case ("Unknown settings stop the loader ..."): a fact to ask about.
+_BEHAVIOUR = re.compile(
+    r"\b(?:stops?|fails?|retries|retried|rejects?|refuses?|refused|returns?|raises?|reports?|restarts?|"
+    r"restarted|redirects?|revokes?|revoked|queued?|skips?)\b",
+    re.I,
+)
+# What a thing holds or names ("It names the gauge, its datum offset ..."): a fact to ask about.
+_HOLDS = re.compile(r"\b(?:names|holds|contains|lists|includes|stores|records)\b", re.I)
+# Where in the UI something is done ("... can be moved ... from its Settings tab"): with "can be
+# ...ed" or "you can", a one-step how-to.
+_UI_PLACE = re.compile(
+    r"\b(?:from|in|under|on|via)\s+(?:the\s+|its\s+|your\s+|their\s+)?(?:[A-Z][\w-]*\s+){1,3}"
+    r"(?:tab|page|menu|panel|screen|dialog|section|button)\b"
+)
+_CAN = re.compile(r"\b(?:can be \w+ed|you can)\b", re.I)
 _NAME = re.compile(r"(?<=\s)[A-Z][a-zA-Z0-9]+")
 
 
@@ -61,6 +100,15 @@ def _clean(text: str) -> str:
 def _code_lines(block: str) -> list[str]:
     lines = block.strip("`\n").split("\n")[1:] if block.startswith("```") else []
     return [line.strip() for line in lines if line.strip() and not line.strip().startswith("#")]
+
+
+# A sentence before a list that is a statement of its own: eight words or more, none that
+# only announces the list ("the following", "these", "as follows", "include", "such as").
+_STATEMENT_BEFORE_LIST = re.compile(
+    r"^(?!.*\b(?:following|these|those|below|above|as follows|includes?|including|such as|like|e\.g|for example|"
+    r"here|options?|steps?|ways?)\b)(?:\S+\s+){7,}\S+:$",
+    re.I,
+)
 
 
 def candidates(text: str) -> list[str]:
@@ -80,6 +128,10 @@ def candidates(text: str) -> list[str]:
             if not lines or lines[0].lstrip().startswith(("#", "|", "![", ">")):
                 continue
             if all(_LIST_RE.match(line) for line in lines):
+                if spans and spans[-1].endswith(":") and _STATEMENT_BEFORE_LIST.match(spans[-1]):
+                    # "A key's scope limits what it can do, whatever the role ...:" says
+                    # something itself; "The formats below are:" only points at its list.
+                    spans[-1] = spans[-1][:-1]
                 spans.extend(_clean(_LIST_RE.sub("", line)) for line in lines)
                 continue
             for sentence in _SENTENCE_RE.split(_clean(" ".join(lines))):
@@ -91,10 +143,48 @@ def candidates(text: str) -> list[str]:
     return [s for s in spans if s and not s.endswith(":")]
 
 
-def score(span: str, question_type: str) -> float:
-    """How much a span is worth asking about, for one question type (higher is better)."""
+def _subject_words(span: str) -> set[str]:
+    """The content words a sentence starts with (its subject, roughly: "A key's scope ...")."""
+    from docs2qa.generation.qa.keep.gates import content_words
+
+    return set(content_words(" ".join(span.split()[:4])))
+
+
+def headings_of(text: str) -> list[set[str]]:
+    """The content words of each heading of a chunk (its title and sections)."""
+    from docs2qa.generation.qa.keep.gates import content_words
+
+    found = (set(content_words(line.lstrip("#"))) for line in text.splitlines() if line.startswith("#"))
+    return [words for words in found if words]
+
+
+def section_seconds(text: str) -> set[str]:
+    """The second sentences of sections that start "It ..." or "They ...": they go on about
+    what the section's first sentence introduced ("Every station is described by a short file
+    named station.toml. It names the gauge, ..."), which the question can name from the page
+    label. Measured on the sites written for labelling dropped units: 2 of 3 sentences a reader
+    would ask about and no type took."""
+    seconds = set()
+    for section in re.split(r"^#{1,6}\s.*$", text, flags=re.M):
+        first = next((block for block in re.split(r"\n\s*\n", section) if block.strip()), "")
+        lines = [line for line in first.splitlines() if line.strip()]
+        if not lines or lines[0].lstrip().startswith(("```", "|", "![", ">")) or _LIST_RE.match(lines[0]):
+            continue
+        sentences = _SENTENCE_RE.split(_clean(" ".join(lines)))
+        if len(sentences) > 1 and re.match(r"(?:it|they)\b", sentences[1], re.I):
+            seconds.add(sentences[1])
+    return seconds
+
+
+def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), second: bool = False) -> float:
+    """How much a span is worth asking about, for one question type (higher is better).
+    `subjects`: the content words of the chunk's headings (headings_of); `second`: the span is
+    a section's second sentence, whose "It" is what the section is about (section_seconds)."""
     words = span.split()
-    if not 6 <= len(words) <= 45:
+    instruction = _IMPERATIVE.match(span) or _IMPERATIVE.match(_TO_CLAUSE.sub("", span))
+    # An instruction says enough in fewer words ("Press Ctrl+Enter to run it."); "Select Create." does not.
+    shortest = 4 if question_type == "procedural" and instruction else 6
+    if not shortest <= len(words) <= 45:
         return -1.0
     value = 0.0
     digits = bool(
@@ -103,36 +193,73 @@ def score(span: str, question_type: str) -> float:
     code = "`" in span
     arrows = "→" in span
     if question_type == "factual":
-        value += 2 * digits + 1.0 * code + 0.5 * len(_NAME.findall(span)[:2]) + len(_SETTING.findall(span)[:2])
+        value += (
+            2 * digits
+            + 1.0 * code
+            + 0.5 * len(_NAME.findall(span)[:2])
+            + len(_SETTING.findall(span)[:2])
+            + 0.5 * bool(_BEHAVIOUR.search(span) or _HOLDS.search(span))
+        )
     elif question_type == "procedural":
         # Steps only: a command, a menu path, an instruction. A sentence that merely names a
         # tool (`acme`) or says "a way to run ..." was picked before and got "How do I ...?"
         # questions it cannot answer (measured on the demo: 4 of 5 procedural spans).
-        instruction = _IMPERATIVE.match(span) or _IMPERATIVE.match(_TO_CLAUSE.sub("", span))
-        value += (
-            2 * bool(_COMMAND.search(span)) + 2 * arrows + 2 * bool(instruction) + bool(re.search(r"\byou can\b", span))
-        )
+        runs = bool(_COMMAND.search(span)) and (bool(instruction) or not _COPULA_START.match(span))
+        ui_step = bool(_UI_PLACE.search(span) and _CAN.search(span))
+        value += 2 * runs + 2 * arrows + 2 * bool(instruction) + bool(re.search(r"\byou can\b", span)) + 2 * ui_step
     else:
-        value += 2 * bool(_CONCEPT.search(span) or _DEFINITION.match(span)) + 0.5 * bool(
-            re.search(r"\b(?:when|why|how)\b", span, re.I)
+        # A case and what happens in it ("If a later row does not fit, the load stops ..."):
+        # a "What happens ...?" question, which explains how the product behaves.
+        value += (
+            2 * bool(_CONCEPT.search(span) or _DEFINITION.match(span))
+            + 1.5 * bool(_CASE.search(span))
+            + 0.5 * bool(re.search(r"\b(?:why|how)\b", span, re.I))
         )
-    if _DANGLING.match(span) or _POINTER.search(span):
+        # A sentence whose subject is what its section is about ("The inference API runs a
+        # hosted model ..." under "Inference API"; "A key's scope limits ..." under "Scopes")
+        # says what that thing is or does.
+        starts = _subject_words(span)
+        value += 1.5 * any(words <= starts for words in subjects)
+    if instruction and question_type != "procedural":
+        # An instruction is asked "How do I ...?" whatever it was picked for (opening()): it
+        # is a procedural answer, a fact's last resort and never an explanation.
+        value = min(value, 0.5 if question_type == "factual" else 0.0)
+    if (_DANGLING.match(span) and not second) or _POINTER.search(span):
         value -= 2  # "It stops when...", "pick a topic below": nothing a question could be about
     return value
 
 
+def _order(question_type: str) -> int:
+    return TYPES.index(question_type) if question_type in TYPES else len(TYPES)
+
+
 def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
     """Up to `wanted[type]` distinct spans per question type; a span serves one type only.
-    Types are served in turn, so one type cannot take every good span of a small chunk. A
-    type left short (a page of limits has no steps) gives its slots to the other types'
-    next spans of score >= FALLBACK_MIN_SCORE, so the chunk still yields as many pairs."""
+    Types are served in turn, so one type cannot take every good span of a small chunk; in
+    each turn the type with the fewest spans left chooses first (of two with as few, the one
+    that values its best span more, then by TYPES): a span is worth most to the type that has
+    no other. Served in a fixed order, factual took a chunk's one instruction (worth 0.5 to
+    it) and procedural found none (measured on the sites written for labelling dropped units:
+    5 of 17 false no_answer_span drops). A type left short (a page of limits has no steps)
+    gives its slots to the other types' next spans of score >= FALLBACK_MIN_SCORE, so the
+    chunk still yields as many pairs."""
     spans = list(dict.fromkeys(candidates(text)))
+    subjects = headings_of(text)
+    seconds = section_seconds(text)
     taken: set[str] = set()
     picked: dict[str, list[str]] = {t: [] for t in wanted}
-    ranked = {t: sorted((s for s in spans if score(s, t) > 0), key=lambda s: -score(s, t)) for t in wanted}
+    worth = {(s, t): score(s, t, subjects, s in seconds) for s in spans for t in wanted}
+    ranked = {t: sorted((s for s in spans if worth[s, t] > 0), key=lambda s: -worth[s, t]) for t in wanted}
+
+    def need(question_type: str) -> tuple[int, float, int]:
+        left = [s for s in ranked[question_type] if s not in taken]
+        # Ties go by TYPES, not by the order of generate.questions_per_type's keys: served in that
+        # order, a config written "conceptual, factual, procedural" lost a chunk's only step.
+        return len(left), -worth[left[0], question_type] if left else 0.0, _order(question_type)
+
     for _ in range(max(wanted.values(), default=0)):
-        for question_type, n in wanted.items():
-            if len(picked[question_type]) >= n:
+        for question_type in sorted(wanted, key=need):
+            if len(picked[question_type]) >= wanted[question_type]:
                 continue
             choice = next((s for s in ranked[question_type] if s not in taken), None)
             if choice is not None:
@@ -140,7 +267,8 @@ def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
                 picked[question_type].append(choice)
     short = sum(wanted.values()) - sum(len(spans) for spans in picked.values())
     spare = sorted(
-        ((score(s, t), t, s) for t in wanted for s in ranked[t] if s not in taken), key=lambda item: -item[0]
+        ((worth[s, t], t, s) for t in wanted for s in ranked[t] if s not in taken),
+        key=lambda item: (-item[0], _order(item[1])),
     )
     for value, question_type, span in spare:
         if short <= 0 or value < FALLBACK_MIN_SCORE:
@@ -250,9 +378,34 @@ def page_label(title: str, heading_path: list[str]) -> str:
     return " > ".join(parts)
 
 
-def messages(title: str, heading_path: list[str], answer: str, stem: str) -> list[dict]:
+# The order of the worked examples for each try at one answer (generate.questions_per_answer):
+# SmolLM2 decodes greedily, so one prompt gives one question, and it leans on the examples nearest
+# its own turn. Measured on 29 spans of the Lanternfish and demo pages, as a second try: the
+# examples reversed kept 9 new distinct questions (6 a reader accepts, 1 borderline, 2 not),
+# the last example moved first kept 3 (2 accepted, 1 borderline), another opening
+# ("How many", plain "What") kept 4 (1 accepted); sampling at temperature 0.5-1.0 kept fewer,
+# and copied the examples' words (a grey tick) more. A third try with the third order added
+# no new question there.
+EXAMPLE_ORDERS: tuple[tuple[int, ...], ...] = (
+    tuple(range(len(EXAMPLES))),
+    tuple(reversed(range(len(EXAMPLES)))),
+    (len(EXAMPLES) - 1, *range(len(EXAMPLES) - 1)),
+)
+
+
+def asks(answer: str, question_type: str, tries: int) -> list[tuple[str, int]]:
+    """(opening, example order) of each try at one answer span, as QuestionUnits (steps.py) sends
+    them: every try starts with the opening that fits the answer, in the next EXAMPLE_ORDERS."""
+    stem = opening(answer, question_type)
+    return [(stem, order) for order in range(tries)]
+
+
+def messages(title: str, heading_path: list[str], answer: str, stem: str, order: int = 0) -> list[dict]:
+    """The conversation that asks for the question of `answer`; `order`: which EXAMPLE_ORDERS
+    the worked examples come in (0 for the first try at an answer)."""
     turns = [{"role": "system", "content": SYSTEM}]
-    for page, example_answer, example_stem, question in EXAMPLES:
+    for index in EXAMPLE_ORDERS[order]:
+        page, example_answer, example_stem, question = EXAMPLES[index]
         turns += [
             {"role": "user", "content": _USER.format(page=page, answer=example_answer, stem=example_stem)},
             {"role": "assistant", "content": f"Q: {question}"},
@@ -262,9 +415,41 @@ def messages(title: str, heading_path: list[str], answer: str, stem: str) -> lis
     return turns
 
 
+# The question's form, whatever type its span was picked for: "How do I ...?" asks for steps
+# (the same words off_target's how-to rule reads), "Why ...?" / "What does X mean?" / "How does X
+# work?" / "What is a X?" for an explanation, "How many/long ...?", "When/Where/Which ...?" for a fact.
+_PROCEDURAL_FORM = re.compile(r"^how\s+(?:(?:do|can|should|could|would)\s+(?:i|you|we|one)|to)\b", re.I)
+_CONCEPTUAL_FORM = re.compile(
+    r"^(?:why\b|what\s+does\s.+\smean\?$|how\s+does\s.+\swork\?$|what\s+(?:is|are)\s+an?\s)", re.I
+)
+_FACTUAL_FORM = re.compile(r"^(?:how\s+(?:many|much|long|often|large|big|fast)|when|where|which|who)\b", re.I)
+
+
+def question_type_of(question: str, picked: str) -> str:
+    """The type of a question by its form, for the types answer_first asks (`picked`: the type
+    its span was picked for). Measured: "How do I create a new notebook?" asked of a span picked
+    as factual was typed factual. A question of no telling form keeps the picked type, except
+    that one that is not a how-to is no procedural question."""
+    if picked not in TYPES:
+        return picked  # yes_no, unanswerable: what the model was asked for is the type
+    text = question.strip()
+    if _PROCEDURAL_FORM.match(text):
+        return "procedural"
+    if _CONCEPTUAL_FORM.match(text):
+        return "conceptual"
+    if _FACTUAL_FORM.match(text) or picked == "procedural":
+        return "factual"
+    return picked
+
+
 def prompt_hash() -> str:
     examples = "\x1e".join("\x1d".join(e) for e in EXAMPLES)
     return _hash("answer_first", SELECTOR_VERSION, SYSTEM, _USER, examples)
+
+
+def tries_hash() -> str:
+    """What the tries after the first change in the prompt: units asked more than once carry it."""
+    return _hash("tries", *(",".join(map(str, order)) for order in EXAMPLE_ORDERS))
 
 
 def question_grammar() -> dict:

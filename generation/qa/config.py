@@ -29,8 +29,15 @@ class DedupConfig(Section):
 
 
 class JudgeConfig(LLMConfig):
-    """The judge model (default: the generator itself) and the score a pair needs to be kept."""
+    """The judge model (default: the generator itself), whether it runs, and the score a pair needs to be kept."""
 
+    enabled: Literal["auto"] | bool = Field(
+        "auto",
+        description="Whether a judge scores the pairs. 'auto': off when the judging model is the embedded "
+        "SmolLM2 or named under 1B parameters and the strategy is answer_first (measured: it scored every pair "
+        "alike, for 60% of the run's tokens), on otherwise. Off: no judge step and no judge model, pairs keep "
+        "score_* = 0, the manifest's `judge` says why.",
+    )
     min_score: int = Field(
         3,
         ge=1,
@@ -40,12 +47,28 @@ class JudgeConfig(LLMConfig):
     )
 
     def is_own_model(self) -> bool:
-        # Only min_score set: the generator judges (the default before the threshold existed).
-        return bool(self.model_fields_set - {"min_score"})
+        # Only min_score or enabled set: the generator judges (the default before the threshold existed).
+        return bool(self.model_fields_set - _JUDGE_ONLY_KEYS)
+
+
+# JudgeConfig's keys that are not the judging model's.
+_JUDGE_ONLY_KEYS = {"min_score", "enabled"}
 
 
 # Generator names that say the model is under 1B parameters ("SmolLM2-360M", "Qwen2.5-0.5B").
 _SMALL_MODEL_RE = r"(?i)(?:^|[^0-9.])(?:[1-9][0-9]{0,2}m|0\.[0-9]+b)(?:[^a-z0-9]|$)"
+
+
+def _small_model(model: str) -> bool:
+    """The embedded SmolLM2, or a model whose name says it is under 1B parameters."""
+    return model == "embedded:smollm2" or re.search(_SMALL_MODEL_RE, model.rsplit("/", 1)[-1]) is not None
+
+
+# answer_first tries per answer span (generate.questions_per_answer): its default, measured (see
+# answer_first.EXAMPLE_ORDERS), and its ceiling, the number of those orders (not imported: this
+# module stays light; a test keeps the two equal).
+QUESTIONS_PER_ANSWER = 2
+MAX_QUESTIONS_PER_ANSWER = 3
 
 
 class GateSettings(Section):
@@ -95,6 +118,14 @@ class GenerateConfig(Section):
         description="Pairs asked per chunk for each question type; "
         "'unanswerable' asks for questions the chunk cannot answer.",
     )
+    questions_per_answer: int = Field(
+        QUESTIONS_PER_ANSWER,
+        ge=1,
+        le=MAX_QUESTIONS_PER_ANSWER,
+        description="answer_first: questions asked of each picked answer span, each try with the worked "
+        "examples in another order (greedy decoding gives one question per prompt); every distinct one that "
+        "passes the filters is kept, all with the span's fact_id. 1: one try per span.",
+    )
     output_format: Literal["lines", "json"] = Field(
         "lines",
         description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models).",
@@ -117,14 +148,34 @@ class GenerateConfig(Section):
         """The model that judges: the judge's own, or the generator."""
         if not self.judge.is_own_model():
             return self.generator
-        return LLMConfig(**self.judge.model_dump(exclude={"min_score"}))
+        return LLMConfig(**self.judge.model_dump(exclude=_JUDGE_ONLY_KEYS))
 
     def resolved_strategy(self) -> str:
         if self.strategy != "auto":
             return self.strategy
-        model = self.generator.model
-        small = model == "embedded:smollm2" or re.search(_SMALL_MODEL_RE, model.rsplit("/", 1)[-1]) is not None
-        return "answer_first" if small else "free"
+        return "answer_first" if _small_model(self.generator.model) else "free"
+
+    def judge_decision(self) -> tuple[bool, str]:
+        """(whether the judge runs, why): generate.judge.enabled, with 'auto' resolved."""
+        enabled = self.judge.enabled
+        if enabled != AUTO:
+            return bool(enabled), f"generate.judge.enabled={str(enabled).lower()}"
+        strategy = self.resolved_strategy()
+        model = self.judge_llm().model
+        role = "generator" if not self.judge.is_own_model() else "judge"
+        if strategy == "answer_first" and _small_model(model):
+            # SmolLM2-135M judging answer_first pairs scored every one 1/1/1/1 (judge_health: uninformative)
+            # and took 60% of the run's tokens: the model-free filters decide alone, without paying for it.
+            which = f"embedded {role}" if model.startswith("embedded:") else f"sub-1B {role} {model.rsplit('/', 1)[-1]}"
+            return False, f"auto: {which} under answer_first; generate.judge.enabled=true judges"
+        why = "the free strategy" if strategy == "free" else f"{role} {model.rsplit('/', 1)[-1]} is not under 1B"
+        return True, f"auto: {why}; generate.judge.enabled=false skips it"
+
+    def judge_enabled(self) -> bool:
+        return self.judge_decision()[0]
+
+
+AUTO = "auto"
 
 
 SECTIONS = {"generate": GenerateConfig}

@@ -1,4 +1,5 @@
-"""The generate stage: chunks -> grounded Q&A pairs, judged, checked and de-duplicated.
+"""The generate stage: chunks -> grounded Q&A pairs, judged (when generate.judge.enabled says
+so), checked and de-duplicated.
 
 Work is split into units, one per (chunk, question type). A distilabel pipeline
 generates and judges them; journal steps append every finished batch to disk, so a run
@@ -93,10 +94,19 @@ def plan_units(
                 )
                 continue
             p_hash = answer_first.prompt_hash()
+            tries = gen.questions_per_answer
             key = unit_key(
-                chunk.chunk_id, question_type, n, p_hash, labels["generator"], judge_hash, labels["judge"], *answers
+                chunk.chunk_id,
+                question_type,
+                n,
+                p_hash,
+                labels["generator"],
+                judge_hash,
+                labels["judge"],
+                *answers,
+                tries=tries,
             )
-            units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers))
+            units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers, tries))
     return units, skipped
 
 
@@ -115,6 +125,8 @@ def cost(ledger: dict, labels: dict[str, str], prices: dict) -> float | None:
         return None
     total = 0.0
     for step, label in (("generate", labels["generator"]), ("judge", labels["judge"])):
+        if not label:
+            continue  # the judge was off: no model, no tokens, nothing to price
         price = prices.get(label)
         if price is None:
             raise Docs2qaError(
@@ -140,7 +152,7 @@ def _run_pipeline(units: list[Unit], config: Config, folder: Path, ray: str | No
     from docs2qa.logs import log_file
 
     gen = config.generate
-    for llm in (gen.generator, gen.judge_llm()):
+    for llm in (gen.generator, *([gen.judge_llm()] if gen.judge_enabled() else [])):
         if llm.backend == "transformers":
             resolve_model(llm.model)  # convert an embedded model once, here, not in each step
     request = folder / "_wave.pickle"
@@ -237,6 +249,7 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
             "question_type": u.question_type,
             "n": u.n,
             "answers": list(u.answers),
+            "tries": u.tries,
         }
         for u in units
     ]
@@ -263,15 +276,21 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
                 parse_retries=gen.parse_retries,
                 input_batch_size=generator.batch_size,
             )
-        critique = JudgeUnits(
-            name="critique_qa",
-            llm=build_llm(judge, critique_grammar() if lines else None),
-            output_format=gen.output_format,
-            parse_retries=gen.parse_retries,
-            input_batch_size=generator.batch_size,
+        judged = gen.judge_enabled()
+        sink = JournalUnits(
+            name="journal_units", journal_dir=str(folder), judged=judged, input_batch_size=generator.batch_size
         )
-        sink = JournalUnits(name="journal_units", journal_dir=str(folder), input_batch_size=generator.batch_size)
-        load >> ask >> critique >> sink
+        if judged:
+            critique = JudgeUnits(
+                name="critique_qa",
+                llm=build_llm(judge, critique_grammar() if lines else None),
+                output_format=gen.output_format,
+                parse_retries=gen.parse_retries,
+                input_batch_size=generator.batch_size,
+            )
+            load >> ask >> critique >> sink
+        else:  # no judge step: no judge model is loaded and no judge token spent
+            load >> ask >> sink
     if ray is not None:
         # Local cluster unless an address is given; bound to loopback, no dashboard.
         init = {} if ray else {"_node_ip_address": "127.0.0.1", "include_dashboard": False, "num_cpus": os.cpu_count()}
@@ -340,8 +359,11 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
     from docs2qa.generation.qa.prompts import critique_prompt_hash
 
     gen = config.generate
-    labels = {"generator": model_label(gen.generator), "judge": model_label(gen.judge_llm())}
-    judge_hash = critique_prompt_hash(gen.output_format)
+    judged, judge_reason = gen.judge_decision()
+    # An off judge has no label and no prompt: pairs say judge_model "", and unit keys change when
+    # the judge is toggled, so a toggle regenerates what needs it and toggling back reuses the journal.
+    labels = {"generator": model_label(gen.generator), "judge": model_label(gen.judge_llm()) if judged else ""}
+    judge_hash = critique_prompt_hash(gen.output_format) if judged else ""
 
     def body(stage) -> StageResult:
         chunks = spread(store.stage("chunk").read("chunks", Chunk), gen.max_chunks)
@@ -402,6 +424,12 @@ def generate(config: Config, store: RunStore, ray: str | None = None) -> dict:
                 "units": len(units),
                 "models": labels,
                 "strategy": gen.resolved_strategy(),
+                "judge": {"enabled": judged, "reason": judge_reason},
+                **(
+                    {"questions_per_answer": gen.questions_per_answer}
+                    if gen.resolved_strategy() == "answer_first"
+                    else {}
+                ),
                 "tokens": ledger,
                 "cost_usd": cost(ledger, labels, gen.prices),
                 "judge_health": health,

@@ -5,6 +5,10 @@ so the last pipeline step appends every finished unit here and fsyncs before the
 counts as done. A rerun reads the journal and skips every unit found in it. A unit is
 written once: appends take a lock on the file and skip units already there.
 
+A record holds the unit's pairs (answer_first ones with the `try` each came from), the tries
+whose reply never parsed (`failed_tries`, with their raw text), the tokens, and the judge's
+verdicts (none when generate.judge.enabled is off).
+
 A unit that got no answer (its server still failing after retries) is not done: it goes to
 FAILED instead, with the role and the server's error, for the stage to report; the stage
 clears that file when it starts, since a new run asks those units again.

@@ -1,5 +1,5 @@
-"""distilabel steps that write questions for picked answers, judge whole units and journal
-them as they finish.
+"""distilabel steps that write questions for picked answers, judge whole units (when the judge
+is on) and journal them as they finish.
 
 Rows stay one per unit (chunk x question type) from start to end: a step that emitted one
 row per pair would emit empty batches when a whole batch failed to parse, and distilabel
@@ -31,18 +31,18 @@ def tokens_of(row: dict[str, Any], task: str) -> dict[str, int]:
     return {"prompt": total("input_tokens"), "completion": total("output_tokens")}
 
 
-def failure_of(row: dict[str, Any]) -> dict[str, str] | None:
+def failure_of(row: dict[str, Any], judged: bool = True) -> dict[str, str] | None:
     """{"role", "error"} when the unit got no answer, else None.
 
     Besides the failures the tasks report, a step that raised on its batch leaves the row with
     its outputs None (distilabel sends the batch on "filled with Nones"): generated units always
-    have pairs or a parse error, judged ones a list of judgements."""
+    have pairs or a parse error, judged ones (when the pipeline has a judge) a list of judgements."""
     if row.get("failure"):
         return row["failure"]
     where = "its traceback is in the pipeline's log"
     if row.get("pairs") is None and row.get("parse_error") is None:
         return {"role": "generator", "error": f"the generate step raised on this batch ({where})"}
-    if row.get("judgements") is None:
+    if judged and row.get("judgements") is None:
         return {"role": "judge", "error": f"the judge step raised on this batch ({where})"}
     return None
 
@@ -88,37 +88,47 @@ class JudgeUnits(CritiqueQA):
 
 
 class QuestionUnits(WriteQuestion):
-    """answer_first: one question per answer of each unit row, started with the opening that
-    fits the answer (answer_first.opening); the row gets its pairs (the answer is its own
-    evidence) and the tokens of all its questions, as GenerateQA would."""
+    """answer_first: `tries` questions per answer of each unit row, all started with the opening
+    that fits the answer (answer_first.opening), each with the worked examples in another order
+    (answer_first.EXAMPLE_ORDERS: greedy decoding gives one question per prompt). The row gets its
+    pairs (the answer is its own evidence; the opening and the try are kept beside it) and the
+    tokens of all its questions, as GenerateQA would. A try whose reply never parsed is listed in
+    `failed_tries` with its raw text; the unit is a parse error (its first) only when no try parsed."""
 
     @property
     def inputs(self) -> list[str]:
-        return ["unit", "title", "heading_path", "answers", "question_type"]
+        return ["unit", "title", "heading_path", "answers", "question_type", "tries"]
 
     @property
     def outputs(self) -> list[str]:
-        return ["pairs", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
+        return ["pairs", "failed_tries", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def process(self, inputs: StepInput) -> StepOutput:
-        from docs2qa.generation.qa.answer_first import opening
+        from docs2qa.generation.qa.answer_first import asks
 
-        flat = [
-            {
-                "title": row["title"],
-                "heading_path": row["heading_path"],
-                "answer": answer,
-                "stem": opening(answer, row["question_type"]),
-            }
-            for row in inputs
-            for answer in row["answers"]
-        ]
-        asked = iter(next(super().process(flat)) if flat else [])
+        owners, flat = [], []
+        for position, row in enumerate(inputs):
+            for answer in row["answers"]:
+                for stem, order in asks(answer, row["question_type"], int(row.get("tries") or 1)):
+                    owners.append(position)
+                    flat.append(
+                        {
+                            "title": row["title"],
+                            "heading_path": row["heading_path"],
+                            "answer": answer,
+                            "stem": stem,
+                            "order": order,
+                        }
+                    )
+        asked: list[list[dict]] = [[] for _ in inputs]
+        for position, result in zip(owners, next(super().process(flat)) if flat else []):
+            asked[position].append(result)
         results = []
-        for row in inputs:
-            done = [next(asked) for _ in row["answers"]]
+        for row, done in zip(inputs, asked):
             failure = next((r["failure"] for r in done if r["failure"]), None)
+            parsed = [r for r in done if not r["parse_error"]]
             errors = [] if failure else [r for r in done if r["parse_error"]]
+            whole = bool(errors) and not parsed  # no try of the unit parsed: the unit is the parse error
             tokens = [tokens_of(r, self.name) for r in done]
             stats = {
                 "input_tokens": [sum(t["prompt"] for t in tokens)],
@@ -128,11 +138,28 @@ class QuestionUnits(WriteQuestion):
                 {
                     **row,
                     "pairs": None
-                    if errors or failure
-                    else [{"question": r["question"], "answer": r["answer"], "evidence": r["answer"]} for r in done],
-                    # One unreadable question fails the unit, with its raw text kept, as in GenerateQA.
-                    "parse_error": errors[0]["parse_error"] if errors else None,
-                    "raw_output": errors[0]["raw_output"] if errors else None,
+                    if whole or failure
+                    else [
+                        {
+                            "question": r["question"],
+                            "answer": r["answer"],
+                            "evidence": r["answer"],
+                            "stem": r["stem"],
+                            "try": r["order"],
+                        }
+                        for r in parsed
+                    ],
+                    "failed_tries": [
+                        {
+                            "answer": r["answer"],
+                            "stem": r["stem"],
+                            "try": r["order"],
+                            **{k: r[k] for k in ("parse_error", "raw_output", "parse_attempts")},
+                        }
+                        for r in errors
+                    ],
+                    "parse_error": errors[0]["parse_error"] if whole else None,
+                    "raw_output": errors[0]["raw_output"] if whole else None,
                     "parse_attempts": max((r["parse_attempts"] for r in done), default=0),
                     "model_name": self.llm.model_name,
                     "failure": failure,
@@ -145,14 +172,16 @@ class QuestionUnits(WriteQuestion):
 class JournalUnits(Step):
     """Appends each finished unit (its pairs and their verdicts) to the journal, and each unit
     that failed (a server that never answered, a step that raised) to the failures file, so
-    that it counts as not done and the next run asks again."""
+    that it counts as not done and the next run asks again. `judged`: whether the pipeline has
+    a judge step (generate.judge.enabled); without one a unit's judgements are empty."""
 
     journal_dir: str
     generate_task: str = "generate_qa"
+    judged: bool = True
 
     @property
     def inputs(self) -> list[str]:
-        return ["unit", "chunk_id", "question_type", "pairs", "parse_error", "judgements"]
+        return ["unit", "chunk_id", "question_type", "pairs", "parse_error", *(["judgements"] if self.judged else [])]
 
     @property
     def outputs(self) -> list[str]:
@@ -161,7 +190,7 @@ class JournalUnits(Step):
     def process(self, inputs: StepInput) -> StepOutput:
         failed = {}
         for row in inputs:
-            if failure := failure_of(row):
+            if failure := failure_of(row, self.judged):
                 failed[row["unit"]] = {
                     "unit": row["unit"],
                     "chunk_id": row["chunk_id"],
@@ -176,6 +205,7 @@ class JournalUnits(Step):
                 "chunk_id": row["chunk_id"],
                 "question_type": row["question_type"],
                 "pairs": row.get("pairs") or [],
+                "failed_tries": row.get("failed_tries") or [],
                 "parse_error": row.get("parse_error"),
                 "raw_output": row.get("raw_output"),
                 "parse_attempts": row.get("parse_attempts"),

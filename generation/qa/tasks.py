@@ -196,7 +196,8 @@ class CritiqueQA(_StrictTask):
 class WriteQuestion(_StrictTask):
     """answer_first: writes the question whose answer is one given span of a chunk.
 
-    Input columns: title, heading_path, answer, stem (the words the question starts with).
+    Input columns: title, heading_path, answer, stem (the words the question starts with), and
+    optionally order (which answer_first.EXAMPLE_ORDERS the worked examples come in; 0 if absent).
     Output columns: question (None on failure),
     parse_error, raw_output, parse_attempts, model_name, failure.
     """
@@ -212,7 +213,13 @@ class WriteQuestion(_StrictTask):
         return ["question", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
-        return answer_first.messages(input["title"], list(input["heading_path"] or []), input["answer"], input["stem"])
+        return answer_first.messages(
+            input["title"],
+            list(input["heading_path"] or []),
+            input["answer"],
+            input["stem"],
+            int(input.get("order") or 0),
+        )
 
     def _parse(self, text: str) -> dict[str, Any]:
         return {"question": answer_first.parse_question(text)}

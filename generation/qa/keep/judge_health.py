@@ -3,7 +3,9 @@ pairs the model-free gates reject as high as the ones they pass, carries no info
 its threshold would keep or drop pairs at random. Such a judge is reported loudly in the
 generate manifest (`judge_health`) and its scores are not used to drop pairs.
 
-The judge's decisions are the last filters of the pipeline (pair_filters.py): JUDGE.
+The judge's decisions are the last filters of the pipeline (filters.py): JUDGE. A judge that
+is off (generate.judge.enabled) judged nothing: its health says so, neither informative nor
+not, and its filters pass every pair.
 """
 
 from __future__ import annotations
@@ -19,6 +21,11 @@ MIN_MARGIN = 0.5
 
 def lowest_score(scores: dict) -> int:
     return min(scores.values())
+
+
+def judge_off(reason: str) -> dict:
+    """The health of a judge that did not run: nothing was judged, so nothing is uninformative."""
+    return {"informative": None, "applied": False, "judged": 0, "reason": f"judge off ({reason})"}
 
 
 def judge_health(judged: list[tuple[dict, bool]], min_score: int) -> dict:
@@ -110,7 +117,7 @@ class JudgeParseError(PairFilter):
 
     def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
         verdict = candidate.verdict
-        if verdict["parse_error"]:
+        if verdict.get("parse_error"):
             return "judge_parse_error", f"{verdict['parse_error']} | raw output: {verdict.get('raw_output') or ''}"
         return None
 
@@ -124,13 +131,17 @@ class JudgeLowScore(PairFilter):
     after_failure = False
 
     def prepare(self, candidates: list[Candidate], context: FilterContext) -> None:
-        judged = [(c.verdict["scores"], not c.failures) for c in candidates if not c.verdict["parse_error"]]
+        enabled, reason = context.cfg.judge_decision()
+        if not enabled:
+            context.health = judge_off(reason)
+            return
+        judged = [(c.verdict["scores"], not c.failures) for c in candidates if c.verdict.get("scores")]
         context.health = judge_health(judged, context.cfg.judge.min_score)
 
     def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
         verdict, least = candidate.verdict, context.cfg.judge.min_score
-        scores = verdict["scores"]
-        if not context.health["applied"] or lowest_score(scores) >= least:
+        scores = verdict.get("scores")
+        if not context.health["applied"] or not scores or lowest_score(scores) >= least:
             return None
         return "judge_low_score", (
             f"lowest score {lowest_score(scores)} < generate.judge.min_score={least} "
