@@ -20,6 +20,8 @@ from typer._click.exceptions import ClickException, UsageError
 from docs2qa.errors import ConfigError, Docs2qaError
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from typer._click.core import Context
 
     from docs2qa.config import ConfigBase
@@ -65,6 +67,13 @@ SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override a key: --set crawl.max_pages=20 (repeatable).")
 ]
 RunOption = Annotated[Path | None, typer.Option("--run", help="Run folder (default: runs/<config name>).")]
+DryRunOption = Annotated[
+    bool,
+    typer.Option(
+        "--dry-run",
+        help="Print what it would do (and, for generate, the tokens, time and cost); load no model, write nothing.",
+    ),
+]
 
 
 def _load(config_path: Path | None, overrides: list[str] | None) -> ConfigBase:
@@ -76,10 +85,15 @@ def _load(config_path: Path | None, overrides: list[str] | None) -> ConfigBase:
 
 
 def _open_run(
-    config_path: Path | None, overrides: list[str] | None, run_dir: Path | None, read_only: bool = False
+    config_path: Path | None,
+    overrides: list[str] | None,
+    run_dir: Path | None,
+    read_only: bool = False,
+    dry_run: bool = False,
 ) -> tuple[ConfigBase, RunStore]:
     """The config and the run folder; records the config there and logs to it. `read_only`
-    (status): an existing folder that cannot be written (a read-only mount, a full disk) is still read."""
+    (status): an existing folder that cannot be written (a read-only mount, a full disk) is still read.
+    `dry_run`: nothing is written at all, not even the config or the log."""
     from docs2qa.logs import to_file
     from docs2qa.store import RunStore
 
@@ -87,6 +101,8 @@ def _open_run(
     store = RunStore(run_dir or Path("runs") / config.name)
     if store.root.exists() and not store.root.is_dir():
         raise Docs2qaError(f"the run folder {store.root} is a file", "pass --run with a folder (new or existing)")
+    if dry_run:
+        return config, store
     try:
         store.save_config(config.model_dump(mode="json"), config.hash())
         to_file(store.root)  # third-party warnings and chatter land here, not on the terminal (-v shows them)
@@ -131,6 +147,7 @@ def _stage_command(stage: Stage) -> None:
     def command(
         config: Path | None = None, set_: list[str] | None = None, run: Path | None = None, **extra: Any
     ) -> None:
+        dry_run = extra.pop("dry_run", False)
         overrides = [
             *(set_ or []),
             *(
@@ -139,7 +156,14 @@ def _stage_command(stage: Stage) -> None:
                 if options[name].override and value is not None
             ),
         ]
-        cfg, store = _open_run(config, overrides, run)
+        cfg, store = _open_run(config, overrides, run, dry_run=dry_run)
+        if dry_run:
+            _print_plan(
+                [f"[bold]{stage.name} --dry-run[/] of {store.root}: nothing loaded, nothing written"],
+                stage.plan(cfg, store, **extra),
+                indent=2,
+            )
+            return
         manifest = stage.run(cfg, store, **stage.cli_arguments(extra))
         if manifest and "counts" in manifest:  # under `accelerate launch` only the first process records
             _report(stage, manifest)
@@ -156,6 +180,11 @@ def _stage_command(stage: Stage) -> None:
                 annotation=Annotated[o.type if o.type is bool else o.type | None, typer.Option(o.flag, help=o.help)],
             )
             for o in stage.options
+        ),
+        *(
+            [inspect.Parameter("dry_run", inspect.Parameter.KEYWORD_ONLY, default=False, annotation=DryRunOption)]
+            if stage.dry_run
+            else []
         ),
     ]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -188,7 +217,9 @@ def register_stage_commands() -> None:
 
 
 @app.command()
-def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+def run(
+    config: ConfigOption = None, set_: SetOption = None, run: RunOption = None, dry_run: DryRunOption = False
+) -> None:
     """Run every stage in order, skipping stages that are complete and up to date."""
     from rich.console import Console
 
@@ -196,6 +227,9 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
     from docs2qa.errors import AwaitingReview
     from docs2qa.pipeline import stages_for
 
+    if dry_run:
+        _dry_run(*_open_run(config, set_, run, dry_run=True))
+        return
     cfg, store = _open_run(config, set_, run)
     console = Console(stderr=True)
     # One writer for the whole run, not per stage: between two stages another command could
@@ -215,6 +249,60 @@ def run(config: ConfigOption = None, set_: SetOption = None, run: RunOption = No
     from docs2qa.recap import recap
 
     Console(stderr=True, soft_wrap=True).print(recap(cfg, store, config, set_, run), markup=False, highlight=False)
+
+
+def _dry_run(cfg: ConfigBase, store: RunStore) -> None:
+    """What `docs2qa run` would do, stage by stage, read from the run folder; writes nothing
+    (no config, log, lock or manifest) and loads no model."""
+    from docs2qa.pipeline import stages_for
+
+    header = [f"[bold]run --dry-run[/] of {store.root} (config {cfg.hash()}): nothing loaded, nothing written"]
+    planned = stages_for(cfg)
+    for stage in planned:
+        try:
+            stage.check_requirements(cfg)
+        except Docs2qaError as exc:  # the run checks every stage's packages before any work
+            header.append(f"[bold red]the run would stop before any work:[/] {exc} (-> {exc.hint})")
+    _print_plan(header)
+    runs: set[str] = set()  # stages that would (or may) run: what reads them may run too
+    for stage in planned:
+        upstream = [i for i in stage.inputs_for(cfg) if i in runs]
+        reasons = [] if stage.always_run else stage.stale_reasons(cfg, store)
+        if stage.always_run:
+            state = "would run (it always runs: it reads state outside the run)"
+        elif reasons:
+            state = "would run (" + ", ".join(reasons) + ")"
+        elif upstream:
+            state = f"may run: after {', '.join(upstream)}, if that changes what it reads"
+        else:
+            _print_plan([f"  {stage.name:<9} up to date: skipped"])
+            continue
+        runs.add(stage.name)
+        lines: list[Any] = [f"  {stage.name:<9} {state}"]
+        if stage.dry_run:
+            plan = stage.plan(cfg, store)
+            if upstream:
+                plan.append(f"(from what {', '.join(upstream)} holds now: it runs first and may change it)")
+            _print_plan(lines, plan, indent=12)
+        else:
+            _print_plan(lines)
+
+
+def _print_plan(lines: list[Any], details: Sequence[Any] = (), indent: int = 0) -> None:
+    """`lines` (with rich markup), then a stage's plan `details` (plain text, or a rich
+    renderable such as a table), indented."""
+    from rich.console import Console
+    from rich.padding import Padding
+
+    # soft_wrap: one line per fact, greppable; highlight=False: numbers stay whole.
+    console = Console(soft_wrap=True, highlight=False)
+    for line in lines:
+        console.print(line)
+    for detail in details:
+        if isinstance(detail, str):
+            console.print(" " * indent + detail, markup=False)
+        else:
+            console.print(Padding(detail, (0, 0, 0, indent), expand=False))
 
 
 @app.command("config")

@@ -83,6 +83,10 @@ class Stage:
     # Packages it imports, checked once before it runs, so a missing one is one line naming
     # the extra, never an ImportError deep in a body (or after an hour of crawling).
     requires: tuple[Requirement, ...] = ()
+    # "module:function(config, store, **options) -> list of lines (str or rich renderables)":
+    # what running it would do, from what is on disk (`--dry-run`). It must load no model and
+    # write nothing; `options` are the CLI option values as given.
+    dry_run: str = ""
     command: str = ""  # CLI name when it differs ("curate push")
     help: str = ""  # the command's help; default: the summary
 
@@ -136,6 +140,15 @@ class Stage:
         )
         manifest: Manifest = getattr(importlib.import_module(module), function)(config, view, **options)
         return manifest
+
+    def plan(self, config: ConfigBase, store: RunStore, **options: Any) -> list[Any]:
+        """Its `dry_run` target's lines, reading through the same view a run would: only what
+        it declares."""
+        module, _, function = self.dry_run.partition(":")
+        view = StageView(store, self.name, self.inputs_for(config))
+        passed = {o.param: options[o.param] for o in self.options if not o.override and o.param in options}
+        lines: list[Any] = getattr(importlib.import_module(module), function)(config, view, **passed)
+        return lines
 
     def stale_reasons(self, config: ConfigBase, store: RunStore) -> list[str]:
         """Empty when up to date; else what differs: "config", "inputs (chunk)", "code version"."""
