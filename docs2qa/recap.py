@@ -33,6 +33,8 @@ def recap(
             continue
         manifests[stage.name] = manifest
         lines.append(f"  {stage.name:<9} {_made(stage, manifest)}")
+        if stage.name == "eval":
+            lines += _eval_lines(manifest)
     files = _files(manifests)
     if files:
         lines += ["", *files]
@@ -53,6 +55,13 @@ def _made(stage: Stage, manifest: dict[str, Any]) -> str:
     if earlier:  # resumed: this run did only the rest of the work
         seconds += f", {manifest['wall_s'] + earlier:.0f}s with the earlier runs it resumed"
     return f"{made}  [{seconds}]"
+
+
+def _eval_lines(manifest: dict[str, Any]) -> list[str]:
+    """Eval's verdicts as it wrote them (results.json's "verdicts"): each with its n and 95%
+    interval, "tuned beats base" only when the interval excludes 0, "no clear difference" else."""
+    verdicts = (manifest.get("eval") or {}).get("verdicts") or {}
+    return [f"{'':<12}{verdict['line']}" for verdict in verdicts.values() if verdict.get("line")]
 
 
 def _files(manifests: dict[str, dict[str, Any]]) -> list[str]:

@@ -132,6 +132,11 @@ def _describe_finetune(manifest: Manifest) -> Description:
 
 def _describe_eval(manifest: Manifest) -> Description:
     summary = manifest.get("eval", {})
+    files = f"results: {summary.get('results')}; report: {summary.get('report')}"
+    if summary.get("measured"):
+        # What was measured, and each verdict with its n and interval (`status` prints the notes).
+        lines = tuple(v["line"] for v in (summary.get("verdicts") or {}).values())
+        return Description(product=summary["measured"], notes=(*lines, files))
     rouge = {name: agg.get("rouge_l", {}).get("mean") for name, agg in summary.get("aggregates", {}).items()}
     product = "ROUGE-L " + ", ".join(f"{name} {value:.3f}" for name, value in rouge.items() if value is not None)
     return Description(product=product, notes=(f"results: {summary.get('results')}; report: {summary.get('report')}",))

@@ -9,7 +9,7 @@ import statistics
 import pytest
 
 from docs2qa.finetune.evaluate import intervals
-from docs2qa.finetune.evaluate.choice import build_items, continuation_logprobs, option_scores, picks
+from docs2qa.finetune.evaluate.choice import build_items, option_logprobs, option_scores, picks
 from docs2qa.finetune.evaluate.data import Example
 from docs2qa.finetune.evaluate.metrics import echoes_question, rouge_l, rouge_l_at_gold_length
 from docs2qa.finetune.evaluate.report import render
@@ -207,32 +207,28 @@ def test_majority_baseline_for_yes_no_questions():
 # --- the knowledge check ---------------------------------------------------------------------
 
 EXAMPLES = [
-    Example("a", "Q1?", "Yes, it reads the sitemap.", "", "yes_no"),
-    Example("b", "Q2?", "No, robots are skipped.", "", "yes_no"),
-    Example("c", "Q3?", "The converter.", "", "factual"),
-    Example("d", "Q4?", "The chunker.", "", "factual"),
-    Example("e", "Q5?", "the converter", "", "factual"),  # the same answer as c once normalised
-    Example("f", "Q6?", "Run docs2qa export.", "", "procedural"),
+    Example("c", "Q3?", "The converter splits each page.", "", "factual"),
+    Example("d", "Q4?", "The chunker cuts every section.", "", "factual"),
+    Example("e", "Q5?", "the converter splits each page", "", "factual"),  # c's answer once normalised
+    Example("f", "Q6?", "Run the export before you tune.", "", "procedural"),
+    Example("g", "Q7?", "A judge scores every pair.", "", "conceptual"),
 ]
 
 
-def test_items_draw_distinct_distractors_of_the_same_type_seeded():
+def test_items_draw_distinct_distractors_seeded():
     items = build_items(EXAMPLES, options=4)
     assert items == build_items(EXAMPLES, options=4)
-    assert items[5] is None, "the only procedural question has nothing to draw from"
     for example, item in zip(EXAMPLES, items):
-        if item is None:
-            continue
-        assert item.options[item.gold] == example.answer
-        others = {e.answer for e in EXAMPLES if e.question_type == example.question_type}
-        assert set(item.options) <= others and len(set(item.options)) == len(item.options)
-    # c's pool: "The chunker." only ("the converter" equals its own answer once normalised).
-    assert sorted(items[2].options) == ["The chunker.", "The converter."]
-    # d's pool: "The converter." and "the converter" are one answer, offered once.
-    assert len(items[3].options) == 2
-    # An item depends on its own pool, not on which other types are evaluated.
-    assert build_items(EXAMPLES[:5], options=4)[:5] == items[:5]
-    assert build_items(EXAMPLES, options=1) == [None] * 6
+        assert item is not None and item.options[item.gold] == example.answer
+        assert set(item.options) <= {e.answer for e in EXAMPLES} and len(set(item.options)) == len(item.options)
+    # c's pool: "the converter splits each page" equals its own answer once normalised.
+    assert "the converter splits each page" not in items[0].options
+    # d's pool: "The converter splits each page." and its lowercase twin are one answer, offered once.
+    assert sum("converter" in option for option in items[1].options) == 1
+    # An item depends on its own pool, not on which other questions are evaluated.
+    assert build_items(EXAMPLES[:4], options=4, pool=EXAMPLES)[:4] == items[:4]
+    assert build_items(EXAMPLES, options=1) == [None] * 5
+    assert build_items(EXAMPLES[:1], options=4) == [None], "nothing of its form to draw from"
 
 
 def test_picks_take_the_highest_score():
@@ -265,8 +261,15 @@ def test_the_knowledge_check_picks_the_option_the_model_finds_most_likely(tiny_c
         return alone_for(prompt, continuation)
 
     continuations = [other, greedy, shuffled, greedy[:2]]
-    batched = continuation_logprobs(model, [prompt] * 4, continuations, tokenizer.pad_token_id or 0, batch_size=4)
+    # A prompt of its own with its options, and a shorter one sharing the batch (left padding).
+    batched, shorter = option_logprobs(
+        model, [prompt, prompt[2:]], [continuations, continuations[:2]], tokenizer.pad_token_id or 0, batch_size=8
+    )
     assert batched == pytest.approx([alone(c) for c in continuations], abs=1e-4)
+    assert shorter == pytest.approx([alone_for(prompt[2:], c) for c in continuations[:2]], abs=1e-4)
+    # An empty option cannot be scored: it never wins.
+    [[empty, again]] = option_logprobs(model, [prompt], [[[], greedy]], 0, batch_size=1)
+    assert empty == float("-inf") and again == pytest.approx(batched[1], abs=1e-4)
     # The greedy continuation is, token by token, the most likely: it must win.
     assert picks([batched[:3]]) == [1]
     # Through the text interface: each option's score lands at its own index, for several items.

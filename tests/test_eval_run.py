@@ -67,6 +67,8 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
         "dtype": "float32",
         "batch_size": 3,
         "max_new_tokens": 10,
+        "answer_cap": 2.0,
+        "answer_limits": {"min": 10, "max": 10, "mean": 10.0},  # 2x the gold answer + 16 > 10
         "decoding": "greedy",
         "quantize": "none",
         "model_bytes": 0,
@@ -115,20 +117,24 @@ def test_eval_on_a_version_writes_results_and_a_report(tmp_path, finetune_dir, v
         if c["n"] >= 2:
             assert c["low"] <= c["difference"] <= c["high"]
     assert results["baselines"]["exact_match_majority"]["n"] == 3
-    # Knowledge check: 3 yes/no and 2 factual questions have others of their type; 2 do not.
+    # Knowledge check: the 3 yes/no and true/false questions are asked as their two truth values,
+    # the 4 sentences against the 3 other sentences; chance comes from those choice sets.
     assert results["knowledge_check"] | {"chance": 0} == {
-        "items": 5,
-        "skipped": 2,
+        "items": 7,
+        "skipped": 0,
         "options": 4,
         "chance": 0,
+        "by_form": {"truth value": {"items": 3, "chance": 0.5}, "sentence": {"items": 4, "chance": 0.25}},
         "scoring": results["knowledge_check"]["scoring"],
-        "skipped_reason": "no other distinct answer of the same question type",
+        "skipped_reason": "no answer of the same form from another fact of the same site",
     }
-    assert results["knowledge_check"]["chance"] == pytest.approx((1 / 3 * 3 + 1 / 2 * 2) / 5)
+    assert results["knowledge_check"]["chance"] == pytest.approx((3 * 0.5 + 4 * 0.25) / 7)
     with_items = [row for row in rows if "choice" in row]
-    assert len(with_items) == 5 and all(
-        row["choice"]["options"][row["choice"]["gold"]] == row["answer"] for row in with_items
-    )
+    assert len(with_items) == 7
+    for row in with_items:
+        gold = row["choice"]["options"][row["choice"]["gold"]]
+        truth = row["answer"].split()[0].strip(",:").capitalize()
+        assert gold == (truth if row["choice"]["form"] == "truth value" else row["answer"])
     for row in with_items:
         for out in row["outputs"].values():
             assert out["choice_accuracy"] == float(out["choice"] == row["choice"]["gold"])

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from docs2qa.errors import Docs2qaError
-from docs2qa.finetune.evaluate import judge
+from docs2qa.finetune.evaluate import judge, protocol
 from docs2qa.finetune.evaluate.config import EvalConfig
 from docs2qa.finetune.evaluate.data import UNTYPED, Example, load_gold_file
 from docs2qa.finetune.evaluate.metrics import exact_match, rouge_l, rouge_tokens, token_f1
@@ -242,8 +242,12 @@ def synthetic_results(rows: list[dict] | None = None) -> dict:
         _row(3, "factual", "Same?", "same", "same"),
     ]
     metrics = ["rouge_l", "rouge_l_gold_length", "token_f1", "exact_match"]
+    numbers = summarize(rows, ["base", "tuned"], metrics)
     return {
         "created_at": "2026-11-26T00:00:00+00:00",
+        "measured": protocol.measured(None, len(rows), len(rows), False, {"source": "gold_file", "name": "gold"}),
+        "protocol": None,
+        "n": len(rows),
         "model": {
             "base_model": "embedded:smollm2",
             "adapter": "out/adapter",
@@ -279,7 +283,9 @@ def synthetic_results(rows: list[dict] | None = None) -> dict:
         "embedding_model": None,
         "judge": None,
         "notes": ["a <note>"],
-        **summarize(rows, ["base", "tuned"], metrics),
+        **numbers,
+        "verdicts": protocol.verdicts(numbers["comparisons"], None),
+        "facts": protocol.fact_table(rows),
         "knowledge_check": {"items": 0, "skipped": len(rows), "reason": "turned off (eval.choices < 2)"},
         "timings": {"load_s": 1.0, "base": {"seconds": 1, "examples": 3, "output_tokens": 9, "tokens_per_s": 9.0}},
         "examples": rows,
@@ -301,6 +307,8 @@ def test_report_is_one_escaped_file_with_bars_and_helped_hurt_tables():
         "baseline-table": 2,
         "helped-table": 2,
         "hurt-table": 2,
+        # One row per question: these rows carry no fact_id.
+        "facts-table": 4,
     }
     text = " ".join(report.text)
     assert "Exact match (yes/no questions)" in text and "tuned − base" in text

@@ -21,6 +21,12 @@ class EvalConfig(Section):
     max_examples: int | None = Field(None, ge=1, description="Evaluate only the first N examples (trial runs).")
     batch_size: int = Field(16, ge=1, description="Prompts per generation batch (transformers engine).")
     max_new_tokens: int = Field(256, ge=1, description="Longest generated answer, in tokens.")
+    answer_cap: float | None = Field(
+        2.0,
+        ge=1,
+        description="Stop each answer at this many times its gold answer's tokens, plus 16 (and at max_new_tokens): "
+        "ROUGE-L at gold length reads only the first |gold| words. null: max_new_tokens alone.",
+    )
     engine: Literal["auto", "transformers", "vllm"] = Field(
         "auto", description="auto: vLLM when it is installed and a GPU is present, else transformers."
     )
@@ -35,7 +41,10 @@ class EvalConfig(Section):
         None, description="An LLM that scores each answer's correctness 1-5 against the gold answer; null: no judge."
     )
     system_prompt: str | None = Field(
-        None, description="System prompt for gold-file questions (a dataset version carries its own)."
+        None,
+        description="System prompt for gold-file questions; null: the one the adapter was trained with (its "
+        "dataset version's), \"\" for none. A prompt other than training's is warned about. A dataset version "
+        "carries its own.",
     )
     include_context: bool = Field(
         False, description="Put the gold file's context in the prompt (a dataset version carries its own setting)."
@@ -56,8 +65,9 @@ class EvalConfig(Section):
     choices: int = Field(
         4,
         ge=0,
-        description="Options per multiple-choice knowledge item (the gold answer and distractors from other answers "
-        "of the same question type), scored by the model's likelihood; below 2 turns the check off.",
+        description="Options per multiple-choice knowledge item: the gold answer and distractors of its form (numbers, "
+        "commands, sentences of similar length) from other facts of the same site; yes/no and true/false answers get "
+        "the two truth values. Scored by the model's likelihood; below 2 turns the check off.",
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,10 @@ class Example:
     answer: str
     context: str
     question_type: str
+    # The fact asked about (one answer span of one chunk; several phrasings share it), "" when
+    # the rows do not say; and the site (host) the answer comes from, "" when unknown.
+    fact_id: str = ""
+    site: str = ""
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,11 @@ class EvalData:
     system_prompt: str | None
     include_context: bool
     identity: dict[str, Any]
+    # Where multiple-choice distractors come from: the evaluated rows, and a version's other
+    # splits when its rows carry fact ids (a distractor is then surely another fact).
+    pool: list[Example] = field(default_factory=list)
+    # What the split measures (export.protocol: knowledge | rag | generalization), when known.
+    protocol: str | None = None
 
 
 def load_version(path: Path, split: str) -> EvalData:
@@ -50,17 +59,15 @@ def load_version(path: Path, split: str) -> EvalData:
             f"dataset version {path} has no split {split!r} ({file} is missing)",
             "set eval.split to one of: " + ", ".join(sorted(manifest.get("counts", {}))),
         )
-    rows = read_split_rows(path, split)
-    examples = [
-        Example(
-            id=str(row["pair_id"]),
-            question=row["question"],
-            answer=row["answer"],
-            context=row.get("context") or "",
-            question_type=row.get("question_type") or UNTYPED,
-        )
-        for row in rows
-    ]
+    examples = [_version_example(row) for row in read_split_rows(path, split)]
+    pool = list(examples)
+    if any(example.fact_id for example in examples):
+        pool += [
+            _version_example(row)
+            for other in sorted(manifest.get("counts", {}))
+            if other != split and split_file(path, other).is_file()
+            for row in read_split_rows(path, other)
+        ]
     export = manifest.get("export", {})
     identity = {
         "source": "version",
@@ -70,12 +77,55 @@ def load_version(path: Path, split: str) -> EvalData:
         "path": str(path),
         "split": split,
     }
-    return EvalData(examples, export.get("system_prompt"), bool(export.get("include_context")), identity)
+    return EvalData(
+        examples,
+        export.get("system_prompt"),
+        bool(export.get("include_context")),
+        identity,
+        pool,
+        export.get("protocol"),
+    )
+
+
+def _version_example(row: dict) -> Example:
+    return Example(
+        id=str(row["pair_id"]),
+        question=row["question"],
+        answer=row["answer"],
+        context=row.get("context") or "",
+        question_type=row.get("question_type") or UNTYPED,
+        fact_id=str(row.get("fact_id") or ""),
+        site=site_of(row.get("url")),
+    )
+
+
+def site_of(url: Any) -> str:
+    """The host a row's page lives on: distractors come from the same site."""
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).netloc.lower() if isinstance(url, str) else ""
+
+
+def training_prompt(manifest: dict | None) -> tuple[bool, str | None, str]:
+    """(known, system prompt, where from) of the version an adapter was trained on.
+
+    The adapter's manifest names its dataset version; that version's manifest holds the
+    system prompt training rendered every example with."""
+    from docs2qa.datastore.versions import read_manifest
+
+    trained = ((manifest or {}).get("dataset") or {}).get("path")
+    if not trained:
+        return False, None, "the adapter's manifest names no dataset version"
+    if not (Path(trained) / "manifest.json").is_file():
+        return False, None, f"its dataset version {trained} is gone"
+    export = read_manifest(trained).get("export") or {}
+    return True, export.get("system_prompt"), f"dataset version {trained}"
 
 
 def load_gold_file(path: str | Path, system_prompt: str | None, include_context: bool) -> EvalData:
     """A JSON (list of objects), JSONL or Parquet file with question/answer[/context] or
-    instruction/input/output columns; `question_type` and `id` columns are used when present."""
+    instruction/input/output columns; `question_type`, `id`, `fact_id` and `url` columns are
+    used when present."""
     path = Path(path)
     if not path.is_file():
         raise Docs2qaError(
@@ -92,7 +142,7 @@ def load_gold_file(path: str | Path, system_prompt: str | None, include_context:
         "path": str(path),
         "split": None,
     }
-    return EvalData(examples, system_prompt, include_context, identity)
+    return EvalData(examples, system_prompt, include_context, identity, list(examples))
 
 
 def _read_rows(path: Path) -> list[dict]:
@@ -146,4 +196,6 @@ def _example(row: dict, index: int, path: Path) -> Example:
         answer=answer,
         context=context if isinstance(context, str) else "",
         question_type=row.get("question_type") or UNTYPED,
+        fact_id=str(row.get("fact_id") or ""),
+        site=site_of(row.get("url")),
     )

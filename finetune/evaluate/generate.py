@@ -2,12 +2,16 @@
 
 Prompts are rendered once into token ids (the same ids go to either engine): the one
 prompt definition, `docs2qa.datastore.formats.chat_prompt`, through the model's own chat
-template. Generation is greedy, left-padded and batched over prompts sorted by length.
+template. Generation is greedy, left-padded and batched over answers sorted by their token
+limit. Each answer has its own limit (a multiple of its gold answer's length): a
+batch runs to the largest limit in it and each answer is cut at its own, so an answer does
+not depend on what shares its batch. The prompt runs once: the multiple-choice options and the
+answer both continue from its cached keys and values (choice.Prefix).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +23,9 @@ from docs2qa.models.decoding import eos_token_ids, generated_length
 class Generation:
     text: str
     output_tokens: int
+    # The multiple-choice options' mean log-probabilities per token, scored from the same
+    # pass over the prompt (None: the prompt had no options to score).
+    choice_scores: tuple[float, ...] | None = None
 
 
 def render_prompts(
@@ -41,31 +48,60 @@ def render_prompts(
     return tokenizer(texts, add_special_tokens=False)["input_ids"]
 
 
+# Tokens every answer may use beyond its multiple of the gold length: a one-token gold answer
+# ("4") still leaves room for a sentence around it.
+LIMIT_MARGIN = 16
+
+
+def answer_limits(tokenizer: Any, answers: Sequence[str], max_new_tokens: int, factor: float | None) -> list[int]:
+    """Per answer: at most `factor` times its gold answer's tokens plus LIMIT_MARGIN, and never
+    above max_new_tokens. ROUGE-L at gold length reads only the first |gold| words, and an
+    answer that runs on far past the gold's length is wrong in any case; without the cap a base
+    model that never stops costs max_new_tokens on every question."""
+    if factor is None:
+        return [max_new_tokens] * len(answers)
+    lengths = [len(ids) for ids in tokenizer(list(answers), add_special_tokens=False)["input_ids"]]
+    return [min(max_new_tokens, int(factor * length) + LIMIT_MARGIN) for length in lengths]
+
+
 def generate(
-    model: Any, tokenizer: Any, prompts: list[list[int]], *, batch_size: int, max_new_tokens: int, description: str
+    model: Any,
+    tokenizer: Any,
+    prompts: list[list[int]],
+    *,
+    batch_size: int,
+    max_new_tokens: int,
+    description: str,
+    limits: Sequence[int] | None = None,
+    options: Sequence[Sequence[list[int]]] | None = None,
 ) -> list[Generation]:
-    """Greedy completions for token-id prompts, in the prompts' order."""
+    """Greedy completions for token-id prompts, in the prompts' order, each at most its limit
+    (default: max_new_tokens). `options`: per prompt, the token ids of the multiple-choice
+    options to score from the same prompt pass (choice.Prefix) before the answer is generated."""
     import torch
 
-    from docs2qa.progress import track
+    from docs2qa.finetune.evaluate.choice import Prefix
+    from docs2qa.progress import LineTracker, track
 
     eos = sorted(eos_token_ids(model, tokenizer))
     pad = tokenizer.pad_token_id
-    device = next(model.parameters()).device
+    limit = [min(max_new_tokens, value) for value in limits] if limits is not None else [max_new_tokens] * len(prompts)
     results: list[Generation | None] = [None] * len(prompts)
-    # Longest first: batches of similar length waste little on padding, and a batch that
-    # does not fit in memory fails at once rather than at the end.
-    order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]), reverse=True)
+    # Largest limit first, then longest prompt: a batch runs to the largest limit in it, and a
+    # decode step costs about the same for few rows as for many (the weights are read once per
+    # step), so answers of similar limits share a batch; the prompts' padding is the prefill's
+    # concern (choice.Prefix). A batch that does not fit in memory fails at once, not at the end.
+    order = sorted(range(len(prompts)), key=lambda i: (limit[i], len(prompts[i])), reverse=True)
     with track(description, len(prompts)) as progress, torch.inference_mode():
         for start in range(0, len(order), batch_size):
             chunk = order[start : start + batch_size]
-            width = max(len(prompts[i]) for i in chunk)
-            input_ids = torch.tensor([[pad] * (width - len(prompts[i])) + prompts[i] for i in chunk], device=device)
-            mask = torch.tensor([[0] * (width - len(prompts[i])) + [1] * len(prompts[i]) for i in chunk], device=device)
+            prefix = Prefix.of(model, [prompts[i] for i in chunk], pad)
+            scores = prefix.option_logprobs([options[i] for i in chunk]) if options is not None else None
             output = model.generate(
-                input_ids=input_ids,
-                attention_mask=mask,
-                max_new_tokens=max_new_tokens,
+                input_ids=prefix.ids,
+                attention_mask=prefix.mask,
+                cache=prefix.cache,
+                max_new_tokens=max(limit[i] for i in chunk),
                 do_sample=False,
                 use_cache=True,
                 pad_token_id=pad,
@@ -75,9 +111,15 @@ def generate(
                 top_p=None,
                 top_k=None,
             )
-            for index, ids in zip(chunk, output[:, width:].tolist()):
-                length = generated_length(ids, set(eos), pad)
+            width = prefix.ids.shape[1]
+            for row, (index, ids) in enumerate(zip(chunk, output[:, width:].tolist())):
+                length = generated_length(ids[: limit[index]], set(eos), pad)
                 text = tokenizer.decode(ids[:length], skip_special_tokens=True).strip()
-                results[index] = Generation(text, length)
+                chosen = tuple(scores[row]) if scores is not None and options and options[index] else None
+                results[index] = Generation(text, length, chosen)
             progress.advance(len(chunk))
+            if start == 0 and isinstance(progress, LineTracker):
+                # Redirected output hears of the first batch at once, with its rate and ETA,
+                # not after the first heartbeat interval.
+                progress.say()
     return results  # type: ignore[return-value]

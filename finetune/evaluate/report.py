@@ -40,6 +40,7 @@ align-items:center}.group{grid-column:1/-1;font-weight:600;margin-top:.3rem}.na{
 .swatch{width:.8rem;height:.8rem;display:inline-block;margin-right:.3rem}
 .note{background:#fff8c5;padding:.5rem;border:1px solid #d4a72c}.pos{color:#15803d}.neg{color:#b91c1c}
 .warn{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6rem;font-weight:600}
+.sub{color:#57606a;margin-top:-.5rem}.verdicts li{margin:.2rem 0}
 @media (max-width:600px){body{margin:1rem auto;padding:0 .6rem}}
 """
 CUT = 600  # characters of an answer shown in a table; results.json keeps the whole text
@@ -50,14 +51,18 @@ def render(results: dict, n_examples: int = 10) -> str:
     aggregates = results["aggregates"]
     dataset = results["dataset"]
     title = f"docs2qa eval: {dataset.get('name')}" + (f" {dataset['version']}" if dataset.get("version") else "")
+    # The first line says what was measured (results.json's "measured"); older results lack it.
+    measured = results.get("measured") or title
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
         # Without it a phone lays the page out 980 px wide and shrinks it to unreadable.
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>{escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{escape(title)}</h1>",
+        f'<h1 id="measured">{escape(measured)}</h1>',
+        f'<p class="sub">{escape(title)}</p>' if measured != title else "",
         *(f'<p class="warn">WARNING: {escape(warning)}</p>' for warning in results.get("warnings", [])),
+        _verdicts(results),
         *(f'<p class="note">{escape(note)}</p>' for note in results["notes"]),
         _identity(results),
         '<h2 id="summary">Summary</h2>',
@@ -68,6 +73,7 @@ def render(results: dict, n_examples: int = 10) -> str:
         _shape(results, variants),
         _baseline(results),
         _knowledge(results),
+        _facts(results),
         '<h2 id="overall">Overall</h2><div class="charts">',
         *(
             _chart(metric, [("all questions", {v: aggregates[v]["overall"][metric] for v in variants})], variants)
@@ -100,13 +106,19 @@ def _identity(results: dict) -> str:
         (
             "Generation",
             f"{gen['engine']} on {gen['device']}, {gen.get('dtype')}, greedy, batch {gen['batch_size']}, "
-            f"max {gen['max_new_tokens']} new tokens, quantize {gen['quantize']}",
+            f"max {gen['max_new_tokens']} new tokens{_cap(gen)}, quantize {gen['quantize']}",
         ),
         ("Embedding model", results["embedding_model"] or "off"),
         ("Judge", results["judge"] or "off"),
         ("Created", results["created_at"]),
     ]
     return _table(["", ""], rows, show_header=False)
+
+
+def _cap(gen: dict) -> str:
+    if not gen.get("answer_cap"):
+        return ""
+    return f" (each answer at most {gen['answer_cap']:g}x its gold answer's tokens + 16)"
 
 
 def _summary(
@@ -206,17 +218,78 @@ def _baseline(results: dict) -> str:
     )
 
 
+def _verdicts(results: dict) -> str:
+    """The verdicts as sentences, each with its n and interval, before any table."""
+    lines = [v["line"] for v in (results.get("verdicts") or {}).values()]
+    if not lines:
+        return ""
+    return '<ul class="verdicts" id="verdicts">' + "".join(f"<li>{escape(line)}</li>" for line in lines) + "</ul>"
+
+
 def _knowledge(results: dict) -> str:
     check = results.get("knowledge_check") or {}
     head = '<h2 id="knowledge">Knowledge check (multiple choice, scored by likelihood)</h2>'
     if not check.get("items"):
         return head + f"<p>Not run: {escape(check.get('reason', 'no items'))}.</p>"
+    forms = check.get("by_form") or {}
+    per_form = "; ".join(f"{f['items']} {escape(form)} item(s), chance {f['chance']:.2f}" for form, f in forms.items())
     return (
-        head + f"<p>{check['items']} item(s), up to {check['options']} options each (the gold answer and answers "
-        f"to other questions of its type), {check['skipped']} question(s) without an item ("
-        f"{escape(check['skipped_reason'])}). The model picks the option with the highest {escape(check['scoring'])}: "
-        f"answer length cannot help. Chance: {check['chance']:.3f}.</p>"
+        head + f"<p>{check['items']} item(s), up to {check['options']} options each: the gold answer and "
+        "distractors of its form from other facts of the same site (the two truth values for yes/no and true/false "
+        f"answers); {check['skipped']} question(s) without an item ({escape(check['skipped_reason'])}). The model "
+        f"picks the option with the highest {escape(check['scoring'])}: answer length cannot help. "
+        f"Chance, from the choice sets: {check['chance']:.3f}"
+        + (f" ({per_form})" if per_form else "")
+        + ".</p>"
         + _summary(results, list(results["variants"]), ["choice_accuracy"], "knowledge-table")
+    )
+
+
+def _facts(results: dict) -> str:
+    """Per fact: what the tuned model now knows and what it still does not."""
+    table = results.get("facts")
+    if not table or not table["facts"]:
+        return ""
+    by_fact = table["keyed_by"] == "fact_id"
+    counts = ", ".join(f"{status} {n}" for status, n in table["counts"].items())
+    choice = any(f["tuned_right"] is not None for f in table["facts"])
+
+    def right(value: bool | None, shown: str | None) -> str:
+        return "n/a" if value is None else ("right" if value else "wrong") + (f" ({shown})" if shown else "")
+
+    rows = [
+        (
+            f["fact"],
+            f["questions"],
+            _cut(f["answer"]),
+            right(f["base_right"], f["base_choices"]),
+            right(f["tuned_right"], f["tuned_choices"]),
+            _number(f["base_rouge_l_gold_length"], "rouge_l_gold_length"),
+            _number(f["tuned_rouge_l_gold_length"], "rouge_l_gold_length"),
+            f["status"] or "n/a",
+        )
+        for f in table["facts"]
+    ]
+    what = "fact (its questions share a fact_id)" if by_fact else "question (the rows carry no fact_id)"
+    return (
+        '<h2 id="facts">What the tuned model now knows, and what it still does not</h2>'
+        + f"<p>One row per {what}. Right: the multiple-choice check picked the gold answer for most of its "
+        "questions. ROUGE-L at gold length: mean over its questions. "
+        + (f"{escape(counts)}.</p>" if choice else "The multiple-choice check did not run.</p>")
+        + _table(
+            [
+                "fact" if by_fact else "question id",
+                "questions",
+                "gold answer",
+                "base (multiple choice)",
+                "tuned (multiple choice)",
+                "base ROUGE-L at gold length",
+                "tuned ROUGE-L at gold length",
+                "tuning",
+            ],
+            rows,
+            table_id="facts-table",
+        )
     )
 
 

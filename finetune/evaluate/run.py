@@ -14,8 +14,8 @@ from typing import Any
 
 from docs2qa.errors import Docs2qaError
 from docs2qa.finetune.evaluate.config import EvalConfig
-from docs2qa.finetune.evaluate.data import EvalData, Example, load_gold_file, load_version
-from docs2qa.finetune.evaluate.generate import Generation, generate, render_prompts
+from docs2qa.finetune.evaluate.data import EvalData, Example, load_gold_file, load_version, training_prompt
+from docs2qa.finetune.evaluate.generate import Generation, answer_limits, generate, render_prompts
 from docs2qa.finetune.evaluate.models import TunedModel, load_peft_model, load_tokenizer, locate, torch_dtype
 from docs2qa.finetune.evaluate.scoring import CHOICE, PER_EXAMPLE, score, summarize
 from docs2qa.fsio import atomic_write_text
@@ -38,10 +38,12 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
     `dataset` is a dataset version folder, used unless `cfg.gold_file` is set; with neither,
     the version the adapter was trained from (its manifest's dataset.path) is used.
     """
+    from docs2qa.finetune.evaluate import protocol
+
     started = time.monotonic()
     out_dir = Path(out_dir)
     tuned = locate(model_dir)
-    data = _load_data(cfg, tuned, dataset)
+    data, prompt_warnings = _load_data(cfg, tuned, dataset)
     examples = data.examples[: cfg.max_examples]
     if not examples:
         where = data.identity["path"] + (f" (split {data.identity['split']})" if data.identity["split"] else "")
@@ -57,7 +59,7 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
 
     from docs2qa.finetune.evaluate.choice import build_items
 
-    items = build_items(examples, cfg.choices)
+    items = build_items(examples, cfg.choices, data.pool or examples)
     timings: dict[str, Any] = {}
     with _torch_threads(cfg.torch_threads):
         generations, generation_info, choice_scores = _generate_all(
@@ -81,8 +83,17 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
             f"evaluated on content {data.identity['content_id']}, trained on {trained_on['content_id']}: "
             "check that these questions were held out from training"
         )
+    summary = summarize(rows, variants, active)
+    summary["warnings"] = [*prompt_warnings, *summary["warnings"]]
+    facts = protocol.fact_table(rows)
     results = {
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        # The first thing every surface says: what these numbers are about.
+        "measured": protocol.measured(
+            data.protocol, len(rows), len(facts["facts"]), data.include_context, data.identity
+        ),
+        "protocol": data.protocol,
+        "n": len(rows),
         "model": {**tuned.identity(), "tokenizer": tuned.tokenizer_dir},
         "dataset": {
             **data.identity,
@@ -97,6 +108,7 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
             **generation_info,
             "batch_size": cfg.batch_size,
             "max_new_tokens": cfg.max_new_tokens,
+            "answer_cap": cfg.answer_cap,
             "decoding": "greedy",
             "quantize": cfg.quantize,
         },
@@ -105,8 +117,10 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
         "embedding_model": cfg.embedding_model,
         "judge": _judge_label(cfg),
         "notes": notes,
-        **summarize(rows, variants, active),
+        **summary,
+        "verdicts": protocol.verdicts(summary["comparisons"], data.protocol),
         "knowledge_check": knowledge,
+        "facts": facts,
         "timings": timings,
         "examples": rows,
     }
@@ -120,6 +134,11 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
         "results": str(out_dir / RESULTS),
         "report": str(out_dir / REPORT),
         "examples": len(examples),
+        "measured": results["measured"],
+        "protocol": data.protocol,
+        "n": len(rows),
+        # What the recap, `status` and the model card print: each verdict with its n and interval.
+        "verdicts": results["verdicts"],
         "dataset": results["dataset"],
         "aggregates": {name: agg["overall"] for name, agg in results["aggregates"].items()},
         "comparisons": results["comparisons"],
@@ -130,6 +149,8 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
 
 
 def _knowledge_check(cfg: EvalConfig, items: list, choices: dict | None, engine: str) -> dict:
+    from docs2qa.finetune.evaluate.choice import SKIPPED, chance
+
     built = [item for item in items if item is not None]
     if choices is None:
         reason = (
@@ -137,29 +158,34 @@ def _knowledge_check(cfg: EvalConfig, items: list, choices: dict | None, engine:
             if cfg.choices < 2
             else "needs the transformers engine (set eval.engine: transformers)"
             if built and engine != "transformers"
-            else "no question has another answer of its type to draw distractors from"
+            else SKIPPED
         )
         return {"items": 0, "skipped": len(items), "reason": reason}
     return {
         "items": len(built),
         "skipped": len(items) - len(built),
         "options": cfg.choices,
-        "chance": sum(1 / len(item.options) for item in built) / len(built),
+        # From the choice sets as built: a true/false item has two options whatever eval.choices says.
+        **chance(items),
         "scoring": "mean log-probability per option token after the question's prompt",
-        "skipped_reason": "no other distinct answer of the same question type",
+        "skipped_reason": SKIPPED,
     }
 
 
 def _tell(results: dict) -> None:
-    """The warnings and the verdicts in the terminal: nobody has to open the report to see them."""
+    """What was measured, the warnings and the verdicts in the terminal: nobody has to open
+    the report to see them."""
     from rich.console import Console
     from rich.markup import escape
 
     from docs2qa.finetune.evaluate.report import LABELS
 
     console = Console(stderr=True, soft_wrap=True, highlight=False)
+    console.print(f"[bold]eval[/]: {escape(results['measured'])}")
     for warning in results["warnings"]:
         console.print(f"[bold red]WARNING[/]: {escape(warning)}")
+    for verdict in results.get("verdicts", {}).values():
+        console.print(f"  {escape(verdict['line'])}")
     for metric in results["metrics"]:
         c = results["comparisons"][metric]
         if c["difference"] is None:
@@ -168,18 +194,41 @@ def _tell(results: dict) -> None:
         console.print(f"  {LABELS[metric]}: tuned - base {c['difference']:+.3f}{interval} (n={c['n']}): {c['verdict']}")
 
 
-def _load_data(cfg: EvalConfig, tuned: TunedModel, dataset: Path | None) -> EvalData:
+def _load_data(cfg: EvalConfig, tuned: TunedModel, dataset: Path | None) -> tuple[EvalData, list[str]]:
+    """The examples, and warnings about a prompt that differs from the one training used."""
+    known, trained, source = training_prompt(tuned.manifest)
     if cfg.gold_file:
-        return load_gold_file(cfg.gold_file, cfg.system_prompt, cfg.include_context)
-    if dataset is None:
-        trained = ((tuned.manifest or {}).get("dataset") or {}).get("path")
-        if not trained:
-            raise Docs2qaError(
-                "no dataset to evaluate on",
-                "name a dataset version, or set eval.gold_file to a JSON/JSONL/Parquet file of questions and answers",
-            )
-        dataset = Path(trained)
-    return load_version(Path(dataset), cfg.split)
+        # A gold file has no prompt of its own: by default it is asked in training's.
+        chosen = trained if cfg.system_prompt is None else cfg.system_prompt or None
+        data = load_gold_file(cfg.gold_file, chosen, cfg.include_context)
+        if not known:
+            return data, [
+                f"the system prompt the adapter was trained with is unknown ({source}): the gold file is asked "
+                f"with {_shown(chosen)}; if training used another, the tuned model is asked in a prompt it never "
+                "saw and scores lower than it should. Set eval.system_prompt to training's."
+            ]
+    else:
+        if dataset is None:
+            path = ((tuned.manifest or {}).get("dataset") or {}).get("path")
+            if not path:
+                raise Docs2qaError(
+                    "no dataset to evaluate on",
+                    "name a dataset version, or set eval.gold_file to a JSON/JSONL/Parquet file of questions and "
+                    "answers",
+                )
+            dataset = Path(path)
+        data = load_version(Path(dataset), cfg.split)
+    if known and (data.system_prompt or None) != (trained or None):
+        return data, [
+            f"eval asks with {_shown(data.system_prompt)}, but the adapter was trained with {_shown(trained)} "
+            f"({source}): the tuned model is asked in a prompt it never saw, and its scores understate it"
+            + (". Unset eval.system_prompt to use training's." if cfg.gold_file else ".")
+        ]
+    return data, []
+
+
+def _shown(prompt: str | None) -> str:
+    return f"the system prompt {prompt!r}" if prompt else "no system prompt"
 
 
 def choose_engine(cfg: EvalConfig) -> str:
@@ -215,15 +264,17 @@ def _generate_all(
         if context not in rendered:
             rendered[context] = render_prompts(tokenizer, examples, data.system_prompt, context)
         prompts[name] = rendered[context]
+    limits = answer_limits(tokenizer, [e.answer for e in examples], cfg.max_new_tokens, cfg.answer_cap)
 
     engine = choose_engine(cfg)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     info: dict[str, Any] = {"engine": engine, "device": device, "torch_threads": cfg.torch_threads}
+    info["answer_limits"] = {"min": min(limits), "max": max(limits), "mean": round(sum(limits) / len(limits), 1)}
     choice_scores = None
     if engine == "vllm":
-        outputs = _run_vllm(cfg, tuned, tokenizer, prompts, device, info, timings)
+        outputs = _run_vllm(cfg, tuned, prompts, limits, info, timings)
     else:
-        outputs, choice_scores = _run_transformers(cfg, tuned, tokenizer, prompts, device, info, timings, items)
+        outputs, choice_scores = _run_transformers(cfg, tuned, tokenizer, prompts, limits, device, info, timings, items)
     # The embedding model and a local judge come next and need the memory.
     gc.collect()
     if device == "cuda":
@@ -237,14 +288,13 @@ def _run_transformers(
     tuned: TunedModel,
     tokenizer: Any,
     prompts: dict[str, list[list[int]]],
+    limits: list[int],
     device: str,
     info: dict,
     timings: dict,
     items: list,
 ) -> tuple[dict[str, list[Generation]], dict[str, list] | None]:
     import torch
-
-    from docs2qa.finetune.evaluate.choice import option_scores
 
     clock = time.monotonic()
     model = load_peft_model(tuned, cfg.dtype, cfg.quantize, device)
@@ -253,9 +303,13 @@ def _run_transformers(
     # ceiling): this is all the run holds in memory.
     info["model_bytes"] = model.get_memory_footprint()
     timings["load_s"] = round(time.monotonic() - clock, 2)
+    # The options' token ids, scored by likelihood from the same prompt pass as each answer.
+    options = [
+        [tokenizer(text, add_special_tokens=False)["input_ids"] for text in item.options] if item else []
+        for item in items
+    ]
+    asked = any(options)
     outputs = {}
-    asked = [i for i, item in enumerate(items) if item is not None]
-    scores: dict[str, list] = {}
     for name, batch in prompts.items():
         clock = time.monotonic()
         with nullcontext() if VARIANTS[name][0] else model.disable_adapter():
@@ -266,33 +320,21 @@ def _run_transformers(
                 batch_size=cfg.batch_size,
                 max_new_tokens=cfg.max_new_tokens,
                 description=f"eval {name}",
+                limits=limits,
+                options=options if asked else None,
             )
-            timings[name] = _throughput(outputs[name], time.monotonic() - clock)
-            if asked:
-                clock = time.monotonic()
-                found = option_scores(
-                    model,
-                    tokenizer,
-                    [batch[i] for i in asked],
-                    [items[i].options for i in asked],
-                    cfg.batch_size,
-                    description=f"eval {name} (choices)",
-                )
-                scores[name] = [None] * len(items)
-                for i, value in zip(asked, found):
-                    scores[name][i] = value
-                timings[f"choice_{name}_s"] = round(time.monotonic() - clock, 2)
+        timings[name] = _throughput(outputs[name], time.monotonic() - clock)
+    scores = {name: [g.choice_scores for g in found] for name, found in outputs.items()} if asked else None
     if device == "cuda":
         info["peak_gpu_bytes"] = torch.cuda.max_memory_allocated()
-    return outputs, scores or None
+    return outputs, scores
 
 
 def _run_vllm(
     cfg: EvalConfig,
     tuned: TunedModel,
-    tokenizer: Any,
     prompts: dict[str, list[list[int]]],
-    device: str,
+    limits: list[int],
     info: dict,
     timings: dict,
 ) -> dict[str, list[Generation]]:
@@ -305,7 +347,7 @@ def _run_vllm(
     outputs = {}
     for name, batch in prompts.items():
         clock = time.monotonic()
-        outputs[name] = runner.generate(batch, adapter=VARIANTS[name][0])
+        outputs[name] = runner.generate(batch, adapter=VARIANTS[name][0], limits=limits)
         timings[name] = _throughput(outputs[name], time.monotonic() - clock)
     return outputs
 

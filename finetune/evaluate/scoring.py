@@ -45,7 +45,7 @@ def score(
             }
         row = example_row(example, outputs)
         if choices and (item := choices["items"][i]) is not None:
-            row["choice"] = {"options": list(item.options), "gold": item.gold}
+            row["choice"] = {"options": list(item.options), "gold": item.gold, "form": item.form}
             for name in variants:
                 option_scores = choices["scores"][name][i]
                 pick = picks([option_scores])[0]
@@ -95,6 +95,7 @@ def measure(text: str, example: Example) -> dict:
 def example_row(example: Example, outputs: dict) -> dict:
     return {
         "id": example.id,
+        "fact_id": example.fact_id,
         "question": example.question,
         "question_type": example.question_type,
         "answer": example.answer,

@@ -42,13 +42,17 @@ class VllmEngine:
             # vLLM accepts only some ranks as the LoRA slot size; powers of two from 8 are among them.
             max_lora_rank=max(8, 1 << (rank - 1).bit_length()),
         )
-        self._params = SamplingParams(temperature=0.0, max_tokens=max_new_tokens)
+        self._params = SamplingParams
+        self._max_new_tokens = max_new_tokens
         self._lora = LoRARequest("tuned", 1, str(tuned.adapter_dir))
 
-    def generate(self, prompts: list[list[int]], *, adapter: bool) -> list[Generation]:
+    def generate(self, prompts: list[list[int]], *, adapter: bool, limits: list[int] | None = None) -> list[Generation]:
+        """Greedy answers, each at most its limit (generate.answer_limits) in tokens."""
+        caps = limits if limits is not None else [self._max_new_tokens] * len(prompts)
         outputs: list[Any] = self._llm.generate(
             [{"prompt_token_ids": ids} for ids in prompts],
-            self._params,
+            # One SamplingParams per prompt: each answer stops at its own limit.
+            [self._params(temperature=0.0, max_tokens=min(cap, self._max_new_tokens)) for cap in caps],
             lora_request=self._lora if adapter else None,
             use_tqdm=True,
         )
