@@ -104,13 +104,14 @@ def test_the_plan_asks_each_span_as_often_as_configured_and_tries_change_the_uni
         "2026-01-01T00:00:00+00:00",
     )
 
-    def plan(tries):
+    def plan(tries, rephrase=False):
         config = load_config(
             None,
             [
                 "name=t",
                 "crawl.demo_site=true",
                 f"generate.questions_per_answer={tries}",
+                f"generate.rephrase={str(rephrase).lower()}",
                 "generate.questions_per_type={factual: 2}",
             ],
         )
@@ -122,6 +123,8 @@ def test_the_plan_asks_each_span_as_often_as_configured_and_tries_change_the_uni
     assert three.key != one.key
     # One try keeps the key a unit had before tries existed: earlier journals stay valid.
     assert one.key == unit_key(chunk.chunk_id, "factual", 2, one.generate_prompt_hash, "g", "", "", *one.answers)
+    rephrased = plan(1, rephrase=True)
+    assert rephrased.rephrase and not one.rephrase and rephrased.key != one.key
     assert GenerateConfig().questions_per_answer >= 2  # several tries by default, as measured (README)
 
 

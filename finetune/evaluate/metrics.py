@@ -11,39 +11,12 @@ import re
 import string
 from collections import Counter
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+from docs2qa.wording import lcs_length, rouge_l, rouge_tokens  # noqa: F401  (rouge_l: scored as metrics.rouge_l)
+
 _ARTICLES = re.compile(r"\b(a|an|the)\b")
 _PUNCTUATION = set(string.punctuation)
 # true/false answers are the same polarity as yes/no: "Is X on by default?" -> "True, ..." is right.
 _POLARITY = {"yes": "yes", "true": "yes", "no": "no", "false": "no"}
-
-
-def rouge_tokens(text: str) -> list[str]:
-    """rouge_score's default tokenizer: lowercase, runs of non-alphanumerics split."""
-    return _NON_ALNUM.sub(" ", text.lower()).split()
-
-
-def _lcs_length(a: list[str], b: list[str]) -> int:
-    # One row of the dynamic-programming table at a time: answers can be long.
-    previous = [0] * (len(b) + 1)
-    for token in a:
-        current = [0]
-        for j, other in enumerate(b, start=1):
-            current.append(previous[j - 1] + 1 if token == other else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
-
-
-def rouge_l(prediction: str, reference: str) -> float:
-    """ROUGE-L F-measure (LCS-based) of prediction against reference, in [0, 1]."""
-    pred, ref = rouge_tokens(prediction), rouge_tokens(reference)
-    if not pred or not ref:
-        return 0.0
-    lcs = _lcs_length(pred, ref)
-    if lcs == 0:
-        return 0.0
-    precision, recall = lcs / len(pred), lcs / len(ref)
-    return 2 * precision * recall / (precision + recall)
 
 
 def rouge_l_at_gold_length(prediction: str, reference: str) -> float:
@@ -57,7 +30,7 @@ def rouge_l_at_gold_length(prediction: str, reference: str) -> float:
     pred, ref = rouge_tokens(prediction), rouge_tokens(reference)
     if not pred or not ref:
         return 0.0
-    return _lcs_length(pred[: len(ref)], ref) / len(ref)
+    return lcs_length(pred[: len(ref)], ref) / len(ref)
 
 
 def words(text: str) -> int:
@@ -100,7 +73,7 @@ def echoes_question(prediction: str, question: str) -> bool:
     if not pred or not asked:
         return False
     new = {t for t in pred if t not in asked and t not in _FUNCTION_WORDS}
-    return _lcs_length(pred, asked) >= 0.6 * len(asked) and len(new) <= 1
+    return lcs_length(pred, asked) >= 0.6 * len(asked) and len(new) <= 1
 
 
 def squad_normalize(text: str) -> str:

@@ -415,14 +415,117 @@ def messages(title: str, heading_path: list[str], answer: str, stem: str, order:
     return turns
 
 
+# Rephrasing (generate.rephrase): the knowledge protocol trains on one phrasing of a fact and
+# asks another, so each span's first question is asked again in other words. The reordered
+# examples alone gave a second distinct kept question for 3 of 29 facts on the held-out pennant
+# site (greedy decoding mostly repeats itself); told to rewrite the question from another
+# opening, SmolLM2 kept the meaning in 20 of 24 pennant questions read by hand. The rewrite
+# inherits its original's flaws: it passes the same gates as any question.
+REPHRASE_SYSTEM = (
+    "You rewrite a user's question about a software product in other words, keeping its meaning: it "
+    "must still be answered by the given answer. Start with the given words."
+)
+# (question, answer, opening, rewrite), about the invented mail product of EXAMPLES.
+REPHRASE_EXAMPLES = (
+    (
+        "How do I create a mail filter?",
+        "Open Settings → Filters, select New filter and choose the folder that matching messages move to.",
+        "What are the steps to",
+        "What are the steps to set up a new mail filter?",
+    ),
+    (
+        "How long are deleted messages kept?",
+        "Deleted messages stay in the trash for 30 days, then they are removed for good.",
+        "For how many",
+        "For how many days does the trash keep a deleted message?",
+    ),
+    (
+        "What happens to an attachment larger than 25 MB?",
+        "Attachments larger than 25 MB are uploaded to the cloud drive and sent as a link.",
+        "Where does",
+        "Where does an attachment over 25 MB go when I send it?",
+    ),
+    (
+        "What is a label?",
+        "A label is a tag you add to a message so that you can find it again in any folder.",
+        "What does",
+        "What does a label on a message do?",
+    ),
+)
+_REPHRASE_USER = "Question: {question}\nAnswer: {answer}\nThe new question starts with: {stem}"
+# The rewrite's opening, by the original's: another form that asks for the same answer.
+_REPHRASE_OPENINGS = (
+    (re.compile(r"^how\s+(?:do|can|should)\s+(?:i|you|we)\b|^how\s+to\b", re.I), "What are the steps to"),
+    (re.compile(r"^why\b", re.I), "What is the reason"),
+    (re.compile(r"^what\s+(?:is|are)\s+(?:an?|the)\b", re.I), "What does"),
+    (re.compile(r"^what\s+happens\b", re.I), "What is the result"),
+    # Not "For how long": it rewrites nothing else, a near-copy (docs2qa.wording.NEAR_COPY).
+    (re.compile(r"^how\s+long\b", re.I), "When"),
+    (re.compile(r"^how\s+(?:many|much)\b", re.I), "What is the number of"),
+    (re.compile(r"^what\s+does\b", re.I), "What is"),
+)
+
+
+def rephrase_opening(question: str) -> str:
+    """The words a rewrite of `question` starts with: another form asking for the same answer."""
+    return next((stem for form, stem in _REPHRASE_OPENINGS if form.match(question.strip())), "Which")
+
+
+# A rewrite's opening back to the form the question rules (keep/off_target.py) read: "What are
+# the steps to X?" asks what "How do I X?" asks, and must be answered the same way.
+_CANONICAL_FORMS = (
+    (re.compile(r"^what\s+are\s+the\s+steps\s+to\s+", re.I), "How do I "),
+    (re.compile(r"^what\s+is\s+the\s+reason\s+(?:why\s+|for\s+)?", re.I), "Why "),
+    (re.compile(r"^what\s+is\s+the\s+result\s+(?:of\s+|when\s+)?", re.I), "What happens when "),
+    (re.compile(r"^for\s+how\s+long\s+", re.I), "How long "),
+    (re.compile(r"^what\s+is\s+the\s+number\s+of\s+", re.I), "How many "),
+)
+
+
+def canonical_form(question: str) -> str:
+    """`question` with a rewrite's opening (rephrase_opening) read as the form it stands for."""
+    for form, plain in _CANONICAL_FORMS:
+        if form.match(question):
+            return form.sub(plain, question, count=1)
+    return question
+
+
+def rephrase_messages(question: str, answer: str, stem: str) -> list[dict]:
+    """The conversation that asks the generator to ask `question` in other words, its reply
+    begun with `stem`."""
+    turns = [{"role": "system", "content": REPHRASE_SYSTEM}]
+    for example_question, example_answer, example_stem, rewrite in REPHRASE_EXAMPLES:
+        user = _REPHRASE_USER.format(question=example_question, answer=example_answer, stem=example_stem)
+        turns += [{"role": "user", "content": user}, {"role": "assistant", "content": f"Q: {rewrite}"}]
+    turns.append({"role": "user", "content": _REPHRASE_USER.format(question=question, answer=answer, stem=stem)})
+    # The reply is begun with the opening: told to start with it, SmolLM2 copied the question
+    # unchanged 16 times in 22 (pennant); begun, it writes on from it. llama.cpp continues a
+    # final assistant turn and returns it whole; a backend that cannot is asked as before.
+    turns.append({"role": "assistant", "content": f"Q: {stem}"})
+    return turns
+
+
+def rephrase_hash() -> str:
+    """What the rephrasing asks: units that rephrase carry it, so a changed prompt asks again."""
+    examples = "\x1e".join("\x1d".join(e) for e in REPHRASE_EXAMPLES)
+    openings = "\x1e".join(f"{form.pattern}\x1d{stem}" for form, stem in _REPHRASE_OPENINGS)
+    return _hash("rephrase", REPHRASE_SYSTEM, _REPHRASE_USER, examples, openings)
+
+
 # The question's form, whatever type its span was picked for: "How do I ...?" asks for steps
 # (the same words off_target's how-to rule reads), "Why ...?" / "What does X mean?" / "How does X
 # work?" / "What is a X?" for an explanation, "How many/long ...?", "When/Where/Which ...?" for a fact.
-_PROCEDURAL_FORM = re.compile(r"^how\s+(?:(?:do|can|should|could|would)\s+(?:i|you|we|one)|to)\b", re.I)
-_CONCEPTUAL_FORM = re.compile(
-    r"^(?:why\b|what\s+does\s.+\smean\?$|how\s+does\s.+\swork\?$|what\s+(?:is|are)\s+an?\s)", re.I
+_PROCEDURAL_FORM = re.compile(
+    r"^(?:how\s+(?:(?:do|can|should|could|would)\s+(?:i|you|we|one)|to)|what\s+are\s+the\s+steps\s+to)\b", re.I
 )
-_FACTUAL_FORM = re.compile(r"^(?:how\s+(?:many|much|long|often|large|big|fast)|when|where|which|who)\b", re.I)
+_CONCEPTUAL_FORM = re.compile(
+    r"^(?:why\b|what\s+is\s+the\s+reason\b|what\s+does\s.+\smean\?$|how\s+does\s.+\swork\?$|what\s+(?:is|are)\s+an?\s)",
+    re.I,
+)
+_FACTUAL_FORM = re.compile(
+    r"^(?:how\s+(?:many|much|long|often|large|big|fast)|for\s+how\s+long|what\s+is\s+the\s+number|when|where|which|who)\b",
+    re.I,
+)
 
 
 def question_type_of(question: str, picked: str) -> str:
@@ -456,6 +559,26 @@ def question_grammar() -> dict:
     from docs2qa.generation.llm.line_grammar import Field, LineGrammar
 
     return LineGrammar((Field("Q:", max_tokens=40, end_with="?", no_start="[<", stop_at_end=True),)).to_dict()
+
+
+_ASKS = re.compile(r"^(?:what|how|why|which|when|where|who|whom|whose|is|are|can|could|does|do|should|will)\b", re.I)
+
+
+def begun_reply(text: str, stem: str) -> str:
+    """A reply to a turn begun with "Q: {stem}" (rephrase_messages), as one "Q: ...?" line.
+    llama.cpp returns the begun turn whole, and under the question grammar its own part starts
+    with "Q:" again: "Q: What are the steps toQ: Add a domain?". The part after the last "Q:" is
+    the question when it opens as one ("What does a token do?"), else it goes on from the opening
+    ("Add a domain?" -> "What are the steps to add a domain?"). A backend that sends only its own
+    words, or starts afresh, has no second "Q:" and is read as it is."""
+    line = text.strip().splitlines()[0] if text and text.strip() else ""
+    begun = f"Q: {stem}"
+    if not (line.startswith(begun) and "Q:" in line[len(begun) :]):
+        return text
+    own = line[line.rindex("Q:") + 2 :].strip()
+    if _ASKS.match(own):
+        return f"Q: {own}"
+    return f"Q: {stem} {own[:1].lower()}{own[1:]}"
 
 
 def parse_question(text: str) -> str:

@@ -30,6 +30,7 @@ class Unit:
     strategy: str = "free"
     answers: tuple[str, ...] = ()
     tries: int = 1
+    rephrase: bool = False  # the first question of each answer is also asked in other words
 
 
 def unit_key(
@@ -42,11 +43,13 @@ def unit_key(
     judge: str,
     *answers: str,
     tries: int = 1,
+    rephrase: bool = False,
 ) -> str:
     """The unit's identity: what it asks (chunk, type, prompt, answers, tries) and who answers and
     judges it (an off judge is "" for both hash and label, so toggling the judge changes the key)."""
     # One try keeps the key it had before tries existed: journals of earlier runs stay valid.
     more = (f"tries={tries}", answer_first.tries_hash()) if tries != 1 else ()
+    more += ("rephrase", answer_first.rephrase_hash()) if rephrase else ()
     return content_id(
         "unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers, *more
     )
@@ -210,14 +213,27 @@ def judge_score(pair: QAPair) -> float:
 
 def remove_near_duplicates(pairs: list[QAPair], cfg: GenerateConfig) -> tuple[list[QAPair], list[Dropped]]:
     """Within and across chunks: keep the best-scored pair of each cluster, record the
-    cluster on every pair (kept and dropped)."""
+    cluster on every pair (kept and dropped). Two questions of one fact (one answer span) are
+    meant to ask it in other words, which the embeddings call duplicates (a reworded opening
+    scores 0.92-0.98): they are duplicates only when their words nearly repeat each other."""
     from docs2qa.generation.qa.dedup import cluster_duplicates
     from docs2qa.models.embeddings import embed_questions
+    from docs2qa.wording import NEAR_COPY, rouge_l
 
     if not pairs:
         return [], []
+
+    def linked(left, right):
+        return [
+            not pairs[i].fact_id
+            or pairs[i].fact_id != pairs[j].fact_id
+            or rouge_l(pairs[i].question, pairs[j].question) >= NEAR_COPY
+            for i, j in zip(left.tolist(), right.tolist())
+        ]
+
     embeddings = embed_questions([p.question for p in pairs], cfg.dedup.model)
-    keep, cluster_of, sizes = cluster_duplicates(embeddings, [judge_score(p) for p in pairs], cfg.dedup.threshold)
+    scores = [judge_score(p) for p in pairs]
+    keep, cluster_of, sizes = cluster_duplicates(embeddings, scores, cfg.dedup.threshold, linked)
     kept, dropped = [], []
     for i, pair in enumerate(pairs):
         leader = pairs[cluster_of[i]]

@@ -126,6 +126,12 @@ class GenerateConfig(Section):
         "examples in another order (greedy decoding gives one question per prompt); every distinct one that "
         "passes the filters is kept, all with the span's fact_id. 1: one try per span.",
     )
+    rephrase: bool = Field(
+        True,
+        description="answer_first: ask each span's first question again in other words, from another opening "
+        "(answer_first.rephrase_opening); the rewrite passes the same filters and shares the span's fact_id. "
+        "The knowledge protocol (export.protocol) trains on one phrasing of a fact and tests another.",
+    )
     output_format: Literal["lines", "json"] = Field(
         "lines",
         description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models).",

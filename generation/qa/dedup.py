@@ -33,8 +33,9 @@ _GATHER_COST = 50
 _DENSE_SHARE = 1 / _GATHER_COST
 
 
-def cluster_duplicates(embeddings: np.ndarray, scores, threshold: float):
-    """Cluster near-duplicate rows of `embeddings` (n, d), L2-normalised.
+def cluster_duplicates(embeddings: np.ndarray, scores, threshold: float, linked=None):
+    """Cluster near-duplicate rows of `embeddings` (n, d), L2-normalised. `linked(left, right)`,
+    when given, keeps only the similar index pairs it marks True (a bool array).
 
     Returns (keep_mask, cluster_of, cluster_sizes):
       keep_mask      np.ndarray[bool] (n,), True for the one kept member of each cluster;
@@ -54,6 +55,9 @@ def cluster_duplicates(embeddings: np.ndarray, scores, threshold: float):
         return np.zeros(0, dtype=bool), [], []
 
     left, right = similar_pairs(emb, threshold)
+    if linked is not None and len(left):
+        keep_link = np.asarray(linked(left, right), dtype=bool)
+        left, right = left[keep_link], right[keep_link]
     order_scores = np.nan_to_num(np.asarray(scores, dtype=np.float64), nan=-np.inf)
     # Stable sort on -score: ties keep index order, so the first of equals leads.
     order = np.argsort(-order_scores, kind="stable")

@@ -167,11 +167,14 @@ def _tokens(
             for answer in unit.answers:
                 stems = _stems(answer, unit)
                 asks.extend(_chat(answer_first.messages(chunk.title, heading, answer, stem)) for stem in stems)
+                if unit.rephrase:  # its question is not written yet: the stem stands in for it
+                    again = answer_first.rephrase_opening(stems[0])
+                    asks.append(_chat(answer_first.rephrase_messages(stems[0], answer, again)))
                 if judged:  # the question is not written yet: its tokens come from `averages` below
                     messages = prompts.critique_messages(
                         gen.output_format, "", answer, answer, chunk.text, chunk.title, heading
                     )
-                    judges.extend([_chat(messages)] * len(stems))
+                    judges.extend([_chat(messages)] * (len(stems) + unit.rephrase))
         else:
             messages = prompts.generate_messages(
                 gen.output_format, unit.question_type, unit.n, chunk.title, heading, chunk.text
@@ -363,9 +366,10 @@ def _calibrate(
     from docs2qa.generation.qa import answer_first, prompts
 
     gen = config.generate
-    if gen.generator.backend != "transformers":
+    if gen.generator.backend not in ("transformers", "llamacpp"):
         raise Docs2qaError(
-            f"--calibrate times a local transformers generator, not the {gen.generator.backend} backend",
+            f"--calibrate times a generator that runs here (transformers, llamacpp), not the "
+            f"{gen.generator.backend} backend",
             "run once on a few chunks instead: --set generate.max_chunks=5",
         )
     started = time.perf_counter()
@@ -392,11 +396,15 @@ def _calibrate(
     grammar = answer_first.question_grammar() if gen.resolved_strategy() == "answer_first" else None
     llm = build_llm(gen.generator, grammar)
     llm.load()
-    loaded = time.perf_counter()
-    kwargs = generation_kwargs(gen.generator)
-    kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], CALIBRATION_MAX_NEW_TOKENS)
-    outputs = llm.generate_outputs(inputs=conversations, num_generations=1, **kwargs)
-    seconds = time.perf_counter() - loaded
+    try:
+        loaded = time.perf_counter()
+        # As the step sends them: the LLM's own kwargs hold llama.cpp's grammar.
+        kwargs = {**generation_kwargs(gen.generator), **(llm.generation_kwargs or {})}
+        kwargs["max_new_tokens"] = min(kwargs["max_new_tokens"], CALIBRATION_MAX_NEW_TOKENS)
+        outputs = llm.generate_outputs(inputs=conversations, num_generations=1, **kwargs)
+        seconds = time.perf_counter() - loaded
+    finally:
+        llm.unload()  # llama.cpp's server stops with it
     tokens = sum(
         sum(o["statistics"]["input_tokens"]) + sum(o["statistics"]["output_tokens"])
         for o in outputs

@@ -105,8 +105,9 @@ def plan_units(
                 labels["judge"],
                 *answers,
                 tries=tries,
+                rephrase=gen.rephrase,
             )
-            units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers, tries))
+            units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers, tries, gen.rephrase))
     return units, skipped
 
 
@@ -250,6 +251,7 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
             "n": u.n,
             "answers": list(u.answers),
             "tries": u.tries,
+            "rephrase": u.rephrase,
         }
         for u in units
     ]

@@ -97,7 +97,7 @@ class QuestionUnits(WriteQuestion):
 
     @property
     def inputs(self) -> list[str]:
-        return ["unit", "title", "heading_path", "answers", "question_type", "tries"]
+        return ["unit", "title", "heading_path", "answers", "question_type", "tries", "rephrase"]
 
     @property
     def outputs(self) -> list[str]:
@@ -123,6 +123,7 @@ class QuestionUnits(WriteQuestion):
         asked: list[list[dict]] = [[] for _ in inputs]
         for position, result in zip(owners, next(super().process(flat)) if flat else []):
             asked[position].append(result)
+        self._rephrase(inputs, asked)
         results = []
         for row, done in zip(inputs, asked):
             failure = next((r["failure"] for r in done if r["failure"]), None)
@@ -146,6 +147,7 @@ class QuestionUnits(WriteQuestion):
                             "evidence": r["answer"],
                             "stem": r["stem"],
                             "try": r["order"],
+                            **({"rephrase_of": r["rephrase_of"]} if r.get("rephrase_of") else {}),
                         }
                         for r in parsed
                     ],
@@ -154,6 +156,7 @@ class QuestionUnits(WriteQuestion):
                             "answer": r["answer"],
                             "stem": r["stem"],
                             "try": r["order"],
+                            **({"rephrase_of": r["rephrase_of"]} if r.get("rephrase_of") else {}),
                             **{k: r[k] for k in ("parse_error", "raw_output", "parse_attempts")},
                         }
                         for r in errors
@@ -167,6 +170,35 @@ class QuestionUnits(WriteQuestion):
                 }
             )
         yield results
+
+    def _rephrase(self, inputs: StepInput, asked: list[list[dict]]) -> None:
+        """Rows that rephrase (generate.rephrase): each answer's first question that parsed is
+        asked again in other words, from another opening; the rewrite joins its row's results
+        as the try after the last, with the question it rewrites."""
+        from docs2qa.generation.qa.answer_first import rephrase_opening
+
+        owners, flat = [], []
+        for position, (row, done) in enumerate(zip(inputs, asked)):
+            if not row.get("rephrase"):
+                continue
+            firsts: dict[str, dict] = {}
+            for result in done:
+                if not (result["parse_error"] or result["failure"]):
+                    firsts.setdefault(result["answer"], result)
+            for answer, first in firsts.items():
+                owners.append(position)
+                flat.append(
+                    {
+                        "title": row["title"],
+                        "heading_path": row["heading_path"],
+                        "answer": answer,
+                        "stem": rephrase_opening(first["question"]),
+                        "order": int(row.get("tries") or 1),
+                        "rephrase_of": first["question"],
+                    }
+                )
+        for position, result in zip(owners, next(super().process(flat)) if flat else []):
+            asked[position].append(result)
 
 
 class JournalUnits(Step):

@@ -197,7 +197,8 @@ class WriteQuestion(_StrictTask):
     """answer_first: writes the question whose answer is one given span of a chunk.
 
     Input columns: title, heading_path, answer, stem (the words the question starts with), and
-    optionally order (which answer_first.EXAMPLE_ORDERS the worked examples come in; 0 if absent).
+    optionally order (which answer_first.EXAMPLE_ORDERS the worked examples come in; 0 if absent)
+    or rephrase_of (a question of this answer to rewrite from `stem` instead).
     Output columns: question (None on failure),
     parse_error, raw_output, parse_attempts, model_name, failure.
     """
@@ -213,6 +214,8 @@ class WriteQuestion(_StrictTask):
         return ["question", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def format_input(self, input: dict[str, Any]) -> list[dict[str, str]]:
+        if input.get("rephrase_of"):  # a question of this answer, to ask again in other words
+            return answer_first.rephrase_messages(input["rephrase_of"], input["answer"], input["stem"])
         return answer_first.messages(
             input["title"],
             list(input["heading_path"] or []),
@@ -220,6 +223,11 @@ class WriteQuestion(_StrictTask):
             input["stem"],
             int(input.get("order") or 0),
         )
+
+    def format_output(self, output: str | None, input: dict[str, Any] | None = None) -> dict[str, Any]:
+        if output is not None and input and input.get("rephrase_of"):  # its reply was begun with the stem
+            output = answer_first.begun_reply(output, input["stem"])
+        return super().format_output(output, input)
 
     def _parse(self, text: str) -> dict[str, Any]:
         return {"question": answer_first.parse_question(text)}

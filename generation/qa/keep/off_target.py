@@ -19,6 +19,7 @@ from docs2qa.generation.qa.answer_first import (
     _REASON,
     _TO_CLAUSE,
     candidates,
+    canonical_form,
 )
 from docs2qa.generation.qa.keep.filters import (
     Candidate,
@@ -112,10 +113,12 @@ class _Asked:
     @classmethod
     def of(cls, candidate: Candidate) -> _Asked:
         chunk = candidate.unit.chunk
+        # A rephrased question is held to the rules of the form its opening stands for.
+        question = canonical_form(candidate.question.strip())
         return cls(
-            candidate.question.strip(),
+            question,
             candidate.answer,
-            _fold(content_words(candidate.question)),
+            _fold(content_words(question)),
             _fold(content_words(candidate.answer)),
             # The chunk's own headings too: a chunk that starts at its page's top holds the
             # sections after it ("How many megabytes does Lanternfish require?" under "Requirements").

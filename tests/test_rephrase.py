@@ -1,0 +1,134 @@
+"""generate.rephrase: each span's first question asked again in other words, so that the
+knowledge protocol has a fact in two phrasings (one to train on, one to ask)."""
+
+from __future__ import annotations
+
+import pytest
+
+from docs2qa.generation.qa import answer_first
+from docs2qa.generation.qa.keep.off_target import question_problem
+
+STEPS = "Open Settings → Domains, select Add domain and enter the domain name."
+REASON = "Builds are queued at night, because the build servers are being updated then."
+
+
+@pytest.mark.parametrize(
+    ("question", "opening", "read_as", "question_type"),
+    [
+        ("How do I add a domain?", "What are the steps to", "How do I add a domain?", "procedural"),
+        ("Why are builds queued at night?", "What is the reason", "Why builds are queued at night?", "conceptual"),
+        ("How long are logs kept?", "When", "How long are logs kept?", "factual"),
+        ("What happens to old releases?", "What is the result", "What happens when old releases?", "factual"),
+        ("What is a release?", "What does", "What is a release?", "conceptual"),
+        ("Which plan includes SSO?", "Which", "Which plan includes SSO?", "factual"),
+    ],
+)
+def test_a_rewrite_starts_from_another_form_and_is_read_as_its_original(question, opening, read_as, question_type):
+    assert answer_first.rephrase_opening(question) == opening
+    rewrite = {
+        "What are the steps to": "What are the steps to add a domain?",
+        "What is the reason": "What is the reason why builds are queued at night?",
+        "When": "When are logs deleted?",
+        "What is the result": "What is the result of old releases?",
+    }.get(opening, question)
+    if opening not in ("What does", "Which", "When"):
+        assert answer_first.canonical_form(rewrite).split()[:2] == read_as.split()[:2]
+    assert answer_first.question_type_of(rewrite, question_type) == question_type
+
+
+def test_the_question_rules_hold_a_rewrite_to_the_form_it_stands_for():
+    # "What are the steps to X?" wants steps, as "How do I X?" does.
+    assert question_problem("What are the steps to add a domain?", STEPS, "Domains", ["Domains"]) is None
+    assert question_problem("What are the steps to add a domain?", REASON, "Builds", ["Builds"])[0] == "off_target"
+    # "What is the reason ...?" wants a reason, as "Why ...?" does; it is not "What is X?".
+    assert question_problem("What is the reason why builds are queued at night?", REASON, "Builds", ["Builds"]) is None
+    assert question_problem("What is the reason for domains?", STEPS, "Domains", ["Domains"])[0] == "off_target"
+
+
+def test_the_rephrase_prompt_shows_the_question_its_answer_and_the_new_opening():
+    turns = answer_first.rephrase_messages("How do I add a domain?", STEPS, "What are the steps to")
+    *_, asked, begun = turns
+    assert turns[0]["role"] == "system" and asked["role"] == "user"
+    assert "How do I add a domain?" in asked["content"] and STEPS in asked["content"]
+    assert asked["content"].endswith("starts with: What are the steps to")
+    # The reply is begun with the new opening: told alone, SmolLM2 copied the question.
+    assert begun == {"role": "assistant", "content": "Q: What are the steps to"}
+    assert len(turns) == 3 + 2 * len(answer_first.REPHRASE_EXAMPLES)
+
+
+@pytest.mark.slow  # starts llama.cpp on the embedded SmolLM2
+def test_smollm2_rewrites_each_first_question_from_another_opening():
+    """The generate step with the real embedded model: one more request per span whose first
+    question parsed, its pair carrying the question it rewrites; without rephrase, none."""
+    from docs2qa.config import LLMConfig
+    from docs2qa.generation.llm import build_llm
+    from docs2qa.generation.qa.steps import QuestionUnits
+
+    step = QuestionUnits(
+        name="generate_qa",
+        llm=build_llm(LLMConfig(max_new_tokens=40), answer_first.question_grammar()),
+        parse_retries=1,
+    )
+    step.load()
+    try:
+        row = {
+            "unit": "u1",
+            "title": "Custom domains",
+            "heading_path": ["Custom domains"],
+            "answers": [STEPS, REASON],
+            "question_type": "procedural",
+            "tries": 1,
+        }
+        (plain,) = next(step.process([{**row, "rephrase": False}]))
+        (rephrased,) = next(step.process([{**row, "rephrase": True}]))
+    finally:
+        step.unload()
+    assert not any(p.get("rephrase_of") for p in plain["pairs"])
+    firsts = {p["answer"]: p["question"] for p in plain["pairs"]}
+    assert firsts, "SmolLM2 wrote no question at all"
+    rewrites = [p for p in rephrased["pairs"] if p.get("rephrase_of")]
+    tried = rewrites + [t for t in rephrased["failed_tries"] if t.get("rephrase_of")]
+    # Greedy decoding: the first questions are the plain run's, and each is rewritten once.
+    assert sorted((t["answer"], t["rephrase_of"]) for t in tried) == sorted(firsts.items())
+    for pair in rewrites:
+        assert pair["stem"] == answer_first.rephrase_opening(pair["rephrase_of"])
+        assert pair["try"] == 1 and pair["question"].endswith("?")
+
+
+@pytest.mark.parametrize(
+    ("reply", "read"),
+    [
+        # llama.cpp returns the begun turn whole; the grammar makes its own part start with "Q:" again.
+        ("Q: What doesQ: What does a personal token do?", "Q: What does a personal token do?"),
+        ("Q: What are the steps toQ: Add a domain to an app?", "Q: What are the steps to add a domain to an app?"),
+        # A backend that returns only a fresh reply is read as it is.
+        ("Q: How do I add a domain?", "Q: How do I add a domain?"),
+        ("Q: What are the steps to add a domain?", "Q: What are the steps to add a domain?"),
+    ],
+)
+def test_a_begun_reply_is_read_as_one_question(reply, read):
+    stem = "What does" if "What does" in reply else "What are the steps to"
+    assert answer_first.begun_reply(reply, stem) == read
+
+
+def test_two_phrasings_of_one_fact_survive_dedup_unless_their_words_nearly_repeat():
+    """Near-duplicate removal with the real embedding model: the same fact asked from another
+    opening stays (embeddings alone would merge it); a near-copy goes; other facts as before."""
+    from dataclasses import replace
+
+    from docs2qa.generation.qa.assemble import remove_near_duplicates
+    from docs2qa.generation.qa.config import GenerateConfig
+    from docs2qa.records import QAPair
+
+    base = QAPair("", "c1", "pg", "u", "u", "T", [], "", "", "procedural", "", "g", "h")
+    rows = [
+        ("p1", "f1", "How do I create a new token?"),
+        ("p2", "f1", "What are the steps to create a new token?"),
+        ("p3", "f1", "How can I create a new token?"),
+        ("p4", "f2", "How do I make a new token?"),
+    ]
+    answer = "Create one under Account → Tokens."
+    pairs = [replace(base, pair_id=p, fact_id=f, question=q, answer=answer) for p, f, q in rows]
+    kept, dropped = remove_near_duplicates(pairs, GenerateConfig())
+    assert {p.pair_id for p in kept} == {"p1", "p2"}
+    assert {d.item_id for d in dropped} == {"p3", "p4"}
