@@ -250,10 +250,15 @@ def export(config: Config, store: RunStore) -> dict:
             _require_held_out_facts(assigned, rows)
         else:
             assigned = splitting.assign(rows, cfg.split_by, ratios, cfg.seed)
-        # Under knowledge a held-out fact shares its chunk with training by design: questions only.
-        context_threshold = None if cfg.protocol == "knowledge" else cfg.leakage_context_threshold
+        # Under knowledge a held-out fact shares its chunk with training by design, and its other
+        # phrasings are trained on: only a near-copy of the question itself leaks, by its words.
+        knowledge = cfg.protocol == "knowledge"
         clean, leaked = leakage.remove_leakage(
-            assigned, cfg.embedding_model, cfg.leakage_question_threshold, context_threshold
+            assigned,
+            cfg.embedding_model,
+            cfg.leakage_question_threshold,
+            None if knowledge else cfg.leakage_context_threshold,
+            cfg.leakage_wording_threshold if knowledge else None,
         )
         retrieval_counts: dict[str, int] = {}
         if cfg.protocol == "rag":
@@ -294,6 +299,7 @@ def export(config: Config, store: RunStore) -> dict:
                 "language",
                 "leakage_question_threshold",
                 "leakage_context_threshold",
+                "leakage_wording_threshold",
                 *(("rag_chunks", "rag_oracle_share") if cfg.protocol == "rag" else ()),
             )
         }

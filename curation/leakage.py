@@ -10,14 +10,20 @@ from __future__ import annotations
 
 
 def remove_leakage(
-    splits: dict[str, list[dict]], model: str, question_threshold: float, context_threshold: float | None
+    splits: dict[str, list[dict]],
+    model: str,
+    question_threshold: float,
+    context_threshold: float | None,
+    wording_threshold: float | None = None,
 ) -> tuple[dict[str, list[dict]], list[dict]]:
     """Drop validation/test pairs whose question or context is a near-duplicate of one in an
     earlier split (validation is compared with train; test with train and validation).
     Returns the cleaned splits and one record per removed pair: its nearest neighbour, which
     text matched and how closely. `context_threshold` None checks questions only: under the
     knowledge protocol a held-out question shares its chunk with training by design, and what
-    must not leak is a near-copy of the question itself."""
+    must not leak is a near-copy of the question itself. `wording_threshold` (knowledge): a
+    question of the same fact (fact_id) is compared by its words (docs2qa.wording) instead, since
+    embeddings score the fact asked in other words as a copy (see wording.NEAR_COPY)."""
     from docs2qa.models.embeddings import embed_questions
 
     everything = [r for s in ("train", "validation", "test") for r in splits[s]]
@@ -27,11 +33,17 @@ def remove_leakage(
     contexts_too = [r["context"] for r in everything] if context_threshold is not None else []
     vectors = embed_questions([r["question"] for r in everything] + contexts_too, model)
     questions, contexts = vectors[: len(everything)], vectors[len(everything) :]
+    facts = [r.get("fact_id") or r["pair_id"] for r in everything] if wording_threshold is not None else None
     n_train, n_val = len(splits["train"]), len(splits["validation"])
     removed, kept = [], {"train": splits["train"], "validation": [], "test": []}
     for split, offset, reference_end in (("validation", n_train, n_train), ("test", n_train + n_val, n_train + n_val)):
         for i, row in enumerate(splits[split]):
-            hit = _nearest(questions, contexts, offset + i, reference_end, question_threshold, context_threshold)
+            at = offset + i
+            hit = None
+            if facts is not None:
+                same = [j for j in range(reference_end) if facts[j] == facts[at]]
+                hit = _nearest_words(everything, at, same, wording_threshold)
+            hit = hit or _nearest(questions, contexts, at, reference_end, question_threshold, context_threshold, facts)
             if hit is None:
                 kept[split].append(row)
                 continue
@@ -50,9 +62,11 @@ def remove_leakage(
     return kept, removed
 
 
-def _nearest(questions, contexts, i: int, reference_end: int, q_threshold: float, c_threshold: float | None):
+def _nearest(questions, contexts, i: int, reference_end: int, q_threshold: float, c_threshold: float | None, facts):
     # Embeddings are normalised, so a dot product is the cosine similarity.
     q = questions[:reference_end] @ questions[i]
+    if facts is not None:  # the same fact's questions were compared by their words
+        q[[j for j in range(reference_end) if facts[j] == facts[i]]] = -1.0
     if q.max() >= q_threshold:
         return int(q.argmax()), "question", float(q.max())
     if c_threshold is None:
@@ -61,3 +75,11 @@ def _nearest(questions, contexts, i: int, reference_end: int, q_threshold: float
     if c.max() >= c_threshold:
         return int(c.argmax()), "context", float(c.max())
     return None
+
+
+def _nearest_words(rows: list[dict], i: int, candidates: list[int], threshold: float):
+    from docs2qa.wording import rouge_l
+
+    overlaps = {j: rouge_l(rows[i]["question"], rows[j]["question"]) for j in candidates}
+    best = max(overlaps, key=overlaps.__getitem__, default=None)
+    return (best, "question_words", overlaps[best]) if best is not None and overlaps[best] >= threshold else None

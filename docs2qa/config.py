@@ -129,6 +129,13 @@ class ExportConfig(Section):
         le=1,
         description="Question cosine at which a validation/test pair leaks from training and is removed.",
     )
+    leakage_wording_threshold: float = Field(
+        0.75,
+        gt=0,
+        le=1,
+        description="knowledge: word overlap (ROUGE-L) at which a held-out question is a near-copy of a trained "
+        "one and is removed; embeddings would call every rewording of it a copy (docs2qa/wording.py).",
+    )
     leakage_context_threshold: float = Field(
         0.95,
         gt=0,

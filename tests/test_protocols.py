@@ -60,6 +60,38 @@ def test_a_near_copy_of_a_test_question_in_train_is_removed_but_a_new_phrasing_s
     assert [r["pair_id"] for r in kept["test"]] == ["x2"]
 
 
+def test_under_knowledge_a_question_reworded_from_another_opening_stays_and_a_near_copy_goes():
+    """Embeddings call "What are the steps to create a new token?" a copy of "How do I create a new
+    token?" (cosine 0.94); by its words (wording.NEAR_COPY) it asks in other words. Words compare
+    questions of one fact only: "How do I create a new team?" shares most words with the token
+    question and asks something else."""
+    from docs2qa.curation.leakage import remove_leakage
+    from docs2qa.wording import NEAR_COPY
+
+    chunk = "Create one under Account → Tokens."
+    train = [
+        {"pair_id": "t1", "fact_id": "token", "question": "How do I create a new token?", "context": chunk},
+        {"pair_id": "t2", "fact_id": "logs", "question": "How do I stream logs?", "context": chunk},
+        {"pair_id": "t3", "fact_id": "team", "question": "How do I create a new team?", "context": chunk},
+    ]
+    test = [
+        {
+            "pair_id": "x1",
+            "fact_id": "token",
+            "question": "What are the steps to create a new token?",
+            "context": chunk,
+        },
+        {"pair_id": "x2", "fact_id": "logs", "question": "How do I stream the logs?", "context": chunk},
+    ]
+    splits = {"train": train, "validation": [], "test": test}
+    kept, removed = remove_leakage(splits, "embedded:all-minilm-l6-v2", 0.9, None, NEAR_COPY)
+    assert [(r["pair_id"], r["matched"], r["nearest_pair_id"]) for r in removed] == [("x2", "question_words", "t2")]
+    assert [r["pair_id"] for r in kept["test"]] == ["x1"]
+    # By embeddings both would go: the reworded one too.
+    _, by_embedding = remove_leakage(splits, "embedded:all-minilm-l6-v2", 0.9, None)
+    assert {r["pair_id"] for r in by_embedding} == {"x1", "x2"}
+
+
 def _chunk(chunk_id: str, text: str):
     from docs2qa.records import Chunk
 

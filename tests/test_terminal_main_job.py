@@ -85,6 +85,9 @@ def main_job(tmp_path_factory, tiny_gemma, pytestconfig):
         # few pairs to split, train and evaluate on); the terminal is the subject here, not quality.
         "generate.judge.min_score=1",
         "generate.gates.min_qa_similarity=-1",
+        # Three chunks ask too few facts twice for the demo's knowledge split: split by page.
+        "export.protocol=generalization",
+        "export.ratios={train: 0.6, validation: 0.2, test: 0.2}",
         f"curate.state_dir={state}",
         f"curate.port={port}",
         f"export.root={tmp / 'datasets'}",
