@@ -9,6 +9,7 @@ from docs2qa.generation.qa import answer_first
 from docs2qa.generation.qa.keep.off_target import question_problem
 
 STEPS = "Open Settings → Domains, select Add domain and enter the domain name."
+TERM = "A token is a secret string that acts as you when the CLI calls the API."
 REASON = "Builds are queued at night, because the build servers are being updated then."
 
 
@@ -75,7 +76,7 @@ def test_smollm2_rewrites_each_first_question_from_another_opening():
             "unit": "u1",
             "title": "Custom domains",
             "heading_path": ["Custom domains"],
-            "answers": [STEPS, REASON],
+            "answers": [STEPS, REASON, TERM],
             "question_type": "procedural",
             "tries": 1,
         }
@@ -93,6 +94,11 @@ def test_smollm2_rewrites_each_first_question_from_another_opening():
     for pair in rewrites:
         assert pair["stem"] == answer_first.rephrase_opening(pair["rephrase_of"])
         assert pair["try"] == 1 and pair["question"].endswith("?")
+        # The begun reply was continued under its own grammar, not made to write "Q:" again.
+        assert pair["question"].startswith(pair["stem"] + " ") and "Q:" not in pair["question"]
+    assert "grammar" in step.llm.generation_kwargs["extra_body"]  # the step's own grammar is back
+    assert step.llm.generation_kwargs["extra_body"]["grammar"].startswith("%llguidance")
+    assert '"Q:"' in step.llm.generation_kwargs["extra_body"]["grammar"]
 
 
 @pytest.mark.parametrize(

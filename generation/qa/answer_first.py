@@ -561,6 +561,15 @@ def question_grammar() -> dict:
     return LineGrammar((Field("Q:", max_tokens=40, end_with="?", no_start="[<", stop_at_end=True),)).to_dict()
 
 
+def begun_question_grammar() -> dict:
+    """The rest of a question whose reply was begun with "Q: {opening}" (rephrase_messages): a
+    space and words up to its "?". Under question_grammar llama.cpp had to write "Q:" again after
+    the opening, and 38 of the demo's rewrites became "Q: What doesQ:P:M:A:…"."""
+    from docs2qa.generation.llm.line_grammar import Field, LineGrammar
+
+    return LineGrammar((Field(" ", max_tokens=36, end_with="?", no_start="[<Q ", stop_at_end=True),)).to_dict()
+
+
 _ASKS = re.compile(r"^(?:what|how|why|which|when|where|who|whom|whose|is|are|can|could|does|do|should|will)\b", re.I)
 
 

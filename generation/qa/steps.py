@@ -9,6 +9,8 @@ No `from __future__ import annotations`: distilabel finds a step's input paramet
 runtime `StepInput` annotation.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from distilabel.constants import DISTILABEL_METADATA_KEY
@@ -197,8 +199,30 @@ class QuestionUnits(WriteQuestion):
                         "rephrase_of": first["question"],
                     }
                 )
-        for position, result in zip(owners, next(super().process(flat)) if flat else []):
+        if not flat:
+            return
+        with self._begun_grammar():
+            rewritten = next(super().process(flat))
+        for position, result in zip(owners, rewritten):
             asked[position].append(result)
+
+    @contextmanager
+    def _begun_grammar(self) -> Iterator[None]:
+        """llama.cpp continues the begun reply: its grammar is the rest of the question, not a
+        whole "Q:" line. (transformers starts a fresh reply under its own line grammar.)"""
+        from docs2qa.generation.llm.line_grammar import to_lark
+        from docs2qa.generation.qa.answer_first import begun_question_grammar
+
+        extra = (self.llm.generation_kwargs or {}).get("extra_body") or {}
+        if "grammar" not in extra:
+            yield
+            return
+        whole = extra["grammar"]
+        extra["grammar"] = to_lark(begun_question_grammar())
+        try:
+            yield
+        finally:
+            extra["grammar"] = whole
 
 
 class JournalUnits(Step):
