@@ -149,6 +149,11 @@ def test_gold_answers_that_echo_and_a_tuned_model_above_the_open_book_reference_
     assert any("exceeds the open-book reference" in w for w in found["warnings"])
     assert found["gold_answers"]["echo_share"] == 0.75
     assert found["aggregates"]["tuned"]["overall"]["echo"]["mean"] == 1.0
+    # Under the knowledge protocol the tuned model trained on these facts: beating the open-book
+    # reference is learning, not a leak (measured on the demo: tuned 0.38, open book 0.25).
+    knowledge = summarize(rows, ["base", "tuned", "ceiling"], ["rouge_l"], "knowledge")
+    assert not any("open-book" in w for w in knowledge["warnings"])
+    assert any("restate their question" in w for w in knowledge["warnings"])
 
 
 # --- measures beside the scores --------------------------------------------------------------

@@ -83,7 +83,7 @@ def evaluate(cfg: EvalConfig, *, model_dir: Path, out_dir: Path, dataset: Path |
             f"evaluated on content {data.identity['content_id']}, trained on {trained_on['content_id']}: "
             "check that these questions were held out from training"
         )
-    summary = summarize(rows, variants, active)
+    summary = summarize(rows, variants, active, data.protocol)
     summary["warnings"] = [*prompt_warnings, *summary["warnings"]]
     facts = protocol.fact_table(rows)
     results = {

@@ -126,10 +126,10 @@ def aggregate(rows: list[dict], variants: list[str], names: list[str]) -> dict:
     return result
 
 
-def summarize(rows: list[dict], variants: list[str], metrics_on: list[str]) -> dict:
+def summarize(rows: list[dict], variants: list[str], metrics_on: list[str], protocol: str | None = None) -> dict:
     """The results' numbers: warnings, means, tuned - base with intervals, baselines, gold shape."""
     return {
-        "warnings": warnings(rows, variants),
+        "warnings": warnings(rows, variants, protocol),
         "aggregates": aggregate(rows, variants, [*metrics_on, *SHAPE]),
         "comparisons": compare(rows, [*metrics_on, *SHAPE]),
         "baselines": {"exact_match_majority": majority_baseline(rows)},
@@ -140,7 +140,7 @@ def summarize(rows: list[dict], variants: list[str], metrics_on: list[str]) -> d
     }
 
 
-def warnings(rows: list[dict], variants: list[str]) -> list[str]:
+def warnings(rows: list[dict], variants: list[str], protocol: str | None = None) -> list[str]:
     """What makes these numbers misleading, said on every surface (results, report, terminal)."""
     found = [w for w in (intervals.small_sample_warning(len(rows)),) if w]
     echo = sum(r["answer_echoes_question"] for r in rows)
@@ -150,7 +150,10 @@ def warnings(rows: list[dict], variants: list[str]) -> list[str]:
             "questions scores well here without knowing anything; look at the echo share and the "
             "knowledge check"
         )
-    if "ceiling" in variants:
+    # Under the knowledge protocol the tuned model trained on these facts in other words: beating
+    # the base model reading the source is what learning them looks like, not a sign of leakage
+    # (export's leakage check removed near-copies of the questions themselves).
+    if "ceiling" in variants and protocol != "knowledge":
         means = {v: sum(r["outputs"][v]["rouge_l"] for r in rows) / len(rows) for v in ("tuned", "ceiling")}
         if means["tuned"] > means["ceiling"]:
             found.append(
