@@ -53,9 +53,15 @@ def test_presets_load_under_a_config_and_name_their_command(path: Path, tmp_path
     config = tmp_path / "uses-preset.yaml"
     config.write_text(f"defaults: [{path}]\ncrawl:\n  seeds: [https://docs.example/]\n")
     loaded = load_config(config).model_dump()
-    for section, values in yaml.safe_load(path.read_text()).items():
+    own = yaml.safe_load(path.read_text())
+    own.pop("defaults", None)  # the preset it builds on, loaded by the same rules
+    for section, values in own.items():
         for key, value in values.items():
-            assert loaded[section][key] == value, f"{section}.{key} of the preset was not applied"
+            if isinstance(value, dict):
+                for inner, setting in value.items():
+                    assert loaded[section][key][inner] == setting, f"{section}.{key}.{inner} was not applied"
+            else:
+                assert loaded[section][key] == value, f"{section}.{key} of the preset was not applied"
 
 
 def test_gemma_preset_is_the_seed_recipe():
@@ -66,9 +72,18 @@ def test_gemma_preset_is_the_seed_recipe():
     assert (tune.warmup_ratio, tune.max_grad_norm, tune.optimizer) == (0.03, 0.3, "paged_adamw_32bit")
 
 
-def test_demo_tunes_the_embedded_model_briefly():
-    tune = load_config(ROOT / "configs" / "demo.yaml").finetune
-    assert tune.base_model == "embedded:smollm2" and tune.max_steps and tune.max_steps <= 100
+def test_demo_tunes_the_embedded_model_on_trained_facts_with_the_knowledge_recipe():
+    config = load_config(ROOT / "configs" / "demo.yaml")
+    knowledge = yaml.safe_load((ROOT / "configs" / "finetune" / "smollm2-cpu-knowledge.yaml").read_text())
+    tune, recipe = config.finetune, knowledge["finetune"]
+    assert config.export.protocol == "knowledge" and config.generate.rephrase
+    assert tune.base_model == "embedded:smollm2" and tune.quantization == "none"
+    assert (tune.epochs, tune.learning_rate, tune.lora.r) == (
+        recipe["epochs"],
+        recipe["learning_rate"],
+        recipe["lora"]["r"],
+    )
+    assert tune.max_steps is None  # a number of passes over the trained facts, not a demo's 20 steps
 
 
 def test_kaggle_config_is_polite_and_offline_by_default():
