@@ -40,7 +40,7 @@ def remove_leakage(
         for i, row in enumerate(splits[split]):
             at = offset + i
             hit = None
-            if facts is not None:
+            if facts is not None and wording_threshold is not None:
                 same = [j for j in range(reference_end) if facts[j] == facts[at]]
                 hit = _nearest_words(everything, at, same, wording_threshold)
             hit = hit or _nearest(questions, contexts, at, reference_end, question_threshold, context_threshold, facts)

@@ -48,7 +48,7 @@ def unit_key(
     """The unit's identity: what it asks (chunk, type, prompt, answers, tries) and who answers and
     judges it (an off judge is "" for both hash and label, so toggling the judge changes the key)."""
     # One try keeps the key it had before tries existed: journals of earlier runs stay valid.
-    more = (f"tries={tries}", answer_first.tries_hash()) if tries != 1 else ()
+    more: tuple[str, ...] = (f"tries={tries}", answer_first.tries_hash()) if tries != 1 else ()
     more += ("rephrase", answer_first.rephrase_hash()) if rephrase else ()
     return content_id(
         "unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers, *more
