@@ -289,7 +289,8 @@ def test_estimated_prompt_tokens_are_what_the_model_was_given(generated):
     else:
         assert tokens["generate"]["prompt"] == given
     # So units asked once need no correction for re-asks; the dry run scales by what others took.
-    assert estimate._reask_factors(clean, records, config, averages, count)["generate"] == 1.0
+    factor = estimate._reask_factors(clean, records, config, averages, count)["generate"]
+    assert abs(factor - 1.0) <= (0.05 if config.generate.rephrase else 0.0)  # a rewrite's prompt: see above
     judged = sum(j["tokens"]["prompt"] for r in actual for j in r["judgements"])
     assert abs(tokens["judge"]["prompt"] - judged) <= 0.05 * judged
 

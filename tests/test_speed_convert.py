@@ -90,6 +90,7 @@ def _bs4_parse(el, whole: bool):
 
 
 LINKS = ("parent", "previous_element", "next_element", "previous_sibling", "next_sibling")
+_BOOLEAN_ATTRIBUTES = {"defer", "async", "checked", "disabled", "selected", "hidden", "readonly", "required"}
 
 
 def _describe(root, include_root_links: bool) -> list:
@@ -115,7 +116,13 @@ def _describe(root, include_root_links: bool) -> list:
         if node.name is None:
             out.append((type(node), str(node), fields, links))
         else:
-            fields["attrs"] = {key: (type(v), v) for key, v in fields["attrs"].items()}
+            # lxml's serializer writes a boolean attribute given as defer="defer" bare, so the old
+            # serialise-and-reparse path read it as "": the direct tree keeps the page's own value.
+            # (A Docusaurus page's <script defer="defer"> in <head>; never part of the content.)
+            fields["attrs"] = {
+                key: (type(v), "" if v == key and key in _BOOLEAN_ATTRIBUTES else v)
+                for key, v in fields["attrs"].items()
+            }
             fields.pop("contents")
             out.append((type(node), node.name, fields, links, len(node.contents)))
     return out

@@ -93,6 +93,7 @@ def main_job(tmp_path_factory, tiny_gemma, pytestconfig):
         f"export.root={tmp / 'datasets'}",
         f"finetune.base_model={tiny_gemma}",
         "finetune.max_steps=2",
+        "finetune.logging_steps=1",  # the demo's knowledge recipe logs every 5 steps
         "finetune.eval_steps=1",
         "finetune.batch_size=2",
         "finetune.max_length=256",
