@@ -5,6 +5,8 @@ Journal records are written by hand here: this tests our assembly rules, not a m
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from docs2qa.generation.qa.assemble import Unit, assemble, remove_near_duplicates
@@ -136,12 +138,10 @@ def test_exact_repeats_within_a_unit_are_dropped():
 
 @pytest.mark.slow  # loads the MiniLM embedding model
 def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
-    # Two facts asked alike (two answer spans): phrasings of one fact are the next test's subject.
-    limit = "Each upload is limited to 20 GB."
     pairs, _ = run(
         record(
             [
-                pair("How large can an Acme dataset upload be?", limit, limit),
+                pair("How large can an Acme dataset upload be?"),
                 pair("What is the maximum size of an Acme dataset upload?"),
                 pair(
                     "Can I make an Acme dataset public later?",
@@ -152,6 +152,9 @@ def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
             [verdict(scores=(3, 3, 3, 3)), verdict(), verdict()],
         )
     )
+    same_fact = pairs[:2]
+    # Asked of two facts (two spans), the alike questions are duplicates; of one fact, its phrasings.
+    pairs = [replace(p, fact_id=f"fact-{i}") for i, p in enumerate(pairs)]
     kept, dropped = remove_near_duplicates(pairs, GenerateConfig(judge=JUDGED, dedup={"threshold": 0.8}))
     assert [d.reason for d in dropped] == ["near_duplicate"]
     best = next(p for p in kept if p.question.startswith("What is the maximum"))
@@ -159,7 +162,6 @@ def test_near_duplicates_keep_the_best_scored_pair_and_record_the_cluster():
     assert pairs[0].pair_id in dropped[0].item_id and best.pair_id in dropped[0].detail
     lone = next(p for p in kept if p.question.startswith("Can I"))
     assert lone.cluster_size == 1
-    # The same two questions asked of one fact are its phrasings: both stay.
-    same_fact, _ = run(record([pair(p.question) for p in pairs[:2]], [verdict(), verdict()]))
+    assert same_fact[0].fact_id == same_fact[1].fact_id
     kept, dropped = remove_near_duplicates(same_fact, GenerateConfig(judge=JUDGED, dedup={"threshold": 0.8}))
     assert len(kept) == 2 and not dropped
