@@ -39,11 +39,10 @@ def remove_leakage(
     for split, offset, reference_end in (("validation", n_train, n_train), ("test", n_train + n_val, n_train + n_val)):
         for i, row in enumerate(splits[split]):
             at = offset + i
-            hit = None
-            if facts is not None and wording_threshold is not None:
-                same = [j for j in range(reference_end) if facts[j] == facts[at]]
-                hit = _nearest_words(everything, at, same, wording_threshold)
-            hit = hit or _nearest(questions, contexts, at, reference_end, question_threshold, context_threshold, facts)
+            # Questions of the same fact: compared by their words, and not by embeddings.
+            same = [j for j in range(reference_end) if facts[j] == facts[at]] if facts else []
+            hit = _nearest_words(everything, at, same, wording_threshold) if wording_threshold is not None else None
+            hit = hit or _nearest(questions, contexts, at, reference_end, question_threshold, context_threshold, same)
             if hit is None:
                 kept[split].append(row)
                 continue
@@ -62,11 +61,12 @@ def remove_leakage(
     return kept, removed
 
 
-def _nearest(questions, contexts, i: int, reference_end: int, q_threshold: float, c_threshold: float | None, facts):
+def _nearest(
+    questions, contexts, i: int, reference_end: int, q_threshold: float, c_threshold: float | None, excluded: list[int]
+):
     # Embeddings are normalised, so a dot product is the cosine similarity.
     q = questions[:reference_end] @ questions[i]
-    if facts is not None:  # the same fact's questions were compared by their words
-        q[[j for j in range(reference_end) if facts[j] == facts[i]]] = -1.0
+    q[excluded] = -1.0
     if q.max() >= q_threshold:
         return int(q.argmax()), "question", float(q.max())
     if c_threshold is None:
