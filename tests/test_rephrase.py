@@ -107,7 +107,9 @@ def test_smollm2_rewrites_each_first_question_from_another_opening():
         # llama.cpp returns the begun turn whole; the grammar makes its own part start with "Q:" again.
         ("Q: What doesQ: What does a personal token do?", "Q: What does a personal token do?"),
         ("Q: What are the steps toQ: Add a domain to an app?", "Q: What are the steps to add a domain to an app?"),
-        # A backend that returns only a fresh reply is read as it is.
+        # A backend that returns only its own words goes on from the opening.
+        ("add a domain to an app?", "Q: What are the steps to add a domain to an app?"),
+        # A whole reply, or one started afresh, is read as it is.
         ("Q: How do I add a domain?", "Q: How do I add a domain?"),
         ("Q: What are the steps to add a domain?", "Q: What are the steps to add a domain?"),
     ],

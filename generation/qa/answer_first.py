@@ -575,16 +575,20 @@ _ASKS = re.compile(r"^(?:what|how|why|which|when|where|who|whom|whose|is|are|can
 
 def begun_reply(text: str, stem: str) -> str:
     """A reply to a turn begun with "Q: {stem}" (rephrase_messages), as one "Q: ...?" line.
-    llama.cpp returns the begun turn whole, and under the question grammar its own part starts
-    with "Q:" again: "Q: What are the steps toQ: Add a domain?". The part after the last "Q:" is
-    the question when it opens as one ("What does a token do?"), else it goes on from the opening
-    ("Add a domain?" -> "What are the steps to add a domain?"). A backend that sends only its own
-    words, or starts afresh, has no second "Q:" and is read as it is."""
+    llama.cpp returns the begun turn whole; had it to write "Q:" again after the opening, its own
+    part is after the last one: "Q: What are the steps toQ: Add a domain?". A backend that
+    returns only its own words sends no "Q:" at all: " add a domain?". That part is the question
+    when it opens as one ("What does a token do?"), else it goes on from the opening ("add a
+    domain?" -> "What are the steps to add a domain?"). A whole reply ("Q: What are the steps
+    to add a domain?", or one started afresh) is read as it is."""
     line = text.strip().splitlines()[0] if text and text.strip() else ""
     begun = f"Q: {stem}"
-    if not (line.startswith(begun) and "Q:" in line[len(begun) :]):
+    if line.startswith(begun) and "Q:" in line[len(begun) :]:
+        own = line[line.rindex("Q:") + 2 :].strip()
+    elif line and "Q:" not in line:
+        own = line
+    else:
         return text
-    own = line[line.rindex("Q:") + 2 :].strip()
     if _ASKS.match(own):
         return f"Q: {own}"
     return f"Q: {stem} {own[:1].lower()}{own[1:]}"
