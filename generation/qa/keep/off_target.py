@@ -243,9 +243,9 @@ class WhatIsDefinition(_QuestionRule):
 
 class WhyReason(_QuestionRule):
     """A "Why ...?" question wants a reason for what the answer says of its subject (its
-    first words), so it must name some of that. Measured on the Lanternfish pages: "Why does
-    a large survey need to be recorded?" of "Large surveys are written in batches ... so
-    that memory use stays flat."."""
+    first words), so it must name some of that, and more of what the reason explains than of
+    the reason. Measured on the Lanternfish pages: "Why does a large survey need to be
+    recorded?" of "Large surveys are written in batches ... so that memory use stays flat."."""
 
     name = "why_reason"
 
@@ -256,7 +256,32 @@ class WhyReason(_QuestionRule):
             return "off_target", "asks why, but the answer gives no reason"
         if not asked.words & asked.answer_words - asked.page_words - set(content_words(asked.answer)[:2]):
             return "off_target", "asks why of the answer's subject, not of what the answer says about it"
+        explained = _explained_side(asked.answer)
+        if explained is not None:
+            what, why = explained
+            if len(asked.words & what - why) <= len(asked.words & why - what):
+                return "off_target", "asks why of the answer's reason, not of what the reason explains"
         return None
+
+
+# "A because B", "A so that B": the answer explains A by B. "A, so B", "A, which means B": it
+# explains B by A. Measured on the pennant pages (tests/data/gate_labels_off_target.jsonl):
+# "Why does a CI job not open a browser?" of "In CI, set PENNANT_TOKEN ..., because a CI job
+# cannot open a browser" and "Why does the certificate expire?" of "Certificates are renewed
+# 30 days before they expire, so no action is needed ...": the question asks why of the reason.
+_REASON_AFTER = re.compile(r"\b(?:because|since|so that|in order to)\b", re.I)
+_CONSEQUENCE_AFTER = re.compile(r"(?:,\s*|\s)(?:so|therefore|thus|which means)\b(?!\s+that)", re.I)
+
+
+def _explained_side(answer: str) -> tuple[set[str], set[str]] | None:
+    """The words of what `answer` explains and of its reason, or None when it links no two."""
+    reason_after = _REASON_AFTER.search(answer)
+    marker = reason_after or _CONSEQUENCE_AFTER.search(answer)
+    if marker is None:
+        return None
+    before = _fold(content_words(answer[: marker.start()]))
+    after = _fold(content_words(answer[marker.end() :]))
+    return (before, after) if reason_after else (after, before)
 
 
 class WhatHappensCase(_QuestionRule):
