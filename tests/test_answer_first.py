@@ -57,7 +57,65 @@ def test_spans_are_clean_sentences_of_the_chunk_and_each_serves_one_type():
 
 def test_a_sentence_introducing_a_command_takes_the_command_along():
     text = "To list them, run this command:\n\n```bash\nacme orgs list --mine\n```\n"
-    assert answer_first.candidates(text) == ["To list them, run this command: `acme orgs list --mine`"]
+    assert answer_first.candidates(text) == ["To list them, run this command:\n\n```bash\nacme orgs list --mine\n```"]
+
+
+CLI_PAGE = (
+    """# acme deploy
+
+## Deploying from CI
+
+Deploy tokens are scoped to one app and cannot change its settings.
+
+To deploy from a CI job, export the token and name the app:
+
+```bash
+export ACME_TOKEN=<your-deploy-token>
+acme deploy --app <app-name> --wait
+# --wait returns when the release is live
+```
+
+A minimal `acme.toml` looks like this:
+
+```toml
+[app]
+name = "shop"
+region = "eu-west"
+
+[build]
+command = "npm run build"
+```
+
+The full listing of every option follows:
+
+```text
+"""
+    + "\n".join(f"--option-{i}  an option" for i in range(20))
+    + """
+```
+"""
+)
+
+
+def test_code_blocks_are_answers_fenced_with_the_sentence_that_introduces_them():
+    """On a CLI or API page the command or snippet is the substance: a multi-line command and a
+    config file are answers, fenced as the docs show them, found verbatim in the chunk (their
+    own evidence); a 20-line listing is not."""
+    from docs2qa.generation.qa.keep.checks import evidence_ratio
+
+    spans = answer_first.candidates(CLI_PAGE)
+    deploy = next(s for s in spans if s.startswith("To deploy from a CI job"))
+    assert deploy.endswith("acme deploy --app <app-name> --wait\n# --wait returns when the release is live\n```")
+    toml = next(s for s in spans if s.startswith("A minimal `acme.toml`"))
+    assert '[build]\ncommand = "npm run build"\n```' in toml
+    assert not any("--option-19" in s for s in spans)
+    assert all(evidence_ratio(s, CLI_PAGE) == 1.0 for s in (deploy, toml))
+    # Asked as steps and as what the snippet is; never as an explanation.
+    assert answer_first.opening(deploy, "procedural") == "How do I"
+    assert answer_first.opening(toml, "factual") == "What does"
+    assert answer_first.score(deploy, "procedural") >= 4 and answer_first.score(toml, "conceptual") <= 0
+    picked = answer_first.pick_answers(CLI_PAGE, {"factual": 1, "procedural": 1, "conceptual": 1})
+    assert deploy in picked["procedural"]
 
 
 def test_off_target_questions_are_named():

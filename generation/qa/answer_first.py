@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "6"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "7"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
@@ -111,12 +111,18 @@ _STATEMENT_BEFORE_LIST = re.compile(
 )
 
 
+# A code block longer than this is a listing to read, not an answer to a question.
+MAX_CODE_LINES = 12
+
+
 def candidates(text: str) -> list[str]:
     """Sentences and list items of the chunk, markup removed, in order. A sentence that
-    introduces a one- or two-line command ("...: ```acme x```") takes the command along.
-    Table rows are not answers: an answer is its own evidence, and evidence must be found
-    verbatim in the chunk, which a row rewritten as a sentence is not (measured: both such
-    pairs dropped as evidence_not_in_chunk)."""
+    introduces a code block ("Install the CLI with Homebrew:" before ```brew install ...```)
+    takes the block along, fenced as the docs show it: on a CLI or API page the command or
+    snippet is the substance, and the sentence says what it is for. Table rows are not
+    answers: an answer is its own evidence, and evidence must be found verbatim in the chunk,
+    which a row rewritten as a sentence is not (measured: both such pairs dropped as
+    evidence_not_in_chunk)."""
     spans: list[str] = []
     pieces = re.split(r"(^```.*?^```[^\n]*$)", text, flags=re.DOTALL | re.MULTILINE)
     for index, piece in enumerate(pieces):
@@ -136,11 +142,15 @@ def candidates(text: str) -> list[str]:
                 continue
             for sentence in _SENTENCE_RE.split(_clean(" ".join(lines))):
                 spans.append(sentence)
-        if spans and spans[-1].endswith(":"):
-            code = _code_lines(following.strip())
-            if 1 <= len(code) <= 2:
-                spans[-1] = f"{spans[-1]} `{' && '.join(code)}`"
+        block = following.strip()
+        if spans and spans[-1].endswith(":") and 1 <= len(_code_lines(block)) <= MAX_CODE_LINES:
+            spans[-1] = f"{spans[-1]}\n\n{block}"
     return [s for s in spans if s and not s.endswith(":")]
+
+
+def prose_of(span: str) -> str:
+    """The span's sentence without the code block it introduces."""
+    return span.split("\n\n```", 1)[0]
 
 
 def _subject_words(span: str) -> set[str]:
@@ -180,51 +190,55 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
     """How much a span is worth asking about, for one question type (higher is better).
     `subjects`: the content words of the chunk's headings (headings_of); `second`: the span is
     a section's second sentence, whose "It" is what the section is about (section_seconds)."""
-    words = span.split()
-    instruction = _IMPERATIVE.match(span) or _IMPERATIVE.match(_TO_CLAUSE.sub("", span))
+    # A code block is read apart from the sentence that introduces it: its length is its own
+    # (MAX_CODE_LINES), and an "if" or a digit inside it says nothing of the sentence's kind.
+    prose = prose_of(span)
+    fenced = prose != span
+    words = prose.split()
+    instruction = _IMPERATIVE.match(prose) or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose))
     # An instruction says enough in fewer words ("Press Ctrl+Enter to run it."); "Select Create." does not.
     shortest = 4 if question_type == "procedural" and instruction else 6
     if not shortest <= len(words) <= 45:
         return -1.0
     value = 0.0
     digits = bool(
-        re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand)\b", span, re.I)
+        re.search(r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|hundred|thousand)\b", prose, re.I)
     )
     code = "`" in span
-    arrows = "→" in span
+    arrows = "→" in prose
     if question_type == "factual":
         value += (
             2 * digits
             + 1.0 * code
-            + 0.5 * len(_NAME.findall(span)[:2])
-            + len(_SETTING.findall(span)[:2])
-            + 0.5 * bool(_BEHAVIOUR.search(span) or _HOLDS.search(span))
+            + 0.5 * len(_NAME.findall(prose)[:2])
+            + len(_SETTING.findall(prose)[:2])
+            + 0.5 * bool(_BEHAVIOUR.search(prose) or _HOLDS.search(prose))
         )
     elif question_type == "procedural":
         # Steps only: a command, a menu path, an instruction. A sentence that merely names a
         # tool (`acme`) or says "a way to run ..." was picked before and got "How do I ...?"
         # questions it cannot answer (measured on the demo: 4 of 5 procedural spans).
-        runs = bool(_COMMAND.search(span)) and (bool(instruction) or not _COPULA_START.match(span))
-        ui_step = bool(_UI_PLACE.search(span) and _CAN.search(span))
-        value += 2 * runs + 2 * arrows + 2 * bool(instruction) + bool(re.search(r"\byou can\b", span)) + 2 * ui_step
-    else:
+        runs = (fenced or bool(_COMMAND.search(prose))) and (bool(instruction) or not _COPULA_START.match(prose))
+        ui_step = bool(_UI_PLACE.search(prose) and _CAN.search(prose))
+        value += 2 * runs + 2 * arrows + 2 * bool(instruction) + bool(re.search(r"\byou can\b", prose)) + 2 * ui_step
+    elif not fenced:  # an explanation is prose: a snippet answers how, not why
         # A case and what happens in it ("If a later row does not fit, the load stops ..."):
         # a "What happens ...?" question, which explains how the product behaves.
         value += (
-            2 * bool(_CONCEPT.search(span) or _DEFINITION.match(span))
-            + 1.5 * bool(_CASE.search(span))
-            + 0.5 * bool(re.search(r"\b(?:why|how)\b", span, re.I))
+            2 * bool(_CONCEPT.search(prose) or _DEFINITION.match(prose))
+            + 1.5 * bool(_CASE.search(prose))
+            + 0.5 * bool(re.search(r"\b(?:why|how)\b", prose, re.I))
         )
         # A sentence whose subject is what its section is about ("The inference API runs a
         # hosted model ..." under "Inference API"; "A key's scope limits ..." under "Scopes")
         # says what that thing is or does.
-        starts = _subject_words(span)
+        starts = _subject_words(prose)
         value += 1.5 * any(words <= starts for words in subjects)
     if instruction and question_type != "procedural":
         # An instruction is asked "How do I ...?" whatever it was picked for (opening()): it
         # is a procedural answer, a fact's last resort and never an explanation.
         value = min(value, 0.5 if question_type == "factual" else 0.0)
-    if (_DANGLING.match(span) and not second) or _POINTER.search(span):
+    if (_DANGLING.match(prose) and not second) or _POINTER.search(prose):
         value -= 2  # "It stops when...", "pick a topic below": nothing a question could be about
     return value
 
@@ -253,9 +267,13 @@ def pick_answers(text: str, wanted: dict[str, int]) -> dict[str, list[str]]:
 
     def need(question_type: str) -> tuple[int, float, int]:
         left = [s for s in ranked[question_type] if s not in taken]
+        # A span a type values under FALLBACK_MIN_SCORE is its last resort, not a choice: a type
+        # left with only those chooses after the others. Measured: factual took an instruction
+        # with its SQL block (worth 0.5 to it, 4 to procedural) from the step it is for.
+        solid = sum(worth[s, question_type] >= FALLBACK_MIN_SCORE for s in left)
         # Ties go by TYPES, not by the order of generate.questions_per_type's keys: served in that
         # order, a config written "conceptual, factual, procedural" lost a chunk's only step.
-        return len(left), -worth[left[0], question_type] if left else 0.0, _order(question_type)
+        return solid or len(spans) + 1, -worth[left[0], question_type] if left else 0.0, _order(question_type)
 
     for _ in range(max(wanted.values(), default=0)):
         for question_type in sorted(wanted, key=need):
@@ -358,8 +376,11 @@ def opening(answer: str, question_type: str) -> str:
     asking a second question with another opening rescued none that a reader accepts."""
     # A fact with a command appended ("The CLI needs Python 3.9 ...: `pip install ...`") is not a
     # how-to: asked "How do I", SmolLM2 wrote "How do I install Python?" (measured on the demo).
-    if question_type == "procedural" or "→" in answer or _IMPERATIVE.match(_TO_CLAUSE.sub("", answer.strip())):
+    prose = prose_of(answer).strip()
+    if question_type == "procedural" or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
         return "How do I"
+    if prose != answer.strip():
+        return "What does"  # a snippet shown: what it does, prints, or looks like
     if _DEFINITION.match(answer):
         return "What is"
     if re.search(r"\bmeans?\b", answer):
