@@ -2,9 +2,9 @@
 (local_dir) -> convert -> chunk with no per-site settings: every page kept under its own title,
 the words of its main content kept, none of the site's chrome in a chunk.
 
-pennant (Docusaurus, an app-hosting platform) is the held-out site of
-benchmarks/bench_generation_quality.py --site pennant; shalebase and corvid (MkDocs Material)
-are where tests/data/dropped_labels.jsonl was labelled."""
+pennant (Docusaurus, an app-hosting platform) and larkspur (Sphinx with the Read the Docs theme,
+a feature-flag service) are the held-out sites of benchmarks/bench_generation_quality.py --site;
+shalebase and corvid (MkDocs Material) are where tests/data/dropped_labels.jsonl was labelled."""
 
 from __future__ import annotations
 
@@ -41,12 +41,29 @@ EXPECTED = {
         ["Skip to content", "Table of contents", "Release notes", "Service status", "Made with",
          "GGUF previews", "API reference", "Copyright", "Previous", "November 3, 2025"],
     ),
+    "larkspur": (
+        20,
+        "//div[@itemprop='articleBody']",
+        ["Edit on GitHub", "Search docs", "Mobile navigation", "Built with", "Read the Docs", "Copyright",
+         "Last updated on", "Previous", "Project Home", "v: latest", "Experimentation"],
+    ),
 }  # fmt: skip
 WORD_RE = re.compile(r"[a-z0-9]+")
+# Chrome inside the content element: the last-update date, a heading's permalink glyph, and
+# a page's own table of contents (Sphinx's `.. contents::`).
+CHROME_INSIDE = ".//*[contains(@class, 'md-source-file') or contains(@class, 'headerlink') or @role='doc-toc']"
 
 
 def words(text: str) -> Counter:
     return Counter(WORD_RE.findall(text.lower()))
+
+
+def page_content(file: Path, content: str):
+    """The page's own content element, without the chrome that sits inside it."""
+    main = lxml.html.parse(str(file)).xpath(content)[0]
+    for chrome_inside in main.xpath(CHROME_INSIDE):
+        chrome_inside.drop_tree()
+    return main
 
 
 @pytest.fixture(scope="module", params=sorted(EXPECTED))
@@ -73,7 +90,7 @@ def test_every_page_is_kept_under_its_own_title(ingested):
     assert not dropped, dropped
     files = sorted(folder.rglob("*.html"))
     assert len(files) == len(documents) == pages
-    titles = {lxml.html.parse(str(f)).xpath(content)[0].xpath("string(.//h1)").strip() for f in files}
+    titles = {page_content(f, content).xpath("string(.//h1)").strip() for f in files}
     assert {d.title for d in documents} == titles
 
 
@@ -82,9 +99,7 @@ def test_the_main_content_is_kept_and_no_chrome_reaches_a_chunk(ingested):
     _, content, chrome = EXPECTED[site]
     by_title = {d.title: d for d in documents}
     for file in folder.rglob("*.html"):
-        main = lxml.html.parse(str(file)).xpath(content)[0]
-        for chrome_inside in main.xpath(".//*[contains(@class, 'md-source-file') or contains(@class, 'headerlink')]"):
-            chrome_inside.drop_tree()  # the last-update date and the heading's permalink glyph
+        main = page_content(file, content)
         expected = words(main.text_content())
         got = words(by_title[main.xpath("string(.//h1)").strip()].markdown)
         kept = sum(min(n, got[w]) for w, n in expected.items()) / sum(expected.values())
