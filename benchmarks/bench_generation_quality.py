@@ -15,7 +15,9 @@ Docusaurus site of an invented app-hosting platform (tests/fixture_sites/pennant
 24 chunks), read as `crawl.local_dir` and converted and chunked as a run does: no prompt,
 span rule or off-target rule was tuned or labelled on it. `--site shalebase` (an MkDocs
 Material site, 13 pages, 29 chunks) is where the dropped units of tests/data/dropped_labels.jsonl
-were labelled, so it is not a held-out site.
+were labelled, so it is not a held-out site. `--site larkspur` is the second held-out site: a
+Sphinx site in the Read the Docs theme of an invented feature-flag and experimentation service
+(tests/fixture_sites/larkspur: 20 pages, 89 chunks).
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
@@ -54,6 +56,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 LOCAL_SITES = {
     "pennant": (ROOT / "tests" / "fixture_sites" / "pennant", "https://docs.pennant.example/"),
     "shalebase": (ROOT / "tests" / "fixture_sites" / "shalebase", "https://docs.shalebase.example/"),
+    "larkspur": (ROOT / "tests" / "fixture_sites" / "larkspur", "https://docs.larkspur.example/en/latest/"),
 }
 
 
