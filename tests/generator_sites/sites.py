@@ -4,8 +4,9 @@ landmark), Javadoc, DocBook (xsltproc chunked HTML), GitBook-like (with .md twin
 hand-written site without landmarks. Text is invented (content.py); structure follows each
 generator's templates as described in shared/notes/docs-generators.md.
 
-`build(name, folder)` writes the site and returns a Site: which page files must be kept with
-which title, and which extra files must be dropped (with the reason).
+`build(name, folder, pages)` writes the site of `pages` (content.py's guide by default, or
+cli_reference.py's command pages) and returns a Site: which page files must be kept with which
+title, and which extra files must be dropped (with the reason).
 """
 
 from __future__ import annotations
@@ -72,8 +73,8 @@ def _sections(page, heading, code_html=_plain_code, wrap=None) -> str:
     return "\n".join(parts)
 
 
-def _nav_list(current, href, cls="") -> str:
-    items = "".join(f'<li class="{cls}"><a href="{href(p[0])}">{E(p[1])}</a></li>' for p in PAGES)
+def _nav_list(pages, href, cls="") -> str:
+    items = "".join(f'<li class="{cls}"><a href="{href(p[0])}">{E(p[1])}</a></li>' for p in pages)
     return f"<ul>{items}<li><a href='changelog.html'>Changelog archive</a></li>" \
            f"<li><a href='https://forum.invalid/'>Community forum</a></li></ul>"
 
@@ -90,9 +91,9 @@ def _head(title, extra="") -> str:
 # ------------------------------------------------------------------------------ generators
 
 
-def sphinx(folder: Path) -> Site:
+def sphinx(folder: Path, pages=PAGES) -> Site:
     site = Site()
-    for i, page in enumerate(PAGES):
+    for i, page in enumerate(pages):
         body = _sections(page, lambda t, a: f'<h2>{E(t)}<a class="headerlink" href="#{a}" title="Link to this heading">¶</a></h2>',
                          _pygments, wrap=lambda a, b: f'<section id="{a}">{b}</section>')
         prev_next = (f'<div class="related" role="navigation" aria-label="Related"><h3>Navigation</h3><ul>'
@@ -104,7 +105,7 @@ def sphinx(folder: Path) -> Site:
                  + f'<section id="{page[0]}"><h1>{E(page[1])}<a class="headerlink" href="#{page[0]}">¶</a></h1>'
                  + body + "</section></div></div></div>"
                  + '<div class="sphinxsidebar" role="navigation" aria-label="Main"><div class="sphinxsidebarwrapper">'
-                 + f'<h3>Table of Contents</h3>{_nav_list(page, lambda s: s + ".html")}'
+                 + f'<h3>Table of Contents</h3>{_nav_list(pages, lambda s: s + ".html")}'
                  + '<div id="searchbox" role="search"><h3>Quick search</h3><form><input type="text" name="q"></form></div>'
                  + "</div></div></div>" + prev_next
                  + f'<div class="footer">{FOOTER}</div></body></html>')
@@ -118,9 +119,9 @@ def sphinx(folder: Path) -> Site:
     return site
 
 
-def mkdocs_material(folder: Path) -> Site:
+def mkdocs_material(folder: Path, pages=PAGES) -> Site:
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<h2 id="{a}">{E(t)}<a class="headerlink" href="#{a}" title="Permanent link">¶</a></h2>')
         toc = "".join(f'<li class="md-nav__item"><a class="md-nav__link" href="#{s[1]}">{E(s[0])}</a></li>' for s in page[2])
         html_ = (_head(f"{page[1]} - {SITE}") + '<body dir="ltr"><a href="#requirements" class="md-skip">Skip to content</a>'
@@ -128,7 +129,7 @@ def mkdocs_material(folder: Path) -> Site:
                  + '<div class="md-search"><input placeholder="Search the docs"></div>'
                  + '<div class="md-source">lanternfish/lanternfish</div></nav></header>'
                  + '<div class="md-container"><main class="md-main"><div class="md-main__inner md-grid">'
-                 + f'<div class="md-sidebar md-sidebar--primary"><nav class="md-nav md-nav--primary">{_nav_list(page, lambda s: "../" + s + "/")}</nav></div>'
+                 + f'<div class="md-sidebar md-sidebar--primary"><nav class="md-nav md-nav--primary">{_nav_list(pages, lambda s: "../" + s + "/")}</nav></div>'
                  + f'<div class="md-sidebar md-sidebar--secondary"><nav class="md-nav md-nav--secondary"><label>On this page</label><ul>{toc}</ul></nav></div>'
                  + f'<div class="md-content"><article class="md-content__inner md-typeset"><h1 id="{page[0]}">{E(page[1])}</h1>'
                  + body + "</article></div></div></main>"
@@ -140,9 +141,9 @@ def mkdocs_material(folder: Path) -> Site:
     return site
 
 
-def docusaurus(folder: Path) -> Site:
+def docusaurus(folder: Path, pages=PAGES) -> Site:
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<h2 class="anchor anchorWithStickyNavbar_xyz" id="{a}">{E(t)}'
                                             f'<a href="#{a}" class="hash-link" aria-label="Direct link" title="Direct link">​</a></h2>')
         toc = "".join(f'<li><a href="#{s[1]}" class="table-of-contents__link">{E(s[0])}</a></li>' for s in page[2])
@@ -152,7 +153,7 @@ def docusaurus(folder: Path) -> Site:
                  + f'<nav aria-label="Main" class="navbar navbar--fixed-top"><a class="navbar__brand"><b class="navbar__title">{SITE}</b></a>'
                  + '<a class="navbar__item">Version 3.1.4</a><button class="navbar__toggle" aria-label="Toggle navigation">Toggle navigation</button></nav>'
                  + '<div class="main-wrapper mainWrapper_z2l0"><div class="docsWrapper_hBAB"><div class="docRoot_UBD9">'
-                 + f'<aside class="theme-doc-sidebar-container"><nav aria-label="Docs sidebar" class="menu thin-scrollbar">{_nav_list(page, lambda s: s + ".html", "menu__list-item")}</nav></aside>'
+                 + f'<aside class="theme-doc-sidebar-container"><nav aria-label="Docs sidebar" class="menu thin-scrollbar">{_nav_list(pages, lambda s: s + ".html", "menu__list-item")}</nav></aside>'
                  + '<main class="docMainContainer_TBSr"><div class="container padding-top--md"><div class="row"><div class="col docItemCol_VOVn">'
                  + '<nav class="theme-doc-breadcrumbs" aria-label="Breadcrumbs"><ul class="breadcrumbs"><li><a>Docs home</a></li></ul></nav>'
                  + f'<article><div class="theme-doc-markdown markdown"><header><h1>{E(page[1])}</h1></header>' + body + "</div>"
@@ -164,13 +165,13 @@ def docusaurus(folder: Path) -> Site:
         site.kept[f"{page[0]}.html"] = page[1]
     # A versioned copy of the first page points at the current one with rel=canonical.
     (folder / "next").mkdir()
-    first = (folder / f"{PAGES[0][0]}.html").read_text().replace("Version 3.1.4", "Version 3.2 (next)")
-    (folder / "next" / f"{PAGES[0][0]}.html").write_text(first)
-    site.dropped[f"next/{PAGES[0][0]}.html"] = "non_canonical"
+    first = (folder / f"{pages[0][0]}.html").read_text().replace("Version 3.1.4", "Version 3.2 (next)")
+    (folder / "next" / f"{pages[0][0]}.html").write_text(first)
+    site.dropped[f"next/{pages[0][0]}.html"] = "non_canonical"
     return site
 
 
-def mdbook(folder: Path) -> Site:
+def mdbook(folder: Path, pages=PAGES) -> Site:
     site = Site()
 
     def chapter(page):
@@ -180,7 +181,7 @@ def mdbook(folder: Path) -> Site:
     def shell(title, main):
         return (_head(f"{title} - {SITE}") + '<body class="light"><div id="body-container">'
                 + '<nav id="sidebar" class="sidebar" aria-label="Table of contents"><div class="sidebar-scrollbox">'
-                + f'<ol class="chapter">' + "".join(f'<li class="chapter-item"><a href="{p[0]}.html">{E(p[1])}</a></li>' for p in PAGES)
+                + f'<ol class="chapter">' + "".join(f'<li class="chapter-item"><a href="{p[0]}.html">{E(p[1])}</a></li>' for p in pages)
                 + "<li><a href='changelog.html'>Changelog archive</a></li></ol></div></nav>"
                 + '<div id="page-wrapper" class="page-wrapper"><div class="page">'
                 + f'<div id="menu-bar" class="menu-bar sticky"><div class="left-buttons"><button id="sidebar-toggle" class="icon-button">Toggle navigation</button></div>'
@@ -192,11 +193,11 @@ def mdbook(folder: Path) -> Site:
                 + '<nav class="nav-wide-wrapper" aria-label="Page navigation"><a class="nav-chapters previous">Previous chapter</a></nav>'
                 + "</div></div></body></html>")
 
-    for page in PAGES:
+    for page in pages:
         # mdBook pages whose chapter starts below h1 get the book title from the menu bar.
         (folder / f"{page[0]}.html").write_text(shell(page[1], chapter(page)))
         site.kept[f"{page[0]}.html"] = page[1]
-    (folder / "print.html").write_text(shell(SITE, "".join(f'<div id="chapter_begin" style="break-before: page;"></div>{chapter(p)}' for p in PAGES)))
+    (folder / "print.html").write_text(shell(SITE, "".join(f'<div id="chapter_begin" style="break-before: page;"></div>{chapter(p)}' for p in pages)))
     site.dropped["print.html"] = "contains_other_pages"
     (folder / "install.html").write_text(  # an old URL kept as a redirect stub
         '<!DOCTYPE HTML><html><head><meta charset="utf-8"><title>Redirecting...</title>'
@@ -206,14 +207,14 @@ def mdbook(folder: Path) -> Site:
     return site
 
 
-def rustdoc_old(folder: Path) -> Site:
+def rustdoc_old(folder: Path, pages=PAGES) -> Site:
     """Old rustdoc/book pages: content straight in <body>, no landmark at all."""
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<h2 id="{a}" class="section-header"><a href="#{a}">{E(t)}</a></h2>')
         html_ = (_head(f"{page[1]} - {SITE}") + '<body class="rustdoc">'
                  + f'<nav class="sidebar"><a class="logo-container" href="index.html">{SITE}</a>'
-                 + f'<p class="location">Version 3.1.4</p><div class="block items">{_nav_list(page, lambda s: s + ".html")}</div></nav>'
+                 + f'<p class="location">Version 3.1.4</p><div class="block items">{_nav_list(pages, lambda s: s + ".html")}</div></nav>'
                  + '<div id="versioninfo">Version 3.1.4 built from commit 1a2b3c</div>'
                  + '<form class="search-form"><input class="search-input" placeholder="Search the docs"></form>'
                  + f'<h1 class="fqn">{E(page[1])}</h1>' + body
@@ -224,9 +225,9 @@ def rustdoc_old(folder: Path) -> Site:
     return site
 
 
-def javadoc(folder: Path) -> Site:
+def javadoc(folder: Path, pages=PAGES) -> Site:
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<h2>{E(t)}</h2>',
                          wrap=lambda a, b: f'<section class="detail" id="{a}">{b}</section>')
         html_ = (_head(f"{page[1]} ({SITE} 3.1.4 API)") + '<body class="class-declaration-page"><div class="flex-box">'
@@ -243,10 +244,10 @@ def javadoc(folder: Path) -> Site:
     return site
 
 
-def docbook(folder: Path) -> Site:
+def docbook(folder: Path, pages=PAGES) -> Site:
     """xsltproc chunked HTML: div.navheader/navfooter layout tables, div.chapter, no landmark."""
     site = Site()
-    for n, page in enumerate(PAGES, 1):
+    for n, page in enumerate(pages, 1):
         sects = []
         for title, anchor, blocks in page[2]:
             inner = _blocks(blocks, lambda lang, text: f'<pre class="programlisting">{E(text)}</pre>', _literallayout)
@@ -270,14 +271,14 @@ def docbook(folder: Path) -> Site:
     return site
 
 
-def gitbook(folder: Path) -> Site:
+def gitbook(folder: Path, pages=PAGES) -> Site:
     """Legacy GitBook: div.book-summary sidebar, section.markdown-section; each page has its .md source."""
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<h2 id="{a}">{E(t)}</h2>')
         html_ = (_head(f"{page[1]} · {SITE}") + '<body><div class="book"><div class="book-summary">'
                  + '<div id="book-search-input" role="search"><input type="text" placeholder="Search the docs"></div>'
-                 + f'<nav role="navigation">{_nav_list(page, lambda s: s + ".html")}</nav></div>'
+                 + f'<nav role="navigation">{_nav_list(pages, lambda s: s + ".html")}</nav></div>'
                  + '<div class="book-body"><div class="body-inner"><div class="book-header" role="navigation">'
                  + f'<h1><i class="fa fa-circle-o-notch fa-spin"></i><a href=".">{SITE}</a></h1></div>'
                  + '<div class="page-wrapper" tabindex="-1" role="main"><div class="page-inner"><div id="book-search-results">'
@@ -310,15 +311,15 @@ def _markdown(page) -> str:
     return "\n".join(lines)
 
 
-def hugo(folder: Path) -> Site:
+def hugo(folder: Path, pages=PAGES) -> Site:
     """A Hugo docs theme: content in div#content > div.content, no main/article."""
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<h2 id="{a}">{E(t)}<a class="anchor" href="#{a}">#</a></h2>')
         toc = "".join(f'<li><a href="#{s[1]}">{E(s[0])}</a></li>' for s in page[2])
         html_ = (_head(f"{page[1]} | {SITE}") + '<body><div class="container">'
                  + f'<div class="topbar"><a class="brand" href="/">{SITE}</a><span class="version-badge">Version 3.1.4</span></div>'
-                 + f'<div class="row"><div class="col-md-3 docs-sidebar"><div class="menu">{_nav_list(page, lambda s: "/" + s + "/")}</div></div>'
+                 + f'<div class="row"><div class="col-md-3 docs-sidebar"><div class="menu">{_nav_list(pages, lambda s: "/" + s + "/")}</div></div>'
                  + '<div class="col-md-7" id="content"><ol class="breadcrumb"><li><a href="/">Docs home</a></li><li>Guide</li></ol>'
                  + f'<div class="content"><h1>{E(page[1])}</h1>{body}</div>'
                  + '<div class="page-meta"><a href="#" class="edit-this-page">Edit this page</a></div></div>'
@@ -331,12 +332,12 @@ def hugo(folder: Path) -> Site:
     return site
 
 
-def handwritten(folder: Path) -> Site:
+def handwritten(folder: Path, pages=PAGES) -> Site:
     """A plain site: a banner, a list of links, the text, a footer; no landmarks, no classes on content."""
     site = Site()
-    for page in PAGES:
+    for page in pages:
         body = _sections(page, lambda t, a: f'<a name="{a}"></a><h2>{E(t)}</h2>')
-        links = " | ".join(f'<a href="{p[0]}.html">{E(p[1])}</a>' for p in PAGES)
+        links = " | ".join(f'<a href="{p[0]}.html">{E(p[1])}</a>' for p in pages)
         html_ = (f"<html><head><title>{E(SITE)}: {E(page[1])}</title></head><body bgcolor=\"#ffffff\">"
                  + f'<div id="banner"><img src="logo.gif" alt=""> <b>{SITE}</b></div>'
                  + f"<p>{links} | <a href='changelog.html'>Changelog archive</a> | <a href='https://forum.invalid/'>Community forum</a></p><hr>"
@@ -352,6 +353,6 @@ GENERATORS = {f.__name__: f for f in (sphinx, mkdocs_material, docusaurus, mdboo
                                       gitbook, hugo, handwritten)}
 
 
-def build(name: str, folder: Path) -> Site:
+def build(name: str, folder: Path, pages=PAGES) -> Site:
     folder.mkdir(parents=True, exist_ok=True)
-    return GENERATORS[name](folder)
+    return GENERATORS[name](folder, pages)
