@@ -99,11 +99,12 @@ def curate_status(
 ) -> None:
     """Review progress: outcomes, per annotator, agreement, and the judge against people."""
     from docs2qa.curation.pull import collect
-    from docs2qa.curation.stage import connect_or_serve
+    from docs2qa.curation.server import connection
     from docs2qa.curation.summary_view import print_summary
 
     cfg = _config(config, set_)  # reads Argilla only: no run folder is written
-    api_url, api_key = connect_or_serve(cfg.curate)
+    # Looks only: a server that does not answer here is reported, never stopped, started or moved.
+    api_url, api_key = connection(cfg.curate)
     _, summary = collect(cfg.curate, cfg.name, api_url, api_key)
     if as_json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))

@@ -40,6 +40,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from docs2qa.curation.config import CurateConfig
 from docs2qa.errors import Docs2qaError, ServiceError
@@ -175,9 +176,19 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
     paths = _paths(cfg)
     creds = _read_credentials(paths)
     if creds and _all_alive(paths):
+        recorded = _read_pids(paths).get("url")
+        if recorded and recorded != _url(cfg):
+            # Another curate.port or host than it was started with (a typo): only `serve` may
+            # stop it and start another; anything else says where the reviewers' server is.
+            port = urlsplit(recorded).port
+            raise Docs2qaError(
+                f"no local Argilla at {_url(cfg)}: the server recorded in {paths.root} runs at {recorded}",
+                f"address that one (--set curate.port={port}); `docs2qa curate serve` with this config "
+                "would stop it and start another",
+            )
         return _url(cfg), creds["api_key"]
     raise Docs2qaError(
-        "no Argilla server: the local one is not running and none is configured",
+        f"no Argilla server: the local one (state in {paths.root}) is not running and none is configured",
         "run `docs2qa curate serve`, or set ARGILLA_API_URL and ARGILLA_API_KEY to use your own server",
     )
 

@@ -92,7 +92,8 @@ def _open_run(
     dry_run: bool = False,
 ) -> tuple[ConfigBase, RunStore]:
     """The config and the run folder; records the config there and logs to it. `read_only`
-    (status): an existing folder that cannot be written (a read-only mount, a full disk) is still read.
+    (status): nothing is written, and the folder must exist: a look with other --set values must
+    not rewrite the config the run used, nor one from another directory create an empty run.
     `dry_run`: nothing is written at all, not even the config or the log."""
     from docs2qa.logs import to_file
     from docs2qa.store import RunStore
@@ -101,17 +102,20 @@ def _open_run(
     store = RunStore(run_dir or Path("runs") / config.name)
     if store.root.exists() and not store.root.is_dir():
         raise Docs2qaError(f"the run folder {store.root} is a file", "pass --run with a folder (new or existing)")
-    if dry_run:
+    if read_only and not store.root.is_dir():
+        raise Docs2qaError(
+            f"there is no run folder {store.root.absolute()}",
+            "run this in the folder you ran `docs2qa run` in, or pass --run with the run folder",
+        )
+    if dry_run or read_only:
         return config, store
     try:
         store.save_config(config.model_dump(mode="json"), config.hash())
         to_file(store.root)  # third-party warnings and chatter land here, not on the terminal (-v shows them)
     except OSError as exc:  # a parent that is a file, no permission, a full disk
-        if not (read_only and store.root.is_dir()):
-            raise Docs2qaError(
-                f"cannot write the run folder {store.root}: {exc.strerror or exc}",
-                "pass --run with a folder you can write",
-            ) from exc
+        raise Docs2qaError(
+            f"cannot write the run folder {store.root}: {exc.strerror or exc}", "pass --run with a folder you can write"
+        ) from exc
     return config, store
 
 

@@ -96,10 +96,11 @@ def test_h_is_help_everywhere(monkeypatch, capsys, args):
 
 def test_config_takes_run_and_prints_what_that_run_used(monkeypatch, capsys, tmp_path):
     config, run = write_config(tmp_path), tmp_path / "run"
+    # A stage records the config before it looks for its input (there is none: it stops there).
     code, _, err = call(
-        monkeypatch, capsys, "status", "-c", str(config), "--set", "crawl.max_pages=7", "--run", str(run)
+        monkeypatch, capsys, "convert", "-c", str(config), "--set", "crawl.max_pages=7", "--run", str(run)
     )
-    assert code == 0, err
+    assert code == 1 and "docs2qa crawl" in err, err
     code, out, err = call(monkeypatch, capsys, "config", "--run", str(run))
     assert code == 0, err
     recorded = yaml.safe_load(out)
@@ -114,7 +115,7 @@ def test_a_run_folder_that_is_a_file_is_a_clear_error(monkeypatch, capsys, tmp_p
     occupied.write_text("not a folder")
     code, _, err = call(monkeypatch, capsys, "status", "-c", str(config), "--run", str(occupied))
     assert code == 1 and f"the run folder {occupied} is a file" in err and "Traceback" not in err
-    code, _, err = call(monkeypatch, capsys, "status", "-c", str(config), "--run", str(occupied / "run"))
+    code, _, err = call(monkeypatch, capsys, "convert", "-c", str(config), "--run", str(occupied / "run"))
     assert code == 1 and f"cannot write the run folder {occupied / 'run'}" in err
     assert occupied.read_text() == "not a folder"
 

@@ -216,9 +216,10 @@ def test_the_cli_in_process_leaves_no_run_log_behind(tmp_path, monkeypatch):
     from docs2qa import cli, logs
 
     config_path, store = _fake_run(tmp_path, argilla=False)
-    monkeypatch.setattr(sys, "argv", ["docs2qa", "status", "-c", str(config_path), "--run", str(store.root)])
+    # A stage command logs to its run (status only looks: it writes no log).
+    monkeypatch.setattr(sys, "argv", ["docs2qa", "convert", "-c", str(config_path), "--run", str(store.root)])
     cli.main()
-    assert (store.root / "logs" / "run.log").read_text().startswith("---- docs2qa status")
+    assert (store.root / "logs" / "run.log").read_text().startswith("---- docs2qa convert")
     assert logs.log_file() is None and logs.LOG_FILE_ENV not in os.environ
     handlers = logging.getLogger().handlers + logging.getLogger(logs.OURS).handlers
     assert not [h for h in handlers if str(getattr(h, "baseFilename", "")).startswith(str(tmp_path))]
