@@ -137,9 +137,17 @@ def _describe_eval(manifest: Manifest) -> Description:
         # What was measured, and each verdict with its n and interval (`status` prints the notes).
         lines = tuple(v["line"] for v in (summary.get("verdicts") or {}).values())
         return Description(product=summary["measured"], notes=(*lines, files))
-    rouge = {name: agg.get("rouge_l", {}).get("mean") for name, agg in summary.get("aggregates", {}).items()}
-    product = "ROUGE-L " + ", ".join(f"{name} {value:.3f}" for name, value in rouge.items() if value is not None)
-    return Description(product=product, notes=(f"results: {summary.get('results')}; report: {summary.get('report')}",))
+    # An eval recorded by an older docs2qa, without its sentences: they are built from its
+    # comparisons, so that no score is shown without its n and verdict (bare means never).
+    from docs2qa.finetune.evaluate.protocol import verdicts
+    from docs2qa.recap import next_command
+
+    lines = tuple(v["line"] for v in verdicts(summary.get("comparisons") or {}, summary.get("protocol")).values())
+    n = summary.get("n", summary.get("examples"))
+    return Description(
+        product="evaluated" if n is None else f"{n} questions evaluated",
+        notes=(*(lines or (f"no verdict recorded: rerun `{next_command('eval')}`",)), files),
+    )
 
 
 _STAGE = "docs2qa.finetune.stage"

@@ -443,6 +443,41 @@ def test_the_recap_and_status_give_each_verdict_with_its_n(tmp_path, monkeypatch
     assert "no clear difference (n=36; multiple-choice accuracy" in out
 
 
+def test_an_eval_recorded_without_its_sentences_shows_no_score_without_n_and_verdict(tmp_path, monkeypatch, capsys):
+    """An eval manifest of an older docs2qa (scores and comparisons, no verdict lines): the recap
+    and `status` printed `ROUGE-L base 0.167, tuned 0.471` at n = 1, with no caveat."""
+    import sys
+
+    from docs2qa import cli
+    from docs2qa.config import load_config
+    from docs2qa.pipeline import stage_named
+    from docs2qa.recap import recap
+    from docs2qa.store import StageResult
+    from test_terminal import _fake_run
+
+    config_path, store = _fake_run(tmp_path, argilla=False)
+    one = {**_comparison(0.304, 0, 0, n=1), "base": 0.167, "tuned": 0.471, "low": None, "high": None}
+    summary = {
+        "report": str(store.root / "eval" / "results" / "report.html"),
+        "results": "results.json",
+        "examples": 1,
+        "aggregates": {"base": {"rouge_l": {"mean": 0.167}}, "tuned": {"rouge_l": {"mean": 0.471}}},
+        "comparisons": {"rouge_l_gold_length": {**one, "verdict": intervals.TOO_FEW}},
+    }
+    store.run_stage("eval", "h", [], lambda stage: StageResult({}, 1, extra={"eval": summary}))
+    said = "too few questions to tell (n=1; ROUGE-L at gold length 0.17 -> 0.47, +0.30, no interval)"
+    text = recap(load_config(config_path), store, config_path, None, None)
+    assert "  eval      1 in -> 1 questions evaluated" in text and "0.167" not in text
+
+    monkeypatch.setattr(sys, "argv", ["docs2qa", "status", "-c", str(config_path), "--run", str(store.root)])
+    cli.main()
+    out = capsys.readouterr().out
+    assert said in out and "0.167" not in out
+
+    bare = stage_named("eval").describe({"eval": {"examples": 1, "aggregates": summary["aggregates"]}})
+    assert bare.product == "1 questions evaluated" and bare.notes[0].startswith("no verdict recorded: rerun")
+
+
 def test_the_model_card_says_what_was_measured_and_each_verdict():
     from docs2qa.finetune.card import evaluation_section
 
