@@ -145,14 +145,21 @@ def _describe_export(manifest: Manifest) -> Description:
     version = manifest.get("dataset")
     if not version:
         return Description()
+    from docs2qa.finetune.evaluate.intervals import MIN_EXAMPLES
+
     state = "new version" if version["created"] else "unchanged, existing version"
-    return Description(
-        product=f"{version['name']}/{version['version']}",
-        notes=(
-            f"{state} {version['name']}/{version['version']} (content {version['content_id']}) at "
-            f"{version['path']}; report: {version['path']}/report.html",
-        ),
-    )
+    notes = [
+        f"{state} {version['name']}/{version['version']} (content {version['content_id']}) at "
+        f"{version['path']}; report: {version['path']}/report.html"
+    ]
+    test = version.get("counts", {}).get("test")
+    if test is not None and test < MIN_EXAMPLES:
+        # Said at export, before hours of tuning: eval's numbers on such a split are anecdotes.
+        notes.append(
+            f"only {test} test rows (under {MIN_EXAMPLES}): eval's intervals on them will be wide and its "
+            "numbers anecdotal; export more pairs (more chunks, more phrasings per fact)"
+        )
+    return Description(product=f"{version['name']}/{version['version']}", notes=tuple(notes))
 
 
 _STAGE = "docs2qa.curation.stage"

@@ -381,3 +381,26 @@ def test_split_assignment_is_seeded_and_independent_of_row_order(run):
     by_section = assign(rows, "section", ratios, seed=0)
     sections = {s: {r["page_id"] + "/".join(r["heading_path"][:2]) for r in by_section[s]} for s in by_section}
     assert not (sections["train"] & sections["test"])
+
+
+def test_export_says_in_one_line_when_the_test_split_is_under_30_rows(tmp_path, capsys):
+    from docs2qa.cli import _report
+    from docs2qa.pipeline import stage_named
+    from docs2qa.store import StageResult
+
+    def exported(test: int) -> str:
+        counts = {"train": 40, "validation": 4, "test": test}
+        version = {"name": "exp", "version": "v1", "path": "/d/exp/v1", "content_id": "c", "created": True}
+        store = RunStore(tmp_path / f"run{test}")
+        extra = {"dataset": {**version, "counts": counts}}
+        manifest = store.run_stage("export", "h", [], lambda stage: StageResult({}, 44 + test, extra=extra))
+        _report(stage_named("export"), manifest)
+        return capsys.readouterr().err
+
+    said = exported(12)
+    assert (
+        "  only 12 test rows (under 30): eval's intervals on them will be wide and its numbers anecdotal; "
+        "export more pairs (more chunks, more phrasings per fact)\n"
+    ) in said
+    assert "Traceback" not in said
+    assert "test rows" not in exported(30)
