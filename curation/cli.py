@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from docs2qa.config import Config
 
 
-def _config(config: Path | None, overrides: list[str] | None) -> Config:
+def _config(config: list[Path] | None, overrides: list[str] | None) -> Config:
     """The whole config, the stage packages' sections (curate, export) included."""
     return _load(config, overrides)
 
@@ -34,11 +34,11 @@ def curate_serve(config: ConfigOption = None, set_: SetOption = None, run: RunOp
     import shlex
 
     from docs2qa.curation.server import serve
+    from docs2qa.recap import command_options
 
     info = serve(_config(config, set_).curate)  # the server belongs to no run: no run folder is written
     # The same options, so that the hint stops this server (--set may move its port or state_dir).
-    options = ["-c", str(config), *(word for value in set_ or [] for word in ("--set", value))]
-    options += ["--run", str(run)] if run else []
+    options = command_options(config, set_, run)
     print(
         f"Argilla is running at {info.url}\n"
         f"  sign in as {info.username!r}; the password is in {info.state_dir / 'credentials.json'} (mode 0600)\n"
@@ -121,7 +121,7 @@ RootOption = Annotated[
 RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newest version) or a version folder.")]
 
 
-def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] | None) -> Path:
+def _dataset_root(root: Path | None, config: list[Path] | None, overrides: list[str] | None) -> Path:
     """--root, else export.root of the config after --set (without -c: of the defaults after --set)."""
     from pydantic import ValidationError
 
@@ -129,7 +129,7 @@ def _dataset_root(root: Path | None, config: Path | None, overrides: list[str] |
 
     if root is not None:
         return root
-    if config is not None:
+    if config:
         return Path(_config(config, overrides).export.root)
     data: dict[str, Any] = {}
     for assignment in overrides or []:

@@ -62,7 +62,14 @@ def _options(
     configure(verbose)
 
 
-ConfigOption = Annotated[Path | None, typer.Option("-c", "--config", help="YAML config file, e.g. configs/demo.yaml.")]
+ConfigOption = Annotated[
+    list[Path] | None,
+    typer.Option(
+        "-c",
+        "--config",
+        help="YAML config file, e.g. configs/demo.yaml; repeat it to stack presets in order, the later one winning.",
+    ),
+]
 SetOption = Annotated[
     list[str] | None, typer.Option("--set", help="Override a key: --set crawl.max_pages=20 (repeatable).")
 ]
@@ -76,16 +83,16 @@ DryRunOption = Annotated[
 ]
 
 
-def _load(config_path: Path | None, overrides: list[str] | None) -> ConfigBase:
+def _load(config_path: list[Path] | None, overrides: list[str] | None) -> ConfigBase:
     from docs2qa.config import load_config
 
-    if config_path is None:
+    if not config_path:
         raise ConfigError("no config given", "pass one with -c, e.g. `docs2qa run -c configs/demo.yaml`")
     return load_config(config_path, overrides or [])
 
 
 def _open_run(
-    config_path: Path | None,
+    config_path: list[Path] | None,
     overrides: list[str] | None,
     run_dir: Path | None,
     read_only: bool = False,
@@ -149,7 +156,7 @@ def _stage_command(stage: Stage) -> None:
     options = {option.param: option for option in stage.options}
 
     def command(
-        config: Path | None = None, set_: list[str] | None = None, run: Path | None = None, **extra: Any
+        config: list[Path] | None = None, set_: list[str] | None = None, run: Path | None = None, **extra: Any
     ) -> None:
         dry_run = extra.pop("dry_run", False)
         overrides = [
@@ -329,11 +336,11 @@ def show_config(
     from docs2qa.config import resolve_config
     from docs2qa.config_view import annotated_yaml, inherited_warnings
 
-    if config is None and run is not None:
-        config = run / "config.yaml"  # every command that opens a run records its resolved config there
-        if not config.is_file():
+    if not config and run is not None:
+        config = [run / "config.yaml"]  # every command that opens a run records its resolved config there
+        if not config[0].is_file():
             raise ConfigError(f"{run} holds no config.yaml (no command has run in it)", "pass the config with -c")
-    if config is None:
+    if not config:
         raise ConfigError("no config given", "pass one with -c (or a run folder with --run), or use --reference")
     resolved, sources, inherited = resolve_config(config, set_ or [])
     print(annotated_yaml(resolved.model_dump(mode="json"), sources, inherited), end="")

@@ -303,27 +303,46 @@ def config_layers(path: Path, seen: tuple[Path, ...] = ()) -> list[Layer]:
     return [*layers, Layer(str(path), data)]
 
 
-def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ConfigBase:
+# -c given once, several times (stacked in order) or not at all.
+ConfigPaths = str | Path | Sequence[str | Path] | None
+
+
+def config_paths(config: ConfigPaths) -> list[Path]:
+    if config is None:
+        return []
+    return [Path(config)] if isinstance(config, str | Path) else [Path(path) for path in config]
+
+
+def stacked_layers(paths: Sequence[Path]) -> list[Layer]:
+    """The layers of one -c file, or of several stacked as if one config named them all under
+    `defaults:` in that order: a later file wins key by key, and the values of an earlier one it
+    leaves alone are reported as inherited, as a later preset's are."""
+    if len(paths) == 1:
+        return config_layers(paths[0])
+    return [
+        Layer(layer.source, layer.data, (*layer.included_by, "-c")) for path in paths for layer in config_layers(path)
+    ]
+
+
+def load_config(path: ConfigPaths, overrides: Sequence[str] = ()) -> ConfigBase:
     return resolve_config(path, overrides)[0]
 
 
 def resolve_config(
-    path: str | Path | None, overrides: Sequence[str] = ()
+    path: ConfigPaths, overrides: Sequence[str] = ()
 ) -> tuple[ConfigBase, dict[str, str], dict[str, str]]:
     """The config, where each leaf value came from (dotted key -> a file, `--set` or "default"),
     and the values a later preset left to an earlier one (config_sources.inherited)."""
     data: dict[str, Any] = {}
     sources: dict[str, str] = {}
-    layers: list[Layer] = []
-    if path is not None:
-        path = Path(path)
-        layers = config_layers(path)
-        for layer in layers:
-            config_sources.merge(sources, data, layer.data, layer.source)
-            data = deep_merge(data, layer.data)
-        if "name" not in data:
-            data["name"] = path.stem
-            sources["name"] = f"{path} (its file name)"
+    paths = config_paths(path)
+    layers = stacked_layers(paths)
+    for layer in layers:
+        config_sources.merge(sources, data, layer.data, layer.source)
+        data = deep_merge(data, layer.data)
+    if paths and "name" not in data:  # the first -c is the run's config; the ones after it add presets
+        data["name"] = paths[0].stem
+        sources["name"] = f"{paths[0]} (its file name)"
     for assignment in overrides:
         apply_override(data, assignment)
         node: Any = data
@@ -335,14 +354,15 @@ def resolve_config(
         config = config_model().model_validate(data)
     except ValidationError as exc:
         raise ConfigError(
-            format_validation_error(exc, path), "fix the keys above; README.md lists every key with its default"
+            format_validation_error(exc, " + ".join(map(str, paths)) or None),
+            "fix the keys above; README.md lists every key with its default",
         ) from exc
     values = config.model_dump(mode="json")
     every = {key: sources.get(key, config_sources.DEFAULT) for key in config_sources.leaves(values)}
     return config, every, config_sources.inherited(every, layers)
 
 
-def format_validation_error(exc: ValidationError, path: Path | None) -> str:
+def format_validation_error(exc: ValidationError, path: str | Path | None) -> str:
     where = str(path) if path else "config"
     lines = [f"{where} has {exc.error_count()} problem(s):"]
     for err in exc.errors():

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from docs2qa.config import ConfigBase
+    from docs2qa.config import ConfigBase, ConfigPaths
     from docs2qa.pipeline import Stage
     from docs2qa.store import RunStore
 
 
 def recap(
-    cfg: ConfigBase, store: RunStore, config_path: Path | None, overrides: list[str] | None, run_dir: Path | None
+    cfg: ConfigBase, store: RunStore, config_path: ConfigPaths, overrides: list[str] | None, run_dir: Path | None
 ) -> str:
     from docs2qa.pipeline import stages_for
 
@@ -90,7 +90,7 @@ def _files(manifests: dict[str, dict[str, Any]]) -> list[str]:
 def _next_step(
     cfg: Any,
     manifests: dict[str, dict[str, Any]],
-    config_path: Path | None,
+    config_path: ConfigPaths,
     overrides: list[str] | None,
     run_dir: Path | None,
 ) -> list[str]:
@@ -114,9 +114,11 @@ def _next_step(
     return lines
 
 
-def command_options(config_path: Path | None, overrides: list[str] | None, run_dir: Path | None) -> list[str]:
+def command_options(config_path: ConfigPaths, overrides: list[str] | None, run_dir: Path | None) -> list[str]:
     """The -c/--set/--run words that name the same run to a later command."""
-    options = ["-c", str(config_path)] if config_path else []
+    from docs2qa.config import config_paths
+
+    options = [word for path in config_paths(config_path) for word in ("-c", str(path))]
     options += [word for value in overrides or [] for word in ("--set", value)]
     return options + (["--run", str(run_dir)] if run_dir else [])
 

@@ -117,3 +117,36 @@ def test_a_run_folders_config_says_its_one_source(monkeypatch, capsys, tmp_path)
     code, out, err = call(monkeypatch, capsys, "config", "--run", str(recorded.parent))
     assert code == 0 and err == ""
     assert out.startswith(f"# every value from {recorded}\n") and "#" not in out.split("\n", 1)[1]
+
+
+def test_two_config_flags_stack_like_defaults(monkeypatch, capsys):
+    """`-c CONFIG -c PRESET` is `defaults: [CONFIG, PRESET]`: the later file wins, each value
+    names its file, and the values the preset leaves to the config's own preset are warned of."""
+    kaggle, cpu = "configs/kaggle.yaml", "configs/finetune/smollm2-cpu.yaml"
+    monkeypatch.chdir(ROOT)
+    code, out, err = call(monkeypatch, capsys, "config", "-c", kaggle, "-c", cpu)
+    assert code == 0, err
+    values = yaml.safe_load(out)
+    assert values["name"] == "kaggle" and values["crawl"]["seeds"]  # the first file is not lost
+    assert values["finetune"]["base_model"] == "embedded:smollm2"  # the later file wins
+    lines = out.splitlines()
+    assert any(re.fullmatch(rf"  base_model: embedded:smollm2 +# {cpu}", line) for line in lines)
+    assert any(re.fullmatch(r"name: kaggle +# configs/kaggle\.yaml", line) for line in lines)
+    gemma = "configs/finetune/gemma-7b-qlora.yaml"
+    kept = rf"  gradient_accumulation_steps: 4 +# {gemma}, kept under {cpu}, which does not set it"
+    assert any(re.fullmatch(kept, line) for line in lines)
+    assert err.startswith(f"warning: {cpu} sets finetune keys but keeps these of the earlier {gemma}: ")
+    assert load_config([ROOT / kaggle, ROOT / cpu]).finetune.base_model == "embedded:smollm2"
+
+
+def test_stacked_config_files_name_themselves_in_a_command_and_an_error(tmp_path):
+    from docs2qa.errors import ConfigError
+    from docs2qa.recap import command_options
+
+    preset = tmp_path / "preset.yaml"
+    preset.write_text(yaml.safe_dump(CPU))
+    assert command_options([ROOT / "configs" / "demo.yaml", preset], ["eval.batch_size=1"], None) == [
+        "-c", str(ROOT / "configs" / "demo.yaml"), "-c", str(preset), "--set", "eval.batch_size=1",
+    ]  # fmt: skip
+    with pytest.raises(ConfigError, match=rf"^{re.escape(f'{preset} + {preset}')} has 1 problem\(s\):\n  crawl: "):
+        load_config([preset, preset])
