@@ -4,7 +4,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,8 +38,6 @@ def load_embedder(model_spec: str) -> Any:
     from docs2qa.models.embedded import resolve_model
 
     path = resolve_model(model_spec)
-    # No model hub is reachable; a missing model must fail at once, not after retries.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:
@@ -48,6 +45,8 @@ def load_embedder(model_spec: str) -> Any:
             "dedup needs the package 'sentence-transformers'", "pip install sentence-transformers"
         ) from exc
     try:
+        # local_files_only: a missing model fails at once, not after retries against a hub. Not
+        # HF_HUB_OFFLINE, which would also stop this process's own pushes (export --push-to-hub).
         model = SentenceTransformer(path, device="cpu", local_files_only=True)
     except Exception as exc:
         hint = "pass a local folder" if not Path(path).exists() else "the folder is not a sentence-transformers model"
