@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from docs2qa.cli import ConfigOption, RunOption, SetOption, _load, _open_run, _report
-from docs2qa.errors import ConfigError, Docs2qaError
+from docs2qa.cli import ConfigOption, RunOption, SetOption, _export_config, _load, _open_run, _report
+from docs2qa.errors import Docs2qaError
 
 if TYPE_CHECKING:
     from docs2qa.config import Config
@@ -114,7 +114,7 @@ def curate_status(
         print_summary(summary, url=review_url(api_url, summary["dataset"]["id"]))
 
 
-datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify.")
+datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify, push.")
 RootOption = Annotated[
     Path | None, typer.Option("--root", help="Folder of the dataset store (default: export.root of the config).")
 ]
@@ -123,22 +123,7 @@ RefArgument = Annotated[str, typer.Argument(help="name/version, a name (its newe
 
 def _dataset_root(root: Path | None, config: list[Path] | None, overrides: list[str] | None) -> Path:
     """--root, else export.root of the config after --set (without -c: of the defaults after --set)."""
-    from pydantic import ValidationError
-
-    from docs2qa.config import ExportConfig, apply_override, format_validation_error
-
-    if root is not None:
-        return root
-    if config:
-        return Path(_config(config, overrides).export.root)
-    data: dict[str, Any] = {}
-    for assignment in overrides or []:
-        apply_override(data, assignment)
-    try:  # without a config file only the export section matters here
-        return Path(ExportConfig.model_validate(data.get("export", {})).root)
-    except ValidationError as exc:
-        problems = format_validation_error(exc, None).replace("\n  ", "\n  export.")  # keys as the user typed them
-        raise ConfigError(problems, "see `docs2qa config --reference` for the export.* keys") from exc
+    return root if root is not None else Path(_export_config(config, overrides).root)
 
 
 @datasets_app.command("list")
@@ -210,6 +195,22 @@ def datasets_diff(
         f"{len(result['added'])} added, {len(result['removed'])} removed, {len(result['changed'])} changed",
         file=sys.stderr,
     )
+
+
+RepoArgument = Annotated[str, typer.Argument(help="The Hub dataset repo, OWNER/NAME (created if it does not exist).")]
+
+
+@datasets_app.command("push")
+def datasets_push(
+    ref: RefArgument, repo: RepoArgument, config: ConfigOption = None, set_: SetOption = None, root: RootOption = None
+) -> None:
+    """Upload a version to a Hugging Face dataset repo, tagged with its version (token: $HF_TOKEN)."""
+    from docs2qa.datastore.hub import push_version
+    from docs2qa.datastore.versions import resolve_version
+
+    path = resolve_version(ref, _dataset_root(root, config, set_))
+    pushed = push_version(path, repo, _export_config(config, set_))
+    print(f"pushed to https://huggingface.co/datasets/{pushed['repo']} at {pushed['commit']} (tag {pushed['tag']})")
 
 
 @datasets_app.command("verify")

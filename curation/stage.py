@@ -93,8 +93,13 @@ def export(config: Config, store: RunStore, push_to_hub: str | None = None) -> M
     manifest = export_version(config, store)
     if push_to_hub:
         from docs2qa.datastore.hub import push_version
+        from docs2qa.recap import next_command
 
-        pushed = push_version(Path(manifest["dataset"]["path"]), push_to_hub, config.export)
+        path = manifest["dataset"]["path"]
+        # The version is kept whatever the Hub does: pushing it again needs no new export.
+        again = next_command("datasets", "push", path, push_to_hub, run_folder=False)
+        then = f"the version is kept: push it with `{again}`"
+        pushed = push_version(Path(path), push_to_hub, config.export, then=then)
         print(f"pushed to https://huggingface.co/datasets/{pushed['repo']} at {pushed['commit']} (tag {pushed['tag']})")
     return manifest
 

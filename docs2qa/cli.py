@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from typer._click.core import Context
 
-    from docs2qa.config import ConfigBase
+    from docs2qa.config import Config, ConfigBase, ExportConfig
     from docs2qa.pipeline import Manifest, Stage
     from docs2qa.store import RunStore
 
@@ -89,6 +89,26 @@ def _load(config_path: list[Path] | None, overrides: list[str] | None) -> Config
     if not config_path:
         raise ConfigError("no config given", "pass one with -c, e.g. `docs2qa run -c configs/demo.yaml`")
     return load_config(config_path, overrides or [])
+
+
+def _export_config(config: list[Path] | None, overrides: list[str] | None) -> ExportConfig:
+    """The export section of the config after --set (without -c: the defaults after --set)."""
+    from pydantic import ValidationError
+
+    from docs2qa.config import ExportConfig, apply_override, format_validation_error
+
+    if config:
+        whole: Config = _load(config, overrides)  # with the sections the stage packages declare
+        section: ExportConfig = whole.export
+        return section
+    data: dict[str, Any] = {}
+    for assignment in overrides or []:
+        apply_override(data, assignment)
+    try:  # without a config file only the export section matters here
+        return ExportConfig.model_validate(data.get("export", {}))
+    except ValidationError as exc:
+        problems = format_validation_error(exc, None).replace("\n  ", "\n  export.")  # keys as the user typed them
+        raise ConfigError(problems, "see `docs2qa config --reference` for the export.* keys") from exc
 
 
 def _open_run(

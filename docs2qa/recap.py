@@ -123,14 +123,16 @@ def command_options(config_path: ConfigPaths, overrides: list[str] | None, run_d
     return options + (["--run", str(run_dir)] if run_dir else [])
 
 
-def next_command(*words: str) -> str:
+def next_command(*words: str, run_folder: bool = True) -> str:
     """`docs2qa WORDS` with the -c/--set/--run of the docs2qa command running now, so a hint
-    can be pasted as it is (without -c it fails); just the words outside the command line."""
+    can be pasted as it is (without -c it fails); just the words outside the command line.
+    `run_folder=False`: no --run, for a command that takes none (`datasets ...`)."""
     from typer._click.globals import get_current_context
 
     context = get_current_context(silent=True)
     params = context.params if context is not None else {}
-    options = command_options(params.get("config"), params.get("set_"), params.get("run"))
+    run = params.get("run") if run_folder else None
+    options = command_options(params.get("config"), params.get("set_"), run)
     return shlex.join(["docs2qa", *words, *options])
 
 

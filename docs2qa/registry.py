@@ -35,7 +35,11 @@ SECTION_MODULES = (
     "docs2qa.finetune.evaluate.config",
 )
 # CLI command groups a stage package adds: (name, "module:typer app").
-COMMAND_GROUPS = (("curate", "docs2qa.curation.cli:curate_app"), ("datasets", "docs2qa.curation.cli:datasets_app"))
+COMMAND_GROUPS = (
+    ("curate", "docs2qa.curation.cli:curate_app"),
+    ("datasets", "docs2qa.curation.cli:datasets_app"),
+    ("models", "docs2qa.finetune.cli:models_app"),
+)
 
 
 @functools.cache
