@@ -262,6 +262,25 @@ def add_evaluation(model_dir: Path, evaluation: dict) -> Path:
     return path
 
 
+def with_dataset_repos(model_dir: Path) -> str:
+    """The card in `model_dir` with the Hub repos its dataset version is in now: `datasets:`, and
+    `dataset.type` of the scores measured on that version. A dataset pushed after finetune (or
+    after eval) was no repo when the card was written; the Hub links the two by these ids."""
+    from huggingface_hub import ModelCard, ModelCardData
+
+    ds = json.loads((model_dir / "manifest.json").read_text())["dataset"]
+    model_card = ModelCard((model_dir / "README.md").read_text())
+    repos = [push["repo"] for push in _version(ds)[0].get("hub", [])]
+    data = model_card.data
+    if repos and isinstance(data, ModelCardData):  # a model card's data always is
+        data.datasets = repos
+        trained = f"{ds['name']}/{ds['version']}"  # as _eval_data names it, before its split
+        for result in data.eval_results or []:
+            if result.dataset_name == trained or result.dataset_name.startswith(trained + " ("):
+                result.dataset_type = repos[0]
+    return str(model_card)
+
+
 def render(manifest: dict, evaluation: dict | None = None, card_dir: Path | None = None) -> str:
     """README.md for the adapter folder (Hugging Face model-card YAML header, then the facts);
     `evaluation` is eval's summary, its report linked relative to `card_dir`."""

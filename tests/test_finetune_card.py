@@ -3,6 +3,8 @@ the epochs the Trainer really covered (not `epochs 3.0` when max_steps stopped i
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from docs2qa.finetune import card
@@ -257,3 +259,36 @@ def test_a_rising_validation_loss_is_a_warning_and_a_falling_one_is_not():
     )
     assert card.validation_rise({"validation": [[5, 3.6], [20, 2.9]]}) == ""
     assert card.validation_rise({"validation": [[5, 3.6]]}) == ""
+
+
+def test_a_dataset_pushed_after_training_is_named_in_the_card_a_model_push_uploads(tmp_path):
+    """The card was written before the dataset went to the Hub: `models push` names its repo in
+    `datasets:` and as the `dataset.type` of the scores measured on the trained version."""
+    from huggingface_hub import ModelCard
+
+    from docs2qa.datastore.versions import record_hub_push
+
+    def types(meta: dict) -> set[str]:
+        return {r["dataset"]["type"] for r in meta["model-index"][0]["results"]}
+
+    model_dir = tmp_path / "acme-v1-abc"
+    model_dir.mkdir()
+    trained = versioned(tmp_path, {"system_prompt": None, "include_context": True})
+    card.write_manifest(model_dir, trained)
+    scored = evaluation(str(tmp_path / "report.html"))
+    scored["dataset"]["content_id"] = trained["dataset"]["content_id"]
+    (model_dir / "README.md").write_text(card.render(trained, scored, card_dir=model_dir))
+    before = header_of((model_dir / "README.md").read_text())
+    assert "datasets" not in before and types(before) == {"acme/v1 (test split)"}
+
+    record_hub_push(Path(trained["dataset"]["path"]), {"repo": "acme/docs-qa", "commit": "abc123", "tag": "v1"})
+    text = card.with_dataset_repos(model_dir)
+    meta = header_of(text)
+    assert meta["datasets"] == ["acme/docs-qa"] and types(meta) == {"acme/docs-qa"}
+    assert {r["dataset"]["name"] for r in meta["model-index"][0]["results"]} == {"acme/v1 (test split)"}
+    assert ModelCard(text).text == ModelCard((model_dir / "README.md").read_text()).text  # the body as it was
+
+    # Scores on another dataset (a gold file) keep their own name as their type.
+    gold = {"source": "gold_file", "name": "gold", "version": None, "content_id": "f00d", "path": "/g.jsonl"}
+    (model_dir / "README.md").write_text(card.render(trained, {**scored, "dataset": gold}, card_dir=model_dir))
+    assert types(header_of(card.with_dataset_repos(model_dir))) == {"the gold file g.jsonl"}
