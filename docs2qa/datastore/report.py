@@ -55,15 +55,18 @@ def histogram(values: list[int], bins: int = 10) -> dict[str, int]:
 
 
 # A table or chart wider than a narrow window scrolls sideways in its own box (a block table,
-# a section), never the whole page.
-_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:760px;color:#222;padding:0 1em;
-overflow-wrap:break-word}
+# a section), never the whole page. The page is as wide as a desktop window allows, for the
+# sample rows' long texts; prose keeps a readable measure. In the samples a word breaks only when
+# it alone is wider than its column (a split or a type never does); a page URL, no word, anywhere.
+_STYLE = """body{font:14px system-ui,sans-serif;margin:2em auto;max-width:1240px;color:#222;padding:0 1em;
+overflow-wrap:break-word}p,ul{max-width:760px}
 h1{font-size:1.5em}h2{font-size:1.1em;margin-top:1.8em}
 svg rect{fill:#4c78a8}table{border-collapse:collapse;display:block;overflow-x:auto;max-width:100%}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}section{overflow-x:auto}
 .empty{color:#888}.warn{color:#a33;font-weight:bold}
 .alarm{background:#ffebe9;color:#82071e;border:2px solid #cf222e;padding:.6em;font-weight:bold}
-table.rows td,table.rows th{text-align:left;vertical-align:top}table.rows td{overflow-wrap:anywhere}
+table.rows td,table.rows th{text-align:left;vertical-align:top}table.rows td.token{white-space:nowrap}
+table.rows td.text{min-width:12em}table.rows td.url{overflow-wrap:anywhere;min-width:12em}
 .bars{display:grid;grid-template-columns:max-content minmax(6em,1fr);gap:2px 6px;font-size:12px;align-items:center;
 max-width:710px}.bars .label{text-align:right;color:#333}.bars div{display:flex;align-items:center;gap:4px}
 .bars svg{display:block;height:14px;flex:none}"""
@@ -115,14 +118,16 @@ def _samples(manifest: dict[str, Any], stats: dict[str, Any]) -> str:
     # Without a judge the score column would hold nothing but "not judged": it is left out.
     judged = judge_off(manifest) is None
     rows = stats.get("samples", [])
+    kinds = {"split": " class=token", "question_type": " class=token", "min_judge_score": " class=token",
+             "question": " class=text", "answer": " class=text"}  # fmt: skip
     body = "".join(
         "<tr>"
         + "".join(
-            f"<td>{escape(str(r[k] if k != 'min_judge_score' else judge_cell(r[k])))}</td>"
+            f"<td{kinds.get(k, '')}>{escape(str(r[k] if k != 'min_judge_score' else judge_cell(r[k])))}</td>"
             for k in ("split", "question_type", "question", "answer", "min_judge_score", "curation")
             if judged or k != "min_judge_score"
         )
-        + f'<td title="{escape(r["source"])}">{escape(_page(r["source"]))}</td></tr>'
+        + f'<td class=url title="{escape(r["source"])}">{escape(_page(r["source"]))}</td></tr>'
         for r in rows
     )
     score = "<th>judge's lowest score</th>" if judged else ""

@@ -22,15 +22,19 @@ LABELS = {
 SHOWN = {"ceiling": "open-book reference"}
 SCALE = {"judge_score": 5.0}  # the others lie in [0, 1]
 COLORS = {"base": "#8a8f98", "tuned": "#2563eb", "ceiling": "#16a34a"}
-# Cells break long tokens (16-hex ids, URLs) anywhere: break-word leaves their full width as the
+# A label, a header or a number breaks only between words: breaking anywhere let a squeezed
+# column fall to one character per line ("R/O/U/G/E"); a table too wide for a phone scrolls in
+# its own box instead. An id or a type never breaks. Only texts (answers, paths), given a
+# minimum width, break long tokens anywhere: break-word would keep a path's full width as the
 # column's minimum, and a table of them ran wider than the page.
 CSS = """
-body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1100px;color:#1f2328;padding:0 1rem;
+body{font:14px/1.45 system-ui,sans-serif;margin:2rem auto;max-width:1200px;color:#1f2328;padding:0 1rem;
 overflow-wrap:break-word}
 h1{font-size:1.5rem}h2{margin-top:2rem;border-bottom:1px solid #d0d7de}
 .scroll{overflow-x:auto;margin:.5rem 0}table{border-collapse:collapse;width:100%}
-td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left;overflow-wrap:anywhere}
-th{background:#f6f8fa}td.num{text-align:right;white-space:nowrap}td.text{min-width:10rem}
+td,th{border:1px solid #d0d7de;padding:.3rem .5rem;vertical-align:top;text-align:left}
+th{background:#f6f8fa}td.num,td.token{white-space:nowrap}td.num{text-align:right}
+td.text{min-width:10rem;overflow-wrap:anywhere}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}
 .chart{border:1px solid #d0d7de;padding:.5rem;flex:1 1 22rem;max-width:34rem;box-sizing:border-box;min-width:0}
 .bars{display:grid;grid-template-columns:max-content minmax(3rem,1fr) max-content;gap:.2rem .5rem;font-size:12px;
@@ -112,7 +116,8 @@ def _identity(results: dict) -> str:
         ("Judge", results["judge"] or "off"),
         ("Created", results["created_at"]),
     ]
-    return _table(["", ""], rows, show_header=False)
+    # Paths and prompts: texts that may break anywhere, beside labels that never do.
+    return _table(["", ""], [(label, _Prose(value)) for label, value in rows], show_header=False)
 
 
 def _cap(gen: dict) -> str:
@@ -373,8 +378,8 @@ def _example_tables(rows: list[dict], n: int) -> list[str]:
             continue
         cells = [
             (
-                r["id"],
-                r["question_type"],
+                _Token(r["id"]),
+                _Token(r["question_type"]),
                 _cut(r["question"]),
                 _cut(r["answer"]),
                 _cut(r["outputs"]["base"]["prediction"]),
@@ -392,7 +397,7 @@ def _judge_failures(results: dict) -> str:
     if not results["judge"]:
         return ""
     failed = [
-        (r["id"], v, out["judge_error"], _cut(out["judge_raw"] or ""))
+        (_Token(r["id"]), _Token(v), out["judge_error"], _cut(out["judge_raw"] or ""))
         for r in results["examples"]
         for v, out in r["outputs"].items()
         if out.get("judge_error")
@@ -411,6 +416,10 @@ class _Raw(str):
 def _delta(value: float) -> _Raw:
     css = "pos" if value > 0 else "neg" if value < 0 else ""
     return _Raw(f'<span class="{css}">{value:+.3f}</span>')
+
+
+class _Token(str):
+    """An id or a type: shown whole, on one line."""
 
 
 class _Prose(str):
@@ -434,5 +443,5 @@ def _cell(value) -> str:
         return f'<td class="num">{value}</td>'
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return f'<td class="num">{value}</td>'
-    css = ' class="text"' if isinstance(value, _Prose) else ""
+    css = ' class="text"' if isinstance(value, _Prose) else ' class="token"' if isinstance(value, _Token) else ""
     return f"<td{css}>{escape('' if value is None else str(value))}</td>"
