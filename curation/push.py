@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 
 from docs2qa.curation import argilla_api, schema
 from docs2qa.curation.judge_state import judge_ran
+from docs2qa.curation.record_view import RunChecks, context_markdown
 from docs2qa.errors import Docs2qaError, ServiceError
 from docs2qa.recap import next_command
 from docs2qa.records import Chunk, QAPair
@@ -35,29 +36,32 @@ def is_judged(pair: QAPair) -> bool:
     return any(judge_scores(pair).values())
 
 
-def context_markdown(chunk: Chunk, anchor_url: str) -> str:
-    heading = " > ".join(chunk.heading_path)
-    title = f"**{chunk.title}**" + (f" — {heading}" if heading else "")
-    return f"{title}\n\n{chunk.text}\n\n---\nSource: <{anchor_url}>"
-
-
-def record_dict(pair: QAPair, chunk: Chunk, vector, judge_informative: bool = True, judge_ran: bool = True) -> dict:
+def record_dict(
+    pair: QAPair,
+    chunk: Chunk,
+    vector,
+    judge_informative: bool = True,
+    judge_ran: bool = True,
+    checks: RunChecks | None = None,
+) -> dict:
     """The record as plain data (fields, metadata, vector, suggestions), server-independent.
-    Without `judge_informative` the judge suggests nothing: a label and rating pre-filled from a
-    judge the run found uninformative would steer people toward its noise (its scores stay in
-    the metadata, where nobody takes them for an answer). Without `judge_ran` (the judge was
-    off) there is nothing of a judge at all: no suggestion, no rationale, and no verdict or
-    score metadata, whose zeros would read as the lowest scores."""
+    Without `judge_informative` the judge suggests nothing and its rationale is not shown: a
+    label, rating or "keep" pre-filled from a judge the run found uninformative would steer
+    people toward its noise (its scores stay in the metadata, where nobody takes them for an
+    answer). Without `judge_ran` (the judge was off) there is nothing of a judge at all: no
+    suggestion, no rationale, and no verdict or score metadata, whose zeros would read as the
+    lowest scores. The context shows the checks the pair passed instead (record_view.py)."""
     if not judge_ran:
         judge_informative = False
     scores = judge_scores(pair)
     judged = is_judged(pair)
     mean = sum(scores.values()) / len(scores) if judged else 0.0
     answer = pair.shown_answer
-    fields = {"question": pair.question, "answer": answer, "context": context_markdown(chunk, pair.anchor_url)}
+    context = context_markdown(pair, chunk, checks or RunChecks())
+    fields = {"question": pair.question, "answer": answer, "context": context}
     if answer != pair.answer:
         fields["original_answer"] = pair.answer
-    if judge_ran and pair.judge_rationale.strip():
+    if judge_informative and pair.judge_rationale.strip():
         fields["judge_rationale"] = pair.judge_rationale
     judge_metadata = {
         "verdict": pair.judge_verdict or "unjudged",
@@ -123,10 +127,16 @@ def _vectors(pairs: Sequence[QAPair], embeddings) -> list:
 
 
 def build_records(
-    pairs: Sequence[QAPair], chunks_by_id: Mapping[str, Chunk], embeddings=None, judge_informative: bool = True
+    pairs: Sequence[QAPair],
+    chunks_by_id: Mapping[str, Chunk],
+    embeddings=None,
+    judge_informative: bool = True,
+    judged: bool | None = None,
+    checks: RunChecks | None = None,
 ) -> list[dict]:
     """Validate the input and turn it into record dicts; raises before anything is sent. Whether a
-    judge ran is the pairs' to say (judge_state.judge_ran): with the judge off none names one."""
+    judge ran is `judged` (the generate stage's word), else the pairs' to say
+    (judge_state.judge_ran): with the judge off none names one."""
     if not pairs:
         raise Docs2qaError("there are no Q&A pairs to push", "run `docs2qa generate` first")
     dupes = sorted(i for i, n in Counter(p.pair_id for p in pairs).items() if n > 1)
@@ -139,11 +149,11 @@ def build_records(
             "pass the chunks of the same run the pairs were generated from",
         )
     vectors = _vectors(pairs, embeddings)
-    ran = judge_ran(pairs)
-    return [record_dict(p, chunks_by_id[p.chunk_id], v, judge_informative, ran) for p, v in zip(pairs, vectors)]
+    ran = judge_ran(pairs) if judged is None else judged
+    return [record_dict(p, chunks_by_id[p.chunk_id], v, judge_informative, ran, checks) for p, v in zip(pairs, vectors)]
 
 
-def ensure_dataset(client, cfg, name: str, judge: bool = True):
+def ensure_dataset(client, cfg, name: str, judge: bool = True, suggest: bool = True):
     """The review dataset, created with our layout if missing; Docs2qaError on schema drift.
 
     Creating a dataset is many requests (a draft, then each field, question, metadata
@@ -154,11 +164,12 @@ def ensure_dataset(client, cfg, name: str, judge: bool = True):
     Two pushes creating the same dataset at once each find something made by the other
     (the workspace, the dataset, a field: 409) or find it published under them (422); each
     such lost race is answered by reading the server again, which then holds the other's
-    work to finish or take as it is. `judge` False (no judge ran) picks the guidelines without one."""
+    work to finish or take as it is. `judge` False (no judge ran) picks the guidelines without one,
+    `suggest` False those that say nothing is pre-selected (schema.guidelines_text)."""
     attempt = 1
     while True:
         try:
-            return _ensure_dataset(client, cfg, name, judge)
+            return _ensure_dataset(client, cfg, name, judge, suggest)
         except argilla_api.api_error() as exc:
             raced = argilla_api.is_conflict(exc) or argilla_api.status_of(exc) == 422
             if not raced or attempt == RACE_ATTEMPTS:
@@ -181,7 +192,7 @@ def _setup_refused(cfg, name: str, exc: Exception, raced: bool) -> Docs2qaError:
     return ServiceError(f"{what}: {_one_line(exc)}", "the Argilla server's log says why")
 
 
-def _ensure_dataset(client, cfg, name: str, judge: bool):
+def _ensure_dataset(client, cfg, name: str, judge: bool, suggest: bool):
     import argilla as rg
 
     with warnings.catch_warnings():
@@ -190,7 +201,7 @@ def _ensure_dataset(client, cfg, name: str, judge: bool):
         workspace = client.workspaces(cfg.workspace)
         if workspace is None:
             workspace = rg.Workspace(name=cfg.workspace, client=client).create()
-        expected = schema.build_settings(cfg.annotators_per_record, client, judge)
+        expected = schema.build_settings(cfg.annotators_per_record, client, judge, suggest)
         existing = client.datasets(name=name, workspace=workspace)
     if existing is None:
         return _finish_creation(client, argilla_api.create_draft_dataset(client, name, workspace), expected), True
@@ -198,7 +209,7 @@ def _ensure_dataset(client, cfg, name: str, judge: bool):
         _refuse_clash(cfg, name, _draft_clash(expected, existing.settings), draft=True)
         return _finish_creation(client, existing, expected), True
     _refuse_clash(cfg, name, schema.diff_signatures(schema.signature(expected), schema.signature(existing.settings)))
-    guidelines = schema.guidelines_text(judge)
+    guidelines = schema.guidelines_text(judge, suggest, cfg.annotators_per_record)
     if (existing.settings.guidelines or "").strip() != guidelines:
         # Guidelines are presentation, not layout: reviewers should see the current text.
         argilla_api.set_guidelines(client, existing.id, guidelines)
@@ -258,21 +269,25 @@ def push(
     api_key: str,
     batch_size: int = BATCH,
     judge_informative: bool = True,
+    judged: bool | None = None,
+    checks: RunChecks | None = None,
 ) -> dict:
-    """Create or update the review dataset with one record per pair. Returns a summary dict:
-    dataset, dataset_id, workspace, url, created_dataset, records, created, updated,
-    judge_suggestions (False when the judge was uninformative or did not run), judge_ran, wall_s."""
+    """Create or update the review dataset with one record per pair. `judged`: whether the
+    generate stage's judge ran (None: as the pairs say); `checks`: the run's settings for what
+    each record shows it passed. Returns a summary dict: dataset, dataset_id, workspace, url,
+    created_dataset, records, created, updated, judge_suggestions (False when the judge was
+    uninformative or did not run), judge_ran, wall_s."""
     import httpx
 
     t0 = time.perf_counter()
-    records = build_records(pairs, chunks_by_id, embeddings, judge_informative)
-    ran = judge_ran(pairs)
+    records = build_records(pairs, chunks_by_id, embeddings, judge_informative, judged, checks)
+    ran = judge_ran(pairs) if judged is None else judged
     suggest = judge_informative and ran
     client = argilla_api.connect(api_url, api_key)
     name = dataset_name(cfg, run_name)
     sent = 0
     try:
-        dataset, created_dataset = ensure_dataset(client, cfg, name, ran)
+        dataset, created_dataset = ensure_dataset(client, cfg, name, ran, suggest)
         before = argilla_api.record_total(client, dataset.id)
         for sent in range(0, len(records), batch_size):
             _upsert(client, dataset, records[sent : sent + batch_size])

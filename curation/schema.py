@@ -34,29 +34,47 @@ FLOAT_METADATA = ("mean_judge_score",)
 JUDGE_METADATA = ("verdict", *(f"score_{s}" for s in SCORE_NAMES), "min_judge_score", "mean_judge_score")
 
 
-# The guidelines hold one block for runs the judge scored and one for runs without a judge;
-# the other one is cut out, so reviewers never read about scores and suggestions that do not exist.
-_BLOCK = re.compile(r"<!-- (judge|no-judge) -->\n(.*?)<!-- /\1 -->\n", re.DOTALL)
+# The guidelines hold blocks for runs the judge scored or not, and for judged runs whose judge's
+# suggestions are shown or not; the blocks that do not fit the run are cut out, so reviewers never
+# read about scores and suggestions that do not exist.
+_BLOCK = re.compile(r"<!-- (judge|no-judge|suggestions|no-suggestions) -->\n(.*?)<!-- /\1 -->\n", re.DOTALL)
 
 
-def guidelines_text(judge: bool = True) -> str:
+def _annotators(needed: int) -> str:
+    if needed == 1:
+        return "Each record needs one submitted decision: once someone submits it, it is done for everyone."
+    return (
+        f"Each record needs {needed} submitted decisions, from {needed} different people. Decide on your own: "
+        "the review policy resolves disagreements, and the agreement between reviewers is reported."
+    )
+
+
+def guidelines_text(judge: bool = True, suggest: bool = True, annotators_per_record: int = 1) -> str:
     """The annotator guidelines shipped next to this module (package data when installed), for a
-    run the judge scored or, with `judge` False, one without a judge; stripped as the server
-    stores them, so an unchanged text compares equal."""
+    run the judge scored or, with `judge` False, one without a judge; `suggest` False when the
+    judge's suggestions are withheld (an uninformative judge); with the number of decisions a
+    record needs. Stripped as the server stores them, so an unchanged text compares equal."""
     try:
         text = resources.files("docs2qa.curation").joinpath("guidelines.md").read_text(encoding="utf-8")
     except (ModuleNotFoundError, FileNotFoundError):
         # Running from a source checkout without the package installed.
         text = (Path(__file__).parent / "guidelines.md").read_text(encoding="utf-8")
-    keep = "judge" if judge else "no-judge"
-    text = _BLOCK.sub(lambda m: m.group(2) if m.group(1) == keep else "", text)
+    keep = {
+        "judge": judge,
+        "no-judge": not judge,
+        "suggestions": judge and suggest,
+        "no-suggestions": judge and not suggest,
+    }
+    text = _BLOCK.sub(lambda m: m.group(2) if keep[m.group(1)] else "", text)
+    text = text.replace("{annotators}", _annotators(annotators_per_record))
     return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
-def build_settings(min_submitted: int, client, judge: bool = True):
+def build_settings(min_submitted: int, client, judge: bool = True, suggest: bool = True):
     """rg.Settings for the review dataset; `client` is needed because VectorField binds one.
     Without a `judge` the same layout (so a later judged push is no schema drift) says that the
-    judge's parts stay empty, in its titles and descriptions, which are presentation."""
+    judge's parts stay empty, in its titles and descriptions, which are presentation; `suggest`
+    picks the guidelines (see guidelines_text)."""
     import argilla as rg
 
     def title(name: str) -> str:
@@ -71,7 +89,8 @@ def build_settings(min_submitted: int, client, judge: bool = True):
             "context",
             title="Context",
             use_markdown=True,
-            description="The documentation passage the pair was written from, with its source link.",
+            description="The documentation passage the pair was written from, the answer's words in it "
+            "highlighted, its source link, and the model-free checks the pair passed.",
         ),
         rg.TextField("original_answer", title="Original answer (before the judge's revision)", required=False),
         rg.TextField("judge_rationale", title="Judge's rationale", required=False),
@@ -99,7 +118,7 @@ def build_settings(min_submitted: int, client, judge: bool = True):
         questions=questions,
         metadata=metadata,
         vectors=vectors,
-        guidelines=guidelines_text(judge),
+        guidelines=guidelines_text(judge, suggest, min_submitted),
         allow_extra_metadata=False,
         distribution=rg.TaskDistribution(min_submitted=min_submitted),
     )

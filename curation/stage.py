@@ -11,6 +11,8 @@ from docs2qa.records import Chunk, QAPair
 from docs2qa.store import StageDir, StageResult
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from docs2qa.config import Config
     from docs2qa.curation.config import CurateConfig
     from docs2qa.store import RunStore
@@ -26,16 +28,29 @@ def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
 
 
 def push(config: Config, store: RunStore) -> Manifest:
+    from docs2qa.curation.judge_state import generate_judge
     from docs2qa.curation.push import push as push_pairs
+    from docs2qa.curation.record_view import RunChecks
     from docs2qa.models.embeddings import embed_questions
 
     def body(stage: StageDir) -> StageResult:
         generate = store.stage("generate")
-        health = _generate_manifest(generate).get("judge_health") or {}
+        manifest = _generate_manifest(generate)
+        health = manifest.get("judge_health") or {}
         pairs = generate.read("pairs", QAPair)
         chunks = {c.chunk_id: c for c in store.stage("chunk").read("chunks", Chunk)}
         api_url, api_key = connect_or_serve(config.curate)
-        embeddings = embed_questions([p.question for p in pairs], config.generate.dedup.model)
+        model = config.generate.dedup.model
+        embeddings = embed_questions([p.question for p in pairs], model)
+        strategy = str(manifest.get("strategy") or "")
+        answer_first = strategy == "answer_first"
+        gates = config.generate.gates
+        checks = RunChecks(
+            strategy=strategy,
+            support_min_share=gates.support_min_share,
+            min_qa_similarity=gates.min_qa_similarity if answer_first else None,
+            qa_similarity=_qa_similarity(pairs, embeddings, model) if answer_first else {},
+        )
         summary = push_pairs(
             pairs,
             chunks,
@@ -45,11 +60,23 @@ def push(config: Config, store: RunStore) -> Manifest:
             api_url,
             api_key,
             judge_informative=health.get("informative") is not False,  # None: not assessed, still shown
+            judged=generate_judge(manifest, pairs)["enabled"],
+            checks=checks,
         )
         # The URL is where people review; the key is never written anywhere.
         return StageResult(tables={}, count_in=len(pairs), extra={"argilla": summary})
 
     return record("push", config, store, body)
+
+
+def _qa_similarity(pairs: list[QAPair], question_vectors: np.ndarray, model: str) -> dict[str, float]:
+    """pair_id -> the cosine of the question with its answer, as the answer_first gate measured
+    it (generate.gates.min_qa_similarity): both embedded with the dedup model, L2-normalised."""
+    from docs2qa.models.embeddings import embed_questions
+
+    answers = embed_questions([p.answer for p in pairs], model)
+    cosines = (answers * question_vectors).sum(axis=1)
+    return {p.pair_id: float(c) for p, c in zip(pairs, cosines)}
 
 
 def _generate_manifest(generate: StageDir) -> Manifest:
