@@ -226,3 +226,25 @@ def server_records(client, dataset_id, usernames: dict[str, str]) -> list[Server
             )
         )
     return out
+
+
+def set_distribution(client, dataset_id, min_submitted: int) -> None:
+    """The overlap distribution of a published dataset: how many submitted responses complete a
+    record (the SDK can only send it with every other setting); the server's worker then
+    recomputes each record's status."""
+    _checked(
+        client.http_client.patch(
+            f"/api/v1/datasets/{dataset_id}",
+            json={"distribution": {"strategy": "overlap", "min_submitted": min_submitted}},
+        )
+    )
+
+
+def set_password(client, user_id, password: str) -> None:
+    """The SDK's User has no update; the REST API takes a new password from an owner."""
+    _checked(client.http_client.patch(f"/api/v1/users/{user_id}", json={"password": password}))
+
+
+def user_api_key(client, user_id) -> str:
+    """A user's API key, which the SDK's User model leaves out; an owner may read it."""
+    return str(_checked(client.http_client.get(f"/api/v1/users/{user_id}")).json()["api_key"])

@@ -25,7 +25,7 @@ def _config(config: list[Path] | None, overrides: list[str] | None) -> Config:
     return _load(config, overrides)
 
 
-curate_app = typer.Typer(no_args_is_help=True, help="Human review in Argilla: serve, push, pull, status, stop.")
+curate_app = typer.Typer(no_args_is_help=True, help="Human review in Argilla: serve, users, push, pull, status, stop.")
 
 
 @curate_app.command("serve")
@@ -112,6 +112,70 @@ def curate_status(
         from docs2qa.curation.push import review_url
 
         print_summary(summary, url=review_url(api_url, summary["dataset"]["id"]))
+
+
+users_app = typer.Typer(no_args_is_help=True, help="The people who review: annotator accounts in the run's workspace.")
+curate_app.add_typer(users_app, name="users")
+NameArgument = Annotated[str, typer.Argument(help="The annotator's username.")]
+
+
+@users_app.command("add")
+def users_add(name: NameArgument, config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """An annotator account in the workspace; its password goes to a 0600 file, never to the screen."""
+    from docs2qa.curation.annotators import add, check_name
+    from docs2qa.curation.stage import connect_or_serve
+    from docs2qa.recap import next_command
+
+    check_name(name)
+    cfg = _config(config, set_)  # the server's accounts belong to no run: no run folder is written
+    api_url, api_key = connect_or_serve(cfg.curate)
+    added = add(cfg.curate, cfg.name, api_url, api_key, name)
+    needed = cfg.curate.annotators_per_record
+    print(
+        f"annotator {name!r} can sign in at {api_url} in workspace {cfg.curate.workspace!r}\n"
+        f"  username, password and API key are in {added['path']} (mode 0600): hand that file to them"
+    )
+    if added["dataset"] is None:
+        print(f"  each record will need {needed} submitted response(s) once `{next_command('curate', 'push')}` runs")
+    elif added["distribution_set"]:
+        print(
+            f"  dataset {added['dataset']!r} now needs {needed} submitted response(s) per record; "
+            f"run `{next_command('curate', 'push')}` so its guidelines say so"
+        )
+    if added["annotators"] < needed:
+        print(f"  {added['annotators']} annotator(s) in the workspace; records need {needed} each: add more")
+
+
+@users_app.command("list")
+def users_list(config: ConfigOption = None, set_: SetOption = None, run: RunOption = None) -> None:
+    """Everyone in the run's workspace, with the credentials file docs2qa wrote for them."""
+    from docs2qa.curation.annotators import members
+    from docs2qa.curation.stage import connect_or_serve
+
+    cfg = _config(config, set_)
+    people = members(cfg.curate, *connect_or_serve(cfg.curate))
+    if not people:
+        print(f"nobody in workspace {cfg.curate.workspace!r}; add someone with `docs2qa curate users add NAME`")
+    for person in people:
+        print(f"{person['username']}  {person['role']}  {person['credentials'] or '(no credentials file here)'}")
+
+
+@users_app.command("remove")
+def users_remove(
+    name: NameArgument, config: ConfigOption = None, set_: SetOption = None, run: RunOption = None
+) -> None:
+    """Take an annotator out of the workspace and lock the account; their responses stay."""
+    from docs2qa.curation.annotators import check_name, remove
+    from docs2qa.curation.stage import connect_or_serve
+
+    check_name(name)
+    cfg = _config(config, set_)
+    removed = remove(cfg.curate, *connect_or_serve(cfg.curate), name)
+    where = f"removed from workspace {cfg.curate.workspace!r}" if removed["was_member"] else "was in no such workspace"
+    print(
+        f"annotator {name!r} {where}; the account is locked (new password, written nowhere); "
+        "their submitted responses stay and still count"
+    )
 
 
 datasets_app = typer.Typer(no_args_is_help=True, help="The versioned dataset store: list, show, diff, verify, push.")

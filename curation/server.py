@@ -207,7 +207,7 @@ def _start(cfg: CurateConfig, paths: _Paths, python: Path, redis_bin: str, creds
     fresh_db = not (paths.home / "argilla.db").exists()
     redis_port = _free_port()
     redis_password = secrets.token_urlsafe(24)
-    _write_private(
+    write_private(
         paths.redis_conf,
         f'bind 127.0.0.1\nport {redis_port}\nsave ""\nappendonly no\ndir {paths.redis_dir}\n'
         f"requirepass {redis_password}\nprotected-mode yes\ndaemonize no\n"
@@ -292,7 +292,7 @@ def _service_env(base_env: dict, paths: _Paths, creds: dict, redis_url: str) -> 
     """The server's and worker's environment. Their secrets go to a 0600 file that
     launch_server.py loads into its own memory: an exec'd environment stays readable in
     /proc/PID/environ (and `ps e`) for the life of the process and of every fork of it."""
-    _write_private(
+    write_private(
         paths.service_secrets,
         json.dumps(
             {
@@ -386,7 +386,7 @@ def _write_pids(paths: _Paths, record: dict) -> None:
     tmp.replace(paths.pids)
 
 
-def _write_private(path: Path, text: str) -> None:
+def write_private(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.unlink(missing_ok=True)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -417,7 +417,7 @@ def _create_credentials(paths: _Paths) -> _Secret:
         api_key=secrets.token_urlsafe(32),
         auth_secret_key=secrets.token_hex(32),
     )
-    _write_private(paths.credentials, json.dumps(creds, indent=2))
+    write_private(paths.credentials, json.dumps(creds, indent=2))
     return creds
 
 
