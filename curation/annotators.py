@@ -33,9 +33,10 @@ def credentials_path(cfg: CurateConfig, name: str) -> Path:
 
 
 def add(cfg: CurateConfig, run_name: str, api_url: str, api_key: str, name: str) -> dict:
-    """Create (or, for an annotator removed earlier, re-admit with a new password) the account
-    `name` in cfg.workspace. Returns {"username", "path", "dataset", "distribution_set", "annotators"}:
-    dataset is None until the run is pushed (push then creates it with the same distribution)."""
+    """Create the annotator account `name` in cfg.workspace, or give an existing one (a person
+    removed earlier, or whose file was lost) a new password and its place back. Returns {"username",
+    "path", "existed", "dataset", "distribution_set", "annotators"}: dataset is None until the run
+    is pushed (push then creates it with the same distribution)."""
     from docs2qa.curation.server import write_private
 
     check_name(name)
@@ -43,6 +44,7 @@ def add(cfg: CurateConfig, run_name: str, api_url: str, api_key: str, name: str)
     workspace = _workspace(client, cfg, create=True)
     password = secrets.token_urlsafe(18)
     user = _user(client, name)
+    existed = user is not None
     if user is None:
         import argilla as rg
 
@@ -66,6 +68,7 @@ def add(cfg: CurateConfig, run_name: str, api_url: str, api_key: str, name: str)
     return {
         "username": name,
         "path": path,
+        "existed": existed,
         "dataset": dataset,
         "distribution_set": changed,
         "annotators": sum(role == ANNOTATOR for role in _member_names(workspace).values()),

@@ -135,6 +135,8 @@ def users_add(name: NameArgument, config: ConfigOption = None, set_: SetOption =
         f"annotator {name!r} can sign in at {api_url} in workspace {cfg.curate.workspace!r}\n"
         f"  username, password and API key are in {added['path']} (mode 0600): hand that file to them"
     )
+    if added["existed"]:
+        print("  the account existed: its password is new, the old one no longer works")
     if added["dataset"] is None:
         print(f"  each record will need {needed} submitted response(s) once `{next_command('curate', 'push')}` runs")
     elif added["distribution_set"]:

@@ -96,6 +96,11 @@ def test_two_annotators_sign_in_with_their_own_credentials_and_their_disagreemen
     again = pull(needed_two, "run", tmp_path / "run", argilla_server.url, argilla_server.api_key)
     assert again["summary"]["annotators"]["bob"]["submitted"] == 2  # a removed reviewer's decisions stay
 
+    back = cli("curate", "users", "add", "bob", *options, env=env)
+    assert back.returncode == 0 and "the account existed: its password is new" in back.stdout, back.stderr[-2000:]
+    renewed = json.loads((tmp_path / "state" / "annotators" / "bob.json").read_text())
+    assert _sign_in(argilla_server.url, renewed).status_code == 201
+
 
 def test_adding_an_owner_or_a_bad_name_is_refused(tmp_path, argilla_server):
     cfg = fresh_cfg()
