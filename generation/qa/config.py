@@ -82,13 +82,17 @@ class GateSettings(Section):
         0.85, gt=0, le=1, description="Fuzzy match needed to find the evidence in the chunk."
     )
     evidence_min_words: int = Field(
-        4, ge=1, description="Shorter evidence proves nothing and the pair is dropped (unsupported)."
+        4,
+        ge=1,
+        description="Shorter evidence proves nothing and the pair is dropped (unsupported); "
+        "a quote of code needs half as many.",
     )
     support_min_share: float = Field(
         0.6,
         ge=0,
         le=1,
-        description="Share of the answer's content words that must occur in the chunk (else unsupported).",
+        description="Share of the answer's content words that must occur in the chunk (else unsupported); "
+        "a paraphrase the embedder matches to a sentence of the chunk needs 0.4.",
     )
     min_qa_similarity: float = Field(
         0.4,

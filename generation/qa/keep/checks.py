@@ -114,6 +114,7 @@ _NOT_STANDALONE = [
     re.compile(r"\bthe\s+(?:passage|excerpt|snippet|chunk|given text|provided text|above)\b", re.I),
     re.compile(r"\b(?:mentioned|described|stated|shown|listed|discussed)\s+(?:above|below|here)\b", re.I),
     re.compile(r"\baccording to the (?:above|author)\b", re.I),
+    re.compile(r"\b(?:table|list|example|code|snippet|figure)\s+(?:above|below)\b", re.I),
     # "the text/document/section/context" as the thing that speaks: "What does the text say?"
     re.compile(
         r"\b(?:the|this)\s+(?:text|document|section|context|article)\s+(?:say|says|state|states|mention|mentions|describe|describes|discuss|discusses|explain|explains|suggest|suggests|cover|covers|refer|refers)\b",
@@ -142,13 +143,30 @@ while who whom why will with would you your yours yes also must may might shall 
 """.split()
 )
 _WORD_RE = re.compile(r"[^\W\d_]+", re.UNICODE)
-_CODE_RE = re.compile(r"```.*?```|`[^`]*`", re.DOTALL)
+# Code, where brackets and braces are syntax and words are not English: fenced blocks, inline
+# code, command lines (a line with an option flag, a shell prompt or an HTTP method), any
+# bracket or brace glued to code punctuation ("/v1/runs/{id}", f"{name}", "${{ secrets.X }}",
+# "<owner>/<dataset>"), and JSON objects.
+_CODE_RES = (
+    re.compile(r"```.*?(?:```|\Z)", re.DOTALL),
+    re.compile(r"`[^`\n]*`"),
+    re.compile(r"^.*(?:(?:^|\s)--?[A-Za-z][\w-]*\b|^\s*\$\s|\b(?:GET|POST|PUT|PATCH|DELETE)\s+/).*$", re.MULTILINE),
+    re.compile(r"[/=:@$\"'][\[<{]+[^\]>}\s]*[\]>}]+|[\[<{]+[^\]>}\s]*[\]>}]+(?=[/\"'])"),
+    re.compile(r'\{\s*"[^"]*"\s*:.*\}', re.DOTALL),  # a JSON object: {"status": "ok"}
+)
 
 
-def english_problem(text: str) -> str | None:
+def prose_of(text: str) -> str:
+    """`text` with its code blanked out (see _CODE_RES)."""
+    for code_re in _CODE_RES:
+        text = code_re.sub(" ", text)
+    return text
+
+
+def english_problem(text: str, min_words: int = 8) -> str | None:
     """A light English detector: share of ASCII letters and of common English function words.
-    Code spans are ignored (commands and identifiers are not prose). Too little prose to judge -> None."""
-    prose = _CODE_RE.sub(" ", text)
+    Code is ignored (commands, JSON and identifiers are not prose). Too little prose to judge -> None."""
+    prose = prose_of(text)
     letters = [ch for ch in prose if ch.isalpha()]
     if len(letters) < 12:
         return None
@@ -156,7 +174,7 @@ def english_problem(text: str) -> str | None:
     if ascii_share < 0.85:
         return f"only {ascii_share:.0%} of the letters are ASCII"
     words = [w.lower() for w in _WORD_RE.findall(prose)]
-    if len(words) < 8:
+    if len(words) < min_words:
         return None
     stop_share = sum(w in _EN_STOPWORDS for w in words) / len(words)
     if stop_share < 0.1:
@@ -164,16 +182,16 @@ def english_problem(text: str) -> str | None:
     return None
 
 
-def language_problem(text: str, language: str) -> str | None:
+def language_problem(text: str, language: str, min_words: int = 8) -> str | None:
     if language.lower().startswith("en"):
-        return english_problem(text)
+        return english_problem(text, min_words)
     # Other languages need a real detector; it is used only when `langdetect` happens to be
     # installed (it is not a dependency), otherwise the check is skipped.
     try:
         from langdetect import DetectorFactory, detect
     except ImportError:
         return None
-    if len(_WORD_RE.findall(_CODE_RE.sub(" ", text))) < 8:
+    if len(_WORD_RE.findall(prose_of(text))) < min_words:
         return None
     DetectorFactory.seed = 0  # langdetect is random unless seeded
     found = detect(text)
@@ -209,8 +227,26 @@ class EvidenceInChunk(PairFilter):
         return None
 
 
+# A factual question that asks for a count or a code ("How many cores …?", "Which exit code …?")
+# is answered in full by a bare number; "How long …?" is not ("3" what?).
+_COUNT_QUESTION_RE = re.compile(r"\bhow many\b|\b(?:number|count|code|port)\b", re.IGNORECASE)
+_NUMBER_RE = re.compile(r"^\d+(?:[.,]\d+)?\.?$")
+_TERM_RE = re.compile(r"^`?[^\W\d_][\w./+-]+`?\.?$")  # "TOML", "`oom_killed`", "a100", "null"
+
+
+def _complete_short_answer(candidate: Candidate) -> bool:
+    """A number or a single term is a whole answer to a factual question that asks for one."""
+    answer = candidate.answer.strip()
+    if candidate.unit.question_type != "factual":
+        return False
+    if _NUMBER_RE.match(answer):
+        return bool(_COUNT_QUESTION_RE.search(candidate.question))
+    return bool(_TERM_RE.match(answer)) and answer.strip("`.").lower() not in _EN_STOPWORDS
+
+
 class Length(PairFilter):
-    """The question's or the answer's length within `generate.gates.min_/max_<field>_chars`."""
+    """The question's or the answer's length within `generate.gates.min_/max_<field>_chars`; a
+    shorter answer passes when it is a number or a term a factual question asks for."""
 
     def __init__(self, field: str):
         self.field = field
@@ -223,7 +259,7 @@ class Length(PairFilter):
             getattr(context.cfg.gates, f"min_{self.field}_chars"),
             getattr(context.cfg.gates, f"max_{self.field}_chars"),
         )
-        if len(text) < low:
+        if len(text) < low and not (self.field == "answer" and _complete_short_answer(candidate)):
             return f"{self.field}_too_short", f"{len(text)} < {low} characters"
         if len(text) > high:
             return f"{self.field}_too_long", f"{len(text)} > {high} characters"
@@ -245,7 +281,13 @@ class Language(PairFilter):
 
     def check(self, candidate: Candidate, context: FilterContext) -> Rejection | None:
         language = context.cfg.language
-        problem = language_problem(f"{candidate.question.strip()}\n{candidate.answer.strip()}", language)
+        # A long answer alone too: an English question would hide an answer in another language.
+        # Terse English answers hold few function words ("Extra storage costs $0.02 per GiB."), so
+        # only answers of 12 words or more are judged on their own.
+        answer = candidate.answer.strip()
+        problem = language_problem(answer, language, min_words=12) or language_problem(
+            f"{candidate.question.strip()}\n{answer}", language
+        )
         return ("wrong_language", f"expected {language}: {problem}") if problem else None
 
 
