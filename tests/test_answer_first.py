@@ -213,6 +213,11 @@ Start with the quick tour, or pick a topic below.
 """
 
 
+def test_table_rows_are_not_answers_since_evidence_must_be_verbatim():
+    # Measured on the demo: rows rewritten as sentences were dropped as evidence_not_in_chunk.
+    assert not any("|" in s or "Largest" in s for s in answer_first.candidates(LIMITS))
+
+
 def test_a_span_pointing_elsewhere_on_the_page_is_not_an_answer():
     # Measured on the demo: "Start with Getting started, or pick a topic below." was a procedural answer.
     assert answer_first.score("Start with Getting started, or pick a topic below.", "procedural") <= 0
@@ -325,34 +330,3 @@ def test_what_happens_must_name_the_case_and_an_appended_command_is_not_a_how_to
     fact = "The CLI needs Python 3.9 or newer and is installed from PyPI: `pip install acme-notebooks`"
     assert answer_first.opening(fact, "factual") == "What"
     assert answer_first.opening("To list them, run `acme orgs list`", "factual") == "How do I"
-
-
-OPTIONS_PAGE = """# acme deploy
-
-## Options
-
-| Option | Default | Description |
-|---|---|---|
-| `--retries` | 3 | How many times a failed upload is tried again before the deploy stops. |
-| `--region` | `eu-west` | Where the release runs; one of `eu-west` or `us-east`. |
-"""
-
-
-def test_a_table_row_is_a_fact_with_its_header():
-    """A row alone ("| `--retries` | 3 |") says nothing: the span is a one-row table with its
-    header, read out to the question writer, quoting the row as evidence."""
-    from docs2qa.generation.qa.keep.checks import evidence_ratio
-
-    spans = answer_first.candidates(OPTIONS_PAGE)
-    retries = next(s for s in spans if "--retries" in s)
-    assert retries == (
-        "| Option | Default | Description |\n|---|---|---|\n"
-        "| `--retries` | 3 | How many times a failed upload is tried again before the deploy stops. |"
-    )
-    assert answer_first.prose_of(retries).startswith("Option: `--retries`; Default: 3; Description: How many")
-    assert answer_first.evidence_of(retries) == retries.rsplit("\n", 1)[1]
-    assert evidence_ratio(answer_first.evidence_of(retries), OPTIONS_PAGE) == 1.0
-    assert answer_first.opening(retries, "factual") == "What"
-    assert answer_first.score(retries, "factual") > 0 > answer_first.score(retries, "procedural")
-    asked = answer_first.messages("acme deploy", ["Options"], retries, "What")[-1]["content"]
-    assert "Default: 3" in asked and "|" not in asked

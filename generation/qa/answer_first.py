@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "8"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "7"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
@@ -115,19 +115,14 @@ _STATEMENT_BEFORE_LIST = re.compile(
 MAX_CODE_LINES = 12
 
 
-# A table longer than this is a listing: its first rows are asked, not every one.
-MAX_TABLE_ROWS = 30
-_TABLE_RULE = re.compile(r"^\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)+\|?$")
-
-
 def candidates(text: str) -> list[str]:
     """Sentences and list items of the chunk, markup removed, in order. A sentence that
     introduces a code block ("Install the CLI with Homebrew:" before ```brew install ...```)
     takes the block along, fenced as the docs show it: on a CLI or API page the command or
-    snippet is the substance, and the sentence says what it is for. A table row is an answer
-    with its header, as a one-row table: a row alone ("| `--retries` | 3 |") says nothing.
-    Its evidence is the row itself (evidence_of): a row rewritten as a sentence is not found
-    verbatim in the chunk (measured: both such pairs dropped as evidence_not_in_chunk)."""
+    snippet is the substance, and the sentence says what it is for. Table rows are not
+    answers: an answer is its own evidence, and evidence must be found verbatim in the chunk,
+    which a row rewritten as a sentence is not (measured: both such pairs dropped as
+    evidence_not_in_chunk)."""
     spans: list[str] = []
     pieces = re.split(r"(^```.*?^```[^\n]*$)", text, flags=re.DOTALL | re.MULTILINE)
     for index, piece in enumerate(pieces):
@@ -136,10 +131,6 @@ def candidates(text: str) -> list[str]:
         following = pieces[index + 1] if index + 1 < len(pieces) else ""
         for block in re.split(r"\n\s*\n", piece):
             lines = [line for line in block.splitlines() if line.strip()]
-            if len(lines) >= 3 and lines[0].lstrip().startswith("|") and _TABLE_RULE.match(lines[1].strip()):
-                header, rule = lines[0].strip(), lines[1].strip()
-                spans.extend(f"{header}\n{rule}\n{row.strip()}" for row in lines[2 : 2 + MAX_TABLE_ROWS])
-                continue
             if not lines or lines[0].lstrip().startswith(("#", "|", "![", ">")):
                 continue
             if all(_LIST_RE.match(line) for line in lines):
@@ -157,30 +148,9 @@ def candidates(text: str) -> list[str]:
     return [s for s in spans if s and not s.endswith(":")]
 
 
-def table_cells(span: str) -> list[tuple[str, str]] | None:
-    """(header, cell) of each column of a table-row span, or None for any other span."""
-    lines = span.split("\n")
-    if len(lines) != 3 or not lines[0].startswith("|") or not _TABLE_RULE.match(lines[1]):
-        return None
-
-    def cells(line: str) -> list[str]:
-        return [cell.strip() for cell in line.strip().strip("|").split("|")]
-
-    return list(zip(cells(lines[0]), cells(lines[2])))
-
-
 def prose_of(span: str) -> str:
-    """The span's sentence without the code block it introduces; a table row read out as
-    "Header: cell; ...", which is also how the question writer sees it."""
-    row = table_cells(span)
-    if row is not None:
-        return "; ".join(f"{header}: {cell}" if header else cell for header, cell in row)
+    """The span's sentence without the code block it introduces."""
     return span.split("\n\n```", 1)[0]
-
-
-def evidence_of(span: str) -> str:
-    """What of the chunk a span quotes: itself, or a table row's row (its header stands apart)."""
-    return span.rsplit("\n", 1)[-1] if table_cells(span) is not None else span
 
 
 def _subject_words(span: str) -> set[str]:
@@ -223,8 +193,6 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
     # A code block is read apart from the sentence that introduces it: its length is its own
     # (MAX_CODE_LINES), and an "if" or a digit inside it says nothing of the sentence's kind.
     prose = prose_of(span)
-    if table_cells(span) is not None and question_type != "factual":
-        return -1.0  # a row of a reference table is a fact: no step, no explanation
     fenced = prose != span
     words = prose.split()
     instruction = _IMPERATIVE.match(prose) or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose))
@@ -409,8 +377,6 @@ def opening(answer: str, question_type: str) -> str:
     # A fact with a command appended ("The CLI needs Python 3.9 ...: `pip install ...`") is not a
     # how-to: asked "How do I", SmolLM2 wrote "How do I install Python?" (measured on the demo).
     prose = prose_of(answer).strip()
-    if table_cells(answer) is not None:
-        return "What"  # "What is the default of --retries?", "What does the Admin role allow?"
     if question_type == "procedural" or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
         return "How do I"
     if prose != answer.strip():
@@ -465,15 +431,9 @@ def messages(title: str, heading_path: list[str], answer: str, stem: str, order:
             {"role": "user", "content": _USER.format(page=page, answer=example_answer, stem=example_stem)},
             {"role": "assistant", "content": f"Q: {question}"},
         ]
-    user = _USER.format(page=page_label(title, heading_path), answer=_shown(answer), stem=stem)
+    user = _USER.format(page=page_label(title, heading_path), answer=answer, stem=stem)
     turns.append({"role": "user", "content": user})
     return turns
-
-
-def _shown(answer: str) -> str:
-    """The answer as the question writer reads it: a table row read out (SmolLM2 reads a line
-    of "Header: cell" pairs, not Markdown's pipes), anything else as it is."""
-    return prose_of(answer) if table_cells(answer) is not None else answer
 
 
 # Rephrasing (generate.rephrase): the knowledge protocol trains on one phrasing of a fact and
@@ -558,9 +518,7 @@ def rephrase_messages(question: str, answer: str, stem: str) -> list[dict]:
     for example_question, example_answer, example_stem, rewrite in REPHRASE_EXAMPLES:
         user = _REPHRASE_USER.format(question=example_question, answer=example_answer, stem=example_stem)
         turns += [{"role": "user", "content": user}, {"role": "assistant", "content": f"Q: {rewrite}"}]
-    turns.append(
-        {"role": "user", "content": _REPHRASE_USER.format(question=question, answer=_shown(answer), stem=stem)}
-    )
+    turns.append({"role": "user", "content": _REPHRASE_USER.format(question=question, answer=answer, stem=stem)})
     # The reply is begun with the opening: told to start with it, SmolLM2 copied the question
     # unchanged 16 times in 22 (pennant); begun, it writes on from it. llama.cpp continues a
     # final assistant turn and returns it whole; a backend that cannot is asked as before.

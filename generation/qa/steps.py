@@ -106,7 +106,7 @@ class QuestionUnits(WriteQuestion):
         return ["pairs", "failed_tries", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def process(self, inputs: StepInput) -> StepOutput:
-        from docs2qa.generation.qa.answer_first import asks, evidence_of
+        from docs2qa.generation.qa.answer_first import asks
 
         owners, flat = [], []
         for position, row in enumerate(inputs):
@@ -146,7 +146,7 @@ class QuestionUnits(WriteQuestion):
                         {
                             "question": r["question"],
                             "answer": r["answer"],
-                            "evidence": evidence_of(r["answer"]),
+                            "evidence": r["answer"],
                             "stem": r["stem"],
                             "try": r["order"],
                             **({"rephrase_of": r["rephrase_of"]} if r.get("rephrase_of") else {}),
