@@ -141,6 +141,14 @@ def test_wrong_language():
     assert reasons(**russian) == ["wrong_language"]
     code = dict(question="Which command installs the Acme Notes CLI?", answer="`pip install acme-notes-cli --upgrade`")
     assert "wrong_language" not in reasons(**code)
+    # A table in an answer: its header and cells are labels, not prose (measured on the demo:
+    # "| Plan | Weekly GPU-hours | ... |" rows were dropped as 0-7% English).
+    row = dict(
+        question="Which GPUs and how many GPU-hours does the Pro plan of Acme Notes include?",
+        answer="| Plan | Weekly GPU-hours | Accelerators | Concurrent GPU sessions | Price |\n"
+        "| --- | --- | --- | --- | --- |\n| Pro | 60 | T4, L4, A100 | 2 | $25 per month |",
+    )
+    assert "wrong_language" not in reasons(**row)
     # Languages other than English are checked only when a detector library is installed.
     german_cfg = CFG.model_copy(update={"language": "de"})
     assert (

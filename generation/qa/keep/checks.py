@@ -165,8 +165,11 @@ def prose_of(text: str) -> str:
 
 def english_problem(text: str, min_words: int = 8) -> str | None:
     """A light English detector: share of ASCII letters and of common English function words.
-    Code is ignored (commands, JSON and identifiers are not prose). Too little prose to judge -> None."""
-    prose = prose_of(text)
+    Code is ignored (commands, JSON and identifiers are not prose), and so are table rows: a
+    header and its cells ("| Plan | Weekly GPU-hours | Price |") are labels, not sentences
+    (measured: 9 answers holding a row of the demo's limits were dropped as 0-7% English). Too
+    little prose to judge -> None."""
+    prose = "\n".join(line for line in prose_of(text).splitlines() if not line.lstrip().startswith("|"))
     letters = [ch for ch in prose if ch.isalpha()]
     if len(letters) < 12:
         return None
