@@ -12,12 +12,13 @@ Kept pairs are printed beside their answers so a reader can grade them.
 `--site lanternfish` uses the Lanternfish manual of the generator-imitation fixtures
 (tests/generator_sites: 4 pages, 7 chunks) instead. `--site pennant` uses a real-looking
 Docusaurus site of an invented app-hosting platform (tests/fixture_sites/pennant: 13 pages,
-24 chunks), read as `crawl.local_dir` and converted and chunked as a run does: no prompt,
-span rule or off-target rule was tuned or labelled on it. `--site shalebase` (an MkDocs
+24 chunks), read as `crawl.local_dir` and converted and chunked as a run does; its kept pairs
+were read to write the why rule, so it is no longer held out. `--site shalebase` (an MkDocs
 Material site, 13 pages, 29 chunks) is where the dropped units of tests/data/dropped_labels.jsonl
-were labelled, so it is not a held-out site. `--site larkspur` is the second held-out site: a
+were labelled, so it is not a held-out site either. `--site larkspur` is the held-out site: a
 Sphinx site in the Read the Docs theme of an invented feature-flag and experimentation service
-(tests/fixture_sites/larkspur: 20 pages, 89 chunks).
+(tests/fixture_sites/larkspur: 20 pages, 89 chunks) on which no prompt, span rule or
+off-target rule was tuned or labelled.
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
@@ -31,8 +32,8 @@ the other in one run. It reports kept pairs and distinct facts (answer spans) pe
 stage's CPU seconds (every process it started) and kept pairs per CPU-second with their ratio,
 and writes every kept pair beside its chunk to --pairs-out for a reader to grade.
 
-    .venv/bin/python benchmarks/bench_generation_quality.py --site pennant --chunks 24 \
-        --types factual,procedural,conceptual --compare-with 70d409f --pairs-out pennant-pairs.jsonl
+    .venv/bin/python benchmarks/bench_generation_quality.py --site larkspur --chunks 24 \
+        --types factual,procedural,conceptual --compare-with 70d409f --pairs-out larkspur-pairs.jsonl
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 (local_dir) -> convert -> chunk with no per-site settings: every page kept under its own title,
 the words of its main content kept, none of the site's chrome in a chunk.
 
-pennant (Docusaurus, an app-hosting platform) and larkspur (Sphinx with the Read the Docs theme,
-a feature-flag service) are the held-out sites of benchmarks/bench_generation_quality.py --site;
+larkspur (Sphinx with the Read the Docs theme, a feature-flag service) is the held-out site of
+benchmarks/bench_generation_quality.py --site; pennant (Docusaurus, an app-hosting platform) was
+one until its kept pairs were read to write the why rule (tests/data/gate_labels_off_target.jsonl);
 shalebase and corvid (MkDocs Material) are where tests/data/dropped_labels.jsonl was labelled."""
 
 from __future__ import annotations
