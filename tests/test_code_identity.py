@@ -79,8 +79,10 @@ UP_TO_DATE = {s.name: [] for s in stages()}
         # Imported by curation/export.py, never by the export stage's own module: export used to
         # miss it. pull reads it too; push, finetune and eval do not import it.
         pytest.param("curation/snapshot.py", {"pull", "export"}, id="an indirect import"),
-        # The prompts, two imports away from generate (generate -> qa.tasks -> qa.prompts).
-        pytest.param("generation/qa/prompts.py", {"generate"}, id="prompts two imports deep"),
+        # The prompts, two imports away from generate (generate -> qa.tasks -> qa.prompts); push and
+        # pull reach them too: the review record (curation/record_view.py) measures support with the
+        # gate's content_words, and the keep package loads every filter, answer_first's among them.
+        pytest.param("generation/qa/prompts.py", {"generate", "push", "pull"}, id="prompts two imports deep"),
         # Read by curation/schema.py and sent to Argilla; export does not read it.
         pytest.param("curation/guidelines.md", {"push", "pull"}, id="a guidelines file"),
         # A folder that docs2qa/demo.py serves: what the demo crawl fetches.

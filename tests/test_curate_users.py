@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import stat
+import uuid
 
 import httpx
 import yaml
@@ -20,7 +21,12 @@ from test_curate_push_pull import fresh_cfg, make_pairs, server_records, submit,
 
 def _config(tmp_path, server, cfg, needed: int):
     path = tmp_path / "users.yaml"
-    curate = {"api_url": server.url, "dataset": cfg.dataset, "state_dir": str(tmp_path / "state")}
+    curate = {
+        "api_url": server.url,
+        "dataset": cfg.dataset,
+        "workspace": cfg.workspace,
+        "state_dir": str(tmp_path / "state"),
+    }
     path.write_text(
         yaml.safe_dump(
             {
@@ -39,7 +45,9 @@ def _sign_in(url: str, creds: dict) -> httpx.Response:
 
 def test_two_annotators_sign_in_with_their_own_credentials_and_their_disagreement_is_reported(tmp_path, argilla_server):
     pairs, chunks = make_pairs(3)
-    cfg = fresh_cfg()  # pushed needing one response per record: adding people raises it to two
+    # Pushed needing one response per record: adding people raises it to two. A workspace of its
+    # own: the session's server holds other tests' people, and the count of annotators is asserted.
+    cfg = fresh_cfg(workspace=f"w-{uuid.uuid4().hex[:8]}")
     push(pairs, chunks, vectors(3), cfg, "run", argilla_server.url, argilla_server.api_key)
     options = _config(tmp_path, argilla_server, cfg, needed=2)
     env = {**os.environ, "ARGILLA_API_KEY": argilla_server.api_key}

@@ -33,6 +33,17 @@ pytestmark = [
 LAYOUT_JS = r"""() => {
   const texts = [];
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  // Text scrolled out of a box that scrolls up and down (a record below the fold, under a fixed
+  // footer) is not on show: it cannot lie on anything a reader sees.
+  const shownInScroll = (r, el) => {
+    for (let a = el; a && a !== document.body; a = a.parentElement) {
+      const o = getComputedStyle(a).overflowY;
+      if (o !== 'auto' && o !== 'scroll') continue;
+      const b = a.getBoundingClientRect();
+      if (r.bottom <= b.top + 1 || r.top >= b.bottom - 1) return false;
+    }
+    return true;
+  };
   for (let node = walker.nextNode(); node; node = walker.nextNode()) {
     if (!node.data.trim()) continue;
     const el = node.parentElement;
@@ -42,7 +53,7 @@ LAYOUT_JS = r"""() => {
     const range = document.createRange();
     range.selectNodeContents(node);
     for (const r of range.getClientRects())
-      if (r.width > 0 && r.height > 0) texts.push({text: node.data.trim().slice(0, 40), r, node});
+      if (r.width > 0 && r.height > 0 && shownInScroll(r, el)) texts.push({text: node.data.trim().slice(0, 40), r, node});
   }
   const overlaps = [];
   for (let i = 0; i < texts.length; i++)
