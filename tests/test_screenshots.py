@@ -53,7 +53,8 @@ LAYOUT_JS = r"""() => {
     const range = document.createRange();
     range.selectNodeContents(node);
     for (const r of range.getClientRects())
-      if (r.width > 0 && r.height > 0 && shownInScroll(r, el)) texts.push({text: node.data.trim().slice(0, 40), r, node});
+      if (r.width > 0 && r.height > 0 && shownInScroll(r, el))
+        texts.push({text: node.data.trim().slice(0, 40), r, node});
   }
   const overlaps = [];
   for (let i = 0; i < texts.length; i++)
