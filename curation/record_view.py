@@ -48,18 +48,6 @@ def answer_span(pair: QAPair, text: str) -> tuple[int, int] | None:
     return None
 
 
-def support_share(answer: str, passage: str) -> float | None:
-    """The share of the answer's content words that occur in the passage, as the support gate
-    measures it; None when the answer has no content word."""
-    from docs2qa.generation.qa.keep.gates import content_words
-
-    words = content_words(answer)
-    if not words:
-        return None
-    in_passage = set(content_words(passage))
-    return sum(w in in_passage for w in words) / len(words)
-
-
 def checks_lines(pair: QAPair, passage: str, run: RunChecks, span_found: bool) -> list[str]:
     """One markdown list item per check this pair passed, with its number and the run's threshold."""
     lines = []
@@ -68,6 +56,8 @@ def checks_lines(pair: QAPair, passage: str, run: RunChecks, span_found: bool) -
     if pair.question_type == "unanswerable":
         lines.append("- support: not checked (an unanswerable question has a fixed answer)")
     else:
+        from docs2qa.generation.qa.keep.gates import support_share
+
         share = support_share(pair.answer, passage)
         if share is not None:
             needed = f" (needed: {run.support_min_share:.0%})" if run.support_min_share is not None else ""

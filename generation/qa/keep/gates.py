@@ -104,6 +104,15 @@ def _quotes_code(evidence: str, chunk_text: str) -> bool:
     )
 
 
+def support_share(answer: str, chunk_text: str) -> float | None:
+    """The share of the answer's content words that occur in the chunk; None when it has none."""
+    answer_words = content_words(answer)
+    if not answer_words:
+        return None
+    chunk_words = set(content_words(chunk_text))
+    return sum(w in chunk_words for w in answer_words) / len(answer_words)
+
+
 def support_problem(
     answer: str,
     evidence: str,
@@ -118,16 +127,15 @@ def support_problem(
     code) sharing a content word with the answer: evidence that is one word ("Kaggle's") or
     unrelated proves nothing."""
     answer_words = content_words(answer)
-    chunk_words = set(content_words(chunk_text))
-    if answer_words:
-        found = [w for w in answer_words if w in chunk_words]
-        share = len(found) / len(answer_words)
-        if share < min_share and not (rephrased and share >= PARAPHRASE_MIN_SHARE and rephrased()):
-            missing = sorted({w for w in answer_words if w not in chunk_words})[:8]
-            return (
-                "unsupported",
-                f"{share:.0%} of the answer's content words are in the chunk (< {min_share:.0%}); missing {missing}",
-            )
+    share = support_share(answer, chunk_text)
+    # The embedder is asked only for an answer the page's own words do not carry.
+    if share is not None and share < min_share and not (rephrased and share >= PARAPHRASE_MIN_SHARE and rephrased()):
+        chunk_words = set(content_words(chunk_text))
+        missing = sorted({w for w in answer_words if w not in chunk_words})[:8]
+        return (
+            "unsupported",
+            f"{share:.0%} of the answer's content words are in the chunk (< {min_share:.0%}); missing {missing}",
+        )
     evidence_words = _words(evidence)
     if _quotes_code(evidence, chunk_text):  # a line of code or config says much in few words
         min_evidence_words = max(2, min_evidence_words // 2)
