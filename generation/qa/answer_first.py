@@ -148,7 +148,7 @@ def candidates(text: str) -> list[str]:
     return [s for s in spans if s and not s.endswith(":")]
 
 
-def prose_of(span: str) -> str:
+def sentence_of(span: str) -> str:
     """The span's sentence without the code block it introduces."""
     return span.split("\n\n```", 1)[0]
 
@@ -192,7 +192,7 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
     a section's second sentence, whose "It" is what the section is about (section_seconds)."""
     # A code block is read apart from the sentence that introduces it: its length is its own
     # (MAX_CODE_LINES), and an "if" or a digit inside it says nothing of the sentence's kind.
-    prose = prose_of(span)
+    prose = sentence_of(span)
     fenced = prose != span
     words = prose.split()
     instruction = _IMPERATIVE.match(prose) or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose))
@@ -376,7 +376,7 @@ def opening(answer: str, question_type: str) -> str:
     asking a second question with another opening rescued none that a reader accepts."""
     # A fact with a command appended ("The CLI needs Python 3.9 ...: `pip install ...`") is not a
     # how-to: asked "How do I", SmolLM2 wrote "How do I install Python?" (measured on the demo).
-    prose = prose_of(answer).strip()
+    prose = sentence_of(answer).strip()
     if question_type == "procedural" or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
         return "How do I"
     if prose != answer.strip():

@@ -20,7 +20,7 @@ from docs2qa.generation.qa.answer_first import (
     _TO_CLAUSE,
     candidates,
     canonical_form,
-    prose_of,
+    sentence_of,
 )
 from docs2qa.generation.qa.keep.filters import (
     Candidate,
@@ -82,7 +82,7 @@ def gives_steps(answer: str) -> bool:
     text = answer.strip()
     return bool(
         "→" in text
-        or prose_of(text) != text
+        or sentence_of(text) != text
         or _COMMAND.search(text)
         or _IMPERATIVE.match(text)
         or _IMPERATIVE.match(_TO_CLAUSE.sub("", text))
@@ -258,11 +258,11 @@ class WhyReason(_QuestionRule):
     def problem(self, asked: _Asked) -> Rejection | None:
         if not re.match(r"why\b", asked.question, re.I):
             return None
-        if not _REASON.search(prose_of(asked.answer)):
+        if not _REASON.search(sentence_of(asked.answer)):
             return "off_target", "asks why, but the answer gives no reason"
         if not asked.words & asked.answer_words - asked.page_words - set(content_words(asked.answer)[:2]):
             return "off_target", "asks why of the answer's subject, not of what the answer says about it"
-        explained = _explained_side(prose_of(asked.answer))
+        explained = _explained_side(sentence_of(asked.answer))
         if explained is not None:
             what, why = explained
             if len(asked.words & what - why) <= len(asked.words & why - what):
@@ -298,10 +298,10 @@ class WhatHappensCase(_QuestionRule):
     name = "what_happens_case"
 
     def problem(self, asked: _Asked) -> Rejection | None:
-        case = _CONDITION.search(prose_of(asked.answer))
+        case = _CONDITION.search(sentence_of(asked.answer))
         if not (case and re.match(r"what\s+happens\b", asked.question, re.I)):
             return None
-        clause = re.split(r"[,;:.]", prose_of(asked.answer)[case.start() :], maxsplit=1)[0]
+        clause = re.split(r"[,;:.]", sentence_of(asked.answer)[case.start() :], maxsplit=1)[0]
         # Less the page's subject (its title and top heading), which names no case; a section's
         # heading can ("two different regions" of "... only work when both workspaces are in
         # the same region", under "Supported regions").
