@@ -83,12 +83,17 @@ def status_of(exc: Exception) -> int:
     return int(getattr(exc, "status_code", 0) or 0)
 
 
+# What argilla-server 2.8 answers with a 500 when two requests pass its existence check at once:
+# the database's unique constraint stops the second (a workspace, dataset or record made twice),
+# or, for two publishes of one draft, the search engine refuses the second's index.
+_LOST_RACE_500 = ("IntegrityError", "resource_already_exists_exception")
+
+
 def is_conflict(exc: Exception) -> bool:
-    """The server refused to create something because it exists already: a 409, or the 500 that
-    argilla-server 2.8 answers when two requests pass its existence check at once and the
-    database's unique constraint stops the second (a workspace, dataset or record made twice)."""
+    """The server refused to create something because it exists already: a 409, or a 500
+    from a lost race (_LOST_RACE_500)."""
     status = status_of(exc)
-    return status == 409 or (status == 500 and "IntegrityError" in str(exc))
+    return status == 409 or (status == 500 and any(mark in str(exc) for mark in _LOST_RACE_500))
 
 
 def _checked(response):

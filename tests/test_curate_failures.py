@@ -249,6 +249,35 @@ def test_first_pushes_at_once_all_end_with_the_one_dataset(argilla_server):
     assert sorted(r.id for r in dataset.records) == sorted(p.pair_id for p in make_pairs(40)[0])
 
 
+LOST_PUBLISH_RACE = (
+    '{"detail":{"code":"argilla.api.errors::GenericServerError","params":{"type":'
+    '"opensearchpy.exceptions.RequestError","message":"RequestError(400, \'{\\"error\\":{\\"reason\\":'
+    '\\"index [rg.d030bed5] already exists\\",\\"type\\":\\"resource_already_exists_exception\\"},'
+    '\\"status\\":400}\')"}}}'
+)
+
+
+@pytest.mark.parametrize(
+    "lost_race",
+    [
+        # two creations of one workspace passed the existence check; the unique constraint stopped one
+        "sqlalchemy.exc.IntegrityError: (sqlite3.IntegrityError) UNIQUE constraint failed: workspaces.name",
+        # two publishes of one draft both set it ready; the search engine refused the second's index
+        LOST_PUBLISH_RACE,
+    ],
+)
+def test_a_500_from_a_lost_creation_race_reads_as_a_conflict(lost_race):
+    # The 500 bodies argilla-server 2.8 answers when two pushes create one dataset at once (CI's
+    # three racing pushes met the second); the push then reads the server again.
+    from argilla._exceptions._api import InternalServerError
+
+    from docs2qa.curation.argilla_api import is_conflict
+
+    assert is_conflict(InternalServerError(lost_race, 500))
+    assert not is_conflict(InternalServerError("Internal server error: disk full", 500))
+    assert not is_conflict(InternalServerError(lost_race, 400))
+
+
 def test_no_process_of_the_stack_holds_a_secret_in_its_environment_or_command_line(argilla_server):
     state = argilla_server.state_dir
     creds = json.loads((state / "credentials.json").read_text())
