@@ -15,7 +15,9 @@ Docusaurus site of an invented app-hosting platform (tests/fixture_sites/pennant
 24 chunks), read as `crawl.local_dir` and converted and chunked as a run does; its kept pairs
 were read to write the why rule, so it is no longer held out. `--site shalebase` (an MkDocs
 Material site, 13 pages, 29 chunks) is where the dropped units of tests/data/dropped_labels.jsonl
-were labelled, so it is not a held-out site either. `--site larkspur` is the held-out site: a
+were labelled, so it is not a held-out site either. `--site lantern-cli` is a command reference
+(tests/generator_sites/cli_reference.py rendered as Sphinx: 6 pages, 39 chunks) for pairs whose
+answers are commands. `--site larkspur` is the held-out site: a
 Sphinx site in the Read the Docs theme of an invented feature-flag and experimentation service
 (tests/fixture_sites/larkspur: 20 pages, 89 chunks) on which no prompt, span rule or
 off-target rule was tuned or labelled.
@@ -253,13 +255,29 @@ def local_site_chunks(site: str, tmp: Path) -> list:
     return store.stage("chunk").read("chunks", Chunk)
 
 
+def cli_reference_chunks(tmp: Path) -> list:
+    """The chunks of the invented `lantern` command reference (tests/generator_sites/cli_reference.py:
+    a page per command, Synopsis blocks, option sections shared word for word), as Sphinx renders
+    it, read like the fixture sites above."""
+    from generator_sites.cli_reference import PAGES
+    from generator_sites.sites import build
+
+    folder = tmp / "lantern-cli"
+    build("sphinx", folder, PAGES)
+    LOCAL_SITES["lantern-cli"] = (folder, "https://lantern.example/")
+    return local_site_chunks("lantern-cli", tmp / "ingest")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--chunks", type=int, default=12, help="chunks, spread over the site's pages")
     parser.add_argument("--types", default="factual", help="question types, comma-separated, one question each")
     parser.add_argument("--strategies", default="free,answer_first")
     parser.add_argument(
-        "--site", choices=("demo", "lanternfish", *LOCAL_SITES), default="demo", help="whose chunks to ask about"
+        "--site",
+        choices=("demo", "lanternfish", "lantern-cli", *LOCAL_SITES),
+        default="demo",
+        help="whose chunks to ask about",
     )
     parser.add_argument("--compare-with", metavar="REV", help="compare this working tree with the code at git REV")
     parser.add_argument("--pairs-out", type=Path, help="with --compare-with: every kept pair, as JSON lines")
@@ -275,6 +293,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-genq-") as tmp:
         if args.site == "lanternfish":
             every = lanternfish_chunks()
+        elif args.site == "lantern-cli":
+            every = cli_reference_chunks(Path(tmp))
         elif args.site in LOCAL_SITES:
             every = local_site_chunks(args.site, Path(tmp) / "ingest")
         else:

@@ -118,6 +118,66 @@ def test_code_blocks_are_answers_fenced_with_the_sentence_that_introduces_them()
     assert deploy in picked["procedural"]
 
 
+COMMAND_PAGE = """# lantern fetch
+
+## Synopsis
+
+```bash
+lantern fetch [--station <name> ...] [--since <when>]
+```
+
+## Description
+
+Downloads new readings from the harbour stations into the data folder, picking up where the previous fetch stopped.
+
+## --station
+
+Default: every station in the data folder. Type: name, repeatable. Limits the command to the named stations.
+"""
+
+
+def test_a_code_block_under_a_heading_is_a_how_to_answer():
+    """A CLI reference shows a command's usage under "Synopsis" with no sentence before it: the
+    block is the section's substance, asked "How do I" with the page label saying of what. An
+    option's "Type: name." and "Default: ..." are labelled values, not steps or explanations."""
+    from docs2qa.generation.qa.keep.checks import evidence_ratio
+    from docs2qa.generation.qa.keep.off_target import gives_steps
+
+    usage = "```bash\nlantern fetch [--station <name> ...] [--since <when>]\n```"
+    spans = answer_first.candidates(COMMAND_PAGE)
+    assert usage in spans
+    assert evidence_ratio(usage, COMMAND_PAGE) == 1.0 and gives_steps(usage)
+    assert answer_first.opening(usage, "procedural") == answer_first.SYNTAX == "What is the syntax of"
+    assert (
+        off_target.question_problem(
+            "What is the syntax of the lantern fetch command?", usage, "lantern fetch", ["lantern fetch", "Synopsis"]
+        )
+        is None
+    )
+    assert (
+        off_target.question_problem(
+            "What is the syntax of the lantern fetch command?", "Downloads new readings.", "lantern fetch", []
+        )
+        is not None
+    )
+    assert answer_first.score(usage, "conceptual") < 0 < answer_first.score(usage, "procedural")
+    assert answer_first.pick_answers(COMMAND_PAGE, {"procedural": 1})["procedural"] == [usage]
+    assert answer_first.score("Type: name, repeatable.", "procedural") <= 0
+    assert answer_first.score("Default: every station in the data folder.", "conceptual") <= 0
+    # A block after a statement (not one ending in ":") stays unasked: nothing says what it shows.
+    assert answer_first.candidates("Units are metric.\n\n```toml\nunits = 1\n```\n") == ["Units are metric."]
+    # Its rewrite asks for the same line in other words, not what one option of it does.
+    assert answer_first.rephrase_opening("What is the syntax of the lantern prune command?") == "How do I run"
+
+
+def test_an_options_labelled_values_are_asked_for_by_their_label():
+    """Asked "What", SmolLM2 wrote "What does the default lantern do?" of every "Default: ..."
+    of the lantern CLI reference; the label says what the question is."""
+    assert answer_first.opening("Default: lantern.toml in the data folder.", "factual") == "What is the default"
+    assert answer_first.opening("Type: name, repeatable.", "factual") == "What type of value"
+    assert answer_first.opening("Defaults apply to every command.", "factual") == "What"
+
+
 def test_off_target_questions_are_named():
     answer = "Invitations expire after 14 days."
     assert off_target.question_problem("When do invitations expire?", answer, "Organizations", []) is None

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "7"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "8"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
@@ -47,6 +47,8 @@ _IMPERATIVE = re.compile(
     # "Ask for a higher quota ...", "Declare the schema ...".
     r"wait|ask|contact|declare|split|paste|rotate|scale|retry|resume|deploy|publish|request|revoke|rename|"
     r"grant|schedule|specify|make sure|try)\b"
+    # A label, not an instruction: "Type: boolean." on an option's entry in a CLI reference.
+    r"(?!:)"
     # Not a noun that starts a statement: "Export formats are ...", "Deploy tokens are ...".
     r"(?!\s+(?:[\w-]+\s+)?(?:is|are)\b)",
     re.I,
@@ -89,6 +91,10 @@ _UI_PLACE = re.compile(
 )
 _CAN = re.compile(r"\b(?:can be \w+ed|you can)\b", re.I)
 _NAME = re.compile(r"(?<=\s)[A-Z][a-zA-Z0-9]+")
+# A labelled value ("Default: every station in the data folder."), as an option's entry in a CLI
+# reference gives it: a fact about the option the page label names, not an explanation. (Not any
+# "X: ...": a glossary's "Secrets: named values that ..." is a definition.)
+_LABEL = re.compile(r"^(?P<label>default|type):\s", re.I)
 
 
 def _clean(text: str) -> str:
@@ -143,14 +149,28 @@ def candidates(text: str) -> list[str]:
             for sentence in _SENTENCE_RE.split(_clean(" ".join(lines))):
                 spans.append(sentence)
         block = following.strip()
-        if spans and spans[-1].endswith(":") and 1 <= len(_code_lines(block)) <= MAX_CODE_LINES:
+        if not 1 <= len(_code_lines(block)) <= MAX_CODE_LINES:
+            continue
+        if spans and spans[-1].endswith(":"):
             spans[-1] = f"{spans[-1]}\n\n{block}"
+        elif _under_heading(piece) and _USAGE.search(block):
+            spans.append(block)
     return [s for s in spans if s and not s.endswith(":")]
 
 
+def _under_heading(piece: str) -> bool:
+    """The text before a code block ends with a heading: the block is the section's substance
+    ("## Synopsis" then the command's usage line, as CLI references write it), and the page
+    label (title > heading) says what it is for. Only usage lines are taken (candidates): an
+    example under a heading ("acme login" under "Signing in") took the demo's how-to slot from
+    sentences whose questions the knowledge protocol had kept."""
+    blocks = [block.strip() for block in re.split(r"\n\s*\n", piece) if block.strip()]
+    return bool(blocks) and blocks[-1].startswith("#") and "\n" not in blocks[-1]
+
+
 def sentence_of(span: str) -> str:
-    """The span's sentence without the code block it introduces."""
-    return span.split("\n\n```", 1)[0]
+    """The span's sentence without the code block it introduces ("" for a block under a heading)."""
+    return "" if span.startswith("```") else span.split("\n\n```", 1)[0]
 
 
 def _subject_words(span: str) -> set[str]:
@@ -194,6 +214,10 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
     # (MAX_CODE_LINES), and an "if" or a digit inside it says nothing of the sentence's kind.
     prose = sentence_of(span)
     fenced = prose != span
+    if not prose:
+        # A block under a heading: usage or an example to run or write, a how-to for the page
+        # label's subject, and a fact's last resort ("What does lantern.toml hold?").
+        return {"procedural": 2.0, "factual": FALLBACK_MIN_SCORE}.get(question_type, -1.0)
     words = prose.split()
     instruction = _IMPERATIVE.match(prose) or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose))
     # An instruction says enough in fewer words ("Press Ctrl+Enter to run it."); "Select Create." does not.
@@ -221,7 +245,7 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
         runs = (fenced or bool(_COMMAND.search(prose))) and (bool(instruction) or not _COPULA_START.match(prose))
         ui_step = bool(_UI_PLACE.search(prose) and _CAN.search(prose))
         value += 2 * runs + 2 * arrows + 2 * bool(instruction) + bool(re.search(r"\byou can\b", prose)) + 2 * ui_step
-    elif not fenced:  # an explanation is prose: a snippet answers how, not why
+    elif not fenced and not _LABEL.match(prose):  # an explanation is prose: a snippet answers how, not why
         # A case and what happens in it ("If a later row does not fit, the load stops ..."):
         # a "What happens ...?" question, which explains how the product behaves.
         value += (
@@ -363,6 +387,11 @@ _DEFINITION = re.compile(
 )
 
 
+SYNTAX = "What is the syntax of"
+_LABEL_OPENINGS = {"default": "What is the default", "type": "What type of value"}
+# What a usage line holds and an example does not: a placeholder or an optional part.
+_USAGE = re.compile(r"<[\w .-]+>|\[-[^\]\n]+\]")
+
 # A sentence that gives a reason ("so GPU use is measured ...", "is how you keep ..."): a "Why" question fits.
 _REASON = re.compile(r"\b(?:because|since|so|therefore|thus|which means|in order to|is how|so that)\b", re.I)
 # A sentence about what happens in some case: "What happens when/if ...?" fits.
@@ -377,7 +406,17 @@ def opening(answer: str, question_type: str) -> str:
     # A fact with a command appended ("The CLI needs Python 3.9 ...: `pip install ...`") is not a
     # how-to: asked "How do I", SmolLM2 wrote "How do I install Python?" (measured on the demo).
     prose = sentence_of(answer).strip()
-    if question_type == "procedural" or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
+    if not prose and _USAGE.search(answer):
+        # A usage line under a heading ("lantern fetch [--station <name> ...]"). Asked "How do I",
+        # SmolLM2 wrote "How do I remove a lantern fetch?" for 4 of the 5 commands of the lantern
+        # CLI reference; asked "What is the syntax of", "... of the lantern fetch command?" for 4.
+        return SYNTAX
+    label = _LABEL.match(prose)
+    if label:
+        # An option's "Default: lantern.toml in the data folder.": asked "What", SmolLM2 wrote
+        # "What does the default lantern do?" (lantern CLI reference, 4 of 4).
+        return _LABEL_OPENINGS[label["label"].lower()]
+    if question_type == "procedural" or not prose or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
         return "How do I"
     if prose != answer.strip():
         return "What does"  # a snippet shown: what it does, prints, or looks like
@@ -478,6 +517,9 @@ _REPHRASE_USER = "Question: {question}\nAnswer: {answer}\nThe new question start
 _REPHRASE_OPENINGS = (
     (re.compile(r"^how\s+(?:do|can|should)\s+(?:i|you|we)\b|^how\s+to\b", re.I), "What are the steps to"),
     (re.compile(r"^why\b", re.I), "What is the reason"),
+    # Not "What does": SmolLM2 rewrote "What is the syntax of the lantern prune command?" as
+    # "What does the -dry-run option do?" of the usage line.
+    (re.compile(r"^what\s+is\s+the\s+syntax\s+of\b", re.I), "How do I run"),
     (re.compile(r"^what\s+(?:is|are)\s+(?:an?|the)\b", re.I), "What does"),
     (re.compile(r"^what\s+happens\b", re.I), "What is the result"),
     # Not "For how long": it rewrites nothing else, a near-copy (docs2qa.wording.NEAR_COPY).

@@ -54,7 +54,9 @@ _QUESTION_WORDS = _fold(
         "value default option find fix hold contain need "
         # Found on the sites written for labelling dropped pairs: "create a new X", "two different
         # regions", "does not allow you to": words that qualify the ask, not its subject.
-        "new different other another same specific particular certain existing allow able"
+        "new different other another same specific particular certain existing allow able "
+        # "What is the syntax of the lantern fetch command?": what kind of answer is wanted.
+        "syntax usage command"
     )
 )
 # A question's word the answer says differently: "How do I create X?" of "Select New → X" or "Start one ...".
@@ -70,6 +72,7 @@ _SAID_AS = {
 }
 _HEADING_RE = re.compile(r"^#{1,6}\s+(.+)$", re.M)
 _WHAT_IS_RE = re.compile(r"^what\s+(?:is|are)\s+(?:an?\s+|the\s+)?(?P<x>[^?]+)\?$", re.IGNORECASE)
+_SYNTAX_RE = re.compile(r"^(?:the\s+)?(?:syntax|usage)\s+of\b", re.IGNORECASE)
 _COPULA_RE = re.compile(r"\s(?:is|are)\s")
 # "How do I/you ...?", "How can I ...?", "How to ...?": the asker wants steps.
 _UI_VERB = re.compile(r"(?:select|click|press|tap|pick|choose)\b", re.IGNORECASE)
@@ -242,6 +245,11 @@ class WhatIsDefinition(_QuestionRule):
     def problem(self, asked: _Asked) -> Rejection | None:
         match = _WHAT_IS_RE.match(asked.question)
         if not match:
+            return None
+        if _SYNTAX_RE.match(match["x"]):
+            # "What is the syntax of the lantern fetch command?" wants its usage line.
+            if sentence_of(asked.answer) == asked.answer:
+                return "off_target", "asks for a syntax, but the answer shows no command"
             return None
         fits, why = defines(match["x"], asked.answer)
         return None if fits else ("off_target", f"asks what {match['x']!r} is, but {why}")
