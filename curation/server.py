@@ -163,6 +163,15 @@ def configured_url(cfg: CurateConfig) -> str | None:
     return cfg.api_url or os.environ.get("ARGILLA_API_URL") or None
 
 
+def recorded_elsewhere(cfg: CurateConfig) -> str | None:
+    """The URL of the live local server recorded in cfg's state dir when it is not cfg's URL."""
+    paths = _paths(cfg)
+    if not _all_alive(paths):
+        return None
+    recorded = _read_pids(paths).get("url")
+    return recorded if recorded and recorded != _url(cfg) else None
+
+
 def connection(cfg: CurateConfig) -> tuple[str, str]:
     """(api_url, api_key): your own server if configured, else the one `serve` started."""
     url = configured_url(cfg)
@@ -176,8 +185,8 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
     paths = _paths(cfg)
     creds = _read_credentials(paths)
     if creds and _all_alive(paths):
-        recorded = _read_pids(paths).get("url")
-        if recorded and recorded != _url(cfg):
+        recorded = recorded_elsewhere(cfg)
+        if recorded:
             # Another curate.port or host than it was started with (a typo): only `serve` may
             # stop it and start another; anything else says where the reviewers' server is.
             port = urlsplit(recorded).port

@@ -19,10 +19,12 @@ if TYPE_CHECKING:
 
 
 def connect_or_serve(cfg: CurateConfig) -> tuple[str, str]:
-    """The user's own Argilla when configured; else the local one, started if needed."""
-    from docs2qa.curation.server import configured_url, connection, serve
+    """The user's own Argilla when configured; else the local one, started if needed. A local
+    server alive at another port than the config's (a typo'd curate.port) is left serving its
+    reviewers: connection() says where it is, where serve() would stop it and start another."""
+    from docs2qa.curation.server import configured_url, connection, recorded_elsewhere, serve
 
-    if not configured_url(cfg):
+    if not configured_url(cfg) and not recorded_elsewhere(cfg):
         serve(cfg)
     return connection(cfg)
 

@@ -112,3 +112,11 @@ def test_curate_status_never_starts_stops_or_moves_the_review_server(
     assert not _listen_addresses(typo)
     assert server_status(argilla_config)["running"]
     assert tree(tmp_path) == before
+
+    # The stages may start a server, but not move the reviewers' one to a typo'd port either.
+    code, _, err = call(monkeypatch, capsys, "curate", "push", *options, "--set", f"curate.port={typo}")
+    assert code == 1 and "Traceback" not in err, err
+    assert f"no local Argilla at http://127.0.0.1:{typo}" in err and f"runs at {argilla_server.url}" in err
+    assert (state / "pids.json").read_bytes() == recorded
+    assert _stack_processes(state) == processes
+    assert not _listen_addresses(typo)
