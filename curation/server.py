@@ -166,8 +166,10 @@ def configured_url(cfg: CurateConfig) -> str | None:
 def recorded_elsewhere(cfg: CurateConfig) -> str | None:
     """The URL of the live local server recorded in cfg's state dir when it is not cfg's URL."""
     paths = _paths(cfg)
-    if not _all_alive(paths):
-        return None
+    return _recorded_other_url(cfg, paths) if _all_alive(paths) else None
+
+
+def _recorded_other_url(cfg: CurateConfig, paths: _Paths) -> str | None:
     recorded = _read_pids(paths).get("url")
     return recorded if recorded and recorded != _url(cfg) else None
 
@@ -185,7 +187,7 @@ def connection(cfg: CurateConfig) -> tuple[str, str]:
     paths = _paths(cfg)
     creds = _read_credentials(paths)
     if creds and _all_alive(paths):
-        recorded = recorded_elsewhere(cfg)
+        recorded = _recorded_other_url(cfg, paths)
         if recorded:
             # Another curate.port or host than it was started with (a typo): only `serve` may
             # stop it and start another; anything else says where the reviewers' server is.

@@ -215,8 +215,8 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
     prose = sentence_of(span)
     fenced = prose != span
     if not prose:
-        # A block under a heading: usage or an example to run or write, a how-to for the page
-        # label's subject, and a fact's last resort ("What does lantern.toml hold?").
+        # A usage line under a heading (candidates): how to run the page label's command, and a
+        # fact's last resort.
         return {"procedural": 2.0, "factual": FALLBACK_MIN_SCORE}.get(question_type, -1.0)
     words = prose.split()
     instruction = _IMPERATIVE.match(prose) or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose))
@@ -416,7 +416,7 @@ def opening(answer: str, question_type: str) -> str:
         # An option's "Default: lantern.toml in the data folder.": asked "What", SmolLM2 wrote
         # "What does the default lantern do?" (lantern CLI reference, 4 of 4).
         return _LABEL_OPENINGS[label["label"].lower()]
-    if question_type == "procedural" or not prose or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
+    if question_type == "procedural" or "→" in prose or _IMPERATIVE.match(_TO_CLAUSE.sub("", prose)):
         return "How do I"
     if prose != answer.strip():
         return "What does"  # a snippet shown: what it does, prints, or looks like
