@@ -2,10 +2,12 @@
 (local_dir) -> convert -> chunk with no per-site settings: every page kept under its own title,
 the words of its main content kept, none of the site's chrome in a chunk.
 
-larkspur (Sphinx with the Read the Docs theme, a feature-flag service) is the held-out site of
-benchmarks/bench_generation_quality.py --site; pennant (Docusaurus, an app-hosting platform) was
-one until its kept pairs were read to write the why rule (tests/data/gate_labels_off_target.jsonl);
-shalebase and corvid (MkDocs Material) are where tests/data/dropped_labels.jsonl was labelled."""
+quillmark (Hugo Docsy, an e-signature service) is the held-out site of
+benchmarks/bench_generation_quality.py --site, written after the question rules by someone who
+never read them. larkspur (Sphinx with the Read the Docs theme, a feature-flag service) and
+pennant (Docusaurus, an app-hosting platform) were held out until their kept pairs were read to
+write rules (tests/data/larkspur_kept_labels.jsonl, gate_labels_off_target.jsonl); shalebase
+and corvid (MkDocs Material) are where tests/data/dropped_labels.jsonl was labelled."""
 
 from __future__ import annotations
 
@@ -48,11 +50,23 @@ EXPECTED = {
         ["Edit on GitHub", "Search docs", "Mobile navigation", "Built with", "Read the Docs", "Copyright",
          "Last updated on", "Previous", "Project Home", "v: latest", "Experimentation"],
     ),
+    "quillmark": (
+        22,
+        "//div[contains(@class, 'td-content')]",
+        ["Was this page helpful", "Glad to hear it", "Sorry to hear that", "Edit this page", "Create child page",
+         "Create documentation issue", "Print entire section", "Last modified", "On this page",
+         "All Rights Reserved", "Privacy Policy", "Release Notes", "Contact Sales"],
+    ),
 }  # fmt: skip
 WORD_RE = re.compile(r"[a-z0-9]+")
 # Chrome inside the content element: the last-update date, a heading's permalink glyph, and
-# a page's own table of contents (Sphinx's `.. contents::`).
-CHROME_INSIDE = ".//*[contains(@class, 'md-source-file') or contains(@class, 'headerlink') or @role='doc-toc']"
+# a page's own table of contents (Sphinx's `.. contents::`); Docsy's feedback block, last-modified
+# line and heading self-links.
+CHROME_INSIDE = (
+    ".//*[contains(@class, 'md-source-file') or contains(@class, 'headerlink') or @role='doc-toc'"
+    " or contains(@class, 'feedback--') or contains(@class, 'td-page-meta__lastmod')"
+    " or contains(@class, 'td-heading-self-link')]"
+)
 
 
 def words(text: str) -> Counter:

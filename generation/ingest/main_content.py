@@ -81,7 +81,9 @@ CHROME_WORDS = {
     "prevnext",
 }
 CHROME_SUFFIXES = ("sidebar", "navbar", "navigation", "breadcrumbs", "searchbox")
-CHROME_PHRASES = ("edit-this-page", "book-summary", "on-this-page", "skip-to")
+# Hugo Docsy renders its "Was this page helpful?" block (classes "feedback--title", ...) and
+# "Last modified ..." line (td-page-meta__lastmod) inside the page's content element.
+CHROME_PHRASES = ("edit-this-page", "book-summary", "on-this-page", "skip-to", "feedback--", "page-meta__lastmod")
 _WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Blocks whose text is mostly link text are navigation when they sit at the page's edges.
 LINK_DENSITY = 0.6
@@ -111,10 +113,14 @@ def is_noise(tag: str, attrs, id_and_class: str, holds: Callable[[tuple[str, ...
     return bool(attrs) and hidden_or_banner(attrs, id_and_class)
 
 
+def chrome_phrase(id_and_class: str) -> bool:
+    lowered = id_and_class.lower()
+    return any(p in lowered for p in CHROME_PHRASES)
+
+
 @functools.lru_cache(maxsize=4096)  # themes repeat the same few class strings on every page
 def chrome_name(id_and_class: str) -> bool:
-    lowered = id_and_class.lower()
-    if any(p in lowered for p in CHROME_PHRASES):
+    if chrome_phrase(id_and_class):
         return True
     for word in _WORD_RE.findall(id_and_class):
         word = word.lower()
@@ -171,8 +177,13 @@ def strip_chrome(root, how: str) -> None:
         attrs = el.attrib
         names = (attrs.get("id", "") + " " + attrs.get("class", "")) if attrs else ""
         if tag in HEADINGS:
-            # "section-header" on a heading names its style, not the site's header.
-            in_heading.update(el.iterdescendants())
+            # "section-header" on a heading names its style, not the site's header; a chrome
+            # phrase names the heading itself (Docsy's "Feedback" heading, "feedback--title").
+            if names.strip() and chrome_phrase(names):
+                doomed.append(el)
+                skip.update(el.iterdescendants())
+            else:
+                in_heading.update(el.iterdescendants())
             continue
         if is_noise(tag, attrs, names, functools.partial(_lxml_holds, el)):
             pass  # hidden, a banner or a noise tag: whatever its names, as in the main_selector path
