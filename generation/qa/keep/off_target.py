@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 # The span shapes answer_first picks by are the shapes these rules ask of a question's answer.
 from docs2qa.generation.qa.answer_first import (
+    _BEHAVIOUR,
     _COMMAND,
     _CONDITION,
     _IMPERATIVE,
@@ -318,6 +319,114 @@ class WhatHappensCase(_QuestionRule):
         return None
 
 
+_LEADING_CASE = re.compile(r"^(?:when|whenever|if|after|once|unless|until|while|before)\b[^,]{0,120},\s*", re.I)
+
+
+def _opening_words(answer: str, count: int) -> set[str]:
+    """The content words of the answer sentence's first `count` words, past a leading case
+    ("When all GPUs of a type are busy, new sessions wait ..."): its subject, roughly."""
+    sentence = _LEADING_CASE.sub("", sentence_of(answer).strip())
+    return _fold(content_words(" ".join(sentence.split()[:count])))
+
+
+_WHAT_DOES_DO = re.compile(r"^what\s+does\s+(?P<x>.+?)\s+do\?$", re.I)
+# "X is a/the ..." says what X is; "X is/are ...ed" what is done to X ("are billed by ...").
+# Not "is used to": that says what X is for.
+_IS_NOT_DOES = re.compile(
+    r"^\s*(?:is|are|was|were)\s+(?:(?:an?|the)\s|(?:\w+ly\s+|also\s+|only\s+)?(?!used\b)\w+(?:ed|en|wn)\b)", re.I
+)
+
+
+class WhatDoesDo(_QuestionRule):
+    """A "What does X do?" question wants what X does: X must be the answer's subject, and the
+    answer must say what X does, not what it is or what is done to it. Measured on the
+    larkspur site's kept pairs (tests/data/larkspur_kept_labels.jsonl): "What does a Larkspur
+    plan do?" of "Larkspur is sold in three plans.", "What does a boolean flag do?" of a command
+    that sets a boolean flag's rule, "What does a context do?" of "A context is the thing a flag
+    is evaluated for ..."; 10 of the 23 pairs a reader rejects there."""
+
+    name = "what_does_do"
+
+    def problem(self, asked: _Asked) -> Rejection | None:
+        match = _WHAT_DOES_DO.match(asked.question)
+        x = _fold(content_words(match["x"])) - _QUESTION_WORDS if match else set()
+        if not x:
+            return None
+        if re.search(r"\b(?:command|option)\b", match["x"], re.I) and "`" in asked.answer:
+            # "What does the sign in command do?" of "Run `shale login` to open a browser window
+            # and sign in.": a command named by what it does, and the answer runs it.
+            return None
+        opening = " ".join(sentence_of(asked.answer).split()[:6])
+        if not x <= _opening_words(asked.answer, 5):
+            return "off_target", f"asks what {match['x']!r} does, but the answer is about {opening!r}"
+        words = sentence_of(asked.answer).split()
+        last = max(i for i, word in enumerate(words[:6]) if _fold(content_words(word)) & x)
+        if _IS_NOT_DOES.match(" ".join(words[last + 1 :])):
+            return "off_target", f"asks what {match['x']!r} does, but the answer says what it is or what is done to it"
+        return None
+
+
+_HAPPENS_TO = re.compile(
+    r"^what\s+(?:happens|happened)\s+to\s+(?P<x>.+?)(?:\s+(?:when|if|after|once|before|during|while|in|on|with)\b.*)?\?$",
+    re.I,
+)
+# Something done to the subject ("are truncated", "is never sent"), or a change it goes through.
+_UNDERGOES = re.compile(
+    r"\b(?:is|are|was|were|be|been|gets?)\s+(?:\w+ly\s+|never\s+|not\s+|only\s+|also\s+)?(?!used\b)\w+(?:ed|en|wn)\b"
+    r"|\b(?:becomes?|waits?|moves?|expires?|resets?|turns?\s+into)\b",
+    re.I,
+)
+
+
+class WhatHappensTo(_QuestionRule):
+    """A "What happens to X?" question wants what befalls X: X must be the answer's subject,
+    and the answer must tell of something done to it, a change, or a case. Measured on the
+    larkspur site's kept pairs: "What happens to a webhook?" of "A webhook sends an HTTP POST
+    request ...", "What happens to a machine that uses Larkspur?" of "Larkspur uses two kinds of
+    credential for machines."; 4 of the 23 pairs a reader rejects there."""
+
+    name = "what_happens_to"
+
+    def problem(self, asked: _Asked) -> Rejection | None:
+        match = _HAPPENS_TO.match(asked.question)
+        x = _fold(content_words(match["x"])) - _QUESTION_WORDS if match else set()
+        if not x:
+            return None
+        sentence = sentence_of(asked.answer)
+        if not x & _opening_words(asked.answer, 8):
+            return "off_target", f"asks what happens to {match['x']!r}, but the answer is about something else"
+        if not (_CONDITION.search(sentence) or _UNDERGOES.search(sentence) or _BEHAVIOUR.search(sentence)):
+            return "off_target", f"asks what happens to {match['x']!r}, but the answer tells of nothing happening"
+        return None
+
+
+# What the answer denies: "nothing here requires a payment method", "fails at start-up
+# instead of being ignored". Not "no" or "without": they deny a thing, not what the question
+# says of it ("Why does the first build take minutes?" of "..., because no build cache exists").
+_DENIED = re.compile(r"\b(?:not|nothing|never|instead\s+of|cannot|\w+n't)\s+((?:\w+\s+){0,2}\w+)", re.I)
+
+
+class WhyDenied(_QuestionRule):
+    """A "Why ...?" question takes for granted what it asks about; the answer must not deny it.
+    Measured on the larkspur site's kept pairs: "Why is a misspelled option ignored?" of "...,
+    so a misspelled option fails at start-up instead of being ignored", "Why does the Growth
+    plan require a payment method?" of "..., so nothing here requires a payment method"; 3 of
+    the 23 pairs a reader rejects there."""
+
+    name = "why_denied"
+
+    def problem(self, asked: _Asked) -> Rejection | None:
+        if not re.match(r"why\b", asked.question, re.I) or re.search(
+            r"\b(?:not|never|no)\b|n't\b", asked.question, re.I
+        ):
+            return None
+        for denied in _DENIED.finditer(sentence_of(asked.answer)):
+            words = _fold(content_words(denied.group(1)))
+            if words & asked.words or any(_kin(word, asked.words) for word in words):
+                return "off_target", f"asks why, but the answer says {denied.group(0)!r}"
+        return None
+
+
 class HowToSteps(_QuestionRule):
     """A "How do I ...?" question wants steps, and asks for the task they are for. Measured
     on the demo: "How do I select a new organization?" of "Select New → Organization, ...":
@@ -361,7 +470,10 @@ QUESTION_FORM: tuple[PairFilter, ...] = (
     ForeignWords(),
     WhatIsDefinition(),
     WhyReason(),
+    WhyDenied(),
     WhatHappensCase(),
+    WhatHappensTo(),
+    WhatDoesDo(),
     HowToSteps(),
     PageSubjectOnly(),
 )
@@ -419,7 +531,7 @@ class NearAnswer(_EmbeddingRule):
         # "What is X?" of a definition of X is on target by its words (WhatIsDefinition): a short
         # question and a long definition embed apart. Measured: "What is a package?" of
         # "Packages are Python libraries published on Corvid Hub." had cosine 0.37.
-        what_is = _WHAT_IS_RE.match(candidate.question.strip())
+        what_is = _WHAT_IS_RE.match(canonical_form(candidate.question.strip()))
         if what_is and defines(what_is["x"], candidate.answer)[0]:
             return None
         return super().check(candidate, context)
@@ -459,11 +571,13 @@ class ClosestSentence(_AnswerFirstRule):
         # for labelling dropped pairs, "How do I check that the shale command line tool works?"
         # of "Run `shale version` to check that it works." was dropped for the closer
         # "`shale` is the command line tool for Shalebase.", which gives no step.
-        question = candidate.question.strip()
+        question = canonical_form(candidate.question.strip())
         # A sentence the same question was also asked of is no rival: that is a repeat, and the
         # repeats' best is kept by assemble (duplicate_exact). Measured: "How do I create a new
         # access key?" of the command line way was dropped for the menu path it was also asked of.
-        repeats = context._memo.get((self, "asked"), {}).get((candidate.unit.chunk.chunk_id, question), set())
+        repeats = context._memo.get((self, "asked"), {}).get(
+            (candidate.unit.chunk.chunk_id, candidate.question.strip()), set()
+        )
         rivals = [i for i, other in enumerate(others) if could_answer(question, other) and other not in repeats]
         if rivals:
             best = max(rivals, key=lambda i: cosines[i + 1])
