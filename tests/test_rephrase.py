@@ -20,7 +20,7 @@ REASON = "Builds are queued at night, because the build servers are being update
         ("Why are builds queued at night?", "What is the reason", "Why builds are queued at night?", "conceptual"),
         ("How long are logs kept?", "When", "How long are logs kept?", "factual"),
         ("What happens to old releases?", "What is the result", "What happens when old releases?", "factual"),
-        ("What is a release?", "What does", "What is a release?", "conceptual"),
+        ("What is a release?", "How would you describe", "What is a release?", "conceptual"),
         ("Which plan includes SSO?", "Which", "Which plan includes SSO?", "factual"),
     ],
 )
@@ -31,6 +31,7 @@ def test_a_rewrite_starts_from_another_form_and_is_read_as_its_original(question
         "What is the reason": "What is the reason why builds are queued at night?",
         "When": "When are logs deleted?",
         "What is the result": "What is the result of old releases?",
+        "How would you describe": "How would you describe a release?",
     }.get(opening, question)
     if opening not in ("What does", "Which", "When"):
         assert answer_first.canonical_form(rewrite).split()[:2] == read_as.split()[:2]
@@ -44,6 +45,9 @@ def test_the_question_rules_hold_a_rewrite_to_the_form_it_stands_for():
     # "What is the reason ...?" wants a reason, as "Why ...?" does; it is not "What is X?".
     assert question_problem("What is the reason why builds are queued at night?", REASON, "Builds", ["Builds"]) is None
     assert question_problem("What is the reason for domains?", STEPS, "Domains", ["Domains"])[0] == "off_target"
+    # "How would you describe X?" wants a definition of X, as "What is X?" does.
+    assert question_problem("How would you describe a token?", TERM, "Tokens", ["Tokens"]) is None
+    assert question_problem("How would you describe a domain?", STEPS, "Domains", ["Domains"])[0] == "off_target"
 
 
 def test_the_rephrase_prompt_shows_the_question_its_answer_and_the_new_opening():
@@ -63,7 +67,7 @@ def test_smollm2_rewrites_each_first_question_from_another_opening():
     question parsed, its pair carrying the question it rewrites; without rephrase, none."""
     from docs2qa.config import LLMConfig
     from docs2qa.generation.llm import build_llm
-    from docs2qa.generation.qa.steps import QuestionUnits
+    from docs2qa.generation.qa.steps import QuestionUnits, rewrite_fits
 
     step = QuestionUnits(
         name="generate_qa",
@@ -89,11 +93,21 @@ def test_smollm2_rewrites_each_first_question_from_another_opening():
     assert firsts, "SmolLM2 wrote no question at all"
     rewrites = [p for p in rephrased["pairs"] if p.get("rephrase_of")]
     tried = rewrites + [t for t in rephrased["failed_tries"] if t.get("rephrase_of")]
-    # Greedy decoding: the first questions are the plain run's, and each is rewritten once.
-    assert sorted((t["answer"], t["rephrase_of"]) for t in tried) == sorted(firsts.items())
+    # Greedy decoding: the first questions are the plain run's, and each is rewritten from its
+    # first opening; again from the second only when that rewrite does not fit.
+    firsts_tried = [t for t in tried if t["try"] == 1]
+    assert sorted((t["answer"], t["rephrase_of"]) for t in firsts_tried) == sorted(firsts.items())
+    row = {"title": "Custom domains", "heading_path": ["Custom domains"]}
+    misfits = {
+        t["answer"]
+        for t in firsts_tried
+        if not ("question" in t and rewrite_fits({**t, "parse_error": None, "failure": None}, row))
+    }
+    seconds = [t for t in tried if t["try"] == 2]
+    assert {t["answer"] for t in seconds} <= misfits
     for pair in rewrites:
-        assert pair["stem"] == answer_first.rephrase_opening(pair["rephrase_of"])
-        assert pair["try"] == 1 and pair["question"].endswith("?")
+        assert pair["stem"] == answer_first.rephrase_opening(pair["rephrase_of"], pair["try"] - 1)
+        assert pair["question"].endswith("?")
         # The begun reply was continued under its own grammar, not made to write "Q:" again.
         assert pair["question"].startswith(pair["stem"] + " ") and "Q:" not in pair["question"]
     assert "grammar" in step.llm.generation_kwargs["extra_body"]  # the step's own grammar is back
@@ -140,3 +154,42 @@ def test_two_phrasings_of_one_fact_survive_dedup_unless_their_words_nearly_repea
     kept, dropped = remove_near_duplicates(pairs, GenerateConfig())
     assert {p.pair_id for p in kept} == {"p1", "p2"}
     assert {d.item_id for d in dropped} == {"p3", "p4"}
+
+
+def test_the_question_rewritten_is_the_first_that_fits_its_answer():
+    """A rewrite keeps its original's flaws, so the first try the question rules pass is
+    rewritten; only a span none of whose tries pass has its first rewritten."""
+    from docs2qa.generation.qa.steps import to_rephrase
+
+    def tried(question, answer=TERM, order=0):
+        return {"question": question, "answer": answer, "order": order, "parse_error": None, "failure": None}
+
+    row = {"title": "Tokens", "heading_path": ["Tokens"]}
+    does, what_is = tried("What does a token do?"), tried("What is a token?", order=1)
+    assert question_problem(does["question"], TERM, "Tokens", ["Tokens"])  # a definition says what it is
+    unparsed = {**tried(None), "parse_error": "no question"}
+    assert to_rephrase(row, [unparsed, does, what_is]) == {TERM: what_is}
+    assert to_rephrase(row, [does, tried("What does a token do for you?", order=1)]) == {TERM: does}
+    steps = tried("How do I add a domain?", STEPS)
+    assert to_rephrase(row, [does, steps]) == {TERM: does, STEPS: steps}
+
+
+def test_a_rewrite_that_misses_is_asked_once_more_from_a_second_opening():
+    from docs2qa.generation.qa.steps import rewrite_fits
+
+    assert answer_first.rephrase_opening("What happens when a build fails?", 1) == "What occurs"
+    assert answer_first.rephrase_opening("How do I add a domain?", 1) == "What should I do to"
+    assert answer_first.rephrase_opening("How many builds run at once?", 1) is None  # no second form
+    assert answer_first.rephrase_opening("What happens when a build fails?", 2) is None  # two at most
+    assert answer_first.canonical_form("What should I do to add a domain?") == "How do I add a domain?"
+    assert answer_first.canonical_form("What best describes a token?") == "What is a token?"
+
+    row = {"title": "Tokens", "heading_path": ["Tokens"]}
+
+    def rewrite(question, original="What is a token?", answer=TERM):
+        return {"question": question, "answer": answer, "rephrase_of": original, "parse_error": None, "failure": None}
+
+    assert rewrite_fits(rewrite("How would you describe a token?"), row)
+    assert not rewrite_fits(rewrite("What does a token do?"), row)  # the definition says what it is
+    assert not rewrite_fits(rewrite("What is the token?"), row)  # nearly its original's words
+    assert not rewrite_fits({**rewrite(None), "parse_error": "no question"}, row)

@@ -508,30 +508,44 @@ REPHRASE_EXAMPLES = (
     (
         "What is a label?",
         "A label is a tag you add to a message so that you can find it again in any folder.",
-        "What does",
-        "What does a label on a message do?",
+        "How would you describe",
+        "How would you describe a message label?",
     ),
 )
 _REPHRASE_USER = "Question: {question}\nAnswer: {answer}\nThe new question starts with: {stem}"
-# The rewrite's opening, by the original's: another form that asks for the same answer.
+# The rewrite's openings, by the original's: other forms that ask for the same answer. The
+# second is asked only when the first rewrite of a question that fits fails the question rules
+# or nearly repeats its original (QuestionUnits): on the demo, 17 of the 28 facts left with one
+# phrasing had a first rewrite that failed ("What is the result of a new version?" of "What
+# happens when a new version is uploaded?"). Measured there: facts kept in several phrasings
+# 31 -> 33, the second rewrite kept for 6 of the 126 it was asked (then for every miss).
 _REPHRASE_OPENINGS = (
-    (re.compile(r"^how\s+(?:do|can|should)\s+(?:i|you|we)\b|^how\s+to\b", re.I), "What are the steps to"),
-    (re.compile(r"^why\b", re.I), "What is the reason"),
+    (
+        re.compile(r"^how\s+(?:do|can|should)\s+(?:i|you|we)\b|^how\s+to\b", re.I),
+        ("What are the steps to", "What should I do to"),
+    ),
+    (re.compile(r"^why\b", re.I), ("What is the reason", "For what reason")),
     # Not "What does": SmolLM2 rewrote "What is the syntax of the lantern prune command?" as
     # "What does the -dry-run option do?" of the usage line.
-    (re.compile(r"^what\s+is\s+the\s+syntax\s+of\b", re.I), "How do I run"),
-    (re.compile(r"^what\s+(?:is|are)\s+(?:an?|the)\b", re.I), "What does"),
-    (re.compile(r"^what\s+happens\b", re.I), "What is the result"),
+    (re.compile(r"^what\s+is\s+the\s+syntax\s+of\b", re.I), ("How do I run",)),
+    # Not "What does": of a definition SmolLM2 wrote "What does a context do?", which the
+    # definition does not answer (10 of 18 "What is X?" rewrites on the demo and larkspur sites
+    # failed the question rules); "How would you describe X?" asks for the definition again
+    # (18 of 18 kept X; 3 added words of their own: "a flag in a message").
+    (re.compile(r"^what\s+(?:is|are)\s+(?:an?|the)\b", re.I), ("How would you describe", "What best describes")),
+    (re.compile(r"^what\s+happens\b", re.I), ("What is the result", "What occurs")),
     # Not "For how long": it rewrites nothing else, a near-copy (docs2qa.wording.NEAR_COPY).
-    (re.compile(r"^how\s+long\b", re.I), "When"),
-    (re.compile(r"^how\s+(?:many|much)\b", re.I), "What is the number of"),
-    (re.compile(r"^what\s+does\b", re.I), "What is"),
+    (re.compile(r"^how\s+long\b", re.I), ("When", "After how long")),
+    (re.compile(r"^how\s+(?:many|much)\b", re.I), ("What is the number of",)),
+    (re.compile(r"^what\s+does\b", re.I), ("What is", "Which")),
 )
 
 
-def rephrase_opening(question: str) -> str:
-    """The words a rewrite of `question` starts with: another form asking for the same answer."""
-    return next((stem for form, stem in _REPHRASE_OPENINGS if form.match(question.strip())), "Which")
+def rephrase_opening(question: str, attempt: int = 0) -> str | None:
+    """The words the `attempt`th rewrite of `question` starts with (0: the first): another form
+    asking for the same answer; None when there is no other."""
+    openings = next((stems for form, stems in _REPHRASE_OPENINGS if form.match(question.strip())), ("Which",))
+    return openings[attempt] if attempt < len(openings) else None
 
 
 # A rewrite's opening back to the form the question rules (keep/off_target.py) read: "What are
@@ -542,6 +556,12 @@ _CANONICAL_FORMS = (
     (re.compile(r"^what\s+is\s+the\s+result\s+(?:of\s+|when\s+)?", re.I), "What happens when "),
     (re.compile(r"^for\s+how\s+long\s+", re.I), "How long "),
     (re.compile(r"^what\s+is\s+the\s+number\s+of\s+", re.I), "How many "),
+    (re.compile(r"^how\s+would\s+you\s+describe\s+", re.I), "What is "),
+    (re.compile(r"^what\s+should\s+i\s+do\s+to\s+", re.I), "How do I "),
+    (re.compile(r"^for\s+what\s+reason\s+", re.I), "Why "),
+    (re.compile(r"^what\s+best\s+describes\s+", re.I), "What is "),
+    (re.compile(r"^what\s+occurs\s+", re.I), "What happens "),
+    (re.compile(r"^after\s+how\s+long\s+", re.I), "How long "),
 )
 
 
@@ -571,7 +591,7 @@ def rephrase_messages(question: str, answer: str, stem: str) -> list[dict]:
 def rephrase_hash() -> str:
     """What the rephrasing asks: units that rephrase carry it, so a changed prompt asks again."""
     examples = "\x1e".join("\x1d".join(e) for e in REPHRASE_EXAMPLES)
-    openings = "\x1e".join(f"{form.pattern}\x1d{stem}" for form, stem in _REPHRASE_OPENINGS)
+    openings = "\x1e".join(f"{form.pattern}\x1d{'|'.join(stems)}" for form, stems in _REPHRASE_OPENINGS)
     return _hash("rephrase", REPHRASE_SYSTEM, _REPHRASE_USER, examples, openings)
 
 
@@ -598,7 +618,7 @@ def question_type_of(question: str, picked: str) -> str:
     that one that is not a how-to is no procedural question."""
     if picked not in TYPES:
         return picked  # yes_no, unanswerable: what the model was asked for is the type
-    text = question.strip()
+    text = canonical_form(question.strip())
     if _PROCEDURAL_FORM.match(text):
         return "procedural"
     if _CONCEPTUAL_FORM.match(text):

@@ -167,7 +167,10 @@ def _tokens(
             for answer in unit.answers:
                 stems = _stems(answer, unit)
                 asks.extend(_chat(answer_first.messages(chunk.title, heading, answer, stem)) for stem in stems)
-                if unit.rephrase:  # its question is not written yet: the stem stands in for it
+                # Its question is not written yet: the stem stands in for it. A rewrite that
+                # misses is asked once more (QuestionUnits): _reask_factors counts that from
+                # finished units, as it counts the re-asks of unreadable replies.
+                if unit.rephrase:
                     again = answer_first.rephrase_opening(stems[0])
                     asks.append(_chat(answer_first.rephrase_messages(stems[0], answer, again)))
                 if judged:  # the question is not written yet: its tokens come from `averages` below

@@ -89,6 +89,38 @@ class JudgeUnits(CritiqueQA):
         yield [{**row, "judgements": verdicts[i], "failure": failures[i]} for i, row in enumerate(inputs)]
 
 
+def question_fits(result: dict, row: dict[str, Any]) -> bool:
+    """Whether a parsed question passes the question rules (keep/off_target.py) for its answer."""
+    from docs2qa.generation.qa.keep.off_target import question_problem
+
+    return question_problem(result["question"], result["answer"], row["title"], row["heading_path"]) is None
+
+
+def to_rephrase(row: dict[str, Any], done: list[dict]) -> dict[str, dict]:
+    """The try of each answer of `row` to ask again in other words: its first that parsed and
+    fits the answer by the question rules, else its first that parsed. A rewrite keeps its
+    original's flaws: one of a question the rules drop is dropped too, and the fact is left
+    with one phrasing."""
+    firsts: dict[str, dict] = {}
+    for result in done:
+        if result["parse_error"] or result["failure"]:
+            continue
+        first = firsts.get(result["answer"])
+        if first is None or (not question_fits(first, row) and question_fits(result, row)):
+            firsts[result["answer"]] = result
+    return firsts
+
+
+def rewrite_fits(result: dict, row: dict[str, Any]) -> bool:
+    """Whether a rewrite (a result with `rephrase_of`) parsed, passes the question rules and
+    says its original in other words, not nearly the same ones (docs2qa.wording.NEAR_COPY)."""
+    from docs2qa.wording import NEAR_COPY, rouge_l
+
+    if result["parse_error"] or result["failure"]:
+        return False
+    return rouge_l(result["question"], result["rephrase_of"]) < NEAR_COPY and question_fits(result, row)
+
+
 class QuestionUnits(WriteQuestion):
     """answer_first: `tries` questions per answer of each unit row, all started with the opening
     that fits the answer (answer_first.opening), each with the worked examples in another order
@@ -174,37 +206,42 @@ class QuestionUnits(WriteQuestion):
         yield results
 
     def _rephrase(self, inputs: StepInput, asked: list[list[dict]]) -> None:
-        """Rows that rephrase (generate.rephrase): each answer's first question that parsed is
-        asked again in other words, from another opening; the rewrite joins its row's results
-        as the try after the last, with the question it rewrites."""
+        """Rows that rephrase (generate.rephrase): one question of each answer (to_rephrase) is
+        asked again in other words, from another opening; when the question fits but its
+        rewrite does not (rewrite_fits), it is asked once more from the second opening
+        (answer_first.rephrase_opening). Each rewrite joins its row's results as the try after
+        the last, with the question it rewrites; a failed one too, for the keep stage to drop
+        with its reason."""
         from docs2qa.generation.qa.answer_first import rephrase_opening
 
-        owners, flat = [], []
+        pending = []
         for position, (row, done) in enumerate(zip(inputs, asked)):
             if not row.get("rephrase"):
                 continue
-            firsts: dict[str, dict] = {}
-            for result in done:
-                if not (result["parse_error"] or result["failure"]):
-                    firsts.setdefault(result["answer"], result)
-            for answer, first in firsts.items():
-                owners.append(position)
-                flat.append(
-                    {
-                        "title": row["title"],
-                        "heading_path": row["heading_path"],
-                        "answer": answer,
-                        "stem": rephrase_opening(first["question"]),
-                        "order": int(row.get("tries") or 1),
-                        "rephrase_of": first["question"],
-                    }
-                )
-        if not flat:
-            return
-        with self._begun_grammar():
-            rewritten = next(super().process(flat))
-        for position, result in zip(owners, rewritten):
-            asked[position].append(result)
+            for answer, first in to_rephrase(row, done).items():
+                item = {
+                    "title": row["title"],
+                    "heading_path": row["heading_path"],
+                    "answer": answer,
+                    "stem": rephrase_opening(first["question"]),
+                    "order": int(row.get("tries") or 1),
+                    "rephrase_of": first["question"],
+                    # A rewrite of a question the rules drop misses whatever its opening.
+                    "fits": question_fits(first, row),
+                }
+                pending.append((position, item))
+        attempt = 0
+        while pending:
+            with self._begun_grammar():
+                rewritten = next(super().process([item for _, item in pending]))
+            attempt += 1
+            again = []
+            for (position, item), result in zip(pending, rewritten):
+                asked[position].append(result)
+                stem = rephrase_opening(item["rephrase_of"], attempt)
+                if stem and item["fits"] and not rewrite_fits(result, inputs[position]):
+                    again.append((position, {**item, "stem": stem, "order": item["order"] + 1}))
+            pending = again
 
     @contextmanager
     def _begun_grammar(self) -> Iterator[None]:
