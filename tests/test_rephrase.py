@@ -106,7 +106,7 @@ def test_smollm2_rewrites_each_first_question_from_another_opening():
     seconds = [t for t in tried if t["try"] == 2]
     assert {t["answer"] for t in seconds} <= misfits
     for pair in rewrites:
-        assert pair["stem"] == answer_first.rephrase_opening(pair["rephrase_of"], pair["try"] - 1)
+        assert pair["stem"] == answer_first.rephrase_openings(pair["rephrase_of"])[pair["try"] - 1]
         assert pair["question"].endswith("?")
         # The begun reply was continued under its own grammar, not made to write "Q:" again.
         assert pair["question"].startswith(pair["stem"] + " ") and "Q:" not in pair["question"]
@@ -177,10 +177,9 @@ def test_the_question_rewritten_is_the_first_that_fits_its_answer():
 def test_a_rewrite_that_misses_is_asked_once_more_from_a_second_opening():
     from docs2qa.generation.qa.steps import rewrite_fits
 
-    assert answer_first.rephrase_opening("What happens when a build fails?", 1) == "What occurs"
-    assert answer_first.rephrase_opening("How do I add a domain?", 1) == "What should I do to"
-    assert answer_first.rephrase_opening("How many builds run at once?", 1) is None  # no second form
-    assert answer_first.rephrase_opening("What happens when a build fails?", 2) is None  # two at most
+    assert answer_first.rephrase_openings("What happens when a build fails?") == ("What is the result", "What occurs")
+    assert answer_first.rephrase_openings("How do I add a domain?")[1] == "What should I do to"
+    assert answer_first.rephrase_openings("How many builds run at once?") == ("What is the number of",)  # no second
     assert answer_first.canonical_form("What should I do to add a domain?") == "How do I add a domain?"
     assert answer_first.canonical_form("What best describes a token?") == "What is a token?"
 

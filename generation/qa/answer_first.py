@@ -541,11 +541,15 @@ _REPHRASE_OPENINGS = (
 )
 
 
-def rephrase_opening(question: str, attempt: int = 0) -> str | None:
-    """The words the `attempt`th rewrite of `question` starts with (0: the first): another form
-    asking for the same answer; None when there is no other."""
-    openings = next((stems for form, stems in _REPHRASE_OPENINGS if form.match(question.strip())), ("Which",))
-    return openings[attempt] if attempt < len(openings) else None
+def rephrase_openings(question: str) -> tuple[str, ...]:
+    """The words each rewrite of `question` may start with, in the order they are tried: other
+    forms asking for the same answer."""
+    return next((stems for form, stems in _REPHRASE_OPENINGS if form.match(question.strip())), ("Which",))
+
+
+def rephrase_opening(question: str) -> str:
+    """The words the first rewrite of `question` starts with."""
+    return rephrase_openings(question)[0]
 
 
 # A rewrite's opening back to the form the question rules (keep/off_target.py) read: "What are

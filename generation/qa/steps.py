@@ -209,10 +209,10 @@ class QuestionUnits(WriteQuestion):
         """Rows that rephrase (generate.rephrase): one question of each answer (to_rephrase) is
         asked again in other words, from another opening; when the question fits but its
         rewrite does not (rewrite_fits), it is asked once more from the second opening
-        (answer_first.rephrase_opening). Each rewrite joins its row's results as the try after
+        (answer_first.rephrase_openings). Each rewrite joins its row's results as the try after
         the last, with the question it rewrites; a failed one too, for the keep stage to drop
         with its reason."""
-        from docs2qa.generation.qa.answer_first import rephrase_opening
+        from docs2qa.generation.qa.answer_first import rephrase_opening, rephrase_openings
 
         pending = []
         for position, (row, done) in enumerate(zip(inputs, asked)):
@@ -238,9 +238,9 @@ class QuestionUnits(WriteQuestion):
             again = []
             for (position, item), result in zip(pending, rewritten):
                 asked[position].append(result)
-                stem = rephrase_opening(item["rephrase_of"], attempt)
-                if stem and item["fits"] and not rewrite_fits(result, inputs[position]):
-                    again.append((position, {**item, "stem": stem, "order": item["order"] + 1}))
+                openings = rephrase_openings(item["rephrase_of"])
+                if attempt < len(openings) and item["fits"] and not rewrite_fits(result, inputs[position]):
+                    again.append((position, {**item, "stem": openings[attempt], "order": item["order"] + 1}))
             pending = again
 
     @contextmanager

@@ -349,7 +349,9 @@ class WhatDoesDo(_QuestionRule):
 
     def problem(self, asked: _Asked) -> Rejection | None:
         match = _WHAT_DOES_DO.match(asked.question)
-        x = _fold(content_words(match["x"])) - _QUESTION_WORDS if match else set()
+        if not match:
+            return None
+        x = _fold(content_words(match["x"])) - _QUESTION_WORDS
         if not x:
             return None
         if re.search(r"\b(?:command|option)\b", match["x"], re.I) and "`" in asked.answer:
@@ -389,7 +391,9 @@ class WhatHappensTo(_QuestionRule):
 
     def problem(self, asked: _Asked) -> Rejection | None:
         match = _HAPPENS_TO.match(asked.question)
-        x = _fold(content_words(match["x"])) - _QUESTION_WORDS if match else set()
+        if not match:
+            return None
+        x = _fold(content_words(match["x"])) - _QUESTION_WORDS
         if not x:
             return None
         sentence = sentence_of(asked.answer)
