@@ -17,10 +17,12 @@ were read to write the why rule, so it is no longer held out. `--site shalebase`
 Material site, 13 pages, 29 chunks) is where the dropped units of tests/data/dropped_labels.jsonl
 were labelled, so it is not a held-out site either. `--site lantern-cli` is a command reference
 (tests/generator_sites/cli_reference.py rendered as Sphinx: 6 pages, 39 chunks) for pairs whose
-answers are commands. `--site larkspur` is the held-out site: a
-Sphinx site in the Read the Docs theme of an invented feature-flag and experimentation service
-(tests/fixture_sites/larkspur: 20 pages, 89 chunks) on which no prompt, span rule or
-off-target rule was tuned or labelled.
+answers are commands. `--site larkspur` is a Sphinx site in the Read the Docs theme of an
+invented feature-flag and experimentation service (tests/fixture_sites/larkspur: 20 pages, 89
+chunks); it was held out until its kept pairs were read to write the what-does, what-happens-to
+and why-denied rules (tests/data/larkspur_kept_labels.jsonl). `--site quillmark` is the held-out
+site, written after those rules by someone who never read them: a Hugo Docsy site of an invented
+e-signature service (tests/fixture_sites/quillmark: 22 pages, 130 chunks).
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
@@ -34,8 +36,8 @@ the other in one run. It reports kept pairs and distinct facts (answer spans) pe
 stage's CPU seconds (every process it started) and kept pairs per CPU-second with their ratio,
 and writes every kept pair beside its chunk to --pairs-out for a reader to grade.
 
-    .venv/bin/python benchmarks/bench_generation_quality.py --site larkspur --chunks 24 \
-        --types factual,procedural,conceptual --compare-with 70d409f --pairs-out larkspur-pairs.jsonl
+    .venv/bin/python benchmarks/bench_generation_quality.py --site quillmark --chunks 30 \
+        --types factual,procedural,conceptual --compare-with 70d409f --pairs-out quillmark-pairs.jsonl
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ LOCAL_SITES = {
     "pennant": (ROOT / "tests" / "fixture_sites" / "pennant", "https://docs.pennant.example/"),
     "shalebase": (ROOT / "tests" / "fixture_sites" / "shalebase", "https://docs.shalebase.example/"),
     "larkspur": (ROOT / "tests" / "fixture_sites" / "larkspur", "https://docs.larkspur.example/en/latest/"),
+    "quillmark": (ROOT / "tests" / "fixture_sites" / "quillmark", "https://docs.quillmark.example/"),
 }
 
 
