@@ -30,10 +30,13 @@ from docs2qa.records import Chunk
 TEXT = (
     "# Datasets\n\nA private dataset is visible only to you and your collaborators. "
     "Uploads are limited to 20 GB per dataset. "
-    "When a dataset exceeds its quota, new uploads are rejected."
+    "When a dataset exceeds its quota, new uploads are rejected. "
+    "Uploads are not scanned for viruses, because every file is scanned when it is downloaded."
 )
 LIMIT = "Uploads are limited to 20 GB per dataset."
 QUOTA = "When a dataset exceeds its quota, new uploads are rejected."
+SCANS = "Uploads are not scanned for viruses, because every file is scanned when it is downloaded."
+PRIVATE = "A private dataset is visible only to you and your collaborators."
 GOOD_QUESTION = "How large can an Acme dataset upload be?"
 GOOD_ANSWER = "Up to 20 GB per dataset."
 
@@ -79,11 +82,12 @@ CASES = {
     "support": case(answer="They are limited to 50 TB by an email reminder."),
     "copied_example": asked("How do I create a mail filter for uploads?"),
     "foreign_words": asked("How large are Ubuntu uploads?"),
-    "what_is_definition": asked(
-        "What is a collaborator?", "A private dataset is visible only to you and your collaborators."
-    ),
+    "what_is_definition": asked("What is a collaborator?", PRIVATE),
     "why_reason": asked("Why are uploads limited?"),
+    "why_denied": asked("Why are uploads scanned for viruses?", SCANS),
     "what_happens_case": asked("What happens to new uploads?", QUOTA),
+    "what_happens_to": asked("What happens to a private dataset?", PRIVATE),
+    "what_does_do": asked("What does a collaborator do?", PRIVATE),
     "how_to_steps": asked("How do I limit uploads?"),
     "page_subject_only": asked("What about a dataset?"),
     "near_answer": asked("How much can uploads hold?", embedded=[0.0, 1.0]),
