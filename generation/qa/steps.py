@@ -102,12 +102,16 @@ def to_rephrase(row: dict[str, Any], done: list[dict]) -> dict[str, dict]:
     original's flaws: one of a question the rules drop is dropped too, and the fact is left
     with one phrasing."""
     firsts: dict[str, dict] = {}
+    fitting: set[str] = set()  # answers whose chosen question fits: nothing later replaces it
     for result in done:
-        if result["parse_error"] or result["failure"]:
+        answer = result["answer"]
+        if result["parse_error"] or result["failure"] or answer in fitting:
             continue
-        first = firsts.get(result["answer"])
-        if first is None or (not question_fits(first, row) and question_fits(result, row)):
-            firsts[result["answer"]] = result
+        fits = question_fits(result, row)
+        if answer not in firsts or fits:
+            firsts[answer] = result
+        if fits:
+            fitting.add(answer)
     return firsts
 
 

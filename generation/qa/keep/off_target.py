@@ -329,12 +329,22 @@ def _opening_words(answer: str, count: int) -> set[str]:
     return _fold(content_words(" ".join(sentence.split()[:count])))
 
 
+def _asked_about(form: re.Pattern[str], question: str) -> tuple[str, set[str]] | None:
+    """What a question of `form` asks about: its X as written, and X's words less those that
+    only ask ("What does X do?"); None when the question is not of that form or names nothing."""
+    match = form.match(question)
+    if not match:
+        return None
+    words = _fold(content_words(match["x"])) - _QUESTION_WORDS
+    return (match["x"], words) if words else None
+
+
+# A participle of something done ("truncated", "billed", "thrown"); not "used", which says what
+# a thing is for ("is used to sign").
+_DONE = r"(?!used\b)\w+(?:ed|en|wn)\b"
 _WHAT_DOES_DO = re.compile(r"^what\s+does\s+(?P<x>.+?)\s+do\?$", re.I)
 # "X is a/the ..." says what X is; "X is/are ...ed" what is done to X ("are billed by ...").
-# Not "is used to": that says what X is for.
-_IS_NOT_DOES = re.compile(
-    r"^\s*(?:is|are|was|were)\s+(?:(?:an?|the)\s|(?:\w+ly\s+|also\s+|only\s+)?(?!used\b)\w+(?:ed|en|wn)\b)", re.I
-)
+_IS_NOT_DOES = re.compile(rf"^\s*(?:is|are|was|were)\s+(?:(?:an?|the)\s|(?:\w+ly\s+|also\s+|only\s+)?{_DONE})", re.I)
 
 
 class WhatDoesDo(_QuestionRule):
@@ -348,23 +358,20 @@ class WhatDoesDo(_QuestionRule):
     name = "what_does_do"
 
     def problem(self, asked: _Asked) -> Rejection | None:
-        match = _WHAT_DOES_DO.match(asked.question)
-        if not match:
+        about = _asked_about(_WHAT_DOES_DO, asked.question)
+        if about is None:
             return None
-        x = _fold(content_words(match["x"])) - _QUESTION_WORDS
-        if not x:
-            return None
-        if re.search(r"\b(?:command|option)\b", match["x"], re.I) and "`" in asked.answer:
+        written, x = about
+        if re.search(r"\b(?:command|option)\b", written, re.I) and "`" in asked.answer:
             # "What does the sign in command do?" of "Run `shale login` to open a browser window
             # and sign in.": a command named by what it does, and the answer runs it.
             return None
-        opening = " ".join(sentence_of(asked.answer).split()[:6])
-        if not x <= _opening_words(asked.answer, 5):
-            return "off_target", f"asks what {match['x']!r} does, but the answer is about {opening!r}"
         words = sentence_of(asked.answer).split()
+        if not x <= _opening_words(asked.answer, 5):
+            return "off_target", f"asks what {written!r} does, but the answer is about {' '.join(words[:6])!r}"
         last = max(i for i, word in enumerate(words[:6]) if _fold(content_words(word)) & x)
         if _IS_NOT_DOES.match(" ".join(words[last + 1 :])):
-            return "off_target", f"asks what {match['x']!r} does, but the answer says what it is or what is done to it"
+            return "off_target", f"asks what {written!r} does, but the answer says what it is or what is done to it"
         return None
 
 
@@ -374,7 +381,7 @@ _HAPPENS_TO = re.compile(
 )
 # Something done to the subject ("are truncated", "is never sent"), or a change it goes through.
 _UNDERGOES = re.compile(
-    r"\b(?:is|are|was|were|be|been|gets?)\s+(?:\w+ly\s+|never\s+|not\s+|only\s+|also\s+)?(?!used\b)\w+(?:ed|en|wn)\b"
+    rf"\b(?:is|are|was|were|be|been|gets?)\s+(?:\w+ly\s+|never\s+|not\s+|only\s+|also\s+)?{_DONE}"
     r"|\b(?:becomes?|waits?|moves?|expires?|resets?|turns?\s+into)\b",
     re.I,
 )
@@ -390,17 +397,15 @@ class WhatHappensTo(_QuestionRule):
     name = "what_happens_to"
 
     def problem(self, asked: _Asked) -> Rejection | None:
-        match = _HAPPENS_TO.match(asked.question)
-        if not match:
+        about = _asked_about(_HAPPENS_TO, asked.question)
+        if about is None:
             return None
-        x = _fold(content_words(match["x"])) - _QUESTION_WORDS
-        if not x:
-            return None
+        written, x = about
         sentence = sentence_of(asked.answer)
         if not x & _opening_words(asked.answer, 8):
-            return "off_target", f"asks what happens to {match['x']!r}, but the answer is about something else"
+            return "off_target", f"asks what happens to {written!r}, but the answer is about something else"
         if not (_CONDITION.search(sentence) or _UNDERGOES.search(sentence) or _BEHAVIOUR.search(sentence)):
-            return "off_target", f"asks what happens to {match['x']!r}, but the answer tells of nothing happening"
+            return "off_target", f"asks what happens to {written!r}, but the answer tells of nothing happening"
         return None
 
 
