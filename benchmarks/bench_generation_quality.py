@@ -20,9 +20,12 @@ were labelled, so it is not a held-out site either. `--site lantern-cli` is a co
 answers are commands. `--site larkspur` is a Sphinx site in the Read the Docs theme of an
 invented feature-flag and experimentation service (tests/fixture_sites/larkspur: 20 pages, 89
 chunks); it was held out until its kept pairs were read to write the what-does, what-happens-to
-and why-denied rules (tests/data/larkspur_kept_labels.jsonl). `--site quillmark` is the held-out
-site, written after those rules by someone who never read them: a Hugo Docsy site of an invented
-e-signature service (tests/fixture_sites/quillmark: 22 pages, 130 chunks).
+and why-denied rules (tests/data/larkspur_kept_labels.jsonl). `--site quillmark` is a Hugo Docsy
+site of an invented e-signature service (tests/fixture_sites/quillmark: 22 pages, 130 chunks),
+written after those rules by someone who never read them; it was held out until its kept pairs
+were read to change span picking. `--site tidewell` is the held-out site, written after that by
+someone who never read the rules: a VitePress site of an invented database backup-and-restore
+service (tests/fixture_sites/tidewell: 22 pages, 148 chunks).
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
@@ -63,6 +66,7 @@ LOCAL_SITES = {
     "shalebase": (ROOT / "tests" / "fixture_sites" / "shalebase", "https://docs.shalebase.example/"),
     "larkspur": (ROOT / "tests" / "fixture_sites" / "larkspur", "https://docs.larkspur.example/en/latest/"),
     "quillmark": (ROOT / "tests" / "fixture_sites" / "quillmark", "https://docs.quillmark.example/"),
+    "tidewell": (ROOT / "tests" / "fixture_sites" / "tidewell", "https://docs.tidewell.example/"),
 }
 
 

@@ -256,6 +256,9 @@ def _drop_noise(root, cfg: ConvertConfig, generic: bool = True) -> None:
             el.decompose()
 
 
+_CARD_BLOCKS = (*HEADINGS, "p", "div", "article", "section", "ul", "ol", "table", "pre", "blockquote")
+
+
 def _is_permalink(a) -> bool:
     href = a.get("href", "")
     if not href.startswith("#"):
@@ -352,6 +355,10 @@ def _converter_class(base):
         def convert_a(self, el, text, parent_tags):
             if "_noformat" in parent_tags or any(h in parent_tags for h in HEADINGS):
                 return text
+            if el.find(_CARD_BLOCKS) is not None:
+                # A card: a link around a heading and a paragraph (VitePress's home features,
+                # landing-page tiles). `[## Title\n\nText](url)` is no Markdown; its blocks stay.
+                return text
             prefix, suffix, text = chomp(text)
             if not text:
                 return ""
@@ -363,6 +370,11 @@ def _converter_class(base):
                 return f"{prefix}<{href}>{suffix}"
             # A link's title attribute is a tooltip, not text of the page: it is left out.
             return f"{prefix}[{text}]({href}){suffix}"
+
+        def convert_label(self, el, text, parent_tags):
+            # Tab labels sit side by side with nothing between them (VitePress code groups:
+            # <input><label>PostgreSQL</label><input><label>MySQL</label>): keep them words apart.
+            return f"{text.strip()} " if text.strip() else text
 
         def convert_img(self, el, text, parent_tags):
             alt = _WS_RE.sub(" ", el.get("alt") or "").strip()

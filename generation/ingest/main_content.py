@@ -82,8 +82,19 @@ CHROME_WORDS = {
 }
 CHROME_SUFFIXES = ("sidebar", "navbar", "navigation", "breadcrumbs", "searchbox")
 # Hugo Docsy renders its "Was this page helpful?" block (classes "feedback--title", ...) and
-# "Last modified ..." line (td-page-meta__lastmod) inside the page's content element.
-CHROME_PHRASES = ("edit-this-page", "book-summary", "on-this-page", "skip-to", "feedback--", "page-meta__lastmod")
+# "Last modified ..." line (td-page-meta__lastmod) inside the page's content element. A skip
+# link is "VPSkipLink" in VitePress (read as the words VP, Skip, Link), "skip-link" elsewhere; on
+# a VitePress home page (no <main>) it sits in the body the content is taken from.
+CHROME_PHRASES = (
+    "edit-this-page",
+    "book-summary",
+    "on-this-page",
+    "skip-to",
+    "skiplink",
+    "skip-link",
+    "feedback--",
+    "page-meta__lastmod",
+)
 _WORD_RE = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 # Blocks whose text is mostly link text are navigation when they sit at the page's edges.
 LINK_DENSITY = 0.6
@@ -131,11 +142,19 @@ def chrome_name(id_and_class: str) -> bool:
 
 def find_main(doc):
     """(content element, how it was found: 'landmark' | 'body')."""
-    for el in (doc.find(".//main"), next(iter(doc.xpath("//*[@role='main']")), None), doc.find(".//article")):
+    for el in (doc.find(".//main"), next(iter(doc.xpath("//*[@role='main']")), None), sole_article(doc)):
         if el is not None:
             return el, "landmark"
     body = doc.find("body")
     return (body if body is not None else doc), "body"
+
+
+def sole_article(doc):
+    """The page's <article>, if it has one. Several side by side are cards, not the content: a
+    VitePress home page has no <main>, and each of its feature boxes is an <article class="box">,
+    so the first of them held one card's two lines and the rest of the page was lost."""
+    articles = doc.xpath("//article[not(ancestor::article or ancestor::aside or ancestor::nav or ancestor::footer)]")
+    return articles[0] if len(articles) == 1 else None
 
 
 def text_len(el) -> int:
@@ -176,6 +195,9 @@ def strip_chrome(root, how: str) -> None:
             continue
         attrs = el.attrib
         names = (attrs.get("id", "") + " " + attrs.get("class", "")) if attrs else ""
+        if _is_code_label(el):
+            doomed.append(el)
+            continue
         if tag in HEADINGS:
             # "section-header" on a heading names its style, not the site's header; a chrome
             # phrase names the heading itself (Docsy's "Feedback" heading, "feedback--title").
@@ -201,6 +223,15 @@ def strip_chrome(root, how: str) -> None:
             el.drop_tree()
     if how == "body":
         _prune_link_edges(root)
+
+
+def _is_code_label(el) -> bool:
+    """The language tag a theme prints over a code block (VitePress: `<span class="lang">sh</span>`
+    just before the `<pre>`): a caption of the block, which keeps its language in the fence."""
+    if el.tag != "span" or "lang" not in el.get("class", "").split():
+        return False
+    following = el.getnext()
+    return following is not None and following.tag == "pre"
 
 
 def _inside(el, ancestor) -> bool:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from ..main_content import sole_article
+
 # A page with less visible text than this is "tiny" for the JS-shell and interstitial checks.
 TINY_TEXT = 120
 # Interstitials (captcha, login) are short; longer pages mentioning the words are docs.
@@ -150,7 +152,7 @@ def analyze_html(body: bytes) -> Analysis:
     # Site chrome (nav, footer) alone can exceed min_text_chars; judge emptiness by the main part.
     main = doc.find(".//main")
     if main is None:
-        main = doc.find(".//article")
+        main = sole_article(doc)  # several <article>s are cards (a VitePress home page), not the content
     if main is None:
         found = doc.xpath("//*[@role='main']")
         main = found[0] if found else None
