@@ -193,6 +193,7 @@ def run_code(label: str, code: Path, chunks, types: dict, folder: Path) -> dict:
         "judge": manifest.get("judge") or {"enabled": True},
         "dropped": dict(Counter(d["reason"] for d in dropped).most_common()),
         "pairs": kept,
+        "dropped_rows": dropped,
     }
 
 
@@ -210,10 +211,18 @@ def compare(rev: str, chunks, types: dict, tmp: Path, pairs_out: Path | None) ->
                     row = {"code": r["code"], **{k: p.get(k) for k in ("chunk_id", "fact_id", "question_type")}}
                     row |= {"question": p["question"], "answer": p["answer"], "chunk": chunk.text}
                     out.write(json.dumps(row) + "\n")
+        # Every drop beside them, with its reason: what a reader reads to judge the rules.
+        with pairs_out.with_suffix(".dropped.jsonl").open("w") as out:
+            for r in results:
+                for d in r.pop("dropped_rows"):
+                    out.write(
+                        json.dumps({"code": r["code"], **{k: d[k] for k in ("item_id", "reason", "detail")}}) + "\n"
+                    )
     print("\n| code | kept/chunk | facts/chunk | tokens | wall s | CPU s | kept per CPU-s |")
     print("|---|---|---|---|---|---|---|")
     for r in results:
         r.pop("pairs")
+        r.pop("dropped_rows", None)
         print(
             f"| {r['code']} | {r['kept_per_chunk']} | {r['facts_per_chunk']} | {r['tokens']} | {r['wall_s']} "
             f"| {r['cpu_s']} | {r['kept_per_cpu_s']} |"
@@ -287,7 +296,11 @@ def main() -> None:
         help="whose chunks to ask about",
     )
     parser.add_argument("--compare-with", metavar="REV", help="compare this working tree with the code at git REV")
-    parser.add_argument("--pairs-out", type=Path, help="with --compare-with: every kept pair, as JSON lines")
+    parser.add_argument(
+        "--pairs-out",
+        type=Path,
+        help="with --compare-with: every kept pair, as JSON lines (and every drop, in FILE.dropped.jsonl)",
+    )
     parser.add_argument(
         "--show-chunks", action="store_true", help="print each chunk's text, to read kept pairs beside it"
     )

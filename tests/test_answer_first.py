@@ -434,7 +434,7 @@ def test_it_after_a_sentence_giving_a_value_is_not_asked_about():
     assert answer_first.score("It requires Python 3.9 or later.", "factual") < 0
     assert answer_first.pick_answers(page, {"factual": 2}) == {"factual": []}
     # After a sentence introducing a thing, "It" is that thing, which the page label names.
-    named = "# CLI\n\n## The shale tool\n\n`shale` is the command line tool for Shalebase. It runs queries and loads files.\n"
+    named = "# CLI\n\n## The tool\n\n`shale` is the command line tool for Shalebase. It runs queries and loads files.\n"
     assert "It runs queries and loads files." in answer_first.section_seconds(named)
     assert answer_first.score("It runs queries and loads files.", "factual", second=True) >= 0
 
@@ -453,3 +453,37 @@ def test_advice_on_when_to_do_something_is_asked_when():
         "Open Settings → Keys when a key leaks, and revoke it.",
     ):
         assert answer_first.opening(steps, "procedural") == "How do I"
+
+
+def test_a_list_items_label_is_not_part_of_its_answer():
+    # Asked about whole, the label took the question: "What happens to an email address you can read?"
+    text = (
+        "## Before you begin\n\nYou need:\n\n"
+        "- An email address you can read. In the sandbox, signing emails are delivered only to members of your team.\n"
+        "- The sandbox is free. It is included on every plan.\n"
+    )
+    spans = answer_first.candidates(text)
+    assert "In the sandbox, signing emails are delivered only to members of your team." in spans
+    assert "The sandbox is free. It is included on every plan." in spans  # a statement, no label
+
+
+def test_a_count_of_things_the_sentence_does_not_name_is_asked_how_many():
+    # Asked "What", SmolLM2 wrote "Which way does a Quillmark API request authenticate?"
+    assert answer_first.opening("Quillmark supports two ways to authenticate API requests.", "factual") == (
+        "How many ways"
+    )
+    assert answer_first.opening("Every member of the team has one of four roles.", "factual") == "How many roles"
+    # Named after a colon: the sentence can say which.
+    named = "Pennant stores two kinds: plain variables, which anyone can read, and secrets."
+    assert not answer_first.opening(named, "factual").startswith("How many")
+
+
+def test_what_does_x_mean_wants_a_meaning():
+    def problem(question, answer):
+        return off_target.question_problem(question, answer, "Plans", ["Plans"])
+
+    price = "Annual billing is 20% cheaper than monthly billing on the Starter and Team plans."
+    assert problem("What does annual billing mean?", price)[1].startswith("asks what 'annual billing' means")
+    codes = "Codes in the `4xx` range mean something is wrong with the request."
+    assert problem("What does a 4xx code mean?", codes) is None
+    assert problem("What does a seat mean?", "A seat is a paid place in a team, used by each Admin.") is None

@@ -22,6 +22,7 @@ REASON = "Builds are queued at night, because the build servers are being update
         ("What happens to old releases?", "What becomes of", "What happens to old releases?", "factual"),
         ("What happens when a build fails?", "What is the result", "What happens when a build fails?", "factual"),
         ("What is a release?", "How would you describe", "What is a release?", "conceptual"),
+        ("What does a 409 error mean?", "What is the meaning of", "What is a 409 error?", "conceptual"),
         ("Which plan includes SSO?", "Which", "Which plan includes SSO?", "factual"),
     ],
 )
@@ -34,6 +35,7 @@ def test_a_rewrite_starts_from_another_form_and_is_read_as_its_original(question
         "What becomes of": "What becomes of an old release?",
         "What is the result": "What is the result when a build fails?",
         "How would you describe": "How would you describe a release?",
+        "What is the meaning of": "What is the meaning of a 409 error?",
     }.get(opening, question)
     if opening not in ("What does", "Which", "When"):
         assert answer_first.canonical_form(rewrite).split()[:2] == read_as.split()[:2]

@@ -144,7 +144,7 @@ def candidates(text: str) -> list[str]:
                     # "A key's scope limits what it can do, whatever the role ...:" says
                     # something itself; "The formats below are:" only points at its list.
                     spans[-1] = spans[-1][:-1]
-                spans.extend(_clean(_LIST_RE.sub("", line)) for line in lines)
+                spans.extend(_after_label(_clean(_LIST_RE.sub("", line))) for line in lines)
                 continue
             for sentence in _SENTENCE_RE.split(_clean(" ".join(lines))):
                 spans.append(sentence)
@@ -156,6 +156,20 @@ def candidates(text: str) -> list[str]:
         elif _under_heading(piece) and _USAGE.search(block):
             spans.append(block)
     return [s for s in spans if s and not s.endswith(":")]
+
+
+# A list item that names a thing before saying something of it: "An email address you can read.
+# In the sandbox, signing emails are delivered only to ...": a few words, no verb of their own.
+_ITEM_LABEL = re.compile(
+    r"^(?i:an?|the|your|one)\s(?![^.]*\s(?:is|are|was|has|have|must|will|should)\s)(?:\S+\s){0,6}\S+[.]\s+(?=[A-Z`])"
+)
+
+
+def _after_label(item: str) -> str:
+    """A list item without its label sentence (_ITEM_LABEL): asked about whole, the label took the
+    question ("What happens to an email address you can read?", held-out quillmark site)."""
+    label = _ITEM_LABEL.match(item)
+    return item[label.end() :] if label else item
 
 
 def _under_heading(piece: str) -> bool:
@@ -204,7 +218,8 @@ def section_seconds(text: str) -> set[str]:
         if not lines or lines[0].lstrip().startswith(("```", "|", "![", ">")) or _LIST_RE.match(lines[0]):
             continue
         sentences = _SENTENCE_RE.split(_clean(" ".join(lines)))
-        if len(sentences) > 1 and re.match(r"(?:it|they)\b", sentences[1], re.I) and not _GIVES_VALUE.match(sentences[0]):
+        goes_on = len(sentences) > 1 and re.match(r"(?:it|they)\b", sentences[1], re.I)
+        if goes_on and not _GIVES_VALUE.match(sentences[0]):
             seconds.add(sentences[1])
     return seconds
 
@@ -439,6 +454,17 @@ _CONDITION = re.compile(r"\b(?:when|if|after|once|unless|until)\b", re.I)
 _WHEN_TO = re.compile(r"^[^,;:]+\s(?:when|if|unless|whenever)\s", re.I)
 
 
+# "Quillmark supports two ways to authenticate API requests.": a count of things the sentence
+# does not name (the sentences after it do). Asked "What", SmolLM2 wrote "Which way does a
+# Quillmark API request authenticate?", which the sentence cannot answer; the count it can.
+_COUNTED = re.compile(
+    r"\b(?:two|three|four|five|six|seven|eight|nine|ten|\d+)\s+(?:[\w-]+\s+)?"
+    r"(?P<things>ways|kinds|types|roles|levels|modes|methods|options|plans|environments|tiers|stages|states)\b"
+    r"(?![^.]*[:;])[^,]*$",
+    re.I,
+)
+
+
 def opening(answer: str, question_type: str) -> str:
     """The words the question for this answer starts with, from the answer's shape: a
     question must be able to have this answer ("How do I" wants steps, "What is" a
@@ -464,6 +490,10 @@ def opening(answer: str, question_type: str) -> str:
         return "How do I"
     if prose != answer.strip():
         return "What does"  # a snippet shown: what it does, prints, or looks like
+    counted = _COUNTED.search(prose)
+    if counted:
+        # With the noun: told "How many", SmolLM2 asked "How many times can a request be authenticated?"
+        return f"How many {counted['things'].lower()}"
     if _DEFINITION.match(answer):
         return "What is"
     if re.search(r"\bmeans?\b", answer):
@@ -585,6 +615,9 @@ _REPHRASE_OPENINGS = (
     # Not "For how long": it rewrites nothing else, a near-copy (docs2qa.wording.NEAR_COPY).
     (re.compile(r"^how\s+long\b", re.I), ("When", "After how long")),
     (re.compile(r"^how\s+(?:many|much)\b", re.I), ("What is the number of",)),
+    # Not "Which": of "What does the 5xx error code mean?" SmolLM2 wrote "Which codes are in the
+    # 5xx error code?" (held-out quillmark site).
+    (re.compile(r"^what\s+does\s.+\smean\?$", re.I), ("What is the meaning of",)),
     (re.compile(r"^what\s+does\b", re.I), ("What is", "Which")),
 )
 
@@ -614,6 +647,7 @@ _CANONICAL_FORMS = (
     (re.compile(r"^what\s+best\s+describes\s+", re.I), "What is "),
     (re.compile(r"^what\s+occurs\s+", re.I), "What happens "),
     (re.compile(r"^what\s+becomes\s+of\s+", re.I), "What happens to "),
+    (re.compile(r"^what\s+is\s+the\s+meaning\s+of\s+", re.I), "What is "),
     (re.compile(r"^after\s+how\s+long\s+", re.I), "How long "),
 )
 

@@ -375,6 +375,26 @@ class WhatDoesDo(_QuestionRule):
         return None
 
 
+_WHAT_DOES_MEAN = re.compile(r"^what\s+does\s+(?P<x>.+?)\s+mean\?$", re.I)
+# What a sign, a code or a term stands for: "`5xx` codes mean something went wrong", "a grey tick
+# ... means the recipient has not opened it".
+_MEANING = re.compile(r"\b(?:means?|meant|stands?\s+for|indicates?|signals?|shows?\s+that|tells?\s+you)\b", re.I)
+
+
+class WhatDoesMean(_QuestionRule):
+    """A "What does X mean?" question wants what X stands for: the answer must say what
+    something means, or what X is. Measured on the held-out quillmark site: "What does annual
+    billing mean?" of "Annual billing is 20% cheaper than monthly billing on ...", a price."""
+
+    name = "what_does_mean"
+
+    def problem(self, asked: _Asked) -> Rejection | None:
+        match = _WHAT_DOES_MEAN.match(asked.question)
+        if not match or _MEANING.search(asked.answer) or defines(match["x"], asked.answer)[0]:
+            return None
+        return "off_target", f"asks what {match['x']!r} means, but the answer says no meaning"
+
+
 _HAPPENS_TO = re.compile(
     r"^what\s+(?:happens|happened)\s+to\s+(?P<x>.+?)(?:\s+(?:when|if|after|once|before|during|while|in|on|with)\b.*)?\?$",
     re.I,
@@ -483,6 +503,7 @@ QUESTION_FORM: tuple[PairFilter, ...] = (
     WhatHappensCase(),
     WhatHappensTo(),
     WhatDoesDo(),
+    WhatDoesMean(),
     HowToSteps(),
     PageSubjectOnly(),
 )
