@@ -487,3 +487,13 @@ def test_what_does_x_mean_wants_a_meaning():
     codes = "Codes in the `4xx` range mean something is wrong with the request."
     assert problem("What does a 4xx code mean?", codes) is None
     assert problem("What does a seat mean?", "A seat is a paid place in a team, used by each Admin.") is None
+
+
+def test_what_is_x_may_leave_out_a_word_that_only_qualifies_x():
+    api = "The Quillmark REST API lets you do everything the dashboard does: create and send envelopes."
+    assert off_target.defines("Quillmark API", api) == (True, "")
+    # Not the noun that ends it: a webhook endpoint is no webhook, and one word is no subject.
+    endpoint = "A webhook endpoint is a URL on your server that Quillmark calls."
+    assert not off_target.defines("webhook", endpoint)[0]
+    assert not off_target.defines("endpoint", endpoint)[0]
+    assert not off_target.defines("API", api)[0]

