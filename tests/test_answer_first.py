@@ -514,3 +514,22 @@ def test_rules_read_on_the_held_out_tidewell_site():
     assert problem("What does Tidewell do?", takes) is None
     # "For MySQL, it reads ...": what "it" is, the question cannot say.
     assert answer_first.score("For MySQL, it reads the binary log as a replica would, using GTIDs.", "factual") < 0
+
+
+def test_a_steps_command_and_the_next_step_are_apart_from_the_prose_around_them():
+    # VitePress markdown on the held-out tidewell site: a fence indented under its step, and the
+    # next step right after a paragraph of the previous one, with no blank line.
+    text = (
+        "## Restoring\n\n"
+        "1. Find the snapshot you want:\n\n"
+        "   ```sh\n   tidewell snapshot list --source orders-prod\n   ```\n"
+        "2. Start the restore:\n\n"
+        "   ```sh\n   tidewell restore create --snapshot snap_01 --wait\n   ```\n\n"
+        "   To restore a point in time instead, replace `--snapshot` with `--to-time 2025-10-14T09:32:00Z`.\n"
+        "3. Connect to the restored server and check the data. It keeps the source's roles.\n"
+    )
+    spans = answer_first.candidates(text)
+    assert "Find the snapshot you want:\n\n```sh\n   tidewell snapshot list --source orders-prod\n   ```" in spans
+    assert "To restore a point in time instead, replace `--snapshot` with `--to-time 2025-10-14T09:32:00Z`." in spans
+    assert "Connect to the restored server and check the data. It keeps the source's roles." in spans
+    assert not any(span.startswith("```") or span.endswith(" 3.") for span in spans)

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     pass
 
 TYPES = ("factual", "procedural", "conceptual")
-SELECTOR_VERSION = "10"  # bump when span picking changes: units are then generated anew
+SELECTOR_VERSION = "11"  # bump when span picking changes: units are then generated anew
 
 _LINK_RE = re.compile(r"!\[[^\]]*\]\([^)]*\)|\[([^\]]*)\]\([^)]*\)")
 _EMPHASIS_RE = re.compile(r"\*\*|__|(?<![\w*])\*(?=\S)|(?<=\S)\*(?![\w*])")
@@ -134,9 +134,10 @@ def candidates(text: str) -> list[str]:
     which a row rewritten as a sentence is not (measured: both such pairs dropped as
     evidence_not_in_chunk)."""
     spans: list[str] = []
-    pieces = re.split(r"(^```.*?^```[^\n]*$)", text, flags=re.DOTALL | re.MULTILINE)
+    # A fence may be indented under a list item (a step's command): it is code all the same.
+    pieces = re.split(r"(^[ \t]*```.*?^[ \t]*```[^\n]*$)", text, flags=re.DOTALL | re.MULTILINE)
     for index, piece in enumerate(pieces):
-        if piece.startswith("```"):
+        if piece.lstrip(" \t").startswith("```"):
             continue
         following = pieces[index + 1] if index + 1 < len(pieces) else ""
         for block in re.split(r"\n\s*\n", piece):
@@ -150,8 +151,7 @@ def candidates(text: str) -> list[str]:
                     spans[-1] = spans[-1][:-1]
                 spans.extend(_after_label(_clean(_LIST_RE.sub("", line))) for line in lines)
                 continue
-            for sentence in _SENTENCE_RE.split(_clean(" ".join(lines))):
-                spans.append(sentence)
+            spans.extend(_mixed_block_spans(lines))
         block = following.strip()
         if not 1 <= len(_code_lines(block)) <= MAX_CODE_LINES:
             continue
@@ -174,6 +174,24 @@ def _after_label(item: str) -> str:
     question ("What happens to an email address you can read?", held-out quillmark site)."""
     label = _ITEM_LABEL.match(item)
     return item[label.end() :] if label else item
+
+
+def _mixed_block_spans(lines: list[str]) -> list[str]:
+    """The spans of a block of prose lines with list items among them, as Markdown allows with
+    no blank line between: "   To restore a point in time instead, replace ...`.\n3. Connect to
+    the restored server ..." read as one paragraph gave the answer "... replace `--snapshot` with
+    `--source orders-prod ...`. 3." (held-out tidewell site). An item runs on over the indented
+    lines after it."""
+    runs: list[list[str]] = []
+    for line in lines:
+        if _LIST_RE.match(line) or not runs or (runs[-1][0] == "item" and not line[:1].isspace()):
+            runs.append(["item" if _LIST_RE.match(line) else "prose"])
+        runs[-1].append(line)
+    spans = []
+    for kind, *run in runs:
+        text = _clean(_LIST_RE.sub("", " ".join(run)) if kind == "item" else " ".join(run))
+        spans.extend([_after_label(text)] if kind == "item" else _SENTENCE_RE.split(text))
+    return spans
 
 
 def _under_heading(piece: str) -> bool:
