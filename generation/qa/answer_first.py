@@ -187,7 +187,7 @@ def _mixed_block_spans(lines: list[str]) -> list[str]:
         if _LIST_RE.match(line) or not runs or (runs[-1][0] == "item" and not line[:1].isspace()):
             runs.append(["item" if _LIST_RE.match(line) else "prose"])
         runs[-1].append(line)
-    spans = []
+    spans: list[str] = []
     for kind, *run in runs:
         text = _clean(_LIST_RE.sub("", " ".join(run)) if kind == "item" else " ".join(run))
         spans.extend([_after_label(text)] if kind == "item" else _SENTENCE_RE.split(text))
