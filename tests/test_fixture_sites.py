@@ -2,13 +2,14 @@
 (local_dir) -> convert -> chunk with no per-site settings: every page kept under its own title,
 the words of its main content kept, none of the site's chrome in a chunk.
 
-tidewell (VitePress 1.x default theme, a database backup-and-restore service) is the held-out site
-of benchmarks/bench_generation_quality.py --site, written after the question rules by someone who
-never read them. quillmark (Hugo Docsy, an e-signature service) was held out until its kept pairs
-were read to change span picking. larkspur (Sphinx with the Read the Docs theme, a feature-flag
-service) and pennant (Docusaurus, an app-hosting platform) were held out until their kept pairs
-were read to write rules (tests/data/larkspur_kept_labels.jsonl, gate_labels_off_target.jsonl);
-shalebase and corvid (MkDocs Material) are where tests/data/dropped_labels.jsonl was labelled."""
+tidewell (VitePress 1.x default theme, a database backup-and-restore service) was written after
+the question rules by someone who never read them, and held out for one measurement of
+benchmarks/bench_generation_quality.py --site before its kept pairs were read to write rules.
+quillmark (Hugo Docsy, an e-signature service) was held out until its kept pairs were read to
+change span picking. larkspur (Sphinx with the Read the Docs theme, a feature-flag service) and
+pennant (Docusaurus, an app-hosting platform) were held out until their kept pairs were read to
+write rules (tests/data/larkspur_kept_labels.jsonl, gate_labels_off_target.jsonl); shalebase and
+corvid (MkDocs Material) are where tests/data/dropped_labels.jsonl was labelled."""
 
 from __future__ import annotations
 
