@@ -198,31 +198,20 @@ _DOES = re.compile(
 _KIND_END = re.compile(r"\s(?:for|of|that|which|who|with|where|in|to|on|from|by|and|or)\s|[,;:.]")
 
 
-def _subject_phrase(answer: str) -> str:
-    """The words of what a definition (defined) is about, as written; "" for no definition."""
-    text = answer.strip()
-    found = _GLOSSARY.match(text) or _IS_A.match(text)
-    if found:
-        return found["subject"]
-    does = _DOES.match(text)
-    return (does["one"] or does["many"] or does["the"]) if does else ""
-
-
-def defined(answer: str) -> tuple[set[str], set[str]] | None:
-    """What `answer` says what it is: the words of its subject, and of the kind it names
-    ("`shale` is the command line tool for ..." defines shale as the command line tool); None
-    when the answer is no definition."""
+def definition(answer: str) -> tuple[str, str] | None:
+    """What `answer` says what it is, as written: its subject, and the kind it names ("`shale` is
+    the command line tool for ..." defines shale as "the command line tool"; "" when it names
+    none); None when the answer is no definition."""
     text = answer.strip()
     glossary = _GLOSSARY.match(text)
     if glossary:
-        return _fold(content_words(glossary["subject"])), set()
+        return glossary["subject"], ""
     is_a = _IS_A.match(text)
     if is_a:
-        kind = _KIND_END.split(" " + is_a["kind"], maxsplit=1)[0]
-        return _fold(content_words(is_a["subject"])), _fold(content_words(kind))
+        return is_a["subject"], _KIND_END.split(" " + is_a["kind"], maxsplit=1)[0]
     does = _DOES.match(text)
     if does:
-        return _fold(content_words(does["one"] or does["many"] or does["the"])), set()
+        return does["one"] or does["many"] or does["the"], ""
     return None
 
 
@@ -231,15 +220,16 @@ def defines(asked: str, answer: str) -> tuple[bool, str]:
     must be X, not more ("Organisation members are ..." does not define an organisation); the
     kind it names counts beside its subject ("`shale` is the command line tool" defines the
     shale command line tool; "The tool is a single binary" does not say what a single binary is)."""
-    said = defined(answer)
+    said = definition(answer)
     if said is None:
         return False, "the answer is not a definition"
-    subject, kind = said
+    subject_as_written, kind_as_written = said
+    subject, kind = _fold(content_words(subject_as_written)), _fold(content_words(kind_as_written))
     x = _fold(content_words(asked))
     # The question may leave out a word that only qualifies the subject, not the noun that ends
     # it: "What is the Quillmark API?" of "The Quillmark REST API lets you ..." (held-out
     # quillmark site), but not "What is an organisation?" of "Organisation members are ...".
-    head = _fold(content_words(" ".join(_subject_phrase(answer).split()[-1:])))
+    head = _fold(content_words(" ".join(subject_as_written.split()[-1:])))
     if x - subject - kind or not x & subject or (subject - x and not (head and head <= x and len(x) > 1)):
         return False, f"the answer is about {_COPULA_RE.split(answer, maxsplit=1)[0][:60]!r}"
     return True, ""
