@@ -149,7 +149,7 @@ def candidates(text: str) -> list[str]:
                     # "A key's scope limits what it can do, whatever the role ...:" says
                     # something itself; "The formats below are:" only points at its list.
                     spans[-1] = spans[-1][:-1]
-                spans.extend(_after_label(_clean(_LIST_RE.sub("", line))) for line in lines)
+                spans.extend(_item_span(line) for line in lines)
                 continue
             spans.extend(_mixed_block_spans(lines))
         block = following.strip()
@@ -169,11 +169,13 @@ _ITEM_LABEL = re.compile(
 )
 
 
-def _after_label(item: str) -> str:
-    """A list item without its label sentence (_ITEM_LABEL): asked about whole, the label took the
-    question ("What happens to an email address you can read?", held-out quillmark site)."""
-    label = _ITEM_LABEL.match(item)
-    return item[label.end() :] if label else item
+def _item_span(item: str) -> str:
+    """A list item's text, its marker and markup removed, without its label sentence
+    (_ITEM_LABEL): asked about whole, the label took the question ("What happens to an email
+    address you can read?", held-out quillmark site)."""
+    text = _clean(_LIST_RE.sub("", item))
+    label = _ITEM_LABEL.match(text)
+    return text[label.end() :] if label else text
 
 
 def _mixed_block_spans(lines: list[str]) -> list[str]:
@@ -189,8 +191,8 @@ def _mixed_block_spans(lines: list[str]) -> list[str]:
         runs[-1].append(line)
     spans: list[str] = []
     for kind, *run in runs:
-        text = _clean(_LIST_RE.sub("", " ".join(run)) if kind == "item" else " ".join(run))
-        spans.extend([_after_label(text)] if kind == "item" else _SENTENCE_RE.split(text))
+        text = " ".join(run)
+        spans.extend([_item_span(text)] if kind == "item" else _SENTENCE_RE.split(_clean(text)))
     return spans
 
 
