@@ -97,6 +97,30 @@ def test_what_a_question_takes_for_granted_must_be_what_its_answer_says():
     assert "something else" in problem(
         "What happens to a machine?", "Acme sends a weekly report to the owner of every idle machine."
     )
+    # ... and not how X merely stands, nor the deed the question already names (a circle).
+    assert "nothing happening" in problem("What happens to access?", "Access in Acme is granted per project.")
+    assert "nothing happening" in problem(
+        "What happens to an ID returned in the header?", "The same ID is returned in the header of every response."
+    )
+    reported = "Datasets reported for infringement are made private while the report is reviewed."
+    assert problem("What happens to a dataset reported for infringement?", reported) is None
+    assert problem("What happens to a sent envelope?", "An envelope sent in the sandbox can never be used.") is None
+    assert (
+        problem(
+            "What happens to the CLI when the quota is exhausted?", "The CLI reports an exhausted quota as an error."
+        )
+        is None
+    )
+    # "What happens ...?" with no one it befalls (a rewrite's "What is the result of X?"): the
+    # answer must name a case, or tell of something happening.
+    assert "names no case" in problem("What is the result of the REST API?", "The REST API is served at `/v1`.")
+    assert (
+        problem(
+            "What happens when you upload a document?",
+            "You upload a document, say who signs it, and Acme collects the signatures.",
+        )
+        is None
+    )
     # "Why ...?" of a sentence that denies what it asks about.
     denied = "Unknown options are rejected at start-up, so a misspelled option fails instead of being ignored."
     assert "instead of being ignored" in problem("Why is a misspelled option ignored?", denied)

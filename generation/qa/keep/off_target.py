@@ -303,18 +303,50 @@ def _explained_side(answer: str) -> tuple[set[str], set[str]] | None:
     return (before, after) if reason_after else (after, before)
 
 
+# The case a behaviour happens in: a condition, or what the user does ("You upload a document,
+# ..., and Quillmark collects the signatures").
+_CASE_MARKER = re.compile(rf"^(?=you\s)|{_CONDITION.pattern}", re.I)
+# When a behaviour happens, which a question need not name: "IP addresses ... are truncated to
+# their first three octets ... before they are written anywhere" answers "What happens to IP
+# addresses of SDK requests?" (a pair a reader keeps on the larkspur site).
+_TIMING = re.compile(r"\b(?:before|during|while|as\s+soon\s+as)\b", re.I)
+# A subject narrowed to some of its kind, its own case: "Requests without one are rejected ...",
+# "Attachments larger than 25 MB ...".
+_NARROWED = re.compile(
+    r"^(?:(?!(?:is|are|was|were|can|will|must|may)\b)\S+\s+){0,4}?"
+    r"(?P<case>without|with\s+no|larger|smaller|bigger|longer|shorter|older|newer|more|less|fewer|over|under|above|"
+    r"below|beyond|exceed\w*|that|which|who|whose"
+    # "An envelope sent in the sandbox can never become ...": a participle and where.
+    r"|(?:\w+ed|\w+en|sent|made|kept|built|held|set|left|lost|run)\s+(?:in|on|at|by|to|from|with|through|for)\b)\b",
+    re.I,
+)
+
+
 class WhatHappensCase(_QuestionRule):
-    """A "What happens ...?" question must name the case the answer is about. Measured on
-    the demo: "What happens to deleted datasets?" of "When a dataset exceeds the versions
-    kept limit, the oldest versions ... are deleted first"."""
+    """A "What happens ...?" question asks how the product behaves in some case: the answer
+    must tell of one, and the question must name it. Measured on the demo: "What happens to
+    deleted datasets?" of "When a dataset exceeds the versions kept limit, the oldest versions
+    ... are deleted first". Of an answer with no case, SmolLM2 copied its worked example's
+    opening: "What happens to access in tidewell?" of "Access in Tidewell is granted per
+    project.", "What is the result of the Tidewell REST API?" of "... is served at `https://...`"
+    (held-out tidewell site: with WhatHappensTo, 5 of the 20 pairs a reader rejects there)."""
 
     name = "what_happens_case"
 
     def problem(self, asked: _Asked) -> Rejection | None:
-        case = _CONDITION.search(sentence_of(asked.answer))
-        if not (case and re.match(r"what\s+happens\b", asked.question, re.I)):
+        if not re.match(r"what\s+happens\b", asked.question, re.I):
             return None
-        clause = re.split(r"[,;:.]", sentence_of(asked.answer)[case.start() :], maxsplit=1)[0]
+        sentence = sentence_of(asked.answer).strip()
+        narrowed = _NARROWED.match(sentence)
+        if narrowed and _names_narrowing(sentence[narrowed.start("case") :], asked.words):
+            return None
+        case = _CASE_MARKER.search(sentence)
+        if case is None:
+            # What befalls a named thing is WhatHappensTo's to judge.
+            if _HAPPENS_TO.match(asked.question) or _tells_what_happens(sentence, asked):
+                return None
+            return "off_target", "asks what happens, but the answer names no case it happens in"
+        clause = re.split(r"[,;:.]", sentence[case.end() :], maxsplit=1)[0]
         # Less the page's subject (its title and top heading), which names no case; a section's
         # heading can ("two different regions" of "... only work when both workspaces are in
         # the same region", under "Supported regions"). Less the case's first word, what it
@@ -322,11 +354,33 @@ class WhatHappensCase(_QuestionRule):
         # ..." does not ask about a failure (held-out tidewell site).
         words = content_words(clause)
         # "when you leave the team": the case befalls "you", and its first content word is the event.
-        pronoun = re.match(r"\w+\s+(?:you|i|we|they|it|someone|anyone)\b", clause, re.I)
+        pronoun = re.match(r"\s*(?:you|i|we|they|it|someone|anyone)\b", clause, re.I)
         event = words if pronoun else words[1:] or words
         if not asked.words & _fold(event) - asked.subject_words:
-            return "off_target", f"asks what happens, but not in the case the answer is about ({clause[:60]!r})"
+            return "off_target", f"asks what happens, but not in the case the answer is about ({clause.strip()[:60]!r})"
         return None
+
+
+def _names_narrowing(narrowing: str, asked_words: set[str]) -> bool:
+    """Whether a question names the case its answer's subject is narrowed to ("Datasets reported
+    for infringement are made private ..."): the narrowing's first word says how ("reported",
+    "larger"; "start" of "Commands that start a long-running job ...", which "What happens to a
+    long-running job?" does not ask)."""
+    clause = re.split(r"[,;:.(]|\s(?:is|are|can|will|must|may)\s", narrowing)[0]
+    how = _fold(content_words(clause)[:1])
+    return not how or bool(how & asked_words) or any(_kin(word, asked_words) for word in how)
+
+
+def _tells_what_happens(sentence: str, asked: _Asked) -> bool:
+    """Whether an answer tells what happens: in a case, to a subject narrowed to some of its
+    kind, at some time ("..., before they are written anywhere"), or a deed done to its subject
+    or by it ("Old logs are deleted every night.", "The CLI reports ...") that the question does
+    not already name ("What happens to an ID returned in the header?" of "The same ID is
+    returned in the header ...": a circle)."""
+    if _CASE_MARKER.search(sentence) or _NARROWED.match(sentence) or _TIMING.search(sentence):
+        return True
+    happening = _happening(sentence)
+    return bool(happening) and not happening & asked.words
 
 
 _LEADING_CASE = re.compile(r"^(?:when|whenever|if|after|once|unless|until|while|before)\b[^,]{0,120},\s*", re.I)
@@ -420,14 +474,32 @@ _UNDERGOES = re.compile(
     r"|\b(?:becomes?|waits?|moves?|expires?|resets?|turns?\s+into)\b",
     re.I,
 )
+# Done to a thing, but saying how it is set up rather than what befalls it: "Access in Tidewell
+# is granted per project.", "The ... API is served at `https://...`", "the CLI is preinstalled".
+_STANDING = re.compile(
+    r"\b(?:granted|served|hosted|located|billed|priced|charged|included|listed|shown|named|called|based|"
+    r"mounted|preinstalled|installed|authenticated|limited|required|supported|allowed|enabled|disabled|"
+    r"defined|measured|metered|tied|scoped|returned|given|used|known|designed|meant|written)\b",
+    re.I,
+)
+
+
+def _happening(sentence: str) -> set[str]:
+    """The stems of what `sentence` says is done to its subject or befalls it, less how a thing
+    merely stands ("is granted per project")."""
+    deeds = (m.group(0) for m in _UNDERGOES.finditer(sentence) if not _STANDING.search(m.group(0)))
+    behaviour = (m.group(0) for m in _BEHAVIOUR.finditer(sentence))
+    return _fold(content_words(" ".join([*deeds, *behaviour])))
 
 
 class WhatHappensTo(_QuestionRule):
     """A "What happens to X?" question wants what befalls X: X must be the answer's subject,
-    and the answer must tell of something done to it, a change, or a case. Measured on the
-    larkspur site's kept pairs: "What happens to a webhook?" of "A webhook sends an HTTP POST
-    request ...", "What happens to a machine that uses Larkspur?" of "Larkspur uses two kinds of
-    credential for machines."; 4 of the 23 pairs a reader rejects there."""
+    and the answer must tell of something done to it, a change, or a case, not how it merely
+    stands ("What happens to access in tidewell?" of "Access in Tidewell is granted per
+    project.", held-out tidewell site). Measured on the larkspur site's kept pairs: "What
+    happens to a webhook?" of "A webhook sends an HTTP POST request ...", "What happens to a
+    machine that uses Larkspur?" of "Larkspur uses two kinds of credential for machines."; 4 of
+    the 23 pairs a reader rejects there."""
 
     name = "what_happens_to"
 
@@ -439,7 +511,7 @@ class WhatHappensTo(_QuestionRule):
         sentence = sentence_of(asked.answer)
         if not x & _opening_words(asked.answer, 8):
             return "off_target", f"asks what happens to {written!r}, but the answer is about something else"
-        if not (_CONDITION.search(sentence) or _UNDERGOES.search(sentence) or _BEHAVIOUR.search(sentence)):
+        if not _tells_what_happens(sentence.strip(), asked):
             return "off_target", f"asks what happens to {written!r}, but the answer tells of nothing happening"
         return None
 
