@@ -359,6 +359,14 @@ def test_what_is_needs_a_definition_and_why_needs_a_reason():
     assert problem == ("off_target", "asks what 'persistent workspace' is, but the answer is not a definition")
     survey = "A survey collects readings from one or more stations over a period of time."
     assert off_target.question_problem("What is a survey?", survey, "Recording surveys", []) is None
+    assert answer_first.opening(survey, "conceptual") == "What is"
+    # Not a definition (held-out tidewell site): a subject narrowed by "that" with "has", a term
+    # before a colon that holds a verb.
+    hope = "A backup that has never been restored is only a hope; drills turn it into evidence."
+    assert not off_target.defines("backup", hope)[0]
+    assert answer_first.opening(hope, "conceptual") != "What is"
+    buckets = "Limits are enforced as token buckets: a token's bucket refills continuously."
+    assert not off_target.defines("token bucket", buckets)[0]
     events = "Events are time-boxed challenges: a host publishes a problem and a leaderboard ranks them."
     problem = off_target.question_problem("Why do events have leaderboards?", events, "Events", ["Events"])
     assert problem == ("off_target", "asks why, but the answer gives no reason")

