@@ -89,6 +89,7 @@ CASES = {
     "what_happens_to": asked("What happens to a private dataset?", PRIVATE),
     "what_does_do": asked("What does a collaborator do?", PRIVATE),
     "what_does_mean": asked("What does a 20 GB dataset mean?"),
+    "which_form": asked("Which is the upload limit per dataset?"),
     "how_to_steps": asked("How do I limit uploads?"),
     "page_subject_only": asked("What about a dataset?"),
     "near_answer": asked("How much can uploads hold?", embedded=[0.0, 1.0]),

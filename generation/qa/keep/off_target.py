@@ -472,6 +472,39 @@ class WhatDoesMean(_QuestionRule):
         return "off_target", f"asks what {match['x']!r} means, but the answer says no meaning"
 
 
+_WHICH = re.compile(r"^which\s+(?P<rest>.+?)\?$", re.I)
+# What a question names as written in the product: `snapshot create`, project.workspace, --gpu.
+_CODE_TOKENS = re.compile(r"`[^`]*`|\S+\.\S+|(?<!\S)-\S+")
+
+
+class WhichForm(_QuestionRule):
+    """A "Which ...?" question picks one of a kind of thing: it must name the kind, not ask
+    "Which is X?", and not name the kind again as what it asks about ("Which browser do you
+    need to sign in a browser?"), nor end in "what". Measured on the held-out quillmark and
+    tidewell sites' kept pairs: 5 questions, all rejected by a reader ("Which is the Tidewell
+    agent?", "Which command does the `snapshot create` command use to create a snapshot?",
+    "Which codes are in the 5xx error code?")."""
+
+    name = "which_form"
+
+    def problem(self, asked: _Asked) -> Rejection | None:
+        match = _WHICH.match(asked.question)
+        if match is None:
+            return None
+        rest = match["rest"]
+        if re.match(r"(?:is|are)\b", rest, re.I) and not re.search(r"\bor\b", rest, re.I):
+            return "off_target", "asks which, but names no kind of thing to pick from"
+        if re.search(r"\bwhat$", rest, re.I):
+            return "off_target", "asks which and what at once"
+        # The kind is in the first two content words ("Which Python version ..."); past them, a
+        # product's own names do not count ("Which workspace ... when project.workspace is not set?").
+        words = [next(iter(_fold([word]))) for word in content_words(_CODE_TOKENS.sub(" ", rest))]
+        again = {word for i, word in enumerate(words[:2]) if word in words[i + 1 :]}
+        if again:
+            return "off_target", f"names the kind it picks from ({', '.join(sorted(again))}) as what it asks about"
+        return None
+
+
 _HAPPENS_TO = re.compile(
     r"^what\s+(?:happens|happened)\s+to\s+(?P<x>.+?)(?:\s+(?:when|if|after|once|before|during|while|in|on|with)\b.*)?\?$",
     re.I,
@@ -599,6 +632,7 @@ QUESTION_FORM: tuple[PairFilter, ...] = (
     WhatHappensTo(),
     WhatDoesDo(),
     WhatDoesMean(),
+    WhichForm(),
     HowToSteps(),
     PageSubjectOnly(),
 )
