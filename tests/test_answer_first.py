@@ -447,6 +447,23 @@ def test_it_after_a_sentence_giving_a_value_is_not_asked_about():
     assert answer_first.score("It runs queries and loads files.", "factual", second=True) >= 0
 
 
+def test_they_that_names_nothing_in_its_sentence_is_not_asked_about():
+    # Held-out tidewell site: "What is a role?" of "The role decides what they can do there."
+    for dangling in (
+        "The role decides what they can do there.",
+        "If they take about 30 seconds, the SDK has fallen back to polling.",
+        "Add them to `requirements.txt` or a custom environment.",
+    ):
+        assert answer_first.score(dangling, "conceptual") < 0, dangling
+        assert answer_first.score(dangling, "procedural") < 0, dangling
+    for named in (
+        "Deploy tokens do not expire, but they stop working when their creator leaves the team.",
+        "A member cannot approve their own change in the review queue.",
+        "Create them under Settings → Access tokens.",  # the menu path names them
+    ):
+        assert answer_first.score(named, "procedural") >= 0 or answer_first.score(named, "conceptual") >= 0, named
+
+
 def test_advice_on_when_to_do_something_is_asked_when():
     # Asked "How do I", SmolLM2 wrote "How do I use an API key?", which the sentence does not answer.
     assert answer_first.opening("Use an API key when your own backend calls Quillmark.", "procedural") == (

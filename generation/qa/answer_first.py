@@ -32,6 +32,26 @@ _DANGLING = re.compile(r"^(?:this|it|they|these|that|those|such|there|here|also|
 _DANGLING_AFTER = re.compile(
     r"^(?:for|in|on|with|without|by|after|before)\s[^,]{1,40},\s+(?:it|they|this|these)\s", re.I
 )
+# "they", "them" or "their" in a span that names nothing they could be: no plural before them,
+# no two things joined, no person ("The role decides what they can do there.", held-out tidewell
+# site; "If they take about 30 seconds, ..."). A menu path names them: "Create them under
+# Settings → Access tokens." asks how to create access tokens.
+_THEY = re.compile(r"\b(?:they|them|their)\b", re.I)
+_MANY = re.compile(
+    r"\b(?!(?:has|was|does|this|its|thus|plus|yes|always|perhaps|whereas|unless)\b)[a-z][\w-]*[^s\W]s\b|\band\b"
+    r"|\b(?:member|user|person|people|someone|anyone|everyone|owner|admin\w*|customer|signer|recipient|"
+    r"developer|participant|who|each|every)\b",
+    re.I,
+)
+# The verb after a singular subject ends in "s" too: "The role decides".
+_SINGULAR_SUBJECT = re.compile(r"^(?:the|a|an)\s+[\w-]+\s+[a-z]+s\b", re.I)
+
+
+def _points_outside(prose: str) -> bool:
+    they = _THEY.search(prose)
+    return bool(they) and "→" not in prose and not _MANY.search(_SINGULAR_SUBJECT.sub("", prose[: they.start()]))
+
+
 # Pointers into the rest of the page, anywhere in the span ("pick a topic below").
 # "Results appear below the editor" is a place on the screen, not a pointer.
 _POINTER = re.compile(
@@ -328,7 +348,7 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
         # An instruction is asked "How do I ...?" whatever it was picked for (opening()): it
         # is a procedural answer, a fact's last resort and never an explanation.
         value = min(value, 0.5 if question_type == "factual" else 0.0)
-    if (_DANGLING.match(prose) or _DANGLING_AFTER.match(prose)) and not second:
+    if (_DANGLING.match(prose) or _DANGLING_AFTER.match(prose) or _points_outside(prose)) and not second:
         # "It requires Python 3.9 or later.": a question cannot say what "It" is. Worth -2 before,
         # such a span still won a factual slot with its number, and SmolLM2 asked "What does
         # Python 3.9 require?" (the held-out quillmark site: 4 of 5 such pairs rejected).
