@@ -155,3 +155,11 @@ def test_a_which_question_names_the_kind_it_picks_from_once():
         "Which is faster, a snapshot or a copy?",
     ]:
         assert WhichForm().problem(_Asked(question, "", set(), set(), set(), set())) is None, question
+
+
+def test_a_how_to_question_asks_what_the_step_is_for():
+    # Held-out tidewell site: the question repeats the step and drops its purpose.
+    answer = "Run `acme <command> --help` for the complete list."
+    problem = question_problem("How do I run the command `acme <command>`?", answer, "CLI", ["CLI"])
+    assert problem == ("off_target", "asks how to take the step the answer gives, not what it is for")
+    assert question_problem("How do I get the complete list of a command's options?", answer, "CLI", ["CLI"]) is None

