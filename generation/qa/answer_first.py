@@ -49,7 +49,9 @@ _SINGULAR_SUBJECT = re.compile(r"^(?:the|a|an)\s+[\w-]+\s+[a-z]+s\b", re.I)
 
 def _points_outside(prose: str) -> bool:
     they = _THEY.search(prose)
-    return bool(they) and "→" not in prose and not _MANY.search(_SINGULAR_SUBJECT.sub("", prose[: they.start()]))
+    if they is None or "→" in prose:
+        return False
+    return not _MANY.search(_SINGULAR_SUBJECT.sub("", prose[: they.start()]))
 
 
 # Pointers into the rest of the page, anywhere in the span ("pick a topic below").
