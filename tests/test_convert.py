@@ -190,3 +190,75 @@ def test_page_without_landmarks_keeps_its_text_not_its_first_child():
     assert "Calibrate each gauge" in md and "A gauge measures" in md and "## Calibration" in md
     assert "Chapter 3" not in md and "Copyright" not in md
     assert "Acme Tools" in md  # unsure (not links, not named): kept
+
+
+# Astro Starlight 0.29 (Expressive Code 0.38): markup as its components write it.
+STARLIGHT_CODE = (
+    '<div class="expressive-code"><figure class="frame is-terminal"><figcaption class="header"><span class="title">'
+    '</span><span class="sr-only">Terminal window</span></figcaption><pre data-language="sh"><code>'
+    '<div class="ec-line"><div class="code"><span style="--0:#D6DEEB">belfry login</span></div></div>'
+    '<div class="ec-line"><div class="code">\n</div></div>'
+    '<div class="ec-line"><div class="code"><span style="--0:#D6DEEB">belfry </span><span>deploy</span></div></div>'
+    '</code></pre><div class="copy"><button title="Copy to clipboard" data-copied="Copied!" '
+    'data-code="belfry login\x7f\x7fbelfry deploy"><div></div></button></div></figure></div>'
+    '<div class="expressive-code"><figure class="frame has-title"><figcaption class="header"><!-- -->'
+    '<span class="title">belfry.yaml</span></figcaption><pre data-language="yaml"><code>'
+    '<div class="ec-line"><div class="code">version: 2</div></div>'
+    '<div class="ec-line"><div class="code">jobs: {}</div></div></code></pre></figure></div>'
+)
+
+
+def test_starlight_code_frames_keep_lines_and_file_title_not_their_chrome():
+    md, _, _ = convert(STARLIGHT_CODE)
+    assert md == "```sh\nbelfry login\n\nbelfry deploy\n```\n\nbelfry.yaml\n\n```yaml\nversion: 2\njobs: {}\n```\n"
+
+
+STARLIGHT_TABS = (
+    '<starlight-tabs><div class="tablist-wrapper not-content"><ul role="tablist">'
+    '<li role="presentation" class="tab"><a role="tab" href="#tab-panel-4" id="tab-4" aria-selected="true">'
+    "curl</a></li>"
+    '<li role="presentation" class="tab"><a role="tab" href="#tab-panel-5" id="tab-5" aria-selected="false" '
+    'tabindex="-1">Python</a></li></ul></div>'
+    '<div id="tab-panel-4" aria-labelledby="tab-4" role="tabpanel"><pre><code>curl -X POST …</code></pre></div>'
+    '<div id="tab-panel-5" aria-labelledby="tab-5" role="tabpanel" hidden><pre><code>session.post(…)</code></pre></div>'
+    "</starlight-tabs>"
+)
+# Docusaurus: tabs and panels tied by order only, the panels one level further down.
+DOCUSAURUS_TABS = (
+    '<div class="tabs-container"><ul role="tablist" class="tabs"><li role="tab" aria-selected="true" '
+    'class="tabs__item">npm</li><li role="tab" class="tabs__item">Yarn</li></ul><div class="margin-top--md">'
+    '<div role="tabpanel"><p>npm install lantern</p></div><div role="tabpanel" hidden=""><p>yarn add lantern</p></div>'
+    "</div></div>"
+)
+
+
+@pytest.mark.parametrize("tabs", [STARLIGHT_TABS, DOCUSAURUS_TABS], ids=["starlight", "docusaurus"])
+def test_every_tab_panel_is_kept_under_its_label(tabs):
+    md, _, _ = convert(tabs)
+    by_selector, _, _ = convert(tabs, main_selector="main")
+    assert md == by_selector
+    if tabs is STARLIGHT_TABS:
+        assert md == "curl\n\n```\ncurl -X POST …\n```\n\nPython\n\n```\nsession.post(…)\n```\n"
+    else:
+        assert md == "npm\n\nnpm install lantern\n\nYarn\n\nyarn add lantern\n"
+
+
+def test_starlight_callouts_are_content_sidebars_are_not():
+    body = (
+        '<p>Before.</p><aside aria-label="Retries repeat work" class="starlight-aside starlight-aside--caution">'
+        '<p class="starlight-aside__title" aria-hidden="true"><svg viewBox="0 0 24 24"><path d="M0 0"></path></svg>'
+        'Retries repeat work</p><div class="starlight-aside__content"><p>Make jobs idempotent.</p></div></aside>'
+        '<aside class="right-sidebar-container"><p>On this page</p></aside><p>After.</p>'
+    )
+    for cfg in ({}, {"main_selector": "main"}):
+        md, _, _ = convert(body, **cfg)
+        assert md == "Before.\n\nRetries repeat work\n\nMake jobs idempotent.\n\nAfter.\n", cfg
+
+
+def test_links_side_by_side_stay_apart():
+    md, _, _ = convert('<div class="actions"><a href="/a.html">Get started</a><a href="/b.html">CLI</a></div>')
+    assert md == "[Get started](https://site.invalid/a.html) [CLI](https://site.invalid/b.html)\n"
+
+
+def test_starlight_code_frames_read_the_same_through_main_selector():
+    assert convert(STARLIGHT_CODE, main_selector="main") == convert(STARLIGHT_CODE)

@@ -116,6 +116,7 @@ def convert_html(html: str | bytes, url: str, cfg: ConvertConfig) -> Converted:
         return Converted("", [], "")
     _flatten_deep(doc)
     visible = visible_text_len(doc)
+    _unfold_widgets(doc)
     page_title = _WS_RE.sub(" ", doc.findtext(".//title") or "").strip()
     root = None
     if cfg.main_selector:
@@ -206,6 +207,86 @@ def _flatten_deep(doc) -> None:
         depth += not drop
     for el in reversed(deep):
         el.drop_tag()
+
+
+def _unfold_widgets(doc) -> None:
+    """What a browser shows of a page's widgets, written out for a reader of text: code lines that
+    are elements, tab panels with their labels, callout titles that are hidden from screen readers
+    only, captions without their text for screen readers. Before the content is looked for, so
+    both ways of finding it get the same page."""
+    for pre in doc.iter("pre"):
+        _break_code_lines(pre)
+    for caption in doc.iter("figcaption"):
+        # An untitled terminal frame of Expressive Code is captioned "Terminal window" for screen
+        # readers only: it would read as a line of the page above the code.
+        for el in caption.xpath(".//*[@class]"):
+            if _SCREEN_READER_ONLY.intersection(el.get("class").split()) and el.getparent() is not None:
+                el.drop_tree()
+    for tablist in doc.xpath("//*[@role='tablist']"):
+        _label_tab_panels(tablist)
+    for el in doc.xpath("//*[@aria-hidden='true'][../@aria-label]"):
+        # Starlight's callout title: <aside aria-label="Caution"><p aria-hidden="true">Caution</p>;
+        # the label is read out from the aside, the text is what the page shows.
+        text = _WS_RE.sub(" ", el.text_content()).strip()
+        if text and text == _WS_RE.sub(" ", el.getparent().get("aria-label", "")).strip():
+            del el.attrib["aria-hidden"]
+
+
+_LINE_TAGS = {"div", "p"}
+_SCREEN_READER_ONLY = {"sr-only", "visually-hidden", "visuallyhidden", "screen-reader-text"}
+
+
+def _break_code_lines(pre) -> None:
+    """Expressive Code (Astro Starlight) writes each line of a code block as an element, <div
+    class="ec-line">, in the <code> with nothing between them: a browser shows them one under the
+    other, text_content() glues them into one line. A newline goes after every line that lacks one."""
+    code = pre.find("code")
+    lines = [c for c in (code if code is not None else pre) if isinstance(c.tag, str)]
+    if not any(line.tag in _LINE_TAGS for line in lines):
+        return
+    for line in lines[:-1]:
+        tail = line.tail or ""
+        if line.tag in _LINE_TAGS and not tail.startswith("\n") and not line.text_content().endswith("\n"):
+            line.tail = "\n" + tail
+
+
+def _label_tab_panels(tablist) -> None:
+    """Tabs (Starlight's <starlight-tabs>, Docusaurus's tabs) keep each panel's label in a list of
+    their own, apart from the panels. Each label goes to the top of its panel as a paragraph and the
+    list goes: "curl, then its code; Python, then its code". A panel is found by the ids that tie
+    it to its tab (aria-controls, the tab's href, the panel's aria-labelledby), else by order among
+    the panels of the nearest element around the list that has any; unless every tab finds one,
+    nothing changes."""
+    from lxml import etree
+
+    tabs = tablist.xpath(".//*[@role='tab']")
+    box = tablist.getparent()
+    panels: list[Any] = []  # lxml elements
+    while box is not None and not panels:
+        panels = box.xpath(".//*[@role='tabpanel']")
+        box = box.getparent()
+    outer = set(panels)
+    panels = [p for p in panels if not any(a in outer for a in p.iterancestors())]  # not nested tabs'
+    if not tabs or not panels:
+        return
+    by_id = {p.get("id"): p for p in panels if p.get("id")}
+    by_label = {p.get("aria-labelledby"): p for p in panels if p.get("aria-labelledby")}
+    chosen = []
+    for tab in tabs:
+        href = tab.get("href") or ""
+        target = by_id.get(tab.get("aria-controls") or (href[1:] if href.startswith("#") else ""))
+        chosen.append(target if target is not None else by_label.get(tab.get("id")))
+    if None in chosen or len(set(map(id, chosen))) < len(chosen):
+        if len(tabs) != len(panels):
+            return
+        chosen = panels
+    for tab, panel in zip(tabs, chosen, strict=True):
+        label = _WS_RE.sub(" ", tab.text_content()).strip()
+        if label:
+            p = etree.Element("p")
+            p.text, p.tail, panel.text = label, panel.text, None
+            panel.insert(0, p)
+    tablist.drop_tree()
 
 
 def _flatten_pre(pre) -> None:
@@ -362,6 +443,11 @@ def _converter_class(base):
             prefix, suffix, text = chomp(text)
             if not text:
                 return ""
+            previous = el.previous_sibling
+            if not prefix and previous is not None and previous.name == "a":
+                # Links side by side with nothing between them (Starlight's hero buttons): a
+                # browser shows two buttons, `[A](x)[B](y)` would read as one word "AB".
+                prefix = " "
             href = (el.get("href") or "").strip()
             if not href or href.lower().startswith(("javascript:", "data:", "vbscript:")):
                 return prefix + text + suffix

@@ -40,6 +40,9 @@ NOISE_TAGS = {
 # An article's own <header> often holds its title (<article><header><h1>), and some sites wrap
 # the whole page in a <form>; those are content, not chrome.
 KEEP_IF_HOLDS = {"header": HEADINGS, "form": ("h1",)}
+# An <aside> is a sidebar, except a callout in the text: Astro Starlight writes its notes as
+# <aside class="starlight-aside starlight-aside--caution">. Words of the class/id names.
+CALLOUT_WORDS = {"admonition", "callout", "note", "tip", "hint", "important", "warning", "caution", "danger"}
 BANNER_RE = re.compile(
     r"(cookie|consent)[-_ ]?(banner|notice|bar|popup|modal|dialog|law|policy|consent|message|box)"
     r"|onetrust|cookiebot|gdpr|cc-window|cc-banner|cookie-?law|truste",
@@ -105,11 +108,13 @@ FOOTER_CHARS = 300
 
 
 def hidden_or_banner(attrs, id_and_class: str) -> bool:
-    """Hidden elements and cookie/consent banners: never content, in lxml or bs4 trees alike."""
+    """Hidden elements and cookie/consent banners: never content, in lxml or bs4 trees alike.
+    A tab panel is hidden only until its tab is picked (Starlight and Docusaurus render every
+    panel but the first with `hidden`): it is content."""
+    hidden = "hidden" in attrs or "display:none" in attrs.get("style", "").replace(" ", "")
     return (
-        "hidden" in attrs
+        (hidden and attrs.get("role") != "tabpanel")
         or attrs.get("aria-hidden") == "true"
-        or "display:none" in attrs.get("style", "").replace(" ", "")
         or bool(BANNER_RE.search(id_and_class))
     )
 
@@ -117,11 +122,18 @@ def hidden_or_banner(attrs, id_and_class: str) -> bool:
 def is_noise(tag: str, attrs, id_and_class: str, holds: Callable[[tuple[str, ...]], bool]) -> bool:
     """The noise rules, for lxml (strip_chrome) and bs4 (convert's main_selector path) alike:
     a noise tag unless it holds what makes it content (`holds(names)`: a descendant with one
-    of these tag names), a hidden element, a cookie banner."""
+    of these tag names) or is a callout, a hidden element, a cookie banner."""
     if tag in NOISE_TAGS:
+        if tag == "aside" and is_callout(id_and_class) and not chrome_name(id_and_class):
+            return False
         keep = KEEP_IF_HOLDS.get(tag)
         return not (keep and holds(keep))
     return bool(attrs) and hidden_or_banner(attrs, id_and_class)
+
+
+@functools.lru_cache(maxsize=1024)
+def is_callout(id_and_class: str) -> bool:
+    return any(word.lower() in CALLOUT_WORDS for word in _WORD_RE.findall(id_and_class))
 
 
 def chrome_phrase(id_and_class: str) -> bool:
@@ -206,6 +218,11 @@ def strip_chrome(root, how: str) -> None:
                 skip.update(el.iterdescendants())
             else:
                 in_heading.update(el.iterdescendants())
+            continue
+        if tag == "figcaption" and not is_noise(tag, attrs, names, functools.partial(_lxml_holds, el)):
+            # A figure's caption is content whatever its class says: Expressive Code (Astro
+            # Starlight) titles a code block with the file it belongs in, <figcaption class="header">.
+            in_heading.update(el.iterdescendants())  # named for their style, as in a heading
             continue
         if is_noise(tag, attrs, names, functools.partial(_lxml_holds, el)):
             pass  # hidden, a banner or a noise tag: whatever its names, as in the main_selector path
