@@ -26,8 +26,9 @@ written after those rules by someone who never read them; it was held out until 
 were read to change span picking. `--site tidewell`, written after that by someone who never
 read the rules, is a VitePress site of an invented database backup-and-restore service
 (tests/fixture_sites/tidewell: 22 pages, 148 chunks); it was held out for one measurement (at
-30fd31d), then its kept pairs were read to write rules. No site is held out now: a held-out
-figure for the next rule change needs a site written after it.
+30fd31d), then its kept pairs were read to write rules. `--site belfry` is an Astro Starlight
+site of an invented scheduled-jobs and workflow service (tests/fixture_sites/belfry: 24 pages,
+184 chunks), written after those rules by someone who never read them: it is held out.
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
@@ -69,6 +70,7 @@ LOCAL_SITES = {
     "larkspur": (ROOT / "tests" / "fixture_sites" / "larkspur", "https://docs.larkspur.example/en/latest/"),
     "quillmark": (ROOT / "tests" / "fixture_sites" / "quillmark", "https://docs.quillmark.example/"),
     "tidewell": (ROOT / "tests" / "fixture_sites" / "tidewell", "https://docs.tidewell.example/"),
+    "belfry": (ROOT / "tests" / "fixture_sites" / "belfry", "https://docs.belfry.example/"),
 }
 
 
