@@ -104,7 +104,10 @@ def test_what_a_question_takes_for_granted_must_be_what_its_answer_says():
     )
     reported = "Datasets reported for infringement are made private while the report is reviewed."
     assert problem("What happens to a dataset reported for infringement?", reported) is None
-    assert problem("What happens to a sent envelope?", "An envelope sent in the sandbox can never be used.") is None
+    sent = "An envelope sent in the sandbox can never become a live one."
+    assert problem("What happens to an envelope sent in the sandbox?", sent) is None
+    hope = "A backup that has never been restored is only a hope."
+    assert "nothing happening" in problem("What happens to a backup that has never been restored?", hope)
     assert (
         problem(
             "What happens to the CLI when the quota is exhausted?", "The CLI reports an exhausted quota as an error."

@@ -346,7 +346,11 @@ class WhatHappensCase(_QuestionRule):
             return None
         sentence = sentence_of(asked.answer).strip()
         narrowed = _NARROWED.match(sentence)
-        if narrowed and _names_narrowing(sentence[narrowed.start("case") :], asked.words):
+        if (
+            narrowed
+            and _names_narrowing(sentence[narrowed.start("case") :], asked.words)
+            and _done_to_narrowed(sentence)
+        ):
             return None
         case = _CASE_MARKER.search(sentence)
         if case is None:
@@ -379,13 +383,26 @@ def _names_narrowing(narrowing: str, asked_words: set[str]) -> bool:
     return not how or bool(how & asked_words) or any(_kin(word, asked_words) for word in how)
 
 
+def _done_to_narrowed(sentence: str) -> bool:
+    """Whether a subject narrowed to some of its kind has something happen to it: "Requests
+    without one are rejected", not "A backup that has never been restored is only a hope"
+    (held-out tidewell site; the deed in the narrowing does not count)."""
+    narrowed = _NARROWED.match(sentence)
+    if narrowed is None:
+        return False
+    rest = sentence[narrowed.start("case") :]
+    verb = re.search(r"\s(?:is|are|can|will|must|may)\s", rest)
+    said = rest[verb.start() :] if verb else sentence
+    return bool(_happening(said) or _CASE_MARKER.search(said) or _TIMING.search(said))
+
+
 def _tells_what_happens(sentence: str, asked: _Asked) -> bool:
     """Whether an answer tells what happens: in a case, to a subject narrowed to some of its
     kind, at some time ("..., before they are written anywhere"), or a deed done to its subject
     or by it ("Old logs are deleted every night.", "The CLI reports ...") that the question does
     not already name ("What happens to an ID returned in the header?" of "The same ID is
     returned in the header ...": a circle)."""
-    if _CASE_MARKER.search(sentence) or _NARROWED.match(sentence) or _TIMING.search(sentence):
+    if _CASE_MARKER.search(sentence) or _done_to_narrowed(sentence) or _TIMING.search(sentence):
         return True
     happening = _happening(sentence)
     return bool(happening) and not happening & asked.words
