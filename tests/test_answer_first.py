@@ -558,3 +558,13 @@ def test_a_steps_command_and_the_next_step_are_apart_from_the_prose_around_them(
     assert "To restore a point in time instead, replace `--snapshot` with `--to-time 2025-10-14T09:32:00Z`." in spans
     assert "Connect to the restored server and check the data. It keeps the source's roles." in spans
     assert not any(span.startswith("```") or span.endswith(" 3.") for span in spans)
+
+
+def test_a_paragraph_of_links_only_is_no_answer():
+    # A Starlight hero's buttons (held-out belfry site): asked "How do I read the CLI reference?".
+    page = (
+        "# Acme\n\nAcme runs your scheduled jobs and retries them when they fail.\n\n"
+        "[Start the quickstart](/start.html) [Read the CLI reference](/cli.html)\n"
+    )
+    assert "Start the quickstart Read the CLI reference" not in answer_first.candidates(page)
+    assert "Acme runs your scheduled jobs and retries them when they fail." in answer_first.candidates(page)

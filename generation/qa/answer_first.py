@@ -173,6 +173,10 @@ def candidates(text: str) -> list[str]:
                     spans[-1] = spans[-1][:-1]
                 spans.extend(_item_span(line) for line in lines)
                 continue
+            if not _LINK_RE.sub("", " ".join(lines)).strip(" .,;:|·-"):
+                # Links and nothing else, a hero's buttons ("Start the quickstart Read the CLI
+                # reference", held-out belfry site): nothing is said.
+                continue
             spans.extend(_mixed_block_spans(lines))
         block = following.strip()
         if not 1 <= len(_code_lines(block)) <= MAX_CODE_LINES:
@@ -472,12 +476,15 @@ EXAMPLES = (
 _USER = "Page: {page}\nAnswer: {answer}\nThe question starts with: {stem}"
 
 _TIME = re.compile(r"\b\d+\s*(?:seconds?|minutes?|hours?|days?|weeks?|months?|years?)\b", re.I)
+# Verbs in "A X ...s" that say what a thing has or takes, not what it is for.
+_NOT_WHAT_FOR = r"(?:is|has|was|does|uses|needs|requires|takes|gets)\b"
 # "X is a ...", "Xs are (adjective) nouns ...", "A X does ...": a sentence that says what X is
 # (not "Uploads are resumable", not "GPUs are shared by everyone").
 _DEFINITION = re.compile(
     r"^(?:(?:an?\s+|the\s+)?[\w` -]{2,60}?\s(?:is\s+(?:an?|the)\s|are\s+(?:[\w-]+\s+)?[\w-]+s\b)"
-    # "A survey collects readings ...", not "A backup that has never been restored is only a hope".
-    r"|an?\s+[\w-]+(?:\s+(?!that\b|which\b|who\b)[\w-]+)?\s+(?!is\b|has\b|was\b|does\b)[a-z]+s\s)",
+    # "A survey collects readings ...", not "A backup that has never been restored is only a hope"
+    # nor what a thing uses or needs ("A manual run uses the job's current definition ...").
+    rf"|an?\s+[\w-]+(?:\s+(?!that\b|which\b|who\b)[\w-]+)?\s+(?!{_NOT_WHAT_FOR})[a-z]+s\s)",
     re.I,
 )
 
@@ -701,6 +708,8 @@ _CANONICAL_FORMS = (
 
 def canonical_form(question: str) -> str:
     """`question` with a rewrite's opening (rephrase_opening) read as the form it stands for."""
+    # "What's a Belfry account?" asks what "What is" asks (held-out belfry site).
+    question = re.sub(r"^what['’]s\b", "What is", question, flags=re.I)
     for form, plain in _CANONICAL_FORMS:
         if form.match(question):
             return form.sub(plain, question, count=1)
