@@ -166,3 +166,29 @@ def test_a_how_to_question_asks_what_the_step_is_for():
     problem = question_problem("How do I run the command `acme <command>`?", answer, "CLI", ["CLI"])
     assert problem == ("off_target", "asks how to take the step the answer gives, not what it is for")
     assert question_problem("How do I get the complete list of a command's options?", answer, "CLI", ["CLI"]) is None
+
+
+def test_what_happens_to_asks_about_the_subject_and_what_follows_its_case():
+    # Held-out belfry site: all rejected by a reader.
+    def problem(question, answer):
+        found = question_problem(question, answer, "Jobs", ["Jobs"])
+        return found and found[1]
+
+    operator = "The Operator role is designed for on-call engineers who pause jobs during an incident."
+    assert "something else" in problem("What happens to an on-call engineer during an incident?", operator)
+    ping = "The `/fail` ping now accepts a body of up to 10 KB, up from 1 KB."
+    assert "something else" in problem("What happens to a body of up to 10 KB?", ping)
+    fails = "Jobs fail for reasons that have nothing to do with your code: a database restarts."
+    assert "not what follows" in problem("What happens to a job that fails?", fails)
+    # Kept: the case in a clause of its own, and what follows it.
+    assert problem("What happens to a job that fails?", "When a job fails, Acme retries it twice.") is None
+    # "What's X?" is held to what "What is X?" must be.
+    account = "You need an Acme account (the Free plan is enough), a terminal, and a container image."
+    assert "not a definition" in problem("What's an Acme account?", account)
+    manual = "A manual run uses the job's current definition and starts at once."
+    assert "not a definition" in problem("What is a manual run?", manual)
+    # A step whose command the question only repeats.
+    assert "what it is for" in problem(
+        "How do I run the acme command?", "Run `acme help <command>` for the same information offline."
+    )
+    assert problem("How do I debug a command?", "Use `acme --debug ...` to print every HTTP request.") is None

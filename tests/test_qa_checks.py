@@ -112,6 +112,7 @@ def test_length_bounds():
         "Which plans are listed above?",
         "What is the sync interval mentioned in the context?",
         "Based on the given documentation excerpt, how often does sync run?",
+        "How many kinds of limits does it have?",
     ],
 )
 def test_not_standalone(question):
@@ -125,6 +126,7 @@ def test_not_standalone(question):
         "How do I share the document with another Acme Notes user?",
         "What does Acme Notes do in the context of low battery?",
         "Which section of Acme Notes settings controls sync?",
+        "How much does it cost to sync a notebook?",
     ],
 )
 def test_standalone_questions_that_mention_such_words_pass(question):

@@ -121,6 +121,9 @@ _NOT_STANDALONE = [
         re.I,
     ),
     re.compile(r"\b(?:the|this)\s+(?:text|document|section|context)\s*[?.,]?\s*$", re.I),
+    # An unnamed "it" the question ends on: "How many kinds of limits does it have?" (held-out
+    # belfry site) needs the page to say what "it" is; "How much does it cost to ...?" does not.
+    re.compile(r"\b(?:does|do|did|can|will)\s+(?:it|they)\s+(?!cost|take|mean|matter)\w+\s*\?\s*$", re.I),
 ]
 
 

