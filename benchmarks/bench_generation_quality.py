@@ -28,7 +28,10 @@ read the rules, is a VitePress site of an invented database backup-and-restore s
 (tests/fixture_sites/tidewell: 22 pages, 148 chunks); it was held out for one measurement (at
 30fd31d), then its kept pairs were read to write rules. `--site belfry` is an Astro Starlight
 site of an invented scheduled-jobs and workflow service (tests/fixture_sites/belfry: 24 pages,
-184 chunks), written after those rules by someone who never read them: it is held out.
+184 chunks), written after those rules by someone who never read them; it was held out for one
+measurement (at 6b4e35b), then its kept pairs were read to write rules. `--site skerry` is a
+Docusaurus 3.5 site of an invented object storage and CDN service (tests/fixture_sites/skerry:
+22 pages, 129 chunks), written after those rules by someone who never read them: it is held out.
 
     .venv/bin/python benchmarks/bench_generation_quality.py --chunks 12 --types factual
     .venv/bin/python benchmarks/bench_generation_quality.py --site lanternfish --strategies answer_first
@@ -71,6 +74,7 @@ LOCAL_SITES = {
     "quillmark": (ROOT / "tests" / "fixture_sites" / "quillmark", "https://docs.quillmark.example/"),
     "tidewell": (ROOT / "tests" / "fixture_sites" / "tidewell", "https://docs.tidewell.example/"),
     "belfry": (ROOT / "tests" / "fixture_sites" / "belfry", "https://docs.belfry.example/"),
+    "skerry": (ROOT / "tests" / "fixture_sites" / "skerry", "https://docs.skerry.example/"),
 }
 
 
