@@ -14,7 +14,7 @@ Starlight 0.29, a scheduled-jobs and workflow service) was written after the que
 someone who never read them, held out for one measurement before its kept pairs were read to
 write rules. skerry (Docusaurus 3.5, an object storage and CDN service,
 with admonitions, tabs whose inactive panels are hidden, and token-split code blocks) was written
-after the question rules by someone who never read them, held out."""
+after that by someone who never read the rules, held out for one measurement the same way."""
 
 from __future__ import annotations
 
