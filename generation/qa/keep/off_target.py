@@ -330,6 +330,9 @@ _NARROWED = re.compile(
     r"|(?:\w+ed|\w+en|sent|made|kept|built|held|set|left|lost|run)\s+(?:in|on|at|by|to|from|with|through|for)\b)\b",
     re.I,
 )
+# Where a narrowing ends and the sentence goes on to say what befalls its subject: "Requests
+# without one | are rejected ...".
+_NARROWING_END = re.compile(r"\s(?:is|are|can|will|must|may)\s")
 
 
 class WhatHappensCase(_QuestionRule):
@@ -380,7 +383,7 @@ def _names_narrowing(narrowing: str, asked_words: set[str]) -> bool:
     for infringement are made private ..."): the narrowing's first word says how ("reported",
     "larger"; "start" of "Commands that start a long-running job ...", which "What happens to a
     long-running job?" does not ask)."""
-    clause = re.split(r"[,;:.(]|\s(?:is|are|can|will|must|may)\s", narrowing)[0]
+    clause = re.split(r"[,;:.(]", _NARROWING_END.split(narrowing, maxsplit=1)[0])[0]
     how = _fold(content_words(clause)[:1])
     return not how or bool(how & asked_words) or any(_kin(word, asked_words) for word in how)
 
@@ -393,7 +396,7 @@ def _done_to_narrowed(sentence: str) -> bool:
     if narrowed is None:
         return False
     rest = sentence[narrowed.start("case") :]
-    verb = re.search(r"\s(?:is|are|can|will|must|may)\s", rest)
+    verb = _NARROWING_END.search(rest)
     said = rest[verb.start() :] if verb else sentence
     return bool(_happening(said) or _CASE_MARKER.search(said) or _TIMING.search(said))
 
@@ -658,7 +661,8 @@ class HowToSteps(_QuestionRule):
     def problem(self, asked: _Asked) -> Rejection | None:
         if not _HOW_TO_RE.match(asked.question):
             return None
-        ui = _UI_VERB.match(_HOW_TO_RE.sub("", asked.question).strip())
+        asked_to = _HOW_TO_RE.sub("", asked.question).strip()
+        ui = _UI_VERB.match(asked_to)
         if ui:
             return "off_target", f"asks how to {ui.group(0).lower()} something, not what the steps are for"
         if not gives_steps(asked.answer):
@@ -669,7 +673,7 @@ class HowToSteps(_QuestionRule):
         answer = asked.answer.strip()
         # What the step is for: "... for the complete list", "...: it prints the canonical request".
         purpose = re.search(r"\s(?:to|for|so\s+that)\s|:\s+(?:it|this|that)\s", answer)
-        task = _CODE_TOKENS.sub(" ", _HOW_TO_RE.sub("", asked.question)).strip()
+        task = _CODE_TOKENS.sub(" ", asked_to).strip()
         # The step's words, its command's too: "How do I run the belfry command?" of "Run
         # `belfry help <command>` for the same information offline." (held-out belfry site).
         if (
