@@ -77,6 +77,7 @@ LOCAL_SITES = {
     "tidewell": (ROOT / "tests" / "fixture_sites" / "tidewell", "https://docs.tidewell.example/"),
     "belfry": (ROOT / "tests" / "fixture_sites" / "belfry", "https://docs.belfry.example/"),
     "skerry": (ROOT / "tests" / "fixture_sites" / "skerry", "https://docs.skerry.example/"),
+    "marram": (ROOT / "tests" / "fixture_sites" / "marram", "https://docs.marram.example/"),
 }
 
 

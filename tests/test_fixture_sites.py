@@ -14,7 +14,10 @@ Starlight 0.29, a scheduled-jobs and workflow service) was written after the que
 someone who never read them, held out for one measurement before its kept pairs were read to
 write rules. skerry (Docusaurus 3.5, an object storage and CDN service,
 with admonitions, tabs whose inactive panels are hidden, and token-split code blocks) was written
-after that by someone who never read the rules, held out for one measurement the same way."""
+after that by someone who never read the rules, held out for one measurement the same way.
+marram (Sphinx 9 with Furo, a transactional email and SMS API, with sphinx-design tabs and a
+glossary) was written after the question templates by someone who never read the rules or the
+templates, held out for one measurement the same way."""
 
 from __future__ import annotations
 
@@ -88,6 +91,13 @@ EXPECTED = {
         ["Skip to main content", "Edit this page", "Last updated on", "On this page", "Read the announcement",
          "Built with Docusaurus", "Log in to the dashboard", "System status", "Engineering blog",
          "Terms of service", "Region map", "Developers", "GitHub", "Skerry Docs", "Plans and billing", "Previous"],
+    ),
+    "marram": (
+        24,
+        "//article[@role='main']",
+        ["Skip to content", "Back to top", "On this page", "Made with", "Copyright", "Previous", "Last updated on",
+         "Marram Developer Hub", "Scheduled sending is now generally available", "Workspace administration",
+         "API and CLI reference", "Marram Communications Ltd", "Core ideas", "How-to guides", "Start here"],
     ),
 }  # fmt: skip
 WORD_RE = re.compile(r"[a-z0-9]+")
