@@ -151,9 +151,12 @@ def test_prices_give_a_cost_and_a_missing_price_is_said_before_any_model_runs(ch
     config_path, root = chunked
     prices = f"generate.prices={{{SMOLLM2}: {{prompt: 1000.0, completion: 2000.0}}}}"
     judged = "generate.judge.enabled=true"
+    # Every question asked of the model: none written by a template (see the test below).
+    model_only = "generate.question_templates=false"
     code, out, _ = docs2qa(
-        "generate", "--dry-run", "-c", str(config_path), "--run", str(root), "--set", prices, "--set", judged
-    )
+        "generate", "--dry-run", "-c", str(config_path), "--run", str(root), "--set", prices, "--set", judged,
+        "--set", model_only,
+    )  # fmt: skip
     assert code == 0, out
     # The judge's prompts and replies count: one judgement per question, 51 tokens each assumed.
     asked, judgements = row(out, "generate")[0], row(out, "judge")
@@ -165,6 +168,22 @@ def test_prices_give_a_cost_and_a_missing_price_is_said_before_any_model_runs(ch
     code, out, _ = docs2qa("generate", "--dry-run", "-c", str(config_path), "--run", str(root), "--set", other)
     assert code == 0, out
     assert f"generate.prices has no entry for model '{SMOLLM2}'" in out
+
+
+def test_a_templated_question_asks_the_model_nothing_but_is_judged(chunked):
+    config_path, root = chunked
+    plan = ("generate", "--dry-run", "-c", str(config_path), "--run", str(root), "--set", "generate.judge.enabled=true")
+    estimates = {}
+    for templates in ("true", "false"):
+        code, out, _ = docs2qa(*plan, "--set", f"generate.question_templates={templates}")
+        assert code == 0, out
+        estimates[templates] = (row(out, "generate"), row(out, "judge"))
+    (asked, judged), (asked_without, judged_without) = estimates["true"], estimates["false"]
+    # The fixture docs hold spans of a telling shape ("To ..., ...", "When ..., ...").
+    assert asked[0] < asked_without[0] and asked[1] < asked_without[1]
+    # Every question is judged, the templates' too: one judgement per request, and one more per
+    # templated question (it replaces the span's tries).
+    assert judged_without[0] == asked_without[0] and judged[0] > asked[0]
 
 
 def test_run_dry_run_says_what_each_stage_would_do_and_writes_nothing(chunked, tmp_path):

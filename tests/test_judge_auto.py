@@ -148,6 +148,7 @@ def test_auto_off_runs_the_pipeline_without_a_judge_step(tmp_path, tiny_chat_mod
         "questions_per_type": {"factual": 1, "procedural": 1},
         "questions_per_answer": 2,
         "parse_retries": 0,
+        "question_templates": False,  # every span asked of the model, twice (tests/test_templates.py)
     }
     run, config = make_run(tmp_path, chunks, settings)
     result = docs2qa("generate", "-c", str(config), "--run", str(run))

@@ -451,8 +451,12 @@ def _columns(manifest: dict[str, Any]) -> str:
 
 def _limitations(manifest: dict[str, Any], curated: bool) -> list[str]:
     generation = manifest.get("generation", {})
+    writers = [w for w in generation.get("generator_model", "").split(", ") if w]
+    # generation/qa/assemble.TEMPLATE: a question a template wrote from its sentence's shape.
+    templated = " (some questions by templates from the shape of their sentence)" if "template" in writers else ""
+    models = ", ".join(w for w in writers if w != "template") or "unknown"
     points = [
-        f"The questions and answers were written by a language model ({generation.get('generator_model') or 'unknown'})"
+        f"The questions and answers were written by a language model ({models}){templated}"
         " from the documentation: an answer can be wrong, incomplete, or say more than its chunk supports.",
         "They describe the documentation as it was when it was crawled (see the lineage); later versions of the "
         "product may behave differently.",

@@ -666,6 +666,8 @@ _REPHRASE_OPENINGS = (
         ("What are the steps to", "What should I do to"),
     ),
     (re.compile(r"^why\b", re.I), ("What is the reason", "For what reason")),
+    # What to do in a case (a template's question, templates.py): not "Which".
+    (re.compile(r"^what\s+should\s+i\s+do\s+(?:if|when|once|whenever)\b", re.I), ("How should I respond",)),
     # Not "What does": SmolLM2 rewrote "What is the syntax of the lantern prune command?" as
     # "What does the -dry-run option do?" of the usage line.
     (re.compile(r"^what\s+is\s+the\s+syntax\s+of\b", re.I), ("How do I run",)),
@@ -710,6 +712,7 @@ _CANONICAL_FORMS = (
     (re.compile(r"^what\s+is\s+the\s+number\s+of\s+", re.I), "How many "),
     (re.compile(r"^how\s+would\s+you\s+describe\s+", re.I), "What is "),
     (re.compile(r"^what\s+should\s+i\s+do\s+to\s+", re.I), "How do I "),
+    (re.compile(r"^how\s+should\s+i\s+respond\s+", re.I), "What should I do "),
     (re.compile(r"^for\s+what\s+reason\s+", re.I), "Why "),
     (re.compile(r"^what\s+best\s+describes\s+", re.I), "What is "),
     (re.compile(r"^what\s+occurs\s+", re.I), "What happens "),

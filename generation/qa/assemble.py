@@ -31,6 +31,7 @@ class Unit:
     answers: tuple[str, ...] = ()
     tries: int = 1
     rephrase: bool = False  # the first question of each answer is also asked in other words
+    templates: bool = False  # a span whose shape gives its question away is asked by a template
 
 
 def unit_key(
@@ -44,16 +45,24 @@ def unit_key(
     *answers: str,
     tries: int = 1,
     rephrase: bool = False,
+    templates: bool = False,
 ) -> str:
     """The unit's identity: what it asks (chunk, type, prompt, answers, tries) and who answers and
     judges it (an off judge is "" for both hash and label, so toggling the judge changes the key)."""
     # One try keeps the key it had before tries existed: journals of earlier runs stay valid.
     more: tuple[str, ...] = (f"tries={tries}", answer_first.tries_hash()) if tries != 1 else ()
     more += ("rephrase", answer_first.rephrase_hash()) if rephrase else ()
+    if templates:
+        from docs2qa.generation.qa.templates import templates_hash
+
+        more += ("templates", templates_hash())
     return content_id(
         "unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers, *more
     )
 
+
+# The generator_model of a question written by a template (templates.py), not by the model.
+TEMPLATE = "template"
 
 # The verdict of a pair no judge saw (generate.judge.enabled off): QAPair's scores stay 0.
 UNJUDGED = {
@@ -187,7 +196,8 @@ def _qa_pair(candidate: Candidate, tokens: dict, labels: dict[str, str], judge_p
         answer=pair["answer"].strip(),
         question_type=answer_first.question_type_of(pair["question"], unit.question_type),
         evidence=(pair.get("evidence") or "").strip(),
-        generator_model=labels["generator"],
+        # A templated question's writer is the template; the model wrote the others.
+        generator_model=TEMPLATE if pair.get("template") else labels["generator"],
         generate_prompt_hash=unit.generate_prompt_hash,
         prompt_tokens=tokens["prompt"],
         completion_tokens=tokens["completion"],

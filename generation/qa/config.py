@@ -136,6 +136,12 @@ class GenerateConfig(Section):
         "(answer_first.rephrase_opening); the rewrite passes the same filters and shares the span's fact_id. "
         "The knowledge protocol (export.protocol) trains on one phrasing of a fact and tests another.",
     )
+    question_templates: bool = Field(
+        True,
+        description='answer_first: a span whose shape gives its question away ("To raise a quota, ..." asks '
+        '"How do I raise a quota?") gets that question from a template instead of the model '
+        "(generation/qa/templates.py); it passes the same filters, and the model still rephrases it.",
+    )
     output_format: Literal["lines", "json"] = Field(
         "lines",
         description="'lines' (Q:/A:/EVIDENCE:, followed by small models) or 'json' (schema, for capable models).",

@@ -155,6 +155,7 @@ def _tokens(
     """Requests and tokens per step of the pending units, their prompts built as the pipeline's
     tasks build them (tasks.py), counted in one batch."""
     from docs2qa.generation.qa import answer_first, prompts
+    from docs2qa.generation.qa.templates import template_question
 
     gen = config.generate
     judged = config.generate.judge_enabled()
@@ -165,8 +166,11 @@ def _tokens(
         heading = list(chunk.heading_path)
         if unit.strategy == "answer_first":
             for answer in unit.answers:
-                stems = _stems(answer, unit)
-                asks.extend(_chat(answer_first.messages(chunk.title, heading, answer, stem)) for stem in stems)
+                written = template_question(answer, unit.question_type, chunk.title) if unit.templates else None
+                # A templated question asks the model nothing; its rewrite still does.
+                stems = [written] if written else _stems(answer, unit)
+                if not written:
+                    asks.extend(_chat(answer_first.messages(chunk.title, heading, answer, stem)) for stem in stems)
                 # Its question is not written yet: the stem stands in for it. A rewrite that
                 # misses is asked once more (QuestionUnits): _reask_factors counts that from
                 # finished units, as it counts the re-asks of unreadable replies.

@@ -106,8 +106,14 @@ def plan_units(
                 *answers,
                 tries=tries,
                 rephrase=gen.rephrase,
+                templates=gen.question_templates,
             )
-            units.append(Unit(key, chunk, question_type, n, p_hash, "answer_first", answers, tries, gen.rephrase))
+            units.append(
+                Unit(
+                    key, chunk, question_type, n, p_hash, "answer_first", answers, tries, gen.rephrase,
+                    gen.question_templates,
+                )
+            )  # fmt: skip
     return units, skipped
 
 
@@ -252,6 +258,7 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
             "answers": list(u.answers),
             "tries": u.tries,
             "rephrase": u.rephrase,
+            "templates": u.templates,
         }
         for u in units
     ]

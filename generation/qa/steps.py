@@ -125,6 +125,22 @@ def rewrite_fits(result: dict, row: dict[str, Any]) -> bool:
     return rouge_l(result["question"], result["rephrase_of"]) < NEAR_COPY and question_fits(result, row)
 
 
+def _templated(question: str, answer: str, stem: str) -> dict:
+    """A question a template wrote (templates.py), as the model's parsed ones come back: the
+    first try, with no tokens spent."""
+    return {
+        "question": question,
+        "answer": answer,
+        "stem": stem,
+        "order": 0,
+        "parse_error": None,
+        "raw_output": None,
+        "parse_attempts": 0,
+        "failure": None,
+        "template": True,
+    }
+
+
 class QuestionUnits(WriteQuestion):
     """answer_first: `tries` questions per answer of each unit row, all started with the opening
     that fits the answer (answer_first.opening), each with the worked examples in another order
@@ -135,18 +151,24 @@ class QuestionUnits(WriteQuestion):
 
     @property
     def inputs(self) -> list[str]:
-        return ["unit", "title", "heading_path", "answers", "question_type", "tries", "rephrase"]
+        return ["unit", "title", "heading_path", "answers", "question_type", "tries", "rephrase", "templates"]
 
     @property
     def outputs(self) -> list[str]:
         return ["pairs", "failed_tries", "parse_error", "raw_output", "parse_attempts", "model_name", "failure"]
 
     def process(self, inputs: StepInput) -> StepOutput:
-        from docs2qa.generation.qa.answer_first import asks
+        from docs2qa.generation.qa.answer_first import asks, opening
+        from docs2qa.generation.qa.templates import template_question
 
         owners, flat = [], []
+        asked: list[list[dict]] = [[] for _ in inputs]
         for position, row in enumerate(inputs):
             for answer in row["answers"]:
+                written = row.get("templates") and template_question(answer, row["question_type"], row["title"])
+                if written:  # its shape gave the question away: the model is not asked
+                    asked[position].append(_templated(written, answer, opening(answer, row["question_type"])))
+                    continue
                 for stem, order in asks(answer, row["question_type"], int(row.get("tries") or 1)):
                     owners.append(position)
                     flat.append(
@@ -158,7 +180,6 @@ class QuestionUnits(WriteQuestion):
                             "order": order,
                         }
                     )
-        asked: list[list[dict]] = [[] for _ in inputs]
         for position, result in zip(owners, next(super().process(flat)) if flat else []):
             asked[position].append(result)
         self._rephrase(inputs, asked)
@@ -186,6 +207,7 @@ class QuestionUnits(WriteQuestion):
                             "stem": r["stem"],
                             "try": r["order"],
                             **({"rephrase_of": r["rephrase_of"]} if r.get("rephrase_of") else {}),
+                            **({"template": True} if r.get("template") else {}),
                         }
                         for r in parsed
                     ],
