@@ -35,6 +35,17 @@ TERM = "A sending domain is a domain you verified with DNS records before sendin
         ("Postbox bills for two things: messages sent and storage.", "factual", "What does Postbox bill for?"),
         ("The Events page caches results for a minute.", "factual", "What does the Events page cache?"),
         ("Bounce records are kept for 30 days.", "factual", "How long are bounce records kept?"),
+        # A statement and its reason, or a reason and its consequence: "Why" asks the statement.
+        (
+            "Attachments over 10 MB are refused, because most inboxes reject them.",
+            "conceptual",
+            "Why are attachments over 10 MB refused?",
+        ),
+        (
+            "Postbox stores only a hash, so a lost key cannot be recovered.",
+            "conceptual",
+            "Why can't a lost key be recovered?",
+        ),
         ("Invitations expire after 7 days.", "factual", "When do invitations expire?"),
         (
             "The `postbox` agent sends a heartbeat every 30 seconds.",
@@ -71,6 +82,10 @@ def test_a_span_of_a_telling_shape_gets_its_question_from_a_template(answer, que
         ("Limits are enforced as token buckets.", "conceptual"),
         # A noun, not a verb: "records" of "The DNS records are ...".
         ("The DNS records are checked every hour.", "factual"),
+        # A purpose, not a consequence; what the reader may do; two statements at once.
+        ("Every command accepts `--key`, so that you can run it from any folder.", "conceptual"),
+        ("The CLI does not send the message, so you can check the draft first.", "conceptual"),
+        ("Minutes are allowed only with hours, so `90m` is valid and `30m` is not.", "conceptual"),
         # A plural subject read as a name and its verb: "Synced segments refresh ...".
         ("Synced segments refresh every 10 minutes.", "factual"),
         # No telling shape: the model writes it.

@@ -96,6 +96,25 @@ _EXPIRES_AFTER = re.compile(rf"^(?P<thing>{_NP}) (?P<verb>expires?) (?:after|wit
 _EVERY = re.compile(
     rf"^(?P<thing>{_NP}) (?P<verb>[a-z]+s)\b(?P<what>[^.;:,]{{0,60}}?) every (?:\d|hour|day|week|month|minute)"
 )
+# A statement with its reason ("Newsletters are not allowed on the shared pools, because ...") or
+# a reason with its consequence ("Roles are per workspace, so the same person can be ..."): the
+# statement, its auxiliary put first, is what "Why" asks.
+_AUX = (
+    r"(?P<aux>is not|are not|is|are|can(?:not| not)?|can't|must not|must|should not|should|will not|will|"
+    r"won't|isn't|aren't|do not|does not|don't|doesn't)"
+)
+# Not "so that": a purpose ("..., so that you can run commands outside ..."), not a consequence.
+_BECAUSE = re.compile(rf"^(?P<thing>{_NP}) {_AUX} (?P<rest>[^,;:]{{3,100}}?),? (?:because|since) ")
+_SO = re.compile(
+    rf"^[^;:]{{3,150}}?, so (?!that\b)(?P<thing>{_NP}) {_AUX} (?P<rest>[^,;:]{{3,100}}?)(?=[,;:]|\.(?:\s|$)|$)"
+)
+# A statement of two clauses ("`90s` is valid and `30s` is not") asks two things.
+_TWO_CLAUSES = re.compile(r"\b(?:and|or|but)\b.*\b(?:is|are|can|will|does|do)\b")
+# The auxiliary a "Why" question puts first: "cannot" asks "Why can't ...", "is not" "Why isn't ...".
+_AUX_FIRST = {
+    "cannot": "can't", "can not": "can't", "is not": "isn't", "are not": "aren't", "must not": "mustn't",
+    "should not": "shouldn't", "will not": "won't", "do not": "don't", "does not": "doesn't",
+}  # fmt: skip
 # A subject that is itself a clause or a pointer, not a thing: "What it stores ...", "This key ...".
 _NOT_A_THING = re.compile(
     r"(?:^|\s)(?:this|that|these|those|it|they|its|their|there|here|which|who|what|when|if|and|or|but|"
@@ -189,6 +208,18 @@ def _how_long(prose: str, title: str) -> str | None:
     return f"How often does {_as_asker(thing)} {_base(every['verb'])}{_as_asker(every['what'])}?"
 
 
+def _why(prose: str, title: str) -> str | None:
+    said = _BECAUSE.match(prose) or _SO.match(prose)
+    thing = _thing(said["thing"], title) if said else None
+    if said is None or thing is None or _POINTS_ELSEWHERE.search(said["rest"]) or _TWO_CLAUSES.search(said["rest"]):
+        return None
+    if thing.lower() in ("you", "i", "we"):
+        return None  # "..., so you can check the draft first": what the reader may do, not a fact
+    aux = said["aux"].lower()
+    aux = _AUX_FIRST.get(aux, aux)
+    return f"Why {aux} {_as_asker(thing)} {_as_asker(said['rest'])}?"
+
+
 def question_for(answer: str, stem: str, title: str = "") -> str | None:
     """The question `answer` asks by its shape, for the opening answer_first.opening chose
     (`stem`), or None when its shape gives none away and the model writes it."""
@@ -203,6 +234,8 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
         return None
     if stem == "How long":
         return _how_long(prose, title_words)
+    if stem == "Why":
+        return _why(prose, title_words)
     if stem == "When should I":
         use = _USE_WHEN.match(prose)
         thing = _thing(use["thing"], title_words) if use else None
@@ -254,6 +287,6 @@ def templates_hash() -> str:
     patterns = (
         _PURPOSE_FIRST, _CASE_FIRST, _USE_WHEN, _DONE_TO, _IS_A, _ARE, _DOES, _NOT_A_THING, _NOT_A_SUBJECT,
         _QUANTIFIER, _DETERMINER, _POINTS_ELSEWHERE, _POINTS_BACK, _POINTS_AT_PAGE, _ADVICE, _YOU,
-        _OBJECT_AFTER, _IMPERATIVE, _KEPT_FOR, _EXPIRES_AFTER, _EVERY,
+        _OBJECT_AFTER, _IMPERATIVE, _KEPT_FOR, _EXPIRES_AFTER, _EVERY, _BECAUSE, _SO, _TWO_CLAUSES,
     )  # fmt: skip
     return _hash("templates", VERSION, *(p.pattern for p in patterns))

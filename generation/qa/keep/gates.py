@@ -37,6 +37,8 @@ is are was were be been being get gets got need needs want wants one ones thing 
 answer question yes no true false please also just like
 """.split()
 ) | {"s"}  # what is left of a possessive: "a command's options"
+# ... and of a negation: "Why can't a lost token be recovered?" asked about "t" (templates.py).
+_FILLER |= {"t", "don", "doesn", "didn", "isn", "aren", "wasn", "weren", "won", "shouldn", "mustn", "hasn", "haven"}
 
 
 def _stem(word: str) -> str:
