@@ -272,7 +272,8 @@ def test_a_section_named_after_its_heading_is_content_whatever_the_heading_says(
     body = (
         '<div id="gdpr-consent"><p>We use cookies.</p></div><article><h1>FAQ</h1>'
         '<section id="is-acme-gdpr-compliant"><h2>Is Acme GDPR compliant?</h2><p>Yes, Acme signs a DPA.</p></section>'
-        '<section class="cookie-banner"><p>Accept all cookies</p></section></article>'
+        '<section class="cookie-banner"><p>Accept all cookies</p></section>'
+        '<section id="gdpr-notice"><p>Manage cookies</p></section></article>'
     )
     text, _, _ = convert(body, main_selector=selector) if selector else convert(body)
     assert "Yes, Acme signs a DPA." in text and "Is Acme GDPR compliant?" in text

@@ -350,7 +350,8 @@ def _is_permalink(a) -> bool:
 
 def _mark_headings(root) -> None:
     """Find each heading's anchor id (own id, an <a> in or just before it, a permalink, a
-    wrapping <section id>) and stash it on the tag; permalink icons are removed (lxml tree)."""
+    wrapping <section id>) and stash it on the tag; permalink icons are removed, a heading's and
+    a term's (<dt>) alike (lxml tree)."""
     for h in root.iter(*HEADINGS):
         anchor = h.get("id", "")
         self_link = ""

@@ -128,9 +128,9 @@ def is_noise(tag: str, attrs, id_and_class: str, holds: Callable[[tuple[str, ...
             return False
         keep = KEEP_IF_HOLDS.get(tag)
         return not (keep and holds(keep))
-    if tag == "section":
-        # A section's id is its heading's words (Sphinx: "is-marram-gdpr-compliant" of an FAQ
-        # entry on the held-out marram site), not a banner's name: only its classes can be.
+    if tag == "section" and holds(HEADINGS):
+        # A heading's section is named after it (Sphinx: "is-marram-gdpr-compliant" of an FAQ
+        # entry on the held-out marram site), not after a banner: only its classes can be.
         classes = attrs.get("class") or ""
         id_and_class = " ".join(classes) if isinstance(classes, list) else classes
     return bool(attrs) and hidden_or_banner(attrs, id_and_class)
