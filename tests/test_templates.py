@@ -24,6 +24,7 @@ TERM = "A sending domain is a domain you verified with DNS records before sendin
         (CASE, "factual", "What happens when a message bounces twice?"),
         # What to do in a case is asked as such, and "you" is the asker.
         (ADVICE, "factual", "What should I do if my API key has leaked?"),
+        ("If a send fails, roll back with `postbox undo`.", "factual", "What should I do if a send fails?"),
         ("When you delete a template, sent mail keeps a copy.", "factual", "What happens when I delete a template?"),
         ("If you are on the Free plan, messages wait in a queue.", "factual", "What happens if I am on the Free plan?"),
         ("A message over 10 MB is rejected with `413`.", "factual", "What happens to a message over 10 MB?"),
@@ -35,6 +36,14 @@ TERM = "A sending domain is a domain you verified with DNS records before sendin
         ("Postbox bills for two things: messages sent and storage.", "factual", "What does Postbox bill for?"),
         ("The Events page caches results for a minute.", "factual", "What does the Events page cache?"),
         ("Bounce records are kept for 30 days.", "factual", "How long are bounce records kept?"),
+        ("The `postbox` agent always runs every 6 hours.", "factual", "How often does the `postbox` agent run?"),
+        ("Your API key is a secret that acts as you.", "conceptual", "What is my API key?"),
+        # "You" the object of a verb no list names is "me".
+        (
+            "When Postbox emails you a report, the report lists every bounce.",
+            "factual",
+            "What happens when Postbox emails me a report?",
+        ),
         # A statement and its reason, or a reason and its consequence: "Why" asks the statement.
         (
             "Attachments over 10 MB are refused, because most inboxes reject them.",
@@ -86,6 +95,11 @@ def test_a_span_of_a_telling_shape_gets_its_question_from_a_template(answer, que
         ("Every command accepts `--key`, so that you can run it from any folder.", "conceptual"),
         ("The CLI does not send the message, so you can check the draft first.", "conceptual"),
         ("Minutes are allowed only with hours, so `90m` is valid and `30m` is not.", "conceptual"),
+        # A case with no subject of its own.
+        ("If not set, Postbox sends from the workspace's default domain.", "factual"),
+        # A purpose too vague to ask, or one the rest answers with a pointer.
+        ("To get started, create a workspace and an API key.", "procedural"),
+        ("To keep your data safe, read the security guide.", "procedural"),
         # A plural subject read as a name and its verb: "Synced segments refresh ...".
         ("Synced segments refresh every 10 minutes.", "factual"),
         # No telling shape: the model writes it.
@@ -94,6 +108,20 @@ def test_a_span_of_a_telling_shape_gets_its_question_from_a_template(answer, que
 )
 def test_a_span_of_no_telling_shape_is_left_to_the_model(answer, question_type):
     assert template_question(answer, question_type, "Postbox docs") is None
+
+
+def test_a_templated_question_the_rules_drop_is_asked_of_the_model_instead():
+    """A templated question the question rules drop would leave its fact with none: the model
+    is asked (the step, the plan's keys and the dry run all read fitting_question)."""
+    from docs2qa.generation.qa.templates import fitting_question
+
+    answer = "The `/fail` ping accepts a body of up to 10 KB."
+    assert template_question(answer, "factual", "Pings") == "What does the `/fail` ping accept?"
+    assert fitting_question(answer, "factual", "Pings", ["Pings"]) == "What does the `/fail` ping accept?"
+    dropped = "If `/workspace/requirements.txt` exists, it is installed with `pip` when a session starts."
+    assert template_question(dropped, "factual", "Sessions") == "What happens if `/workspace/requirements.txt` exists?"
+    assert question_problem(template_question(dropped, "factual", "Sessions"), dropped, "Sessions", ["Sessions"])
+    assert fitting_question(dropped, "factual", "Sessions", ["Sessions"]) is None
 
 
 def test_a_template_answers_only_for_the_opening_the_span_was_given():
@@ -110,21 +138,34 @@ def test_what_to_do_in_a_case_is_rewritten_as_such_and_read_back():
     assert answer_first.canonical_form("How should I respond if my API key has leaked?") == question
 
 
-def test_the_plan_carries_templates_in_the_unit_key():
+def test_a_unit_key_holds_its_templated_questions_and_no_other_changes():
+    """A killed run resumes what it planned: a unit's key holds the questions its templates
+    wrote, so a changed template asks again, and a unit no template reads keeps the key it had
+    before templates existed (earlier journals stay valid)."""
     from docs2qa.config import load_config
+    from docs2qa.generation.qa.assemble import unit_key
     from docs2qa.generation.qa.generate import plan_units
     from docs2qa.records import Chunk
 
-    text = f"# Quotas\n\n{PURPOSE}\n\n{CASE}\n"
-    chunk = Chunk("c1", "p1", "u", "u#q", "Quotas", ["Quotas"], text, 60, 0, len(text), "sha", "2026-01-01T00:00:00Z")
+    plain = "Suppressed addresses stay on the list for 180 days, then leave it."
+    text = f"# Quotas\n\n{PURPOSE}\n\n{CASE}\n\n{plain}\n"
+    chunk = Chunk("c1", "p1", "u", "u#q", "Quotas", ["Quotas"], text, 200, 0, len(text), "sha", "2026-01-01T00:00:00Z")
 
     def plan(templates):
         config = load_config(None, ["name=t", "crawl.demo_site=true", f"generate.question_templates={templates}"])
-        return plan_units([chunk], config, {"generator": "g", "judge": ""}, "")[0]
+        return {u.question_type: u for u in plan_units([chunk], config, {"generator": "g", "judge": ""}, "")[0]}
 
     on, off = plan("true"), plan("false")
-    assert all(u.templates for u in on) and not any(u.templates for u in off)
-    assert {u.key for u in on}.isdisjoint({u.key for u in off})  # toggling templates asks again
+    assert on.keys() == off.keys() and all(u.templates for u in on.values())
+    for question_type, unit in on.items():
+        templated = [template_question(a, question_type, "Quotas") for a in unit.answers]
+        before = unit_key(
+            "c1", question_type, unit.n, unit.generate_prompt_hash, "g", "", "", *unit.answers,
+            tries=unit.tries, rephrase=unit.rephrase,
+        )  # fmt: skip
+        assert off[question_type].key == before
+        assert (unit.key == before) == (not any(templated)), (question_type, templated)
+    assert any(u.key != off[t].key for t, u in on.items())  # the fixture's shapes are templated somewhere
 
 
 def test_question_units_ask_the_model_only_for_spans_no_template_reads():
@@ -205,5 +246,7 @@ def test_the_dataset_card_names_the_model_and_says_templates_wrote_some_question
     def limitations(writers):
         return "\n".join(card._limitations({"generation": {"generator_model": writers}}, False))
 
-    assert "language model (embedded:smollm2) (some questions by templates" in limitations("embedded:smollm2, template")
-    assert "language model (embedded:smollm2) from the documentation" in limitations("embedded:smollm2")
+    both = limitations("embedded:smollm2, template")
+    assert "written by a language model (embedded:smollm2) and by templates (a question from the shape" in both
+    assert "written by a language model (embedded:smollm2) from the documentation" in limitations("embedded:smollm2")
+    assert "written by templates (a question" in limitations("template")

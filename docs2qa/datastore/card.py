@@ -39,7 +39,7 @@ COLUMNS = {
     "heading_path": "the headings above the chunk, outermost first",
     "chunk_id": "id of the chunk",
     "fact_id": "id of the fact the pair asks about (one answer span of one chunk): its phrasings share it",
-    "generator_model": "the model that wrote the pair",
+    "generator_model": "the model that wrote the pair's question, or 'template' (written from its sentence's shape)",
     "min_judge_score": "the LLM judge's lowest score (1-5) over grounded, correct, useful, standalone; "
     "0 when no judge scored the pair",
     "curation": "who accepted the pair: human, demo-policy (not human), or none (not human-curated)",
@@ -453,10 +453,14 @@ def _limitations(manifest: dict[str, Any], curated: bool) -> list[str]:
     generation = manifest.get("generation", {})
     writers = [w for w in generation.get("generator_model", "").split(", ") if w]
     # generation/qa/assemble.TEMPLATE: a question a template wrote from its sentence's shape.
-    templated = " (some questions by templates from the shape of their sentence)" if "template" in writers else ""
-    models = ", ".join(w for w in writers if w != "template") or "unknown"
+    models = ", ".join(w for w in writers if w != "template")
+    if "template" in writers:
+        writer = f"a language model ({models}) and by templates" if models else "templates"
+        writer += " (a question from the shape of its sentence)"
+    else:
+        writer = f"a language model ({models or 'unknown'})"
     points = [
-        f"The questions and answers were written by a language model ({models}){templated}"
+        f"The questions and answers were written by {writer}"
         " from the documentation: an answer can be wrong, incomplete, or say more than its chunk supports.",
         "They describe the documentation as it was when it was crawled (see the lineage); later versions of the "
         "product may behave differently.",

@@ -712,7 +712,7 @@ _CANONICAL_FORMS = (
     (re.compile(r"^what\s+is\s+the\s+number\s+of\s+", re.I), "How many "),
     (re.compile(r"^how\s+would\s+you\s+describe\s+", re.I), "What is "),
     (re.compile(r"^what\s+should\s+i\s+do\s+to\s+", re.I), "How do I "),
-    (re.compile(r"^how\s+should\s+i\s+respond\s+", re.I), "What should I do "),
+    (re.compile(r"^how\s+should\s+i\s+respond\s+(?=(?:if|when|once|whenever)\b)", re.I), "What should I do "),
     (re.compile(r"^for\s+what\s+reason\s+", re.I), "Why "),
     (re.compile(r"^what\s+best\s+describes\s+", re.I), "What is "),
     (re.compile(r"^what\s+occurs\s+", re.I), "What happens "),

@@ -45,17 +45,17 @@ def unit_key(
     *answers: str,
     tries: int = 1,
     rephrase: bool = False,
-    templates: bool = False,
+    templated: Sequence[str] = (),
 ) -> str:
-    """The unit's identity: what it asks (chunk, type, prompt, answers, tries) and who answers and
+    """The unit's identity: what it asks (chunk, type, prompt, answers, tries, the questions templates
+    wrote) and who answers and
     judges it (an off judge is "" for both hash and label, so toggling the judge changes the key)."""
     # One try keeps the key it had before tries existed: journals of earlier runs stay valid.
     more: tuple[str, ...] = (f"tries={tries}", answer_first.tries_hash()) if tries != 1 else ()
     more += ("rephrase", answer_first.rephrase_hash()) if rephrase else ()
-    if templates:
-        from docs2qa.generation.qa.templates import templates_hash
-
-        more += ("templates", templates_hash())
+    # The questions templates wrote for its answers ("" where the model is asked): a changed
+    # template asks again, and a unit no template reads keeps its key.
+    more += ("templates", *templated) if any(templated) else ()
     return content_id(
         "unit", chunk_id, question_type, n, prompt_hash, generator, judge_prompt_hash, judge, *answers, *more
     )

@@ -140,7 +140,8 @@ class GenerateConfig(Section):
         True,
         description='answer_first: a span whose shape gives its question away ("To raise a quota, ..." asks '
         '"How do I raise a quota?") gets that question from a template instead of the model '
-        "(generation/qa/templates.py); it passes the same filters, and the model still rephrases it.",
+        "(generation/qa/templates.py) when the question rules pass it; it passes the same filters, and the model "
+        "rephrases it when generate.rephrase is on.",
     )
     output_format: Literal["lines", "json"] = Field(
         "lines",

@@ -155,7 +155,7 @@ def _tokens(
     """Requests and tokens per step of the pending units, their prompts built as the pipeline's
     tasks build them (tasks.py), counted in one batch."""
     from docs2qa.generation.qa import answer_first, prompts
-    from docs2qa.generation.qa.templates import template_question
+    from docs2qa.generation.qa.templates import fitting_question
 
     gen = config.generate
     judged = config.generate.judge_enabled()
@@ -166,7 +166,7 @@ def _tokens(
         heading = list(chunk.heading_path)
         if unit.strategy == "answer_first":
             for answer in unit.answers:
-                written = template_question(answer, unit.question_type, chunk.title) if unit.templates else None
+                written = fitting_question(answer, unit.question_type, chunk.title, heading) if unit.templates else None
                 # A templated question asks the model nothing; its rewrite still does.
                 stems = [written] if written else _stems(answer, unit)
                 if not written:
@@ -274,7 +274,9 @@ def _completion_averages(finished: dict[str, dict], config: Config) -> tuple[dic
         if record.get("parse_error") is None and record.get("pairs"):
             # answer_first journals a unit's questions (and its tries that never parsed) together;
             # a free unit is one reply.
-            tried = len(record["pairs"]) + len(record.get("failed_tries") or [])
+            # A templated question cost no tokens: it is no question asked of the model.
+            asked_model = [p for p in record["pairs"] if not p.get("template")]
+            tried = len(asked_model) + len(record.get("failed_tries") or [])
             n = tried if gen.resolved_strategy() == "answer_first" else 1
             asks += record["tokens"]["completion"]
             asked += n

@@ -106,7 +106,7 @@ def plan_units(
                 *answers,
                 tries=tries,
                 rephrase=gen.rephrase,
-                templates=gen.question_templates,
+                templated=_templated(answers, question_type, chunk) if gen.question_templates else (),
             )
             units.append(
                 Unit(
@@ -115,6 +115,13 @@ def plan_units(
                 )
             )  # fmt: skip
     return units, skipped
+
+
+def _templated(answers: tuple[str, ...], question_type: str, chunk: Chunk) -> tuple[str, ...]:
+    """The question a template writes for each answer ("" where the model is asked)."""
+    from docs2qa.generation.qa.templates import fitting_question
+
+    return tuple(fitting_question(a, question_type, chunk.title, list(chunk.heading_path)) or "" for a in answers)
 
 
 def tokens_used(complete: dict) -> dict[str, dict[str, int]]:

@@ -159,13 +159,15 @@ class QuestionUnits(WriteQuestion):
 
     def process(self, inputs: StepInput) -> StepOutput:
         from docs2qa.generation.qa.answer_first import asks, opening
-        from docs2qa.generation.qa.templates import template_question
+        from docs2qa.generation.qa.templates import fitting_question
 
         owners, flat = [], []
         asked: list[list[dict]] = [[] for _ in inputs]
         for position, row in enumerate(inputs):
             for answer in row["answers"]:
-                written = row.get("templates") and template_question(answer, row["question_type"], row["title"])
+                written = row.get("templates") and fitting_question(
+                    answer, row["question_type"], row["title"], list(row["heading_path"] or [])
+                )
                 if written:  # its shape gave the question away: the model is not asked
                     asked[position].append(_templated(written, answer, opening(answer, row["question_type"])))
                     continue

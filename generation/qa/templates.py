@@ -15,9 +15,6 @@ from __future__ import annotations
 import re
 
 from docs2qa.generation.qa.answer_first import _IMPERATIVE, opening
-from docs2qa.generation.qa.prompts import _hash
-
-VERSION = "1"  # bump when a template changes: units are then generated anew
 
 # A noun phrase the question can repeat: a few words, no clause of its own.
 _NP = r"(?:[\w`'’./-]+ ){0,5}?[\w`'’./-]+"
@@ -43,15 +40,26 @@ _POINTS_ELSEWHERE = re.compile(
 # Instructions answer_first's _IMPERATIVE does not list ("put them on a queue", "lower the level").
 _ADVICE = re.compile(
     r"^(?:put|lower|raise|increase|reduce|shorten|clone|hash|sync|serve|read|write|keep|avoid|either|"
-    r"let|leave|turn|switch|give|look|wait|see|do|don't|never|always)\b",
+    r"let|leave|turn|switch|give|look|wait|see|do|don't|never|always|roll|clear|renew|cancel|verify|reinstall|"
+    r"please|consider|immediately|reset|restore|install|ignore|fix|rebuild|refresh|regenerate|reconnect|rerun|"
+    r"re-run|notify|tell|email|log in|sign in|you should|you must|you need to|you'll need to)\b",
     re.I,
 )
 # A definition may say "its own attempts"; not "an additional limit on top of those".
 _POINTS_BACK = re.compile(r"\b(?:this|these|those|above|below|such)\b", re.I)
+# A purpose too vague to ask: "To get started, ...", "To learn more, ...", "To be safe, ...".
+_VAGUE_TASK = re.compile(r"^(?:get (?:started|going)|learn|find out|be |keep (?:things|it) |make sure|see\b)")
 # The rest points at a page, not an answer: "If you get stuck, the Troubleshooting page covers ...".
 _POINTS_AT_PAGE = re.compile(r"\b(?:page|guide|section|quickstart|tutorial|FAQ|docs|documentation|read)\b")
 # "When a restore fails, ...": the case is what is asked about.
 _CASE_FIRST = re.compile(r"^(?P<word>When|If|Once|Whenever) (?P<case>[^,;: ]+ [^,;:]{2,100}), (?P<rest>\S)")
+# A condition with no subject of its own ("If not set, ...", "When running locally, ...",
+# "If enabled in the config file, ...") names nothing a question could repeat.
+_SUBJECTLESS = re.compile(
+    r"^(?:(?:not|set|left|given|called|omitted|present|absent|empty|true|false|[a-z]+ed)\b|"
+    # Not a gerund that is the subject ("When sending is blocked"), nor "nothing".
+    r"(?!(?:nothing|something|anything|everything)\b)[a-z]+ing\b(?! (?:is|are|was|fails?|stops?|succeeds?)\b))"
+)
 # "Use service keys for anything that runs unattended": advice on when to use a thing.
 _USE_WHEN = re.compile(rf"^Use (?P<thing>{_NP}) (?:when|for|if|whenever|in|on)\b")
 # "A `PUT` body larger than 5 GiB is rejected with ...": what is done to a thing.
@@ -85,6 +93,8 @@ _DOES = re.compile(
     # What is billed for ("Skerry bills for three things"); "uses about 30%" is no particle.
     r"(?P<particle>(?<=bills|arges) for)?"
 )
+# An adverb between a subject and its verb: "The job always runs every 6 hours".
+_ADVERB = r"(?:always|also|only|never|then|now|still|usually|often|automatically|normally)"
 # "Expired snapshots are kept in a recoverable state for 72 hours.": how long a thing stays so.
 _KEPT_FOR = re.compile(
     rf"^(?P<thing>{_NP}) (?P<be>is|are) (?P<state>kept|retained|stored|held|valid|supported|cached|available)\b"
@@ -94,7 +104,8 @@ _KEPT_FOR = re.compile(
 _EXPIRES_AFTER = re.compile(rf"^(?P<thing>{_NP}) (?P<verb>expires?) (?:after|within) ")
 # "The agent sends a heartbeat every 30 seconds.": how often a thing does something.
 _EVERY = re.compile(
-    rf"^(?P<thing>{_NP}) (?P<verb>[a-z]+s)\b(?P<what>[^.;:,]{{0,60}}?) every (?:\d|hour|day|week|month|minute)"
+    rf"^(?P<thing>{_NP}) (?:{_ADVERB} )?(?!(?:is|was|has|does|{_ADVERB})\b)(?P<verb>[a-z]+s)\b"
+    r"(?P<what>[^.;:,]{0,60}?) every (?:\d|hour|day|week|month|minute)"
 )
 # A statement with its reason ("Newsletters are not allowed on the shared pools, because ...") or
 # a reason with its consequence ("Roles are per workspace, so the same person can be ..."): the
@@ -126,10 +137,11 @@ _AS_ME = {
     "you are": "I am", "you were": "I was", "you're": "I'm", "you've": "I've",
     "your": "my", "yours": "mine", "yourself": "myself",
 }  # fmt: skip
-# After a preposition or a verb that takes a person, "you" is the object (me); else the subject (I).
+# After a preposition or a verb that takes a person, "you" is the object (me); else the subject
+# (I), as after a noun: "the value you expect".
 _OBJECT_AFTER = re.compile(
     r"\b(?:to|for|with|from|at|by|of|about|asks|lets|sends|gives|tells|shows|allows|emails|notifies|charges|"
-    r"bills|invites)\s+$",
+    r"bills|invites|mentions|contacts|removes|blocks|wants|reminds|prompts|redirects|warns|signs)\s+$",
     re.I,
 )
 
@@ -159,7 +171,7 @@ def _thing(words: str, title: str) -> str | None:
         if first.lower() in ("the", "your") and " " not in rest and not re.search(r"[`A-Z]", rest):
             return None
         return first.lower() + " " + rest
-    if not rest and first[0].isupper() and first.endswith("s") and not re.search(rf"\b{first}\b", title):
+    if not rest and first[0].isupper() and first.endswith("s") and not re.search(rf"\b{re.escape(first)}\b", title):
         return first.lower()  # "Logs are kept ...": a common noun opening the sentence
     if first[0] == "`" or any(c.isupper() for c in first[1:]) or not rest:
         return words  # `skerry`, S3, Tidewell: as written
@@ -182,8 +194,9 @@ def _does_things(thing: str, title: str) -> bool:
 
 def _base(verb: str) -> str:
     """The verb after "does": "bills" -> "bill", "catches" -> "catch", "applies" -> "apply"."""
-    if verb == "caches":
-        return "cache"
+    irregular = {"caches": "cache", "does": "do", "goes": "go", "has": "have"}
+    if verb in irregular:
+        return irregular[verb]
     if verb.endswith("ies"):
         return verb[:-3] + "y"
     if re.search(r"(?:ss|sh|ch|x|z)es$", verb):
@@ -226,12 +239,14 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
     prose = answer.strip()
     if "\n" in prose or not prose:
         return None  # a snippet or a list: the model says what it is for
-    title_words = title or ""
+    title_words = title
     if stem == "How do I":
         purpose = _PURPOSE_FIRST.match(prose)
-        if purpose and not _POINTS_ELSEWHERE.search(purpose["task"]):
-            return f"How do I {_as_asker(purpose['task'])}?"
-        return None
+        if purpose is None or _POINTS_ELSEWHERE.search(purpose["task"]) or _VAGUE_TASK.match(purpose["task"]):
+            return None
+        if _POINTS_AT_PAGE.search(prose[purpose.start("rest") :]):
+            return None  # "To get going, read the quickstart.": a pointer, not the steps
+        return f"How do I {_as_asker(purpose['task'])}?"
     if stem == "How long":
         return _how_long(prose, title_words)
     if stem == "Why":
@@ -249,7 +264,11 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
         case = _CASE_FIRST.match(prose)
         if case:
             rest = prose[case.start("rest") :]
-            if _POINTS_ELSEWHERE.search(case["case"]) or _POINTS_AT_PAGE.search(rest):
+            if (
+                _POINTS_ELSEWHERE.search(case["case"])
+                or _POINTS_AT_PAGE.search(rest)
+                or _SUBJECTLESS.match(case["case"])
+            ):
                 return None
             # "If a server key has leaked, rotate it now.": what to do, not what follows.
             asked = "What should I do" if _IMPERATIVE.match(rest) or _ADVICE.match(rest) else "What happens"
@@ -261,10 +280,10 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
         copula = _IS_A.match(prose)
         if copula:
             thing = _thing(copula["thing"], title_words)
-            return f"What is {thing}?" if thing else None
+            return f"What is {_as_asker(thing)}?" if thing else None
         plural = _ARE.match(prose)
         thing = _thing(plural["thing"], title_words) if plural else None
-        return f"What are {thing}?" if thing else None
+        return f"What are {_as_asker(thing)}?" if thing else None
     if stem == "What":
         does = _DOES.match(prose)
         thing = _thing(does["thing"], title_words) if does else None
@@ -282,11 +301,13 @@ def template_question(answer: str, question_type: str, title: str) -> str | None
     return question_for(answer, opening(answer, question_type), title)
 
 
-def templates_hash() -> str:
-    """What the templates write: units carry it, so a changed template asks again."""
-    patterns = (
-        _PURPOSE_FIRST, _CASE_FIRST, _USE_WHEN, _DONE_TO, _IS_A, _ARE, _DOES, _NOT_A_THING, _NOT_A_SUBJECT,
-        _QUANTIFIER, _DETERMINER, _POINTS_ELSEWHERE, _POINTS_BACK, _POINTS_AT_PAGE, _ADVICE, _YOU,
-        _OBJECT_AFTER, _IMPERATIVE, _KEPT_FOR, _EXPIRES_AFTER, _EVERY, _BECAUSE, _SO, _TWO_CLAUSES,
-    )  # fmt: skip
-    return _hash("templates", VERSION, *(p.pattern for p in patterns))
+def fitting_question(answer: str, question_type: str, title: str, heading_path: list[str]) -> str | None:
+    """The template's question of `answer` when the question rules (keep/off_target.py) pass it,
+    else None and the model is asked: a templated question the rules drop would leave its fact
+    with none. The step (steps.QuestionUnits), the plan's unit keys and the dry run all ask this."""
+    from docs2qa.generation.qa.keep.off_target import question_problem
+
+    question = template_question(answer, question_type, title)
+    if question is None or question_problem(question, answer, title, heading_path) is not None:
+        return None
+    return question
