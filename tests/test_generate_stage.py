@@ -70,6 +70,7 @@ def test_tiny_model_runs_the_whole_stage_and_every_rejection_has_a_reason(tmp_pa
 
 def test_answer_first_runs_in_the_same_pipeline_and_journal(tmp_path, chunks, tiny_chat_model):
     from docs2qa.generation.qa.answer_first import pick_answers
+    from docs2qa.generation.qa.templates import fitting_question
 
     settings = tiny_generate(
         tiny_chat_model, strategy="answer_first", questions_per_type={"factual": 1, "conceptual": 1}
@@ -86,12 +87,18 @@ def test_answer_first_runs_in_the_same_pipeline_and_journal(tmp_path, chunks, ti
     for record in records:
         chunk = next(c for c in chunks if c.chunk_id == record["chunk_id"])
         picked = pick_answers(chunk.text, wanted)[record["question_type"]]
+        heading = list(chunk.heading_path)
+        templated = {a for a in picked if fitting_question(a, record["question_type"], chunk.title, heading)}
         # The answers are the picked sentences, each asked `tries` times (a pair or, when the random
-        # model never wrote a '?', a failed try with its raw text); the model wrote only the questions.
-        asked = [(p["answer"], p["try"]) for p in record["pairs"]] + [
-            (t["answer"], t["try"]) for t in record["failed_tries"]
-        ]
-        assert sorted(asked) == sorted((a, order) for a in picked for order in range(tries))
+        # model never wrote a '?', a failed try with its raw text), or once by its template; the
+        # model wrote only the questions, and the rewrites (rephrase_of) of those that parsed.
+        tried = record["pairs"] + record["failed_tries"]
+        firsts = [(t["answer"], t["try"]) for t in tried if not t.get("rephrase_of")]
+        tries_of = {a: [0] if a in templated else range(tries) for a in picked}
+        assert sorted(firsts) == sorted((a, order) for a in picked for order in tries_of[a])
+        assert {p["answer"] for p in record["pairs"] if p.get("template")} == templated
+        originals = {p["question"] for p in record["pairs"]}
+        assert all(t["rephrase_of"] in originals for t in tried if t.get("rephrase_of"))
         assert all(p["evidence"] == p["answer"] and p["question"].endswith("?") for p in record["pairs"])
     assert manifest["tokens"]["generate"]["prompt"] > 0
     pairs, dropped = read(run, "pairs"), read(run, "dropped")
