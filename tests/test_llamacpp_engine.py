@@ -227,13 +227,14 @@ def test_generate_stage_on_llamacpp_writes_questions_and_leaves_no_server(tmp_pa
     assert servers, "no xllamacpp server was seen listening during the run"
     assert left == []
     assert all(_refused(port) for ports in servers.values() for port in ports)
-    records = journal.read(run / "generate" / journal.UNITS)
+    records = list(journal.read(run / "generate" / journal.UNITS))
     questions = [p["question"] for r in records for p in r["pairs"]]
     assert questions and all(q.endswith("?") for q in questions)
     pairs = pq.read_table(run / "generate" / "pairs.parquet").to_pylist()
-    # The model wrote the questions no template reads (generation/qa/templates.py) and the rewrites.
-    writers = {p["generator_model"] for p in pairs}
-    assert "llamacpp:smollm2-135m-instruct" in writers and writers <= {"llamacpp:smollm2-135m-instruct", TEMPLATE}
+    # The model wrote the questions no template reads (generation/qa/templates.py) and the
+    # rewrites; the filters may keep only templated ones of so few chunks.
+    assert any(not p.get("template") for r in records for p in r["pairs"])
+    assert {p["generator_model"] for p in pairs} <= {"llamacpp:smollm2-135m-instruct", TEMPLATE}
 
 
 @pytest.mark.slow  # waits for the stage's step to start its server, then kills the CLI
