@@ -156,7 +156,8 @@ def test_a_unit_key_holds_its_templated_questions_and_no_other_changes():
         return {u.question_type: u for u in plan_units([chunk], config, {"generator": "g", "judge": ""}, "")[0]}
 
     on, off = plan("true"), plan("false")
-    assert on.keys() == off.keys() and all(u.templates for u in on.values())
+    assert on.keys() == off.keys() and all(len(u.templated) == len(u.answers) for u in on.values())
+    assert not any(u.templated for u in off.values())
     for question_type, unit in on.items():
         templated = [template_question(a, question_type, "Quotas") for a in unit.answers]
         before = unit_key(
@@ -175,6 +176,7 @@ def test_question_units_ask_the_model_only_for_spans_no_template_reads():
     from docs2qa.config import LLMConfig
     from docs2qa.generation.llm import build_llm
     from docs2qa.generation.qa.steps import QuestionUnits
+    from docs2qa.generation.qa.templates import fitting_question
 
     step = QuestionUnits(
         name="generate_qa",
@@ -193,8 +195,10 @@ def test_question_units_ask_the_model_only_for_spans_no_template_reads():
     }
     step.load()
     try:
-        (templated,) = next(step.process([{**row, "templates": True}]))
-        (plain,) = next(step.process([{**row, "templates": False}]))
+        # The plan's templated questions (Unit.templated), as the pipeline's rows carry them.
+        written = [fitting_question(a, "factual", row["title"], row["heading_path"]) or "" for a in row["answers"]]
+        (templated,) = next(step.process([{**row, "templated": written}]))
+        (plain,) = next(step.process([{**row, "templated": []}]))
     finally:
         step.unload()
     tried = templated["pairs"] + templated["failed_tries"]
@@ -220,8 +224,8 @@ def test_a_templated_pair_names_the_template_as_its_writer():
 
     text = f"# Quotas\n\n{PURPOSE}\n"
     chunk = Chunk("c1", "p1", "u", "u#q", "Quotas", ["Quotas"], text, 30, 0, len(text), "sha", "2026-01-01T00:00:00Z")
-    unit = Unit("u1", chunk, "procedural", 1, "hash", "answer_first", (PURPOSE,), templates=True)
     question = "How do I raise a sending quota?"
+    unit = Unit("u1", chunk, "procedural", 1, "hash", "answer_first", (PURPOSE,), templated=(question,))
     rewrite = "What are the steps to raise my sending quota?"
     record = {
         "parse_error": None,

@@ -31,7 +31,9 @@ class Unit:
     answers: tuple[str, ...] = ()
     tries: int = 1
     rephrase: bool = False  # the first question of each answer is also asked in other words
-    templates: bool = False  # a span whose shape gives its question away is asked by a template
+    # The question a template wrote for each answer ("" where the model is asked; () with
+    # generate.question_templates off), decided once when the unit is planned.
+    templated: tuple[str, ...] = ()
 
 
 def unit_key(

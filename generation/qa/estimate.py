@@ -155,7 +155,6 @@ def _tokens(
     """Requests and tokens per step of the pending units, their prompts built as the pipeline's
     tasks build them (tasks.py), counted in one batch."""
     from docs2qa.generation.qa import answer_first, prompts
-    from docs2qa.generation.qa.templates import fitting_question
 
     gen = config.generate
     judged = config.generate.judge_enabled()
@@ -165,8 +164,7 @@ def _tokens(
         chunk = unit.chunk
         heading = list(chunk.heading_path)
         if unit.strategy == "answer_first":
-            for answer in unit.answers:
-                written = fitting_question(answer, unit.question_type, chunk.title, heading) if unit.templates else None
+            for answer, written in zip(unit.answers, unit.templated or [""] * len(unit.answers), strict=True):
                 # A templated question asks the model nothing; its rewrite still does.
                 stems = [written] if written else _stems(answer, unit)
                 if not written:

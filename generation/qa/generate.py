@@ -95,6 +95,7 @@ def plan_units(
                 continue
             p_hash = answer_first.prompt_hash()
             tries = gen.questions_per_answer
+            templated = _templated(answers, question_type, chunk) if gen.question_templates else ()
             key = unit_key(
                 chunk.chunk_id,
                 question_type,
@@ -106,14 +107,11 @@ def plan_units(
                 *answers,
                 tries=tries,
                 rephrase=gen.rephrase,
-                templated=_templated(answers, question_type, chunk) if gen.question_templates else (),
+                templated=templated,
             )
             units.append(
-                Unit(
-                    key, chunk, question_type, n, p_hash, "answer_first", answers, tries, gen.rephrase,
-                    gen.question_templates,
-                )
-            )  # fmt: skip
+                Unit(key, chunk, question_type, n, p_hash, "answer_first", answers, tries, gen.rephrase, templated)
+            )
     return units, skipped
 
 
@@ -265,7 +263,7 @@ def _pipeline_process(units: list[Unit], config: Config, folder: Path, ray: str 
             "answers": list(u.answers),
             "tries": u.tries,
             "rephrase": u.rephrase,
-            "templates": u.templates,
+            "templated": list(u.templated),
         }
         for u in units
     ]

@@ -151,7 +151,7 @@ class QuestionUnits(WriteQuestion):
 
     @property
     def inputs(self) -> list[str]:
-        return ["unit", "title", "heading_path", "answers", "question_type", "tries", "rephrase", "templates"]
+        return ["unit", "title", "heading_path", "answers", "question_type", "tries", "rephrase", "templated"]
 
     @property
     def outputs(self) -> list[str]:
@@ -159,16 +159,13 @@ class QuestionUnits(WriteQuestion):
 
     def process(self, inputs: StepInput) -> StepOutput:
         from docs2qa.generation.qa.answer_first import asks, opening
-        from docs2qa.generation.qa.templates import fitting_question
 
         owners, flat = [], []
         asked: list[list[dict]] = [[] for _ in inputs]
         for position, row in enumerate(inputs):
-            for answer in row["answers"]:
-                written = row.get("templates") and fitting_question(
-                    answer, row["question_type"], row["title"], list(row["heading_path"] or [])
-                )
-                if written:  # its shape gave the question away: the model is not asked
+            templated = row.get("templated") or [""] * len(row["answers"])
+            for answer, written in zip(row["answers"], templated, strict=True):
+                if written:  # its shape gave the question away (the plan's Unit.templated): the model is not asked
                     asked[position].append(_templated(written, answer, opening(answer, row["question_type"])))
                     continue
                 for stem, order in asks(answer, row["question_type"], int(row.get("tries") or 1)):

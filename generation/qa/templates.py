@@ -239,7 +239,6 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
     prose = answer.strip()
     if "\n" in prose or not prose:
         return None  # a snippet or a list: the model says what it is for
-    title_words = title
     if stem == "How do I":
         purpose = _PURPOSE_FIRST.match(prose)
         if purpose is None or _POINTS_ELSEWHERE.search(purpose["task"]) or _VAGUE_TASK.match(purpose["task"]):
@@ -248,16 +247,16 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
             return None  # "To get going, read the quickstart.": a pointer, not the steps
         return f"How do I {_as_asker(purpose['task'])}?"
     if stem == "How long":
-        return _how_long(prose, title_words)
+        return _how_long(prose, title)
     if stem == "Why":
-        return _why(prose, title_words)
+        return _why(prose, title)
     if stem == "When should I":
         use = _USE_WHEN.match(prose)
-        thing = _thing(use["thing"], title_words) if use else None
+        thing = _thing(use["thing"], title) if use else None
         return f"When should I use {_as_asker(thing)}?" if thing else None
     if stem in ("What happens", "What"):
         done = _DONE_TO.match(prose)
-        thing = _thing(done["thing"], title_words) if done else None
+        thing = _thing(done["thing"], title) if done else None
         if thing and not _POINTS_ELSEWHERE.search(thing):
             return f"What happens to {_as_asker(thing)}?"
     if stem == "What happens":
@@ -279,17 +278,17 @@ def question_for(answer: str, stem: str, title: str = "") -> str | None:
             return None
         copula = _IS_A.match(prose)
         if copula:
-            thing = _thing(copula["thing"], title_words)
+            thing = _thing(copula["thing"], title)
             return f"What is {_as_asker(thing)}?" if thing else None
         plural = _ARE.match(prose)
-        thing = _thing(plural["thing"], title_words) if plural else None
+        thing = _thing(plural["thing"], title) if plural else None
         return f"What are {_as_asker(thing)}?" if thing else None
     if stem == "What":
         does = _DOES.match(prose)
-        thing = _thing(does["thing"], title_words) if does else None
+        thing = _thing(does["thing"], title) if does else None
         if does is None or thing is None:
             return None
-        if not _does_things(thing, title_words):
+        if not _does_things(thing, title):
             return None
         return f"What does {_as_asker(thing)} {_base(does['verb'])}{does['particle'] or ''}?"
     return None
@@ -304,7 +303,8 @@ def template_question(answer: str, question_type: str, title: str) -> str | None
 def fitting_question(answer: str, question_type: str, title: str, heading_path: list[str]) -> str | None:
     """The template's question of `answer` when the question rules (keep/off_target.py) pass it,
     else None and the model is asked: a templated question the rules drop would leave its fact
-    with none. The step (steps.QuestionUnits), the plan's unit keys and the dry run all ask this."""
+    with none. Asked once per unit when it is planned (generate.plan_units: Unit.templated),
+    which its key, the step (steps.QuestionUnits) and the dry run read."""
     from docs2qa.generation.qa.keep.off_target import question_problem
 
     question = template_question(answer, question_type, title)
